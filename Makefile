@@ -1,0 +1,44 @@
+# Every target a newcomer needs; `make help` lists them from the `##` comments.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt container/requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r container/requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install everything (idempotent)
+
+.PHONY: docker
+docker: ## Install and start the Docker engine when missing (Debian, root), or say what to do
+	bash scripts/ensure-docker.sh
+
+.PHONY: test
+test: install docker ## Run the whole suite: unit, container, contract, ui, e2e
+	$(BIN)/python -m pytest
+
+.PHONY: test-fast
+test-fast: install ## Unit, container and contract tiers only (no Docker, no browser)
+	$(BIN)/python -m pytest -m "unit or container or contract"
+
+.PHONY: lint
+lint: install ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy services container
+
+.PHONY: bench-model
+bench-model: install ## Model quality: 5x5 repeated stratified CV against honest baselines
+	$(BIN)/python -m services.bench_model

@@ -1,0 +1,1 @@
+"""Host-side services shared by the Streamlit app and the `titanic-sm` CLI."""
