@@ -1,0 +1,5 @@
+"""`python -m services` is `titanic-sm`."""
+
+from services.cli import main
+
+main()
