@@ -42,3 +42,14 @@ lint: install ## ruff and mypy
 .PHONY: bench-model
 bench-model: install ## Model quality: 5x5 repeated stratified CV against honest baselines
 	$(BIN)/python -m services.bench_model
+
+.PHONY: run
+run: install docker ## Serve the dashboard on 127.0.0.1:8501 (starts the local stack first)
+	$(BIN)/titanic-sm local up
+	STREAMLIT_BROWSER_GATHER_USAGE_STATS=false $(BIN)/streamlit run app/Home.py \
+		--server.address 127.0.0.1 --server.port 8501 --server.headless true
+
+.PHONY: bench-ui
+bench-ui: install docker ## Dashboard timings: cold page load, launch to first log line and to metrics, Jobs page with 200 jobs
+	bash scripts/ensure-browser.sh
+	$(BIN)/python tests/ui/bench_ui.py

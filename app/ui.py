@@ -1,0 +1,146 @@
+"""Shared page set-up for the dashboard: settings at the edge, the sidebar, one-line errors.
+
+Every page calls ``page_setup(title)`` first. It builds the one ``Settings`` object from the
+environment (the app's edge), draws the sidebar and returns the settings for the page to pass
+down to ``services``. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from services.settings import Settings, SettingsError
+
+__all__ = [
+    "LAUNCH_INSTANCE_KEY",
+    "SELECTED_DATASET_KEY",
+    "action",
+    "one_line",
+    "page_setup",
+]
+
+log = logging.getLogger("titanic_sm.app")
+
+# UI state only: the launch choices a user made on one page and uses on another.
+SELECTED_DATASET_KEY = "selected_dataset"
+LAUNCH_INSTANCE_KEY = "launch_instance"
+LAUNCH_OVERRIDE_KEY = "launch_override_reason"
+
+T = TypeVar("T")
+
+
+def _configure_process() -> None:
+    # The SDK prints a v2 banner and tries telemetry offline; both are noise for a dashboard.
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message, with its type when the message is empty."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def show_error(what: str, exc: BaseException) -> None:
+    """One line for the user; the traceback goes to the log."""
+    log.error("%s failed", what, exc_info=exc)
+    st.error(f"{what} failed: {one_line(exc)}")
+
+
+def action(what: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """Run a service call; on any error show one line naming the cause and return None."""
+    try:
+        return func(*args, **kwargs)
+    except Exception as exc:  # every service error becomes one line, never a traceback
+        show_error(what, exc)
+        return None
+
+
+@contextmanager
+def guarded(what: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:  # the page keeps rendering; the cause is shown in one line
+        show_error(what, exc)
+
+
+def page_setup(title: str, icon: str = "🚢") -> Settings:
+    """Configure the page, build the settings from the environment and draw the sidebar."""
+    _configure_process()
+    st.set_page_config(page_title=f"{title} · Titanic on SageMaker", page_icon=icon, layout="wide")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        st.error(f"Settings: {exc}")
+        st.stop()
+    sidebar(settings)
+    return settings
+
+
+def sidebar(settings: Settings) -> None:
+    with st.sidebar:
+        st.markdown("### Target")
+        st.markdown(
+            f"**{settings.target}** · `{settings.region}`\n\n"
+            f"- bucket: `{settings.bucket}`\n"
+            f"- repository: `{settings.repository}`\n"
+            f"- role: `{settings.role_arn}`"
+        )
+        if settings.is_local:
+            local_stack_panel(settings)
+        else:
+            # Credentials come from the usual AWS chain and are never displayed.
+            st.caption("Credentials: the standard AWS chain (env, profile, SSO, instance role).")
+        choice = st.session_state.get(LAUNCH_INSTANCE_KEY)
+        dataset = st.session_state.get(SELECTED_DATASET_KEY)
+        st.markdown("### Launch choices")
+        st.markdown(
+            f"- dataset: `{dataset['version'] if dataset else 'none yet (Data page)'}`\n"
+            f"- instance: `{choice or settings.instance_type}`"
+        )
+
+
+def local_stack_panel(settings: Settings) -> None:
+    st.markdown("### Local stack")
+    try:
+        from services import local_stack
+
+        health = local_stack.status(settings)
+    except Exception as exc:  # a missing or broken stack is shown, never raised
+        log.warning("local stack status failed", exc_info=exc)
+        st.warning(f"status unavailable: {one_line(exc)}")
+        return
+    running = _is_running(health)
+    st.markdown(f"{'🟢 running' if running else '🔴 stopped'}")
+    details = _describe(health)
+    if details:
+        st.caption(details)
+    if not running and st.button("Start local stack", key="start_local_stack"):
+        with st.spinner("Starting moto and the registry…"):
+            if action("Starting the local stack", local_stack.ensure_running, settings) is not None:
+                st.rerun()
+
+
+def _is_running(health: Any) -> bool:
+    for name in ("running", "healthy", "ok", "up"):
+        value = health.get(name) if isinstance(health, dict) else getattr(health, name, None)
+        if isinstance(value, bool):
+            return value
+    return bool(health)
+
+
+def _describe(health: Any) -> str:
+    if isinstance(health, dict):
+        items = health.items()
+    elif hasattr(health, "__dataclass_fields__"):
+        items = ((k, getattr(health, k)) for k in health.__dataclass_fields__)
+    else:
+        return str(health)
+    return " · ".join(f"{k}: {v}" for k, v in items if v not in (None, "", {}) and not isinstance(v, bool))
