@@ -293,6 +293,13 @@ def _reject_duplicate_columns(header: list[str], label: str) -> None:
         seen.add(column)
 
 
+def _shown(value: Any) -> str:
+    """A cell as the user wrote it: strings quoted, numpy scalars as plain numbers."""
+    if isinstance(value, str):
+        return repr(value)
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
 def _blank_to_nan(value: Any) -> Any:
     if isinstance(value, str):
         value = value.strip()
@@ -331,7 +338,7 @@ def _real_numbers(values: pd.Series, column: str, label: str, where: Any) -> np.
     bad = _first_bad(~missing & ~np.isfinite(numbers))
     if bad is not None:
         raise DataError(
-            f"{label}: column {column!r} has non-numeric value {values.iat[bad]!r} on {where(bad)}"
+            f"{label}: column {column!r} has non-numeric value {_shown(values.iat[bad])} on {where(bad)}"
         )
     bad = _first_bad(~missing & (numbers < 0))
     if bad is not None:
@@ -355,14 +362,13 @@ def _whole_numbers(
     numbers = _as_numbers(values)
     bad = _first_bad(~np.isfinite(numbers) | (numbers != np.round(numbers)))
     if bad is not None:
-        raise DataError(
-            f"{label}: column {column!r} has {values.iat[bad]!r} on {where(bad)}, expected a whole number"
-        )
+        value = _shown(values.iat[bad])
+        raise DataError(f"{label}: column {column!r} has {value} on {where(bad)}, expected a whole number")
     bad = _first_bad((numbers < minimum) | (numbers > (maximum if maximum is not None else np.inf)))
     if bad is not None:
         allowed = f"{minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
         raise DataError(
-            f"{label}: column {column!r} has {values.iat[bad]!r} on {where(bad)}, expected {allowed}"
+            f"{label}: column {column!r} has {_shown(values.iat[bad])} on {where(bad)}, expected {allowed}"
         )
     return numbers.astype(np.int64)
 
@@ -376,7 +382,9 @@ def _label(values: pd.Series, label: str, where: Any, *, required: bool) -> Any:
     numbers = _as_numbers(values)
     bad = _first_bad(~missing & ~np.isin(numbers, (0.0, 1.0)))
     if bad is not None:
-        raise DataError(f"{label}: column {LABEL!r} has {values.iat[bad]!r} on {where(bad)}, expected 0 or 1")
+        raise DataError(
+            f"{label}: column {LABEL!r} has {_shown(values.iat[bad])} on {where(bad)}, expected 0 or 1"
+        )
     if missing.any():  # only without require_label: keep the unknowns as <NA>
         return pd.array(
             [pd.NA if m else int(n) for m, n in zip(missing, numbers, strict=True)], dtype="Int64"
@@ -410,7 +418,7 @@ def _choice(
     bad = _first_bad(folded.notna() & ~folded.isin(options))
     if bad is not None:
         raise DataError(
-            f"{label}: column {column!r} has {values.iat[bad]!r} on {where(bad)}, "
+            f"{label}: column {column!r} has {_shown(values.iat[bad])} on {where(bad)}, "
             f"expected one of {', '.join(options)}"
         )
     return folded.astype("str")
