@@ -1,0 +1,193 @@
+"""The SQLite job store: migration from v1, transitions, idempotent create, concurrency, reaping,
+and reconciliation with SageMaker's list_training_jobs (moto)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from services import aws, jobs
+from services.jobs import JobStore
+from services.settings import Settings
+
+
+def test_fresh_store_is_at_the_latest_schema(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    assert store.list() == []
+    assert store.schema_version() == jobs.SCHEMA_VERSION == 2
+
+
+def test_upgrading_a_v1_database_keeps_its_jobs(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(jobs.MIGRATIONS[0])
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    conn.execute(
+        "INSERT INTO jobs (id, target, job_name, status, hyperparameters, created_at, updated_at) "
+        "VALUES ('old1', 'local', 'titanic-old', 'Completed', '{\"num_leaves\": 7}', 100.0, 200.0)"
+    )
+    conn.commit()
+    conn.close()
+
+    store = JobStore(path)
+    assert store.migrate() == 2
+    assert store.schema_version() == 2
+    old = store.get("old1")
+    assert (old.job_name, old.status, old.hyperparameters) == ("titanic-old", "Completed", {"num_leaves": 7})
+    assert [t.status for t in old.transitions] == ["Completed"]
+    assert old.request_key is None and old.worker_pid is None
+    # New columns work on the migrated file.
+    job, _ = store.create(target="local", job_name="titanic-new", request_key="k1", estimated_cost=0.01)
+    assert store.get(job.id).estimated_cost == 0.01
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    JobStore(path).migrate()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(RuntimeError, match="schema v99, newer than this code"):
+        JobStore(path).migrate()
+
+
+def test_transitions_are_recorded_and_terminal_is_final(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job, created = store.create(
+        target="local", job_name="titanic-a", instance_type="ml.m5.large", use_spot=True
+    )
+    assert created and job.status == "Pending" and job.use_spot
+    store.set_status(job.id, "InProgress", secondary_status="Starting")
+    store.set_status(job.id, "InProgress", secondary_status="Training")
+    store.set_status(job.id, "InProgress", secondary_status="Training")  # no change, no new row
+    done = store.set_status(job.id, "Completed", secondary_status="Completed", validation_accuracy=0.81)
+    assert [(t.status, t.secondary_status) for t in done.transitions] == [
+        ("Pending", None),
+        ("InProgress", "Starting"),
+        ("InProgress", "Training"),
+        ("Completed", "Completed"),
+    ]
+    assert done.validation_accuracy == 0.81
+    assert done.duration_seconds is not None and done.duration_seconds >= 0
+    late = store.set_status(job.id, "Failed", failure_reason="late write")
+    assert late.status == "Completed" and late.failure_reason is None
+    with pytest.raises(ValueError, match="unknown job status 'Done'"):
+        store.set_status(job.id, "Done")
+    with pytest.raises(TypeError, match="unknown job fields"):
+        store.update(job.id, colour="red")
+    with pytest.raises(jobs.JobNotFoundError, match="no job 'nope'"):
+        store.get("nope")
+    assert store.get("titanic-a").id == job.id  # by name too
+
+
+def test_same_request_key_returns_the_same_job(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    first, created = store.create(target="local", job_name="titanic-1", request_key="tab-click-1")
+    again, created_again = store.create(target="local", job_name="titanic-2", request_key="tab-click-1")
+    assert created and not created_again and again.id == first.id
+    assert [j.job_name for j in store.list()] == ["titanic-1"]
+
+
+def test_filters_and_order(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    a, _ = store.create(target="local", job_name="titanic-a")
+    b, _ = store.create(target="aws", job_name="titanic-b")
+    store.set_status(a.id, "Failed", failure_reason="boom")
+    assert [j.job_name for j in store.list()] == ["titanic-b", "titanic-a"]
+    assert [j.job_name for j in store.list(statuses=["Failed"])] == ["titanic-a"]
+    assert [j.job_name for j in store.list(targets=["aws"], reap=False)] == ["titanic-b"]
+    assert store.get(a.id).failure_reason == "boom"
+    assert jobs.as_summary(store.get(b.id))["target"] == "aws"
+
+
+def _hammer(path: str, prefix: str, count: int) -> None:
+    store = JobStore(path)
+    for i in range(count):
+        job, _ = store.create(target="local", job_name=f"{prefix}-{i}", request_key=f"{prefix}-{i}")
+        store.set_status(job.id, "InProgress", secondary_status="Training")
+        store.heartbeat(job.id, pid=1)
+        store.set_status(job.id, "Completed")
+
+
+def test_two_processes_write_at_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "jobs.sqlite3")
+    JobStore(path).migrate()
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_hammer, args=(path, name, 25)) for name in ("one", "two")]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+        assert w.exitcode == 0
+    done = JobStore(path).list(reap=False)
+    assert len(done) == 50 and {j.status for j in done} == {"Completed"}
+    assert all(len(j.transitions) == 3 for j in done)
+
+
+def test_a_dead_worker_fails_its_job_on_the_next_read(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job, _ = store.create(target="local", job_name="titanic-crash")
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    store.heartbeat(job.id, pid=proc.pid)
+    store.set_status(job.id, "InProgress", secondary_status="Training")
+    failed = store.get(job.id)
+    assert failed.status == "Failed"
+    assert failed.failure_reason == f"worker pid {proc.pid} exited without finishing"
+
+
+def test_stale_heartbeat_and_never_started(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    hung, _ = store.create(target="local", job_name="titanic-hung")
+    store.heartbeat(hung.id, pid=12345)
+    never, _ = store.create(target="local", job_name="titanic-never")
+    start = time.time()
+    running = lambda pid: True  # noqa: E731 -- the pid looks alive; only the clock decides here
+    assert store.reap_dead_workers(is_alive=running, now=start + 30) == []
+    assert store.reap_dead_workers(is_alive=running, now=start + jobs.START_TIMEOUT_SECONDS + 5) == [never.id]
+    assert store.reap_dead_workers(is_alive=running, now=start + jobs.HEARTBEAT_TIMEOUT_SECONDS + 5) == [
+        hung.id
+    ]
+    assert "no heartbeat" in (store.get(hung.id, reap=False).failure_reason or "")
+    assert "never started" in (store.get(never.id, reap=False).failure_reason or "")
+
+
+def test_a_stopping_job_whose_worker_died_is_stopped(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job, _ = store.create(target="local", job_name="titanic-stop")
+    store.heartbeat(job.id, pid=999_999_9)
+    store.set_status(job.id, "Stopping")
+    assert store.reap_dead_workers(is_alive=lambda pid: False) == [job.id]
+    assert store.get(job.id, reap=False).status == "Stopped"
+
+
+def test_reconcile_with_sagemaker(settings: Settings, tmp_path: Path) -> None:
+    sm = aws.client(settings, "sagemaker")
+    name = f"titanic-reconcile-{int(time.time() * 1000)}"
+    sm.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={
+            "TrainingImage": "123.dkr.ecr.us-east-1.amazonaws.com/t@sha256:" + "a" * 64,
+            "TrainingInputMode": "File",
+        },
+        RoleArn=settings.role_arn,
+        OutputDataConfig={"S3OutputPath": f"s3://{settings.bucket}/out"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job, _ = store.create(target="aws", job_name=name)
+    store.heartbeat(job.id, pid=1)
+    store.set_status(job.id, "InProgress", secondary_status="Starting")
+    other, _ = store.create(target="aws", job_name="titanic-unknown-to-sagemaker")
+    assert jobs.reconcile_with_aws(store, sm) == [job.id]
+    updated = store.get(job.id, reap=False)
+    assert updated.status == "Completed"
+    assert updated.artifact_uri and updated.artifact_uri.startswith(f"s3://{settings.bucket}/out/")
+    assert store.get(other.id, reap=False).status == "Pending"
