@@ -1,0 +1,230 @@
+"""Training logs in CloudWatch Logs, with SageMaker's naming, on both targets.
+
+On aws SageMaker writes the container's output itself. On local the SDK prints it to
+``sys.stdout`` while ``fit()`` runs; the worker tees those lines (``capture_lines``) into a
+``LogForwarder``, which batches them into ``PutLogEvents`` on moto. Readers (the CLI, the
+dashboard) then use the same ``read_events`` call for either target.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from botocore.exceptions import ClientError
+
+from services import aws
+from services.settings import Settings
+
+__all__ = [
+    "LOG_GROUP",
+    "LogEvent",
+    "LogForwarder",
+    "LogPage",
+    "capture_lines",
+    "find_stream",
+    "read_events",
+    "stream_name",
+]
+
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+# PutLogEvents limits: 10,000 events and 1,048,576 bytes (message + 26 bytes each) per batch.
+MAX_BATCH_EVENTS = 10_000
+MAX_BATCH_BYTES = 1_048_576
+EVENT_OVERHEAD_BYTES = 26
+MAX_EVENT_BYTES = 256 * 1024 - EVENT_OVERHEAD_BYTES
+
+
+def stream_name(job_name: str, started_epoch: int, host: str = "algo-1") -> str:
+    """SageMaker's stream name: ``<job>/algo-1-<epoch seconds>``."""
+    return f"{job_name}/{host}-{started_epoch}"
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    timestamp_ms: int
+    message: str
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """One read: the new events, and the token to pass next time (None until a stream exists)."""
+
+    events: list[LogEvent]
+    next_token: str | None
+    stream: str | None
+
+
+class LogForwarder:
+    """Buffers lines and sends them to one log stream in batches, from a background thread.
+
+    ``write`` never blocks on the network, so the training output is never slowed down; ``close``
+    sends whatever is left.
+    """
+
+    def __init__(
+        self, settings: Settings, job_name: str, started_epoch: int | None = None, interval: float = 1.0
+    ) -> None:
+        self.settings = settings
+        self.group = LOG_GROUP
+        self.stream = stream_name(job_name, int(started_epoch if started_epoch is not None else time.time()))
+        self.interval = interval
+        self.sent = 0
+        self.error: str | None = None
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._client: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> LogForwarder:
+        self._client = aws.client(self.settings, "logs")
+        try:
+            self._client.create_log_group(logGroupName=self.group)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceAlreadyExistsException":
+                raise
+        try:
+            self._client.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceAlreadyExistsException":
+                raise
+        self._thread = threading.Thread(target=self._run, name="log-forwarder", daemon=True)
+        self._thread.start()
+        return self
+
+    def write(self, line: str) -> None:
+        message = line.rstrip("\n")
+        if not message:
+            return
+        data = message.encode("utf-8")
+        if len(data) > MAX_EVENT_BYTES:  # CloudWatch rejects larger events; keep the head
+            message = data[:MAX_EVENT_BYTES].decode("utf-8", "ignore")
+        with self._lock:
+            self._pending.append({"timestamp": int(time.time() * 1000), "message": message})
+
+    def flush(self) -> None:
+        with self._send_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            while pending:
+                batch, size = [], 0
+                while pending and len(batch) < MAX_BATCH_EVENTS:
+                    cost = len(pending[0]["message"].encode()) + EVENT_OVERHEAD_BYTES
+                    if batch and size + cost > MAX_BATCH_BYTES:
+                        break
+                    batch.append(pending.pop(0))
+                    size += cost
+                try:
+                    self._client.put_log_events(
+                        logGroupName=self.group, logStreamName=self.stream, logEvents=batch
+                    )
+                    self.sent += len(batch)
+                except ClientError as exc:
+                    # Logs are evidence, not the job: remember the cause and keep training.
+                    self.error = f"could not send {len(batch)} log lines to {self.group}/{self.stream}: {exc}"
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.flush()
+
+    def __enter__(self) -> LogForwarder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _LineTee:
+    """A text stream that passes writes through and hands each complete line to a callback."""
+
+    def __init__(self, wrapped: TextIO, on_line: Callable[[str], None]) -> None:
+        self._wrapped = wrapped
+        self._on_line = on_line
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        written = self._wrapped.write(text)
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            self._on_line(line)
+        return written
+
+    def flush(self) -> None:
+        self._wrapped.flush()
+
+    def finish(self) -> None:
+        if self._partial:
+            self._on_line(self._partial)
+            self._partial = ""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+
+@contextmanager
+def capture_lines(on_line: Callable[[str], None], stream: str = "stdout") -> Iterator[None]:
+    """Tee ``sys.stdout`` (or ``sys.stderr``) line by line to ``on_line`` inside the block."""
+    original: TextIO = getattr(sys, stream)
+    tee = _LineTee(original, on_line)
+    setattr(sys, stream, tee)
+    try:
+        yield
+    finally:
+        setattr(sys, stream, original)
+        tee.finish()
+
+
+def find_stream(settings: Settings, job_name: str) -> str | None:
+    """The job's first host stream (``<job>/algo-1-…``), or None before it exists."""
+    client = aws.client(settings, "logs")
+    try:
+        response = client.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job_name}/")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return None
+        raise
+    streams = sorted(s["logStreamName"] for s in response.get("logStreams", []))
+    return streams[0] if streams else None
+
+
+def read_events(settings: Settings, job_name: str, next_token: str | None = None) -> LogPage:
+    """The job's log events after ``next_token`` (from the start when None).
+
+    Pass the returned ``next_token`` back to get only newer lines: the same GetLogEvents call
+    with ``nextForwardToken`` on aws and on local.
+    """
+    stream = find_stream(settings, job_name)
+    if stream is None:
+        return LogPage(events=[], next_token=next_token, stream=None)
+    client = aws.client(settings, "logs")
+    request: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True}
+    if next_token:
+        request["nextToken"] = next_token
+    events: list[LogEvent] = []
+    token = next_token
+    while True:
+        response = client.get_log_events(**request)
+        page = [LogEvent(e["timestamp"], e["message"]) for e in response.get("events", [])]
+        events.extend(page)
+        new_token = response.get("nextForwardToken")
+        # The token stays the same once there is nothing newer.
+        if not page or new_token == token:
+            token = new_token or token
+            break
+        token = new_token
+        request["nextToken"] = token
+    return LogPage(events=events, next_token=token, stream=stream)

@@ -1,0 +1,63 @@
+"""CloudWatch Logs contract (moto): SageMaker's naming, batching, and forward tokens."""
+
+from __future__ import annotations
+
+import sys
+
+from services import aws, logs
+from services.settings import Settings
+
+
+def test_stream_name_follows_sagemaker() -> None:
+    assert logs.stream_name("titanic-20260101", 1767225600) == "titanic-20260101/algo-1-1767225600"
+
+
+def test_forwarded_lines_are_read_back_with_tokens(settings: Settings) -> None:
+    job = "titanic-logs-tokens"
+    with logs.LogForwarder(settings, job, started_epoch=1767225600, interval=60) as forwarder:
+        for i in range(3):
+            forwarder.write(f"line {i}\n")
+        forwarder.write("\n")  # blank lines are not events
+    assert forwarder.sent == 3 and forwarder.error is None
+
+    streams = aws.client(settings, "logs").describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs")
+    assert f"{job}/algo-1-1767225600" in [s["logStreamName"] for s in streams["logStreams"]]
+
+    first = logs.read_events(settings, job)
+    assert [e.message for e in first.events] == ["line 0", "line 1", "line 2"]
+    assert first.stream == f"{job}/algo-1-1767225600"
+    assert first.next_token
+
+    nothing_new = logs.read_events(settings, job, first.next_token)
+    assert nothing_new.events == []
+
+    with logs.LogForwarder(settings, job, started_epoch=1767225600, interval=60) as forwarder:
+        forwarder.write("line 3")
+    newer = logs.read_events(settings, job, nothing_new.next_token)
+    assert [e.message for e in newer.events] == ["line 3"]
+
+
+def test_a_job_without_logs_yet_reads_empty(settings: Settings) -> None:
+    page = logs.read_events(settings, "titanic-not-started")
+    assert page.events == [] and page.next_token is None and page.stream is None
+
+
+def test_large_output_is_split_into_batches(settings: Settings) -> None:
+    job = "titanic-logs-batches"
+    with logs.LogForwarder(settings, job, started_epoch=1, interval=60) as forwarder:
+        for i in range(10_050):
+            forwarder.write(f"row {i}")
+    assert forwarder.sent == 10_050 and forwarder.error is None
+    page = logs.read_events(settings, job)
+    assert len(page.events) == 10_050
+    assert page.events[-1].message == "row 10049"
+
+
+def test_capture_lines_tees_stdout(capsys) -> None:  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+    with logs.capture_lines(seen.append):
+        sys.stdout.write("alpha\nbe")
+        sys.stdout.write("ta\n")
+        print("gamma", end="")
+    assert seen == ["alpha", "beta", "gamma"]
+    assert capsys.readouterr().out == "alpha\nbeta\ngamma"
