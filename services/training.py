@@ -1,0 +1,195 @@
+"""``sagemaker.estimator.Estimator`` for our own image: one code path for local mode and AWS.
+
+Local: ``instance_type="local"`` with a ``LocalSession`` whose S3 is moto; SDK local mode runs the
+image through Docker and uploads ``model.tar.gz`` to moto. AWS: a ``sagemaker.Session`` on the
+usual credential chain, with ``default_bucket`` given so the SDK never creates one of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from container.hyperparameters import HyperparameterError, to_sagemaker
+from container.metrics import METRIC_DEFINITIONS
+from services import aws
+from services.settings import Settings
+
+__all__ = [
+    "MAX_RUN_LIMIT_SECONDS",
+    "TELEMETRY_OPT_OUT_CONFIG",
+    "FitRequest",
+    "TrainingError",
+    "build_estimator",
+    "checkpoint_uri",
+    "job_name_for",
+    "output_path",
+    "sagemaker_session",
+    "start_fit",
+    "validate_request",
+]
+
+# SageMaker's MaxRuntimeInSeconds ceiling (28 days).
+MAX_RUN_LIMIT_SECONDS = 28 * 24 * 3600
+JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+# The SDK's defaults config, inline: no telemetry calls to AWS hosts (they fail noisily offline).
+TELEMETRY_OPT_OUT_CONFIG: dict[str, Any] = {
+    "SchemaVersion": "1.0",
+    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
+}
+VOLUME_SIZE_GB = 5
+
+
+class TrainingError(RuntimeError):
+    """The job cannot be started or failed; the message names the cause."""
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """Everything one training job needs, decided before it starts (and stored with the job)."""
+
+    job_name: str
+    image_uri: str
+    channels: Mapping[str, str]
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    use_spot: bool = False
+    max_run_seconds: int = 3600
+    max_wait_seconds: int | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def job_name_for(prefix: str = "titanic", now: datetime | None = None) -> str:
+    """A unique, valid training job name: ``<prefix>-YYYYMMDD-HHMMSS-<4 hex>``."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    clean = re.sub(r"[^a-zA-Z0-9-]+", "-", prefix).strip("-")[:40] or "job"
+    return f"{clean}-{stamp}-{uuid.uuid4().hex[:4]}"
+
+
+def output_path(settings: Settings) -> str:
+    """Where SageMaker writes ``<job>/output/model.tar.gz``."""
+    return settings.s3_uri("jobs")
+
+
+def checkpoint_uri(settings: Settings, job_name: str) -> str:
+    """Per job: the SDK does not append the job name itself, and a shared prefix would make
+    one job resume from another's checkpoint."""
+    return settings.s3_uri("checkpoints", job_name)
+
+
+def _training_instance_types(settings: Settings) -> Sequence[str]:
+    model = aws.boto_session(settings).client("sagemaker", region_name=settings.region).meta.service_model
+    return tuple(model.shape_for("TrainingInstanceType").enum)
+
+
+def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
+    """Check what SageMaker would reject (moto and local mode check nothing); return the
+    hyperparameters as the strings the Estimator sends."""
+    if not JOB_NAME_PATTERN.match(request.job_name):
+        raise TrainingError(f"invalid job name {request.job_name!r}: 1-63 letters, digits and hyphens")
+    if "train" not in request.channels:
+        raise TrainingError("the train channel is missing")
+    for channel, uri in request.channels.items():
+        if not uri.startswith("s3://"):
+            raise TrainingError(f"{channel} channel must be an S3 URI, not {uri!r}")
+    if "@sha256:" not in request.image_uri:
+        raise TrainingError(f"the image must be pinned by digest (uri@sha256:...), not {request.image_uri!r}")
+    if not 1 <= request.max_run_seconds <= MAX_RUN_LIMIT_SECONDS:
+        raise TrainingError(
+            f"max_run must be between 1 and {MAX_RUN_LIMIT_SECONDS} s, not {request.max_run_seconds}"
+        )
+    if request.use_spot:
+        if request.max_wait_seconds is None:
+            raise TrainingError("spot training needs max_wait (seconds), at least max_run")
+        if request.max_wait_seconds < request.max_run_seconds:
+            raise TrainingError(
+                f"max_wait ({request.max_wait_seconds} s) must be at least "
+                f"max_run ({request.max_run_seconds} s)"
+            )
+    elif request.max_wait_seconds is not None:
+        raise TrainingError("max_wait applies only to spot training; turn spot on or leave max_wait empty")
+    if not settings.is_local and request.instance_type not in _training_instance_types(settings):
+        raise TrainingError(f"{request.instance_type!r} is not a SageMaker training instance type")
+    try:
+        return to_sagemaker(request.hyperparameters)
+    except HyperparameterError as exc:
+        raise TrainingError(str(exc)) from exc
+
+
+def sagemaker_session(settings: Settings) -> Any:
+    """A LocalSession on moto (local) or a sagemaker.Session (aws), telemetry off."""
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    boto = aws.boto_session(settings)
+    if settings.is_local:
+        from sagemaker.local import LocalSession
+
+        # boto_session is required with s3_endpoint_url (facts.md: it crashes without one).
+        return LocalSession(
+            boto_session=boto,
+            s3_endpoint_url=aws.endpoint_url(settings),
+            default_bucket=settings.bucket,
+            sagemaker_config=TELEMETRY_OPT_OUT_CONFIG,
+        )
+    import sagemaker
+
+    return sagemaker.Session(
+        boto_session=boto, default_bucket=settings.bucket, sagemaker_config=TELEMETRY_OPT_OUT_CONFIG
+    )
+
+
+def build_estimator(settings: Settings, request: FitRequest, session: Any | None = None) -> Any:
+    """The Estimator for ``request`` (validated first)."""
+    hyperparameters = validate_request(settings, request)
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    from sagemaker.estimator import Estimator
+
+    spot: dict[str, Any] = {}
+    if request.use_spot:
+        spot = {
+            "use_spot_instances": True,
+            "max_wait": request.max_wait_seconds,
+            "checkpoint_s3_uri": checkpoint_uri(settings, request.job_name),
+        }
+    return Estimator(
+        image_uri=request.image_uri,
+        role=settings.role_arn,
+        instance_count=request.instance_count,
+        instance_type="local" if settings.is_local else request.instance_type,
+        volume_size=VOLUME_SIZE_GB,
+        max_run=request.max_run_seconds,
+        output_path=output_path(settings),
+        hyperparameters=hyperparameters,
+        metric_definitions=METRIC_DEFINITIONS,
+        tags=[{"Key": k, "Value": v} for k, v in sorted(request.tags.items())],
+        sagemaker_session=session if session is not None else sagemaker_session(settings),
+        **spot,
+    )
+
+
+def start_fit(settings: Settings, request: FitRequest, session: Any | None = None, wait: bool = True) -> Any:
+    """Build the Estimator and call ``fit``; returns the estimator.
+
+    On local, ``wait`` is always true in effect (local mode runs the container in this call).
+    """
+    estimator = build_estimator(settings, request, session)
+    started = time.time()
+    try:
+        estimator.fit(dict(request.channels), job_name=request.job_name, wait=wait, logs="None")
+    except Exception as exc:
+        raise TrainingError(_fit_failure(exc, time.time() - started)) from exc
+    return estimator
+
+
+def _fit_failure(exc: BaseException, elapsed: float) -> str:
+    text = " ".join(str(exc).split())
+    exit_code = re.search(r"exited with code: (\d+)", text)
+    if exit_code:
+        return f"the training container exited with code {exit_code.group(1)} after {elapsed:.0f} s"
+    return text[:500] or type(exc).__name__
