@@ -114,7 +114,9 @@ def cv_spread(cv: Mapping[str, Any]) -> go.Figure:
     return fig
 
 
-def price_vs_memory(rows: pd.DataFrame, quota_column: str = "quota") -> go.Figure:
+def price_vs_memory(
+    rows: pd.DataFrame, quota_column: str = "quota", purchase: str = "on-demand"
+) -> go.Figure:
     """Price per hour against memory, coloured by quota state; rows need instance_type, memory_gib, price."""
     fig = px.scatter(
         rows,
@@ -124,7 +126,7 @@ def price_vs_memory(rows: pd.DataFrame, quota_column: str = "quota") -> go.Figur
         hover_name="instance_type",
         log_x=True,
         log_y=True,
-        labels={"memory_gib": "memory (GiB)", "price_per_hour": "on-demand $/hour"},
+        labels={"memory_gib": "memory (GiB)", "price_per_hour": f"{purchase} $/hour"},
         title="Price against memory, coloured by quota",
     )
     return fig
