@@ -1,0 +1,191 @@
+"""What a job produced: ``model.tar.gz`` verified, unpacked safely into ``runs/<job>/``, and ``run.json``.
+
+Verification is the proof the job did what was asked: the archive holds ``model.joblib`` and
+``metrics.json``, and the effective hyperparameters in ``metrics.json`` equal what was sent
+(after the container's own typed parsing).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from container.contract import METRICS_FILE, MODEL_FILE
+from container.hyperparameters import HyperparameterError, parse
+from services import storage
+from services.settings import Settings
+
+__all__ = [
+    "ArtifactError",
+    "DownloadedRun",
+    "download_run",
+    "failure_reason_from_output",
+    "output_tar_uri",
+    "read_artifact",
+    "unpack_safely",
+    "verify_archive",
+]
+
+RUN_MANIFEST = "run.json"
+MODEL_ARCHIVE = "model.tar.gz"
+FAILURE_MEMBER = "failure"
+
+
+class ArtifactError(RuntimeError):
+    """The artifact is missing, incomplete, unsafe, or does not match the request."""
+
+
+@dataclass(frozen=True)
+class DownloadedRun:
+    local_path: Path
+    archive: Path
+    metrics: dict[str, Any]
+    run_manifest: Path
+
+
+def _members(archive: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
+    return {str(PurePosixPath(m.name.lstrip("./") or ".")): m for m in archive.getmembers()}
+
+
+def verify_archive(data: bytes, sent_hyperparameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check the archive and return its ``metrics.json``.
+
+    With ``sent_hyperparameters`` (what the Estimator sent), the effective values in
+    ``metrics.json`` must equal ``container.hyperparameters.parse(sent)``.
+    """
+    try:
+        archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")  # noqa: SIM115 -- closed by the with below; opening is what may fail
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ArtifactError(f"{MODEL_ARCHIVE} is not a gzip tar archive: {exc}") from exc
+    with archive:
+        members = _members(archive)
+        missing = [name for name in (MODEL_FILE, METRICS_FILE) if name not in members]
+        if missing:
+            raise ArtifactError(
+                f"{MODEL_ARCHIVE} lacks {' and '.join(missing)} (has: {', '.join(sorted(members))})"
+            )
+        handle = archive.extractfile(members[METRICS_FILE])
+        if handle is None:
+            raise ArtifactError(f"{METRICS_FILE} in {MODEL_ARCHIVE} is not a regular file")
+        try:
+            metrics: dict[str, Any] = json.loads(handle.read())
+        except ValueError as exc:
+            raise ArtifactError(f"{METRICS_FILE} is not JSON: {exc}") from exc
+    if sent_hyperparameters is not None:
+        try:
+            expected = parse(sent_hyperparameters)
+        except HyperparameterError as exc:
+            raise ArtifactError(f"the sent hyperparameters do not parse: {exc}") from exc
+        effective = metrics.get("hyperparameters") or {}
+        differing = sorted(k for k in expected if effective.get(k) != expected[k])
+        if differing:
+            detail = ", ".join(
+                f"{k}: sent {expected[k]!r}, effective {effective.get(k)!r}" for k in differing
+            )
+            raise ArtifactError(f"effective hyperparameters differ from what was sent ({detail})")
+    return metrics
+
+
+def unpack_safely(data: bytes, destination: Path) -> list[Path]:
+    """Extract regular files and folders only, never outside ``destination`` (no links, devices,
+    absolute paths or ``..``)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    root = destination.resolve()
+    written: list[Path] = []
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        for member in archive.getmembers():
+            name = PurePosixPath(member.name)
+            if name.is_absolute() or ".." in name.parts:
+                raise ArtifactError(f"unsafe path in {MODEL_ARCHIVE}: {member.name!r}")
+            if not (member.isfile() or member.isdir()):
+                raise ArtifactError(f"{MODEL_ARCHIVE} holds a link or device, refused: {member.name!r}")
+            target = (root / name).resolve()
+            if target != root and root not in target.parents:
+                raise ArtifactError(f"unsafe path in {MODEL_ARCHIVE}: {member.name!r}")
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = archive.extractfile(member)
+            assert source is not None  # a regular file always has content
+            target.write_bytes(source.read())
+            written.append(target)
+    return written
+
+
+def _fetch(settings: Settings, artifact_uri: str) -> bytes:
+    try:
+        bucket, key = storage.parse_s3_uri(artifact_uri)
+    except storage.StorageError as exc:
+        raise ArtifactError(str(exc)) from exc
+    from botocore.exceptions import ClientError
+
+    from services import aws
+
+    try:
+        body = aws.client(settings, "s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchKey", "404", "NotFound", "NoSuchBucket"):
+            raise ArtifactError(f"artifact missing: {artifact_uri}") from exc
+        raise ArtifactError(f"cannot read {artifact_uri}: {code or exc}") from exc
+    return bytes(body)
+
+
+def read_artifact(settings: Settings, artifact_uri: str) -> tuple[dict[str, Any], bytes]:
+    """``metrics.json`` and the bytes of ``model.tar.gz`` (for the dashboard's charts and downloads)."""
+    data = _fetch(settings, artifact_uri)
+    return verify_archive(data), data
+
+
+def download_run(
+    settings: Settings,
+    job_name: str,
+    artifact_uri: str,
+    sent_hyperparameters: Mapping[str, Any] | None,
+    summary: Mapping[str, Any] | None = None,
+) -> DownloadedRun:
+    """Download, verify and unpack the artifact into ``runs/<job>/``; write ``run.json``."""
+    data = _fetch(settings, artifact_uri)
+    metrics = verify_archive(data, sent_hyperparameters)
+    run_dir = settings.runs_dir / job_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    archive = run_dir / MODEL_ARCHIVE
+    archive.write_bytes(data)
+    unpack_safely(data, run_dir / "model")
+    manifest = run_dir / RUN_MANIFEST
+    document = {
+        "job_name": job_name,
+        "artifact_uri": artifact_uri,
+        "local_path": str(run_dir),
+        "hyperparameters_sent": dict(sent_hyperparameters or {}),
+        "metrics": metrics,
+        **dict(summary or {}),
+    }
+    manifest.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+    return DownloadedRun(local_path=run_dir, archive=archive, metrics=metrics, run_manifest=manifest)
+
+
+def output_tar_uri(model_artifact_uri: str) -> str:
+    """``.../<job>/output/output.tar.gz`` next to ``model.tar.gz``."""
+    return model_artifact_uri.rsplit("/", 1)[0] + "/output.tar.gz"
+
+
+def failure_reason_from_output(settings: Settings, job_output_prefix: str) -> str | None:
+    """The container's ``output/failure`` from ``<output_path>/<job>/output/output.tar.gz``, if there."""
+    uri = job_output_prefix.rstrip("/") + "/output.tar.gz"
+    try:
+        data = _fetch(settings, uri)
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            member = _members(archive).get(FAILURE_MEMBER)
+            handle = archive.extractfile(member) if member is not None else None
+            text = handle.read().decode("utf-8", "replace") if handle is not None else ""
+    except (ArtifactError, tarfile.TarError, OSError, EOFError):
+        return None
+    line = " ".join(text.split())
+    return line[:1024] or None
