@@ -73,6 +73,51 @@ def data_prepare(
     typer.echo(f"{prepared.manifest_path}: dataset version {prepared.version}")
 
 
+@app.command("train-here")
+def train_here(
+    train: Annotated[str, typer.Option(help="Training CSV (or a folder of CSVs).")],
+    model_dir: Annotated[str, typer.Option(help="Where model.joblib and metrics.json are copied.")],
+    validation: Annotated[str | None, typer.Option(help="Validation CSV (or folder).")] = None,
+    hp: Annotated[list[str] | None, typer.Option(help="Hyperparameter KEY=VALUE; repeat for more.")] = None,
+) -> None:
+    """Run the training container's code on this host (no Docker) over a temporary /opt/ml tree."""
+    from pathlib import Path
+
+    from services import local_runner
+
+    try:
+        hyperparameters = local_runner.parse_hp_pairs(hp or [])
+        result = local_runner.train_here(
+            Path(train), Path(model_dir), Path(validation) if validation else None, hyperparameters
+        )
+    except local_runner.TrainHereError as exc:
+        fail(str(exc), exc.exit_code)
+    except ValueError as exc:  # a malformed --hp or a missing input path
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {exc.filename or model_dir}: {exc.strerror or exc}")
+    typer.echo(f"model: {result.model_file}" + (f" ({result.summary})" if result.summary else ""))
+
+
+@app.command("predict")
+def predict(
+    model: Annotated[str, typer.Option(help="model.tar.gz, or a folder with model.joblib + metrics.json.")],
+    input_csv: Annotated[str, typer.Option("--input", help="Passenger CSV (Kaggle test.csv: no Survived).")],
+    output: Annotated[str, typer.Option(help="Submission CSV to write: PassengerId,Survived.")],
+    proba: Annotated[bool, typer.Option("--proba", help="Add a Probability column.")] = False,
+) -> None:
+    """Predict survival with a verified model and write Kaggle's submission format."""
+    from services import predict as predictor
+
+    try:
+        result = predictor.predict_file(model, input_csv, output, proba=proba)
+    except ValueError as exc:  # ModelError and DataError: one line naming the file and cause
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
+    typer.echo(f"{result.output}: {result.rows} passengers, {result.survivors} predicted to survive")
+
+
 def main() -> None:
     try:
         app()
