@@ -1,0 +1,162 @@
+"""What a training job costs: an estimate before launch, the actual figure after, and spot savings.
+
+SageMaker bills training per second: billable seconds x the hourly price / 3600 x instance count.
+Before launch the seconds come from the last comparable completed job, else from the capacity
+probe. A local job is priced as the same job would be on the chosen instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = [
+    "CostActual",
+    "CostError",
+    "CostEstimate",
+    "actual",
+    "estimate",
+    "last_comparable_seconds",
+    "local_equivalent",
+    "spot_savings",
+]
+
+SECONDS_PER_HOUR = 3600.0
+
+
+class CostError(ValueError):
+    """A cost input is missing or impossible; the message names it."""
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    instance_type: str
+    instance_count: int
+    usd_per_hour: float
+    price_source: str
+    expected_seconds: float
+    seconds_source: str
+    usd: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CostActual:
+    usd: float
+    billable_seconds: float
+    usd_per_hour: float
+    instance_count: int
+    spot_savings: float | None  # fraction of training time not billed; None for on-demand
+    basis: str  # "billable" (AWS) or "local wall time priced as the instance"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check(price_per_hour: float, count: int) -> None:
+    if price_per_hour < 0:
+        raise CostError(f"price per hour cannot be negative: {price_per_hour}")
+    if count < 1:
+        raise CostError(f"instance count must be at least 1, not {count}")
+
+
+def _usd(seconds: float, price_per_hour: float, count: int) -> float:
+    return round(seconds / SECONDS_PER_HOUR * price_per_hour * count, 6)
+
+
+def last_comparable_seconds(
+    jobs: Iterable[Any], instance_type: str, dataset_version: str | None = None
+) -> float | None:
+    """Training seconds of the most recent completed job on ``instance_type`` (and data version, if given).
+
+    Works on ``services.jobs.Job`` records or anything with the same attributes.
+    """
+    comparable = [
+        job
+        for job in jobs
+        if getattr(job, "status", None) == "Completed"
+        and getattr(job, "instance_type", None) == instance_type
+        and getattr(job, "training_seconds", None)
+        and (dataset_version is None or getattr(job, "dataset_version", None) == dataset_version)
+    ]
+    if not comparable:
+        return None
+    latest = max(comparable, key=lambda job: getattr(job, "created_at", 0) or 0)
+    return float(latest.training_seconds)
+
+
+def estimate(
+    instance_type: str,
+    usd_per_hour: float,
+    price_source: str,
+    instance_count: int = 1,
+    *,
+    previous_job_seconds: float | None = None,
+    probe_seconds: float | None = None,
+) -> CostEstimate:
+    """Expected cost before launch: seconds from the last comparable job, else the probe, x price x count."""
+    _check(usd_per_hour, instance_count)
+    if previous_job_seconds is not None and previous_job_seconds > 0:
+        seconds, source = previous_job_seconds, "last comparable completed job"
+    elif probe_seconds is not None and probe_seconds > 0:
+        seconds, source = probe_seconds, "capacity probe wall time"
+    else:
+        raise CostError("no duration to estimate from: no comparable completed job and no capacity probe")
+    return CostEstimate(
+        instance_type=instance_type,
+        instance_count=instance_count,
+        usd_per_hour=usd_per_hour,
+        price_source=price_source,
+        expected_seconds=float(seconds),
+        seconds_source=source,
+        usd=_usd(seconds, usd_per_hour, instance_count),
+    )
+
+
+def spot_savings(billable_seconds: float | None, training_seconds: float | None) -> float | None:
+    """1 - billable / training; None when either is unknown or training time is zero."""
+    if billable_seconds is None or not training_seconds:
+        return None
+    if billable_seconds < 0 or training_seconds < 0:
+        raise CostError("billable and training seconds cannot be negative")
+    return round(1.0 - billable_seconds / training_seconds, 6)
+
+
+def actual(
+    billable_seconds: float,
+    usd_per_hour: float,
+    instance_count: int = 1,
+    *,
+    training_seconds: float | None = None,
+    spot: bool = False,
+) -> CostActual:
+    """The cost of a finished AWS job from its BillableTimeInSeconds (and spot savings when spot)."""
+    _check(usd_per_hour, instance_count)
+    if billable_seconds < 0:
+        raise CostError(f"billable seconds cannot be negative: {billable_seconds}")
+    return CostActual(
+        usd=_usd(billable_seconds, usd_per_hour, instance_count),
+        billable_seconds=float(billable_seconds),
+        usd_per_hour=usd_per_hour,
+        instance_count=instance_count,
+        spot_savings=spot_savings(billable_seconds, training_seconds) if spot else None,
+        basis="billable",
+    )
+
+
+def local_equivalent(wall_seconds: float, usd_per_hour: float, instance_count: int = 1) -> CostActual:
+    """What a local job would have cost on the chosen instance, billed for its wall time."""
+    _check(usd_per_hour, instance_count)
+    if wall_seconds < 0:
+        raise CostError(f"wall seconds cannot be negative: {wall_seconds}")
+    return CostActual(
+        usd=_usd(wall_seconds, usd_per_hour, instance_count),
+        billable_seconds=float(wall_seconds),
+        usd_per_hour=usd_per_hour,
+        instance_count=instance_count,
+        spot_savings=None,
+        basis="local wall time priced as the instance",
+    )

@@ -1,0 +1,483 @@
+"""Which training instance is the smallest that works, with the evidence: fit, quota, region, price.
+
+Candidates are every type in the installed botocore's ``TrainingInstanceType`` enum. For each, the
+hardware (shipped spec table, or Price List attributes when live), the hourly price
+(``services.pricing``) and the account quota (``services.quotas``) are joined against the
+requirement measured by the capacity probe (``services.capacity``). The cheapest type that fits
+and has quota ≥ 1 is chosen, separately for on-demand and for spot; every other type carries
+the reasons it was excluded. Every figure names its source and the date it was fetched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any
+
+import botocore.session
+
+from services import capacity, pricing, quotas
+from services.capacity import Requirement, assumed_requirement, load_latest, requirement_from_probe
+from services.settings import Settings
+
+__all__ = [
+    "Candidate",
+    "Decision",
+    "Evidence",
+    "InstanceChoice",
+    "InstanceChoiceError",
+    "Spec",
+    "check_choice",
+    "decide",
+    "gather",
+    "load_specs",
+    "to_markdown",
+    "training_instance_types",
+]
+
+SPECS_FILE = "instance_specs.json"
+NO_SPECS = "no specs"
+DOES_NOT_FIT = "does not fit"
+NOT_OFFERED = "not offered in the region"
+NO_PRICE = "no price"
+QUOTA_ZERO = "quota 0"
+
+
+class InstanceChoiceError(ValueError):
+    """An instance choice is invalid, or fails the checks without an override reason."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    vcpu: int
+    memory_gib: float
+    gpus: int
+    source: str
+    fetched: str
+
+
+@dataclass
+class Candidate:
+    """One instance type judged for one purchase option; ``exclusions`` empty means eligible."""
+
+    instance_type: str
+    vcpu: int | None = None
+    memory_gib: float | None = None
+    gpus: int | None = None
+    specs_source: str = ""
+    usd_per_hour: float | None = None
+    price_source: str = ""
+    price_fetched: str = ""
+    quota: float | None = None
+    quota_applied: float | None = None
+    quota_default: float | None = None
+    quota_code: str = ""
+    quota_source: str = ""
+    quota_fetched: str = ""
+    exclusions: list[str] = field(default_factory=list)
+
+    @property
+    def eligible(self) -> bool:
+        return not self.exclusions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "eligible": self.eligible}
+
+
+@dataclass
+class Decision:
+    purchase: str  # "on-demand" or "spot"
+    chosen: str | None
+    rationale: str
+    candidates: list[Candidate]
+
+    def candidate(self, instance_type: str) -> Candidate | None:
+        return next((c for c in self.candidates if c.instance_type == instance_type), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "purchase": self.purchase,
+            "chosen": self.chosen,
+            "rationale": self.rationale,
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+@dataclass
+class Evidence:
+    region: str
+    generated_at: str
+    requirement: Requirement
+    price_source: str
+    quota_source: str
+    candidates_source: str
+    on_demand: Decision
+    spot: Decision
+    warnings: list[str] = field(default_factory=list)
+    # Per chosen type: the probe run under its limits (local) or a completed job on it (aws).
+    proofs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def decision(self, spot: bool) -> Decision:
+        return self.spot if spot else self.on_demand
+
+    def to_dict(self, spot: bool | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "region": self.region,
+            "generated_at": self.generated_at,
+            "requirement": self.requirement.to_dict(),
+            "sources": {
+                "candidates": self.candidates_source,
+                "prices": self.price_source,
+                "quotas": self.quota_source,
+            },
+            "warnings": self.warnings,
+            "proofs": self.proofs,
+        }
+        if spot is None or not spot:
+            data["on_demand"] = self.on_demand.to_dict()
+        if spot is None or spot:
+            data["spot"] = self.spot.to_dict()
+        return data
+
+
+def training_instance_types() -> list[str]:
+    """Every type SageMaker accepts for training, from the installed botocore's service model."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return list(model.shape_for("TrainingInstanceType").enum)
+
+
+def botocore_source() -> str:
+    return f"botocore {botocore.__version__} sagemaker service model, TrainingInstanceType enum"
+
+
+def load_specs() -> dict[str, Spec]:
+    """The shipped spec table (vCPU, memory GiB, GPUs), each entry naming the table's source and date."""
+    doc = json.loads(resources.files("services.data").joinpath(SPECS_FILE).read_text())
+    source = f"spec table ({doc['source']})"
+    return {
+        name: Spec(int(v["vcpu"]), float(v["memory_gib"]), int(v["gpus"]), source, doc["fetched"])
+        for name, v in doc["types"].items()
+    }
+
+
+def _judge(
+    instance_type: str,
+    spot: bool,
+    requirement: Requirement,
+    specs: dict[str, Spec],
+    book: pricing.PriceBook,
+    table: quotas.QuotaTable,
+) -> Candidate:
+    row = Candidate(instance_type=instance_type)
+    live_specs = book.specs.get(instance_type) if book.live else None
+    if live_specs is not None:
+        row.vcpu, row.memory_gib, row.gpus = live_specs.vcpu, live_specs.memory_gib, live_specs.gpus
+        row.specs_source = f"{book.source} product attributes, {book.fetched}"
+    elif instance_type in specs:
+        spec = specs[instance_type]
+        row.vcpu, row.memory_gib, row.gpus = spec.vcpu, spec.memory_gib, spec.gpus
+        row.specs_source = f"{spec.source}, {spec.fetched}"
+    else:
+        row.exclusions.append(f"{NO_SPECS}: vCPU and memory unknown (not in the spec table)")
+
+    fits = (
+        row.vcpu is None
+        or row.memory_gib is None
+        or (row.vcpu >= requirement.min_vcpu and row.memory_gib >= requirement.min_memory_gib)
+    )
+    if not fits:
+        row.exclusions.append(
+            f"{DOES_NOT_FIT}: {row.vcpu} vCPU / {row.memory_gib:g} GiB < required "
+            f"{requirement.min_vcpu} vCPU / {requirement.min_memory_gib:g} GiB"
+        )
+
+    quote = book.quote(instance_type, spot)
+    if quote is not None:
+        row.usd_per_hour = quote.usd_per_hour
+        row.price_source = quote.source
+        row.price_fetched = quote.fetched
+    elif book.live:
+        row.exclusions.append(f"{NOT_OFFERED}: no Price List training product for {book.region}")
+    else:
+        row.exclusions.append(f"{NO_PRICE}: not in the price snapshot for {book.region}")
+
+    quota = table.get(instance_type, spot)
+    if quota is not None:
+        row.quota, row.quota_applied, row.quota_default = quota.value, quota.applied, quota.default
+        row.quota_code, row.quota_source, row.quota_fetched = quota.code, quota.source, quota.fetched
+        if quota.value is not None and quota.value < 1:
+            kind = "spot training" if spot else "training"
+            row.exclusions.append(
+                f"{QUOTA_ZERO}: {kind} quota {quota.code or '?'} is {quota.value:g} "
+                f"(AWS default {quota.default:g})"
+                if quota.default is not None
+                else f"{QUOTA_ZERO}: {kind} quota {quota.code or '?'} is {quota.value:g}"
+            )
+    else:
+        row.quota_source = (
+            "quota unknown" if not table.known else f"quota unknown (not listed in {table.source})"
+        )
+    return row
+
+
+def _sort_key(row: Candidate) -> tuple[float, int, float, str]:
+    price = row.usd_per_hour if row.usd_per_hour is not None else float("inf")
+    return (price, row.vcpu or 0, row.memory_gib or 0.0, row.instance_type)
+
+
+def decide(candidates: Iterable[Candidate], requirement: Requirement, spot: bool) -> Decision:
+    """The cheapest eligible candidate (ties: fewer vCPU, less memory, name), with a plain-words rationale."""
+    rows = sorted(candidates, key=lambda r: (not r.eligible, *_sort_key(r)))
+    purchase = "spot" if spot else "on-demand"
+    eligible = [r for r in rows if r.eligible]
+    need = f"{requirement.min_vcpu} vCPU and {requirement.min_memory_gib:g} GiB ({requirement.basis})"
+    if not eligible:
+        rationale = (
+            f"No {purchase} training instance passes every check for {need}. "
+            "See each type's exclusions; an instance can still be chosen with an override reason."
+        )
+        return Decision(purchase=purchase, chosen=None, rationale=rationale, candidates=rows)
+    best = eligible[0]
+    quota_words = (
+        f"its {purchase} quota is {best.quota:g} ({best.quota_source}, {best.quota_fetched})"
+        if best.quota is not None
+        else f"its {purchase} quota is unknown, so it is unverified ({best.quota_source})"
+    )
+    parts = [
+        f"{best.instance_type} is the smallest {purchase} training instance that fits: it has "
+        f"{best.vcpu} vCPU and {best.memory_gib:g} GiB against the {need}; "
+        f"it costs ${best.usd_per_hour:g}/h ({best.price_source}, {best.price_fetched}), the cheapest of "
+        f"{len(eligible)} eligible types; {quota_words}."
+    ]
+    cheaper = [
+        r for r in rows if not r.eligible and r.usd_per_hour is not None and _sort_key(r) < _sort_key(best)
+    ]
+    for row in cheaper:
+        parts.append(
+            f"{row.instance_type} (${row.usd_per_hour:g}/h) was excluded: {'; '.join(row.exclusions)}."
+        )
+    excluded = [r for r in rows if not r.eligible]
+    counts: dict[str, int] = {}
+    for row in excluded:
+        for reason in {e.split(":", 1)[0] for e in row.exclusions}:
+            counts[reason] = counts.get(reason, 0) + 1
+    if counts:
+        summary = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
+        parts.append(f"Of {len(rows)} candidates, {len(excluded)} were excluded ({summary}).")
+    return Decision(purchase=purchase, chosen=best.instance_type, rationale=" ".join(parts), candidates=rows)
+
+
+def _price_book(settings: Settings, offline: bool) -> pricing.PriceBook:
+    if offline or settings.is_local:
+        return pricing.load_snapshot(settings.region)
+    from services import aws
+
+    api_region = settings.region if settings.region in pricing.PRICING_API_REGIONS else "us-east-1"
+    return pricing.fetch_price_book(aws.client(settings, "pricing", region_name=api_region), settings.region)
+
+
+def _quota_table(settings: Settings, offline: bool) -> quotas.QuotaTable:
+    if settings.is_local:
+        return quotas.load_sample(settings.region)
+    if offline:
+        return quotas.unknown_table(settings.region, "offline: quotas were not read; quota unknown")
+    from services import aws
+
+    return quotas.fetch_quota_table(aws.client(settings, "service-quotas"), settings.region)
+
+
+def current_requirement(settings: Settings) -> Requirement:
+    """From the latest completed capacity probe; an explicit assumption when none has run."""
+    probe = load_latest(settings)
+    if probe is None or not probe.completed or probe.instance_type is not None:
+        return assumed_requirement()
+    return requirement_from_probe(probe)
+
+
+def find_proof(settings: Settings, instance_type: str) -> dict[str, Any] | None:
+    """Local: the probe run under the type's limits. AWS: the latest completed job on the type."""
+    if settings.is_local:
+        result = capacity.load_proof(settings, instance_type)
+        if result is None:
+            return None
+        return {
+            "kind": "capacity probe",
+            "completed": result.completed,
+            "summary": capacity.describe(result),
+            **result.to_dict(),
+        }
+    if not settings.job_store_path.is_file():
+        return None
+    from services.jobs import JobStore
+
+    jobs = JobStore(settings.job_store_path).list(statuses=["Completed"], targets=["aws"], reap=False)
+    job = next((j for j in jobs if j.instance_type == instance_type), None)
+    if job is None:
+        return None
+    return {
+        "kind": "completed SageMaker job",
+        "completed": True,
+        "job_name": job.job_name,
+        "training_seconds": job.training_seconds,
+        "summary": f"{instance_type}: training job {job.job_name} completed on AWS"
+        + (f" in {job.training_seconds:.0f} s" if job.training_seconds else ""),
+    }
+
+
+def _described(source: str, fetched: str, description: str) -> str:
+    text = f"{source}, {fetched}" if fetched else source
+    return f"{text}: {description}" if description else text
+
+
+def gather(
+    settings: Settings,
+    *,
+    offline: bool = False,
+    requirement: Requirement | None = None,
+    price_book: pricing.PriceBook | None = None,
+    quota_table: quotas.QuotaTable | None = None,
+) -> Evidence:
+    """All the evidence for ``settings.region``: on local or offline the snapshot and sample quotas."""
+    requirement = requirement or current_requirement(settings)
+    book = price_book or _price_book(settings, offline)
+    table = quota_table or _quota_table(settings, offline)
+    specs = load_specs()
+    types = training_instance_types()
+    decisions = {
+        spot: decide([_judge(t, spot, requirement, specs, book, table) for t in types], requirement, spot)
+        for spot in (False, True)
+    }
+    proofs = {
+        chosen: proof
+        for chosen in {d.chosen for d in decisions.values() if d.chosen}
+        if (proof := find_proof(settings, chosen)) is not None
+    }
+    return Evidence(
+        proofs=proofs,
+        region=settings.region,
+        generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        requirement=requirement,
+        price_source=_described(book.source, book.fetched, book.description),
+        quota_source=_described(table.source, table.fetched, table.description),
+        candidates_source=f"{botocore_source()} ({len(types)} types)",
+        on_demand=decisions[False],
+        spot=decisions[True],
+        warnings=[*book.warnings, *table.warnings],
+    )
+
+
+def _cell(value: float | int | None, fmt: str = "g") -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def to_markdown(evidence: Evidence, spot: bool = False, show_all: bool = False) -> str:
+    """The decision as markdown: rationale, sources, and a table (priced types; all with ``show_all``)."""
+    decision = evidence.decision(spot)
+    need = evidence.requirement
+    lines = [
+        f"## Training instance for {evidence.region} ({decision.purchase})",
+        "",
+        f"**Choice:** {decision.chosen or 'none passes every check'}",
+        "",
+        decision.rationale,
+        "",
+        f"- Requirement: {need.min_vcpu} vCPU, {need.min_memory_gib:g} GiB — "
+        f"{need.basis} ({need.source}, {need.measured_at or 'n/a'})",
+        f"- Candidates: {evidence.candidates_source}",
+        f"- Prices: {evidence.price_source}",
+        f"- Quotas: {evidence.quota_source}",
+    ]
+    lines += [f"- Warning: {w}" for w in evidence.warnings]
+    if decision.chosen:
+        proof = evidence.proofs.get(decision.chosen)
+        lines.append(f"- Proof: {proof['summary'] if proof else 'none yet (`titanic-sm probe` runs one)'}")
+    rows = [c for c in decision.candidates if show_all or c.usd_per_hour is not None]
+    lines += [
+        "",
+        "| type | vCPU | GiB | GPUs | $/h | quota (applied / default) | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        quota = (
+            f"{_cell(row.quota_applied)} / {_cell(row.quota_default)}"
+            if row.quota_code
+            else row.quota_source or "unknown"
+        )
+        verdict = (
+            "**chosen**"
+            if row.instance_type == decision.chosen
+            else ("eligible" if row.eligible else "excluded: " + "; ".join(row.exclusions))
+        )
+        lines.append(
+            f"| {row.instance_type} | {_cell(row.vcpu)} | {_cell(row.memory_gib)} | {_cell(row.gpus)} | "
+            f"{_cell(row.usd_per_hour)} | {quota} | {verdict} |"
+        )
+    hidden = len(decision.candidates) - len(rows)
+    if hidden:
+        lines += [
+            "",
+            f"{hidden} more types have no price here and are excluded for that; `--all` lists them.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class InstanceChoice:
+    """The instance a job runs on, as recorded with the job."""
+
+    instance_type: str
+    purchase: str
+    region: str
+    recommended: str | None
+    passed: bool
+    failed_checks: tuple[str, ...]
+    override_reason: str | None
+    usd_per_hour: float | None
+    price_source: str
+    quota: float | None
+    quota_source: str
+    decided_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["failed_checks"] = list(self.failed_checks)
+        return data
+
+
+def check_choice(
+    evidence: Evidence, instance_type: str, override_reason: str | None = None, *, spot: bool = False
+) -> InstanceChoice:
+    """Record ``instance_type`` as the job's instance, if it passes the checks or an override says why.
+
+    Raises InstanceChoiceError for a type SageMaker does not train on, or for one that fails a
+    check when no (non-blank) override reason is given.
+    """
+    decision = evidence.decision(spot)
+    row = decision.candidate(instance_type)
+    if row is None:
+        raise InstanceChoiceError(
+            f"{instance_type!r} is not a SageMaker training instance type ({botocore_source()})"
+        )
+    reason = (override_reason or "").strip() or None
+    if not row.eligible and reason is None:
+        raise InstanceChoiceError(
+            f"{instance_type} fails the instance checks ({'; '.join(row.exclusions)}); "
+            "give an override reason to use it anyway"
+        )
+    return InstanceChoice(
+        instance_type=instance_type,
+        purchase=decision.purchase,
+        region=evidence.region,
+        recommended=decision.chosen,
+        passed=row.eligible,
+        failed_checks=tuple(row.exclusions),
+        override_reason=reason,
+        usd_per_hour=row.usd_per_hour,
+        price_source=f"{row.price_source}, {row.price_fetched}" if row.price_source else "no price",
+        quota=row.quota,
+        quota_source=row.quota_source,
+        decided_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )

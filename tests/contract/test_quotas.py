@@ -1,0 +1,171 @@
+"""The Service Quotas contract, fed by botocore's Stubber (moto has no SageMaker quotas)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from services import quotas
+
+TODAY = dt.date(2026, 11, 26)
+ACCOUNT = "123456789012"
+
+
+def quota(name: str, code: str, value: float, account: bool = True) -> dict[str, Any]:
+    owner = f"{ACCOUNT}:" if account else ""
+    return {
+        "ServiceCode": "sagemaker",
+        "ServiceName": "Amazon SageMaker",
+        "QuotaArn": f"arn:aws:servicequotas:us-east-1:{owner}sagemaker/{code}",
+        "QuotaCode": code,
+        "QuotaName": name,
+        "Value": value,
+        "Unit": "None",
+        "Adjustable": True,
+        "GlobalQuota": False,
+    }
+
+
+def listing(token: str | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {"ServiceCode": "sagemaker", "MaxResults": 100}
+    if token:
+        params["NextToken"] = token
+    return params
+
+
+@pytest.fixture
+def stubbed() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client("service-quotas", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_codes_are_resolved_by_name_across_pages_with_applied_and_default(
+    stubbed: tuple[Any, Stubber],
+) -> None:
+    client, stubber = stubbed
+    stubber.add_response(
+        "list_service_quotas",
+        {
+            "Quotas": [
+                quota("ml.m5.large for training job usage", "L-611FA074", 4.0),
+                quota("Number of training jobs", "L-1234ABCD", 100.0),  # not an instance quota: ignored
+            ],
+            "NextToken": "page-2",
+        },
+        listing(),
+    )
+    stubber.add_response(
+        "list_service_quotas",
+        {"Quotas": [quota("ml.m5.large for spot training job usage", "L-29688C85", 0.0)]},
+        listing("page-2"),
+    )
+    stubber.add_response(
+        "list_aws_default_service_quotas",
+        {
+            "Quotas": [
+                quota("ml.m5.large for training job usage", "L-611FA074", 2.0, account=False),
+                quota("ml.m5.large for spot training job usage", "L-29688C85", 2.0, account=False),
+                quota("ml.t3.medium for training job usage", "L-AAAA0001", 0.0, account=False),
+            ]
+        },
+        listing(),
+    )
+    table = quotas.fetch_quota_table(client, "us-east-1", today=TODAY)
+    assert table.known and not table.warnings
+    on_demand = table.get("ml.m5.large", spot=False)
+    assert on_demand is not None and (on_demand.code, on_demand.applied, on_demand.default) == (
+        "L-611FA074",
+        4.0,
+        2.0,
+    )
+    spot = table.get("ml.m5.large", spot=True)
+    assert spot is not None and spot.value == 0.0 and spot.code == "L-29688C85"
+    t3 = table.get("ml.t3.medium", spot=False)  # no applied value: the AWS default (0) is in force
+    assert t3 is not None and t3.applied is None and t3.value == 0.0
+    assert table.get("ml.c5.xlarge", spot=False) is None
+    assert (
+        on_demand.source == "AWS Service Quotas (sagemaker, us-east-1)" and on_demand.fetched == "2026-11-26"
+    )
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "NoSuchResourceException"])
+def test_missing_permission_or_service_means_quota_unknown_with_one_warning(
+    stubbed: tuple[Any, Stubber], code: str
+) -> None:
+    client, stubber = stubbed
+    stubber.add_client_error(
+        "list_service_quotas", service_error_code=code, service_message="denied", expected_params=listing()
+    )
+    table = quotas.fetch_quota_table(client, "us-east-1", today=TODAY)
+    assert not table.known and table.quotas == {}
+    assert table.warnings == [f"Service Quotas unavailable ({code}: denied); quota unknown"]
+
+
+def test_quota_for_one_type_reads_get_service_quota_and_the_default(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    stubber.add_response(
+        "list_aws_default_service_quotas",
+        {"Quotas": [quota("ml.t3.large for training job usage", "L-AAAA0002", 1.0, False)], "NextToken": "n"},
+        listing(),
+    )
+    stubber.add_response(
+        "list_aws_default_service_quotas",
+        {"Quotas": [quota("ml.m5.large for spot training job usage", "L-29688C85", 1.0, False)]},
+        listing("n"),
+    )
+    params = {"ServiceCode": "sagemaker", "QuotaCode": "L-29688C85"}
+    stubber.add_response(
+        "get_aws_default_service_quota",
+        {"Quota": quota("ml.m5.large for spot training job usage", "L-29688C85", 1.0)},
+        params,
+    )
+    stubber.add_response(
+        "get_service_quota",
+        {"Quota": quota("ml.m5.large for spot training job usage", "L-29688C85", 0.0)},
+        params,
+    )
+    found = quotas.quota_for(client, "ml.m5.large", spot=True, today=TODAY)
+    assert found is not None
+    assert (found.code, found.applied, found.default, found.value) == ("L-29688C85", 0.0, 1.0, 0.0)
+
+
+def test_quota_for_uses_the_default_when_no_value_is_applied(stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    stubber.add_response(
+        "list_aws_default_service_quotas",
+        {"Quotas": [quota("ml.m5.large for training job usage", "L-611FA074", 3.0, False)]},
+        listing(),
+    )
+    params = {"ServiceCode": "sagemaker", "QuotaCode": "L-611FA074"}
+    stubber.add_response(
+        "get_aws_default_service_quota",
+        {"Quota": quota("ml.m5.large for training job usage", "L-611FA074", 3.0)},
+        params,
+    )
+    stubber.add_client_error(
+        "get_service_quota", service_error_code="NoSuchResourceException", expected_params=params
+    )
+    found = quotas.quota_for(client, "ml.m5.large", spot=False, today=TODAY)
+    assert found is not None and found.applied is None and found.value == 3.0
+
+
+def test_quota_names_parse_only_training_instance_quotas() -> None:
+    assert quotas.parse_quota_name("ml.g4dn.xlarge for spot training job usage") == ("ml.g4dn.xlarge", True)
+    assert quotas.parse_quota_name("ml.m7i-flex.large for training job usage") == ("ml.m7i-flex.large", False)
+    assert quotas.parse_quota_name("ml.m5.large for endpoint usage") is None
+    assert quotas.parse_quota_name("ml.m5.large for processing job usage") is None
+
+
+def test_sample_quotas_are_labelled_and_hold_a_zero_quota() -> None:
+    table = quotas.load_sample("us-east-1")
+    assert table.source == quotas.SAMPLE_LABEL == "sample quotas"
+    assert "not any account's quotas" in table.description
+    assert table.get("ml.m5.large", spot=False).code == "L-611FA074"  # type: ignore[union-attr]
+    assert table.get("ml.t3.medium", spot=False).value == 0  # type: ignore[union-attr]

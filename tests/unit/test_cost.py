@@ -1,0 +1,69 @@
+"""Cost before launch, after an AWS job, spot savings, and local jobs priced as the instance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from services import cost
+
+
+@dataclass
+class FakeJob:
+    status: str
+    instance_type: str
+    training_seconds: float | None
+    created_at: float
+    dataset_version: str = "v1"
+
+
+def test_estimate_prefers_the_last_comparable_job_over_the_probe() -> None:
+    est = cost.estimate("ml.m5.large", 0.115, "snapshot", 2, previous_job_seconds=360, probe_seconds=10)
+    assert est.seconds_source == "last comparable completed job"
+    assert est.usd == pytest.approx(360 / 3600 * 0.115 * 2)
+
+
+def test_estimate_falls_back_to_the_probe_and_needs_some_duration() -> None:
+    est = cost.estimate("ml.m5.large", 0.115, "snapshot", probe_seconds=36)
+    assert est.seconds_source == "capacity probe wall time" and est.usd == pytest.approx(0.00115)
+    with pytest.raises(cost.CostError, match="no duration"):
+        cost.estimate("ml.m5.large", 0.115, "snapshot")
+    with pytest.raises(cost.CostError, match="instance count"):
+        cost.estimate("ml.m5.large", 0.115, "snapshot", 0, probe_seconds=1)
+
+
+def test_actual_cost_and_spot_savings() -> None:
+    on_demand = cost.actual(1800, 0.23, 1, training_seconds=1800)
+    assert on_demand.usd == pytest.approx(0.115) and on_demand.spot_savings is None
+    spot = cost.actual(540, 0.23, 2, training_seconds=1800, spot=True)
+    assert spot.usd == pytest.approx(540 / 3600 * 0.23 * 2)
+    assert spot.spot_savings == pytest.approx(0.7)
+
+
+def test_spot_savings_edge_cases() -> None:
+    assert cost.spot_savings(None, 100) is None
+    assert cost.spot_savings(10, 0) is None
+    assert cost.spot_savings(100, 100) == 0
+    with pytest.raises(cost.CostError):
+        cost.spot_savings(-1, 100)
+
+
+def test_local_job_is_priced_as_the_chosen_instance() -> None:
+    local = cost.local_equivalent(72, 0.115)
+    assert local.usd == pytest.approx(0.0023) and local.basis.startswith("local wall time")
+    with pytest.raises(cost.CostError):
+        cost.local_equivalent(-5, 0.115)
+
+
+def test_last_comparable_seconds_takes_the_newest_completed_job_on_that_type_and_data() -> None:
+    jobs = [
+        FakeJob("Completed", "ml.m5.large", 100, created_at=1),
+        FakeJob("Completed", "ml.m5.large", 120, created_at=3),
+        FakeJob("Failed", "ml.m5.large", 999, created_at=5),
+        FakeJob("Completed", "ml.m5.xlarge", 50, created_at=6),
+        FakeJob("Completed", "ml.m5.large", 80, created_at=7, dataset_version="v2"),
+    ]
+    assert cost.last_comparable_seconds(jobs, "ml.m5.large", "v1") == 120
+    assert cost.last_comparable_seconds(jobs, "ml.m5.large") == 80
+    assert cost.last_comparable_seconds(jobs, "ml.t3.medium") is None
