@@ -43,6 +43,7 @@ __all__ = [
     "load_proof",
     "parse_probe_output",
     "requirement_from_probe",
+    "resolve_image",
     "run_probe",
     "save_proof",
     "save_result",
@@ -331,6 +332,16 @@ def assumed_requirement() -> Requirement:
         source="assumption",
         measured_at="",
     )
+
+
+def resolve_image(settings: Settings, image: str | None = None) -> str:
+    """``image`` if given, else the project's training image (built and pushed if needed)."""
+    if image:
+        return image
+    from services import images  # builds on demand; only needed when no image is named
+
+    ref = images.ensure_image(settings)
+    return ref.local_tag or ref.uri_with_digest
 
 
 def _state_file(settings: Settings) -> Path:

@@ -118,6 +118,86 @@ def predict(
     typer.echo(f"{result.output}: {result.rows} passengers, {result.survivors} predicted to survive")
 
 
+@app.command("instances")
+def instances_command(
+    ctx: typer.Context,
+    region: Annotated[str | None, typer.Option(help="Region to price and check (default: global).")] = None,
+    spot: Annotated[bool, typer.Option("--spot", help="Decide for managed spot, not on-demand.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the evidence as JSON.")] = False,
+    offline: Annotated[bool, typer.Option(help="Use the shipped price snapshot; read no AWS API.")] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="List every candidate, priced or not.")] = False,
+) -> None:
+    """The smallest training instance that fits, with quota and price evidence for each candidate."""
+    import json
+
+    from services import instances
+
+    if region is not None and not instances.REGION_PATTERN.fullmatch(region):
+        fail(f"--region must look like us-east-1, not {region!r}")
+    try:
+        settings = settings_of(ctx).with_overrides(region=region)
+    except SettingsError as exc:
+        fail(str(exc))
+    evidence = instances.gather(settings, offline=offline)
+    for warning in evidence.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if as_json:
+        typer.echo(json.dumps(evidence.to_dict(spot=spot), indent=2))
+    else:
+        typer.echo(instances.to_markdown(evidence, spot=spot, show_all=show_all))
+
+
+@app.command("probe")
+def probe_command(
+    ctx: typer.Context,
+    image: Annotated[str | None, typer.Option(help="Image to probe (default: the training image).")] = None,
+    cpus: Annotated[float, typer.Option(help="--cpus of the measuring run.")] = 1.0,
+    memory_mib: Annotated[int, typer.Option(help="--memory of the measuring run, MiB.")] = 2048,
+    instance_type: Annotated[
+        str | None, typer.Option(help="Prove this type (default: the recommended one).")
+    ] = None,
+    prove: Annotated[bool, typer.Option(help="Rerun under the chosen type's vCPU and memory.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the runs as JSON.")] = False,
+) -> None:
+    """Measure the job's peak memory and wall time under Docker limits, then prove the chosen type."""
+    import json
+
+    from services import capacity, dataset, instances
+    from services.docker_cli import DockerError
+
+    settings = settings_of(ctx)
+    if cpus <= 0 or memory_mib < 6:  # Docker's own floor is 6 MiB
+        fail(f"--cpus must be > 0 and --memory-mib at least 6, not {cpus:g} and {memory_mib}")
+    try:
+        prepared = dataset.read_prepared(settings.data_dir)
+    except (ValueError, OSError) as exc:
+        fail(str(exc))  # DataError names the folder and says to run `titanic-sm data prepare`
+    try:
+        check = instances.capacity_check(
+            settings,
+            capacity.resolve_image(settings, image),
+            prepared.train_path,
+            prepared.validation_path,
+            cpus=cpus,
+            memory_bytes=memory_mib * 2**20,
+            instance_type=instance_type,
+            prove=prove,
+        )
+    except (capacity.CapacityError, instances.InstanceChoiceError, DockerError, RuntimeError) as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(check.to_dict(), indent=2))
+    else:
+        typer.echo(f"measured: {capacity.describe(check.measured)}")
+        if check.requirement:
+            need = check.requirement
+            typer.echo(f"requirement: {need.min_vcpu} vCPU, {need.min_memory_gib:g} GiB ({need.basis})")
+        if check.proof:
+            typer.echo(f"proof: {capacity.describe(check.proof)}")
+    if not check.measured.completed or (check.proof is not None and not check.proof.completed):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()

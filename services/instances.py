@@ -12,24 +12,35 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import botocore.session
+from botocore.exceptions import BotoCoreError
 
 from services import capacity, pricing, quotas
-from services.capacity import Requirement, assumed_requirement, load_latest, requirement_from_probe
+from services.capacity import (
+    ProbeResult,
+    Requirement,
+    assumed_requirement,
+    load_latest,
+    requirement_from_probe,
+)
 from services.settings import Settings
 
 __all__ = [
     "Candidate",
+    "CapacityCheck",
     "Decision",
     "Evidence",
     "InstanceChoice",
     "InstanceChoiceError",
     "Spec",
+    "capacity_check",
     "check_choice",
     "decide",
     "gather",
@@ -39,6 +50,7 @@ __all__ = [
 ]
 
 SPECS_FILE = "instance_specs.json"
+REGION_PATTERN = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
 NO_SPECS = "no specs"
 DOES_NOT_FIT = "does not fit"
 NOT_OFFERED = "not offered in the region"
@@ -276,7 +288,13 @@ def _price_book(settings: Settings, offline: bool) -> pricing.PriceBook:
     from services import aws
 
     api_region = settings.region if settings.region in pricing.PRICING_API_REGIONS else "us-east-1"
-    return pricing.fetch_price_book(aws.client(settings, "pricing", region_name=api_region), settings.region)
+    try:
+        client = aws.client(settings, "pricing", region_name=api_region)
+    except BotoCoreError as exc:  # e.g. an unknown profile: degrade like a denied call
+        return pricing.load_snapshot(
+            settings.region, f"no Price List client ({exc}); using the price snapshot"
+        )
+    return pricing.fetch_price_book(client, settings.region)
 
 
 def _quota_table(settings: Settings, offline: bool) -> quotas.QuotaTable:
@@ -286,7 +304,11 @@ def _quota_table(settings: Settings, offline: bool) -> quotas.QuotaTable:
         return quotas.unknown_table(settings.region, "offline: quotas were not read; quota unknown")
     from services import aws
 
-    return quotas.fetch_quota_table(aws.client(settings, "service-quotas"), settings.region)
+    try:
+        client = aws.client(settings, "service-quotas")
+    except BotoCoreError as exc:
+        return quotas.unknown_table(settings.region, f"no Service Quotas client ({exc}); quota unknown")
+    return quotas.fetch_quota_table(client, settings.region)
 
 
 def current_requirement(settings: Settings) -> Requirement:
@@ -481,3 +503,68 @@ def check_choice(
         quota_source=row.quota_source,
         decided_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
+
+
+@dataclass(frozen=True)
+class CapacityCheck:
+    """A measuring probe run, the requirement it sets, and the proof run on the chosen type's limits."""
+
+    measured: ProbeResult
+    requirement: Requirement | None
+    proved_type: str | None
+    proof: ProbeResult | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "measured": self.measured.to_dict(),
+            "requirement": self.requirement.to_dict() if self.requirement else None,
+            "proved_type": self.proved_type,
+            "proof": self.proof.to_dict() if self.proof else None,
+        }
+
+
+def capacity_check(
+    settings: Settings,
+    image: str,
+    train_csv: Path,
+    validation_csv: Path | None = None,
+    *,
+    cpus: float = 1.0,
+    memory_bytes: int = 2 * 2**30,
+    instance_type: str | None = None,
+    prove: bool = True,
+    offline: bool = False,
+) -> CapacityCheck:
+    """Measure the job under generous limits, derive the requirement, then prove the chosen type.
+
+    The proof runs the same probe with ``instance_type``'s vCPU and memory as the limits (by
+    default the recommended type for ``settings.use_spot``). Both runs are kept in the state dir.
+    """
+    measured = capacity.run_probe(image, train_csv, validation_csv, cpus=cpus, memory_bytes=memory_bytes)
+    if not measured.completed:
+        return CapacityCheck(measured, None, None, None)
+    capacity.save_result(settings, measured)
+    requirement = requirement_from_probe(measured)
+    if not prove:
+        return CapacityCheck(measured, requirement, None, None)
+    target = instance_type
+    if target is None:
+        evidence = gather(settings, offline=offline, requirement=requirement)
+        target = evidence.decision(settings.use_spot).chosen
+        if target is None:
+            return CapacityCheck(measured, requirement, None, None)
+    spec = load_specs().get(target)
+    if spec is None:
+        raise InstanceChoiceError(
+            f"{target} has no vCPU/memory figures in the spec table, so it cannot be proved"
+        )
+    proof = capacity.run_probe(
+        image,
+        train_csv,
+        validation_csv,
+        cpus=float(spec.vcpu),
+        memory_bytes=int(spec.memory_gib * 2**30),
+        instance_type=target,
+    )
+    capacity.save_proof(settings, proof)
+    return CapacityCheck(measured, requirement, target, proof)

@@ -173,6 +173,10 @@ def load_snapshot(region: str, warning: str | None = None) -> PriceBook:
         book.specs.update(specs)
     if warning:
         book.warnings.append(warning)
+    if not book.prices:
+        book.warnings.append(
+            f"the price snapshot has no prices for {region}: every type is excluded for no price"
+        )
     return book
 
 
