@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import container
+from container import contract
 from container.contract import METRICS_FILE, MODEL_FILE, TRAIN_CHANNEL, TRAIN_VERB, VALIDATION_CHANNEL, Paths
 
 __all__ = [
@@ -186,7 +186,9 @@ def _trainer_env(paths: Paths) -> dict[str, str]:
     env["SAGEMAKER_BASE_DIR"] = str(paths.base)
     env["PYTHONUNBUFFERED"] = "1"  # lines arrive as they are printed, not at exit
     # The folder holding the `container` package, so the child imports this checkout's trainer.
-    package_root = str(Path(container.__file__).resolve().parent.parent)
+    # (contract.__file__, not container.__file__: under pytest, tests/container can shadow the
+    # package as a namespace package without a __file__.)
+    package_root = str(Path(contract.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     return env
 
