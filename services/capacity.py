@@ -62,17 +62,22 @@ import json, subprocess, sys, time
 start = time.monotonic()
 code = subprocess.call([sys.executable, "-m", "container.train", "train"])
 wall = time.monotonic() - start
-peak, version = None, None
-for path, name in (("/sys/fs/cgroup/memory/memory.max_usage_in_bytes", "v1"),
-                   ("/sys/fs/cgroup/memory.peak", "v2")):
+def read(path):
     try:
         with open(path) as handle:
-            peak, version = int(handle.read().split()[0]), name
-        break
+            return int(handle.read().split()[0])
     except (OSError, ValueError, IndexError):
-        pass
+        return None
+v1, v2 = "/sys/fs/cgroup/memory/memory.", "/sys/fs/cgroup/memory."
+peak, limit, version = None, None, None
+for name, peak_file, limit_file in (("v1", v1 + "max_usage_in_bytes", v1 + "limit_in_bytes"),
+                                    ("v2", v2 + "peak", v2 + "max")):
+    peak = read(peak_file)
+    if peak is not None:
+        limit, version = read(limit_file), name
+        break
 print("CAPACITY_PROBE " + json.dumps({"exit_code": code, "wall_seconds": round(wall, 3),
-      "peak_memory_bytes": peak, "cgroup": version}), flush=True)
+      "peak_memory_bytes": peak, "cgroup_limit_bytes": limit, "cgroup": version}), flush=True)
 sys.exit(code if code >= 0 else 128 - code)
 """
 
@@ -89,6 +94,7 @@ class ProbeReading:
     wall_seconds: float
     peak_memory_bytes: int | None
     cgroup: str | None
+    cgroup_limit_bytes: int | None = None  # read back, to show the cgroup was the container's own
 
 
 @dataclass(frozen=True)
@@ -145,11 +151,13 @@ def parse_probe_output(stdout: str) -> ProbeReading:
     try:
         data = json.loads(lines[-1][len(MARKER) :])
         peak = data.get("peak_memory_bytes")
+        limit = data.get("cgroup_limit_bytes")
         return ProbeReading(
             exit_code=int(data["exit_code"]),
             wall_seconds=float(data["wall_seconds"]),
             peak_memory_bytes=int(peak) if peak is not None else None,
             cgroup=data.get("cgroup"),
+            cgroup_limit_bytes=int(limit) if limit is not None else None,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise CapacityError(f"the CAPACITY_PROBE line is malformed: {exc}") from None
@@ -281,6 +289,11 @@ def run_probe(
             **common,
         )
     completed = reading.exit_code == 0
+    if reading.cgroup_limit_bytes is not None and reading.cgroup_limit_bytes != memory_bytes:
+        # Not the container's own cgroup: its peak would be someone else's figure.
+        mismatch = f"cgroup limit {reading.cgroup_limit_bytes} != --memory {memory_bytes}: peak not trusted"
+        common["note"] = f"{note}; {mismatch}" if note else mismatch
+        reading = ProbeReading(reading.exit_code, reading.wall_seconds, None, reading.cgroup, None)
     if not completed and not failure:
         failure = (
             "killed: out of memory" if reading.exit_code in (-9, 137) else f"exit code {reading.exit_code}"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,14 @@ def test_parser_reads_the_last_marker_line_among_training_output() -> None:
     )
 
 
+def test_parser_reads_the_cgroup_limit_when_reported() -> None:
+    line = (
+        'CAPACITY_PROBE {"exit_code": 0, "wall_seconds": 1.0, "peak_memory_bytes": 5, '
+        '"cgroup_limit_bytes": 1073741824, "cgroup": "v1"}'
+    )
+    assert capacity.parse_probe_output(line).cgroup_limit_bytes == 2**30
+
+
 def test_parser_accepts_an_unreadable_cgroup_as_unknown_peak() -> None:
     line = 'CAPACITY_PROBE {"exit_code": 0, "wall_seconds": 1.0, "peak_memory_bytes": null, "cgroup": null}'
     assert capacity.parse_probe_output(line).peak_memory_bytes is None
@@ -66,9 +76,22 @@ def test_parser_rejects_missing_or_broken_output(stdout: str, message: str) -> N
         capacity.parse_probe_output(stdout)
 
 
-def test_wrapper_is_valid_python_that_prints_the_marker() -> None:
-    compile(capacity.WRAPPER, "<wrapper>", "exec")
-    assert capacity.MARKER.strip() in capacity.WRAPPER and "memory.max_usage_in_bytes" in capacity.WRAPPER
+@pytest.mark.parametrize("exit_code", [0, 3])
+def test_wrapper_runs_the_trainer_module_and_reports_its_exit_code(tmp_path: Path, exit_code: int) -> None:
+    # A stand-in `container.train` in the working directory, as /opt/program holds the real one.
+    package = tmp_path / "container"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "train.py").write_text(f"import sys\nprint('training', sys.argv[1:])\nsys.exit({exit_code})\n")
+    run = subprocess.run(
+        [sys.executable, "-c", capacity.WRAPPER], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == exit_code
+    assert "training ['train']" in run.stdout
+    reading = capacity.parse_probe_output(run.stdout)
+    assert reading.exit_code == exit_code and reading.wall_seconds >= 0
+    if Path("/sys/fs/cgroup/memory/memory.max_usage_in_bytes").exists():  # this host: cgroup v1
+        assert reading.cgroup == "v1" and reading.peak_memory_bytes and reading.peak_memory_bytes > 0
 
 
 @pytest.mark.parametrize(
