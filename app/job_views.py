@@ -10,7 +10,16 @@ import charts
 import pandas as pd
 import streamlit as st
 
-__all__ = ["headline", "render_comparison", "render_metrics"]
+from services import artifacts
+
+__all__ = ["artifact_files", "headline", "render_comparison", "render_metrics"]
+
+
+@st.cache_data(ttl=3600, show_spinner=False, max_entries=64)
+def artifact_files(_settings: Any, artifact_uri: str) -> tuple[dict[str, Any], bytes]:
+    """metrics.json and the bytes of model.tar.gz; an artifact never changes once written."""
+    return artifacts.read_artifact(_settings, artifact_uri)
+
 
 CARD_METRICS = (("accuracy", "Accuracy"), ("roc_auc", "ROC AUC"), ("f1", "F1"), ("log_loss", "Log loss"))
 

@@ -112,35 +112,17 @@ def local_stack_panel(settings: Settings) -> None:
     try:
         from services import local_stack
 
-        health = local_stack.status(settings)
+        services = local_stack.status(settings)
     except Exception as exc:  # a missing or broken stack is shown, never raised
         log.warning("local stack status failed", exc_info=exc)
         st.warning(f"status unavailable: {one_line(exc)}")
         return
-    running = _is_running(health)
-    st.markdown(f"{'🟢 running' if running else '🔴 stopped'}")
-    details = _describe(health)
-    if details:
-        st.caption(details)
-    if not running and st.button("Start local stack", key="start_local_stack"):
+    for service in services:
+        state = "🟢 healthy" if service.healthy else ("🟠 not answering" if service.running else "🔴 stopped")
+        st.markdown(f"{state} · **{service.name}**" + (f" `{service.address}`" if service.address else ""))
+    if not all(service.healthy for service in services) and st.button(
+        "Start local stack", key="start_local_stack"
+    ):
         with st.spinner("Starting moto and the registry…"):
             if action("Starting the local stack", local_stack.ensure_running, settings) is not None:
                 st.rerun()
-
-
-def _is_running(health: Any) -> bool:
-    for name in ("running", "healthy", "ok", "up"):
-        value = health.get(name) if isinstance(health, dict) else getattr(health, name, None)
-        if isinstance(value, bool):
-            return value
-    return bool(health)
-
-
-def _describe(health: Any) -> str:
-    if isinstance(health, dict):
-        items = health.items()
-    elif hasattr(health, "__dataclass_fields__"):
-        items = ((k, getattr(health, k)) for k in health.__dataclass_fields__)
-    else:
-        return str(health)
-    return " · ".join(f"{k}: {v}" for k, v in items if v not in (None, "", {}) and not isinstance(v, bool))
