@@ -43,6 +43,12 @@ lint: install ## ruff and mypy
 bench-model: install ## Model quality: 5x5 repeated stratified CV against honest baselines
 	$(BIN)/python -m services.bench_model
 
+.PHONY: bench-capacity
+bench-capacity: install docker ## Capacity probe: peak memory and wall time under Docker limits, then the proof on the chosen instance
+	$(BIN)/titanic-sm data prepare
+	$(BIN)/titanic-sm probe
+	$(BIN)/titanic-sm instances | sed -n '1,5p'
+
 .PHONY: run
 run: install docker ## Serve the dashboard on 127.0.0.1:8501 (starts the local stack first)
 	$(BIN)/titanic-sm local up

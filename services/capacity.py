@@ -331,7 +331,7 @@ def requirement_from_probe(result: ProbeResult, memory_factor: float = DEFAULT_M
         min_vcpu=min_vcpu,
         min_memory_gib=min_memory_gib,
         basis=basis,
-        source=f"capacity probe of {result.image}",
+        source=f"capacity probe of {result.image}" + (f" ({result.note})" if result.note else ""),
         measured_at=result.measured_at,
     )
 
