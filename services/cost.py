@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from services.settings import Settings
 
 __all__ = [
     "CostActual",
@@ -17,6 +20,7 @@ __all__ = [
     "CostEstimate",
     "actual",
     "estimate",
+    "estimate_job",
     "last_comparable_seconds",
     "local_equivalent",
     "spot_savings",
@@ -102,7 +106,7 @@ def estimate(
     if previous_job_seconds is not None and previous_job_seconds > 0:
         seconds, source = previous_job_seconds, "last comparable completed job"
     elif probe_seconds is not None and probe_seconds > 0:
-        seconds, source = probe_seconds, "capacity probe wall time"
+        seconds, source = probe_seconds, "capacity probe (whole container run)"
     else:
         raise CostError("no duration to estimate from: no comparable completed job and no capacity probe")
     return CostEstimate(
@@ -159,4 +163,42 @@ def local_equivalent(wall_seconds: float, usd_per_hour: float, instance_count: i
         instance_count=instance_count,
         spot_savings=None,
         basis="local wall time priced as the instance",
+    )
+
+
+def estimate_job(
+    settings: Settings,
+    instance_type: str | None = None,
+    *,
+    spot: bool | None = None,
+    dataset_version: str | None = None,
+    offline: bool = False,
+) -> CostEstimate:
+    """The pre-launch estimate for ``settings``: its instance, count and spot flag unless given.
+
+    Seconds come from the newest completed job on that type (and data version) in the job store,
+    else from the probe run on that type's limits, else from the measuring probe.
+    """
+    from services import capacity, instances
+    from services.jobs import JobStore
+
+    instance_type = instance_type or settings.instance_type
+    spot = settings.use_spot if spot is None else spot
+    quote = instances.price_quote(settings, instance_type, spot, offline)
+    if quote is None:
+        raise CostError(
+            f"no {'spot ' if spot else ''}training price for {instance_type} in {settings.region}"
+        )
+    previous = None
+    if settings.job_store_path.is_file():
+        jobs = JobStore(settings.job_store_path).list(statuses=["Completed"], reap=False)
+        previous = last_comparable_seconds(jobs, instance_type, dataset_version)
+    probe = capacity.load_proof(settings, instance_type) or capacity.load_latest(settings)
+    return estimate(
+        instance_type,
+        quote.usd_per_hour,
+        f"{quote.source}, {quote.fetched}",
+        settings.instance_count,
+        previous_job_seconds=previous,
+        probe_seconds=probe.docker_seconds if probe is not None and probe.completed else None,
     )

@@ -45,6 +45,7 @@ __all__ = [
     "decide",
     "gather",
     "load_specs",
+    "price_quote",
     "to_markdown",
     "training_instance_types",
 ]
@@ -280,6 +281,13 @@ def decide(candidates: Iterable[Candidate], requirement: Requirement, spot: bool
         summary = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
         parts.append(f"Of {len(rows)} candidates, {len(excluded)} were excluded ({summary}).")
     return Decision(purchase=purchase, chosen=best.instance_type, rationale=" ".join(parts), candidates=rows)
+
+
+def price_quote(
+    settings: Settings, instance_type: str, spot: bool = False, offline: bool = False
+) -> pricing.PriceQuote | None:
+    """One type's hourly training price in ``settings.region`` (snapshot on local or offline)."""
+    return _price_book(settings, offline).quote(instance_type, spot)
 
 
 def _price_book(settings: Settings, offline: bool) -> pricing.PriceBook:

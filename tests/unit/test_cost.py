@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from services import cost
+from services import capacity, cost
+from services.jobs import JobStore
+from services.settings import Settings
 
 
 @dataclass
@@ -26,7 +29,7 @@ def test_estimate_prefers_the_last_comparable_job_over_the_probe() -> None:
 
 def test_estimate_falls_back_to_the_probe_and_needs_some_duration() -> None:
     est = cost.estimate("ml.m5.large", 0.115, "snapshot", probe_seconds=36)
-    assert est.seconds_source == "capacity probe wall time" and est.usd == pytest.approx(0.00115)
+    assert est.seconds_source == "capacity probe (whole container run)" and est.usd == pytest.approx(0.00115)
     with pytest.raises(cost.CostError, match="no duration"):
         cost.estimate("ml.m5.large", 0.115, "snapshot")
     with pytest.raises(cost.CostError, match="instance count"):
@@ -67,3 +70,36 @@ def test_last_comparable_seconds_takes_the_newest_completed_job_on_that_type_and
     assert cost.last_comparable_seconds(jobs, "ml.m5.large", "v1") == 120
     assert cost.last_comparable_seconds(jobs, "ml.m5.large") == 80
     assert cost.last_comparable_seconds(jobs, "ml.t3.medium") is None
+
+
+def test_estimate_job_uses_the_proof_run_then_a_completed_job(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path, instance_count=2)
+    proof = capacity.ProbeResult(
+        image="img",
+        cpus=2.0,
+        memory_limit_bytes=8 * 2**30,
+        completed=True,
+        exit_code=0,
+        wall_seconds=3.0,
+        docker_seconds=36.0,
+        peak_memory_bytes=2**27,
+        cgroup="v1",
+        measured_at="2026-11-26T06:00:00+00:00",
+        instance_type="ml.m5.large",
+    )
+    capacity.save_proof(settings, proof)
+    est = cost.estimate_job(settings)
+    assert est.instance_type == "ml.m5.large" and est.seconds_source.startswith("capacity probe")
+    assert est.usd == pytest.approx(36 / 3600 * 0.115 * 2) and "price snapshot" in est.price_source
+
+    store = JobStore(settings.job_store_path)
+    job, _ = store.create(target="local", job_name="titanic-1", instance_type="ml.m5.large")
+    store.set_status(job.id, "InProgress")
+    store.set_status(job.id, "Completed", training_seconds=720.0)
+    est = cost.estimate_job(settings)
+    assert est.seconds_source == "last comparable completed job" and est.expected_seconds == 720
+
+
+def test_estimate_job_without_a_price_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(cost.CostError, match=r"no training price for ml\.c5\.xlarge in eu-west-1"):
+        cost.estimate_job(Settings(state_dir=tmp_path, region="eu-west-1"), "ml.c5.xlarge")
