@@ -262,6 +262,8 @@ def _read_bytes(source: CsvSource, label: str) -> bytes:
 
 def _decode(data: bytes, label: str) -> str:
     head = data[:_SNIFF_BYTES]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{label}: not a CSV file this tool reads (UTF-16 text; save it as UTF-8 CSV)")
     if b"\x00" in head or head.startswith((b"PK\x03\x04", b"\x1f\x8b", b"%PDF")):
         raise DataError(f"{label}: not a CSV file (binary content)")
     try:

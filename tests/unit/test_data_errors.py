@@ -47,6 +47,10 @@ BAD_INPUTS = {
     ),
     "gzip bytes": (gzip.compress(kaggle(GOOD_ROW)), r"^t\.csv: not a CSV file \(binary content\)$"),
     "png bytes": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", r"^t\.csv: not a CSV file \(binary content\)$"),
+    "utf-16 text": (
+        kaggle(GOOD_ROW).decode().encode("utf-16"),
+        r"^t\.csv: not a CSV file this tool reads \(UTF-16 text; save it as UTF-8 CSV\)$",
+    ),
     "zip (xlsx) bytes": (b"PK\x03\x04\x14\x00\x06\x00", r"^t\.csv: not a CSV file \(binary content\)$"),
     "plain text": (
         b"hello world\nthis is prose\n",
