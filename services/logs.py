@@ -114,7 +114,8 @@ class LogForwarder:
             with self._lock:
                 pending, self._pending = self._pending, []
             while pending:
-                batch, size = [], 0
+                batch: list[dict[str, Any]] = []
+                size = 0
                 while pending and len(batch) < MAX_BATCH_EVENTS:
                     cost = len(pending[0]["message"].encode()) + EVENT_OVERHEAD_BYTES
                     if batch and size + cost > MAX_BATCH_BYTES:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from container.hyperparameters import HyperparameterError, to_sagemaker
 from container.metrics import METRIC_DEFINITIONS
@@ -165,8 +165,9 @@ def build_estimator(settings: Settings, request: FitRequest, session: Any | None
         volume_size=VOLUME_SIZE_GB,
         max_run=request.max_run_seconds,
         output_path=output_path(settings),
-        hyperparameters=hyperparameters,
-        metric_definitions=METRIC_DEFINITIONS,
+        # The SDK's annotations want dict[str, str | PipelineVariable]; ours are plain strings.
+        hyperparameters=cast(dict[str, Any], hyperparameters),
+        metric_definitions=cast(list[dict[str, Any]], METRIC_DEFINITIONS),
         tags=[{"Key": k, "Value": v} for k, v in sorted(request.tags.items())],
         sagemaker_session=session if session is not None else sagemaker_session(settings),
         **spot,

