@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -169,3 +170,46 @@ def test_sample_quotas_are_labelled_and_hold_a_zero_quota() -> None:
     assert "not any account's quotas" in table.description
     assert table.get("ml.m5.large", spot=False).code == "L-611FA074"  # type: ignore[union-attr]
     assert table.get("ml.t3.medium", spot=False).value == 0  # type: ignore[union-attr]
+
+
+def test_aws_target_without_pricing_or_quota_permissions_still_decides(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from services import aws, instances
+    from services.settings import Settings
+
+    clients = {
+        "pricing": boto3.client("pricing", region_name="us-east-1"),
+        "service-quotas": boto3.client("service-quotas", region_name="us-east-1"),
+    }
+    stubbers = {name: Stubber(client) for name, client in clients.items()}
+    stubbers["pricing"].add_client_error("get_products", service_error_code="AccessDeniedException")
+    stubbers["service-quotas"].add_client_error(
+        "list_service_quotas", service_error_code="AccessDeniedException"
+    )
+    seen: list[tuple[str, str | None]] = []
+
+    def fake_client(settings: Settings, service: str, **kwargs: Any) -> Any:
+        seen.append((service, kwargs.get("region_name")))
+        return clients[service]
+
+    monkeypatch.setattr(aws, "client", fake_client)
+    settings = Settings(
+        target="aws",
+        region="eu-west-1",
+        bucket="my-bucket",
+        role_arn="arn:aws:iam::111122223333:role/titanic",
+        state_dir=tmp_path,
+    )
+    for stubber in stubbers.values():
+        stubber.activate()
+    evidence = instances.gather(settings)
+    # the Price List is asked in us-east-1 for eu-west-1; quotas in the job's region
+    assert seen == [("pricing", "us-east-1"), ("service-quotas", None)]
+    assert [w.split(" (")[0] for w in evidence.warnings] == [
+        "Price List API unavailable",
+        "the price snapshot has no prices for eu-west-1: every type is excluded for no price",
+        "Service Quotas unavailable",
+    ]
+    assert evidence.quota_source == "quota unknown"
+    assert evidence.on_demand.chosen is None  # the snapshot holds us-east-1 prices only

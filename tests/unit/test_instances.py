@@ -185,3 +185,22 @@ def test_check_choice_rejects_a_type_sagemaker_does_not_train_on(tmp_path: Path)
     evidence = instances.gather(settings(tmp_path), requirement=requirement())
     with pytest.raises(instances.InstanceChoiceError, match="not a SageMaker training instance type"):
         instances.check_choice(evidence, "ml.c5.large", override_reason="please")
+
+
+def test_live_price_list_specs_take_precedence_over_the_shipped_table(tmp_path: Path) -> None:
+    live = book({"ml.m5.large": 0.115, "ml.m5.xlarge": 0.23}, live=True)
+    live.specs["ml.m5.large"] = pricing.ProductSpecs(vcpu=2, memory_gib=4.0, gpus=0)  # as the API reported
+    evidence = instances.gather(
+        settings(tmp_path),
+        requirement=requirement(1, 6.0),
+        price_book=live,
+        quota_table=quota_table({("ml.m5.large", False): 1, ("ml.m5.xlarge", False): 1}),
+    )
+    row = evidence.on_demand.candidate("ml.m5.large")
+    assert (
+        row is not None
+        and row.memory_gib == 4.0
+        and row.specs_source.startswith("test prices product attributes")
+    )
+    assert row.exclusions[0].startswith("does not fit")
+    assert evidence.on_demand.chosen == "ml.m5.xlarge"
