@@ -198,6 +198,82 @@ def probe_command(
         raise typer.Exit(1)
 
 
+@local_app.command("up")
+def local_up(ctx: typer.Context) -> None:
+    """Start moto and the registry on 127.0.0.1 (only what is not running yet)."""
+    from services import local_stack
+
+    try:
+        endpoints = local_stack.ensure_running(settings_of(ctx))
+    except (local_stack.LocalStackError, OSError) as exc:
+        fail(str(exc))
+    typer.echo(f"moto:     {endpoints.moto_url}")
+    typer.echo(f"registry: {endpoints.registry}")
+    typer.echo(f"state:    {endpoints.state_dir}")
+
+
+@local_app.command("down")
+def local_down(ctx: typer.Context) -> None:
+    """Stop moto and the registry (registry data stays on disk; moto's state is in memory)."""
+    from services import local_stack
+
+    try:
+        stopped = local_stack.stop(settings_of(ctx))
+    except (local_stack.LocalStackError, OSError) as exc:
+        fail(str(exc))
+    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@local_app.command("status")
+def local_status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Each local service's pid, address and health; exit 1 unless all are healthy."""
+    import json
+
+    from services import local_stack
+
+    settings = settings_of(ctx)
+    try:
+        services = local_stack.status(settings)
+        described = local_stack.describe(settings) if as_json else {}
+    except local_stack.LocalStackError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(described, indent=2))
+    for service in services if not as_json else ():
+        state = "healthy" if service.healthy else ("not answering" if service.running else "stopped")
+        typer.echo(f"{service.name:<9} {state:<14} {service.address or '-':<22} pid {service.pid or '-'}")
+    if not all(service.healthy for service in services):
+        raise typer.Exit(1)
+
+
+@app.command("image")
+def image_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the image reference as JSON.")] = False,
+) -> None:
+    """Build the training image if its content changed, push it to ECR and print it pinned by digest."""
+    import json
+
+    from services import images
+
+    def progress(stage: str, message: str) -> None:
+        typer.echo(f"[{stage}] {message}", err=True)
+
+    try:
+        ref = images.ensure_image(settings_of(ctx), progress=progress)
+    except (images.ImageError, RuntimeError, OSError) as exc:
+        fail(str(exc))
+    if as_json:
+        fields = ("repository_uri", "tag", "digest", "base_image", "local_tag", "built", "seconds")
+        payload = {name: getattr(ref, name) for name in fields}
+        typer.echo(json.dumps({**payload, "uri_with_digest": ref.uri_with_digest}, indent=2))
+    else:
+        typer.echo(ref.uri_with_digest)
+
+
 # -- training path: run, worker, jobs (services.pipeline, services.worker, services.jobs) ----------
 jobs_app = typer.Typer(help="The job store: history, detail, logs, stop.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")

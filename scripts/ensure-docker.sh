@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Make sure the Docker engine, docker-compose v1, Debian's docker-registry and debootstrap are here.
+# Idempotent and fast when all is present. On Debian as root it installs what is missing from the
+# machine's own apt sources and starts dockerd (no systemd here); elsewhere it says what to do.
+set -euo pipefail
+
+DOCKERD_LOG="${DOCKERD_LOG:-/var/log/dockerd.log}"
+WAIT_SECONDS="${DOCKER_WAIT_SECONDS:-60}"
+PACKAGES=(docker.io docker-compose docker-registry debootstrap iptables ca-certificates)
+
+say() { echo "ensure-docker: $*"; }
+die() { echo "ensure-docker: $*" >&2; exit 1; }
+
+tools_present() {
+    command -v docker >/dev/null && command -v docker-compose >/dev/null \
+        && command -v docker-registry >/dev/null && command -v debootstrap >/dev/null
+}
+daemon_answers() { timeout 10 docker info >/dev/null 2>&1; }
+
+if tools_present && daemon_answers; then
+    say "docker, docker-compose, docker-registry and debootstrap are ready"
+    exit 0
+fi
+
+is_debian=false
+[ -r /etc/debian_version ] && command -v apt-get >/dev/null && is_debian=true
+
+if ! tools_present; then
+    if ! $is_debian || [ "$(id -u)" -ne 0 ]; then
+        die "install Docker (engine + docker-compose), docker-registry and debootstrap, start the daemon, then re-run (automatic set-up needs Debian as root)"
+    fi
+    say "installing ${PACKAGES[*]} (apt)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+fi
+
+if ! daemon_answers; then
+    if [ "$(id -u)" -ne 0 ] || ! command -v dockerd >/dev/null; then
+        die "the Docker daemon is not running: start it (e.g. 'sudo systemctl start docker'), then re-run"
+    fi
+    say "starting dockerd (log: $DOCKERD_LOG)"
+    nohup dockerd >"$DOCKERD_LOG" 2>&1 &
+    for _ in $(seq "$WAIT_SECONDS"); do
+        daemon_answers && break
+        sleep 1
+    done
+    daemon_answers || die "dockerd did not answer within ${WAIT_SECONDS}s: see $DOCKERD_LOG"
+fi
+say "docker is ready ($(docker version --format 'server {{.Server.Version}}' 2>/dev/null))"

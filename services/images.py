@@ -1,0 +1,462 @@
+"""The training image: build ``Dockerfile.training``, push it to ECR, pin it by digest.
+
+One code path for both targets; only endpoints differ. On ``local`` the ECR *API* is moto and
+ECR's image *store* is the local registry of the stack: the repository URI and the login
+endpoint that ECR returns (``<account>.dkr.ecr.<region>.amazonaws.com``) are mapped onto that
+registry, and the pushed manifest is recorded in moto's ECR too, so ``describe_images`` answers
+on both targets.
+
+Stages, reported through ``progress(stage, message)``:
+``base`` (resolve or build the base), ``repository`` (ensure it), ``build``, ``login``, ``push``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from services import aws
+from services.base_image import BaseImage, BaseImageError, known_base_image, resolve_base_image
+from services.docker_cli import DockerError, docker, docker_stream, image_exists, require_daemon, server_arch
+from services.settings import Settings
+
+__all__ = [
+    "DOCKERFILE",
+    "KEEP_LAST_IMAGES",
+    "LOCAL_IMAGE_REPOSITORY",
+    "PLATFORM",
+    "ImageError",
+    "ImageRef",
+    "build_context_files",
+    "context_tag",
+    "current_image",
+    "ensure_image",
+    "ensure_repository",
+    "lifecycle_policy",
+    "login",
+    "project_root",
+    "registry_host",
+    "remove_local_tags",
+]
+
+Progress = Callable[[str, str], None]
+
+DOCKERFILE = "Dockerfile.training"
+PLATFORM = "linux/amd64"  # SageMaker training hosts are x86_64
+# The build's own name, never a registry: removing the pushed tags keeps the layers cached.
+LOCAL_IMAGE_REPOSITORY = "titanic-sm/training"
+KEEP_LAST_IMAGES = 10
+BUILD_CONTEXT_DIRS = ("container",)
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+)
+
+
+class ImageError(RuntimeError):
+    """Building, logging in or pushing failed; one line naming the stage and the cause."""
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    repository_uri: str  # <registry>/<repository>: ECR on aws, 127.0.0.1:PORT/<repository> on local
+    tag: str  # content-derived: the same build context gives the same tag
+    digest: str  # sha256:... of the pushed manifest
+    base_image: str = ""
+    local_tag: str = ""  # the build's local name, kept so a rebuild is instant
+    built: bool = False  # False when the tag was already in the registry
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        return f"{self.repository_uri}:{self.tag}"
+
+    @property
+    def uri_with_digest(self) -> str:
+        """The immutable reference a training job must use."""
+        return f"{self.repository_uri}@{self.digest}"
+
+    @property
+    def registry(self) -> str:
+        return self.repository_uri.split("/", 1)[0]
+
+
+def _say(progress: Progress | None, stage: str, message: str) -> None:
+    if progress is not None:
+        progress(stage, message)
+
+
+def project_root() -> Path:
+    """The source checkout that holds Dockerfile.training and container/."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / DOCKERFILE).is_file():
+        raise ImageError(f"{DOCKERFILE} not found in {root}: build from a source checkout")
+    return root
+
+
+def build_context_files(root: Path) -> list[Path]:
+    """Exactly what .dockerignore lets into the context: Dockerfile.training and container/."""
+    files = [root / DOCKERFILE]
+    for folder in BUILD_CONTEXT_DIRS:
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                files.append(path)
+    return files
+
+
+def context_tag(root: Path, base_image: str) -> str:
+    """``ctx-<16 hex>``: a digest of every file in the build context and the base it builds on."""
+    digest = hashlib.sha256()
+    digest.update(f"base={base_image}\nplatform={PLATFORM}\n".encode())
+    for path in build_context_files(root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode() + b"\n")
+    return f"ctx-{digest.hexdigest()[:16]}"
+
+
+def git_revision(root: Path) -> str:
+    """The commit the image is built from, ``-dirty`` when the context differs from it."""
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if sha.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", DOCKERFILE, *BUILD_CONTEXT_DIRS],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def lifecycle_policy(keep: int = KEEP_LAST_IMAGES) -> str:
+    return json.dumps(
+        {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "description": f"keep the last {keep} images",
+                    "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
+                    "action": {"type": "expire"},
+                }
+            ]
+        }
+    )
+
+
+def ensure_repository(settings: Settings, ecr: Any | None = None) -> str:
+    """The ECR repository's URI, creating it (scan-on-push, immutable tags, lifecycle) if missing."""
+    ecr = ecr or aws.client(settings, "ecr")
+    existing = _repository_uri(ecr, settings.repository)
+    if existing is not None:
+        return existing
+    try:
+        created = ecr.create_repository(
+            repositoryName=settings.repository,
+            imageTagMutability="IMMUTABLE",
+            imageScanningConfiguration={"scanOnPush": True},
+            encryptionConfiguration={"encryptionType": "AES256"},
+        )["repository"]
+        ecr.put_lifecycle_policy(repositoryName=settings.repository, lifecyclePolicyText=lifecycle_policy())
+    except ClientError as exc:
+        raise ImageError(
+            f"cannot create the ECR repository {settings.repository}: {_aws_cause(exc)}"
+        ) from None
+    return str(created["repositoryUri"])
+
+
+def _repository_uri(ecr: Any, repository: str) -> str | None:
+    try:
+        found = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "RepositoryNotFoundException":
+            return None
+        raise ImageError(f"ECR describe_repositories failed: {_aws_cause(exc)}") from None
+    return str(found["repositoryUri"])
+
+
+def _aws_cause(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    return f"{error.get('Code', 'error')}: {error.get('Message', str(exc))}"
+
+
+def registry_host(settings: Settings, ecr_uri_or_endpoint: str) -> str:
+    """The registry that really stores ECR's images: ECR's own on aws, the stack's on local."""
+    host = ecr_uri_or_endpoint.removeprefix("https://").split("/", 1)[0]
+    if not settings.is_local:
+        return host
+    from services import local_stack  # only the local target has one
+
+    return local_stack.ensure_running(settings).registry
+
+
+def push_repository_uri(settings: Settings, ecr_repository_uri: str) -> str:
+    """ECR's repository URI with its host mapped onto the registry that stores the bytes."""
+    return f"{registry_host(settings, ecr_repository_uri)}/{ecr_repository_uri.split('/', 1)[1]}"
+
+
+def _authorization(settings: Settings, ecr: Any) -> tuple[str, str, str]:
+    data = ecr.get_authorization_token()["authorizationData"][0]
+    user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    return user, password, registry_host(settings, data["proxyEndpoint"])
+
+
+def login(settings: Settings, ecr: Any | None = None) -> str:
+    """``get_authorization_token`` then ``docker login``; returns the registry logged into."""
+    ecr = ecr or aws.client(settings, "ecr")
+    try:
+        user, password, registry = _authorization(settings, ecr)
+    except ClientError as exc:
+        raise ImageError(f"ECR get_authorization_token failed: {_aws_cause(exc)}") from None
+    result = docker(
+        ["login", "--username", user, "--password-stdin", registry],
+        what=f"docker login {registry}",
+        input_text=password,
+        check=False,
+    )
+    if result.returncode != 0:
+        cause = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ImageError(f"docker login to {registry} was denied: {cause}")
+    return registry
+
+
+def require_amd64(base_image: str) -> None:
+    """Refuse early when the daemon cannot run linux/amd64 (the Apple-Silicon exec-format trap)."""
+    arch = server_arch()
+    if arch in ("x86_64", "amd64"):
+        return
+    probe = docker(
+        ["run", "--rm", "--platform", PLATFORM, "--entrypoint", "python", base_image, "-c", "pass"],
+        what="amd64 probe",
+        check=False,
+        timeout=120,
+    )
+    if probe.returncode != 0:
+        raise ImageError(
+            f"the Docker daemon runs {arch} and cannot run {PLATFORM} images, which SageMaker needs: "
+            "enable amd64 emulation (Docker Desktop: Rosetta or QEMU) or build on an x86_64 machine"
+        )
+
+
+def _version(root: Path) -> str:
+    try:
+        import tomllib
+
+        return str(tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"])
+    except (OSError, KeyError, ValueError):
+        return "0.0.0"
+
+
+def build(root: Path, base: BaseImage, local_tag: str, progress: Progress | None = None) -> float:
+    """``docker build`` Dockerfile.training for linux/amd64 with the host network; returns seconds."""
+    started = time.monotonic()
+    args = [
+        "build",
+        "--network",
+        "host",  # pip and apt in the build need the host's resolver (the bridge has none here)
+        "--platform",
+        PLATFORM,
+        "--file",
+        str(root / DOCKERFILE),
+        "--build-arg",
+        f"BASE_IMAGE={base.ref}",
+        "--build-arg",
+        f"VERSION={_version(root)}",
+        "--build-arg",
+        f"GIT_REVISION={git_revision(root)}",
+        "--tag",
+        local_tag,
+        str(root),
+    ]
+    docker_stream(args, what="docker build", on_line=lambda line: _build_line(progress, line))
+    return time.monotonic() - started
+
+
+def _build_line(progress: Progress | None, line: str) -> None:
+    if line.startswith(("Step ", "Successfully")):
+        _say(progress, "build", line)
+
+
+def _remote_digest(ecr: Any, repository: str, tag: str) -> str | None:
+    try:
+        found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])["imageDetails"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("ImageNotFoundException", "RepositoryNotFoundException"):
+            return None
+        raise ImageError(f"ECR describe_images failed: {_aws_cause(exc)}") from None
+    return str(found[0]["imageDigest"]) if found else None
+
+
+def _local_manifest(
+    settings: Settings, ecr: Any, repository_uri: str, reference: str
+) -> tuple[str, str] | None:
+    """On local: the manifest (body, media type) the registry stores, read with the ECR token."""
+    user, password, _ = _authorization(settings, ecr)
+    registry, _, repository = repository_uri.partition("/")
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{reference}",
+        headers={
+            "Accept": ", ".join(MANIFEST_TYPES),
+            "Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode(),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.read().decode(), response.headers.get("Content-Type", MANIFEST_TYPES[0])
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise ImageError(f"the local registry {registry} answered {exc.code} for {reference}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ImageError(f"the local registry {registry} is unreachable: {exc}") from None
+
+
+def _pushed_digest(push_uri: str, tag: str, push_lines: list[str]) -> str:
+    for line in push_lines:  # "<tag>: digest: sha256:... size: 1234"
+        if line.startswith(f"{tag}: digest: "):
+            return line.split()[2]
+    inspect = docker(
+        ["image", "inspect", "--format", "{{json .RepoDigests}}", f"{push_uri}:{tag}"], what="inspect"
+    )
+    for entry in json.loads(inspect.stdout or "[]"):
+        if entry.startswith(f"{push_uri}@"):
+            return str(entry.split("@", 1)[1])
+    raise ImageError(f"docker push of {push_uri}:{tag} reported no digest")
+
+
+def _record_in_moto_ecr(settings: Settings, ecr: Any, repository_uri: str, tag: str, digest: str) -> None:
+    """On local: copy the pushed manifest into moto's ECR, so describe_images sees the push."""
+    found = _local_manifest(settings, ecr, repository_uri, digest)
+    if found is None:
+        raise ImageError(f"the local registry lost {repository_uri}@{digest} right after the push")
+    manifest, media_type = found
+    ecr.put_image(
+        repositoryName=settings.repository,
+        imageManifest=manifest,
+        imageManifestMediaType=media_type,
+        imageTag=tag,
+        imageDigest=digest,
+    )
+
+
+def ensure_image(settings: Settings, progress: Progress | None = None, root: Path | None = None) -> ImageRef:
+    """Build (if this content is not built yet), push (if not pushed yet) and pin by digest."""
+    root = root or project_root()
+    seconds: dict[str, float] = {}
+    try:
+        require_daemon()
+        started = time.monotonic()
+        base = resolve_base_image(settings, progress)
+        seconds["base"] = time.monotonic() - started
+        tag = context_tag(root, base.ref)
+        local_tag = f"{LOCAL_IMAGE_REPOSITORY}:{tag}"
+
+        started = time.monotonic()
+        ecr = aws.client(settings, "ecr")
+        ecr_repository_uri = ensure_repository(settings, ecr)
+        repository_uri = push_repository_uri(settings, ecr_repository_uri)
+        seconds["repository"] = time.monotonic() - started
+        _say(progress, "repository", f"ECR repository {ecr_repository_uri} (images at {repository_uri})")
+
+        remote = _remote_digest(ecr, settings.repository, tag)
+        # On local, moto forgets on restart while the registry keeps its data: check both agree.
+        if remote and (not settings.is_local or _local_manifest(settings, ecr, repository_uri, remote)):
+            _say(progress, "push", f"{repository_uri}:{tag} is already pushed ({remote}): nothing to build")
+            return ImageRef(repository_uri, tag, remote, base.ref, local_tag, False, seconds)
+
+        built = False
+        if image_exists(local_tag):
+            _say(progress, "build", f"{local_tag} is already built (same build context): reusing it")
+        else:
+            require_amd64(base.ref)
+            _say(progress, "build", f"building {local_tag} on {base.ref} for {PLATFORM}")
+            seconds["build"] = build(root, base, local_tag, progress)
+            built = True
+            _say(progress, "build", f"built {local_tag} in {seconds['build']:.0f}s")
+
+        started = time.monotonic()
+        registry = login(settings, ecr)
+        seconds["login"] = time.monotonic() - started
+        _say(progress, "login", f"logged in to {registry}")
+
+        started = time.monotonic()
+        push_uri = f"{repository_uri}:{tag}"
+        docker(["tag", local_tag, push_uri], what="docker tag")
+        _say(progress, "push", f"pushing {push_uri}")
+        try:
+            lines = docker_stream(["push", push_uri], what=f"docker push {push_uri}")
+        except DockerError as exc:
+            raise ImageError(f"the push to {repository_uri} was denied or failed: {exc}") from None
+        digest = _pushed_digest(repository_uri, tag, lines)
+        if settings.is_local:
+            _record_in_moto_ecr(settings, ecr, repository_uri, tag, digest)
+        seconds["push"] = time.monotonic() - started
+        _say(progress, "push", f"pushed {repository_uri}@{digest} in {seconds['push']:.1f}s")
+        return ImageRef(repository_uri, tag, digest, base.ref, local_tag, built, seconds)
+    except (DockerError, BaseImageError) as exc:
+        raise ImageError(str(exc)) from None
+
+
+def current_image(settings: Settings, root: Path | None = None) -> ImageRef | None:
+    """The pushed image for the current build context, or None if it needs building or pushing.
+    Cheap (no build, no pull): for status displays such as the dashboard's Train page."""
+    root = root or project_root()
+    try:
+        base = known_base_image(settings)
+        if base is None:
+            return None
+        tag = context_tag(root, base)
+        ecr = aws.client(settings, "ecr")
+        ecr_repository_uri = _repository_uri(ecr, settings.repository)
+        if ecr_repository_uri is None:
+            return None
+        repository_uri = push_repository_uri(settings, ecr_repository_uri)
+        digest = _remote_digest(ecr, settings.repository, tag)
+    except (DockerError, BaseImageError) as exc:
+        raise ImageError(str(exc)) from None
+    if digest is None or (settings.is_local and not _local_manifest(settings, ecr, repository_uri, digest)):
+        return None
+    return ImageRef(repository_uri, tag, digest, base, f"{LOCAL_IMAGE_REPOSITORY}:{tag}", False)
+
+
+def remove_local_tags(ref: ImageRef) -> list[str]:
+    """Drop every local reference to the pushed image (its registry tags and digests), so that the
+    next ``docker run`` or SageMaker local mode must pull it from the registry by digest. The
+    build's own local tag stays, so the layers are shared and the pull is quick.
+    Returns the references removed."""
+    names = {ref.uri, ref.uri_with_digest}
+    inspect = docker(
+        ["image", "inspect", "--format", "{{json .RepoTags}}\t{{json .RepoDigests}}", ref.uri_with_digest],
+        what="docker image inspect",
+        check=False,
+    )
+    if inspect.returncode == 0:
+        for listing in inspect.stdout.strip().split("\t"):
+            names.update(json.loads(listing) or [])
+    ours = [n for n in sorted(names) if n.startswith((ref.repository_uri + ":", ref.repository_uri + "@"))]
+    removed = []
+    for name in ours:
+        if docker(["image", "rm", name], what=f"docker image rm {name}", check=False).returncode == 0:
+            removed.append(name)
+    return removed
+
+
+def image_config(ref: str) -> dict[str, Any]:
+    """``docker image inspect`` of one image, for tests and `make bench-image`."""
+    result = docker(["image", "inspect", ref], what="docker image inspect")
+    return dict(json.loads(result.stdout)[0])

@@ -1,0 +1,367 @@
+"""The local stack: moto (S3, ECR API, STS, IAM, SageMaker API, CloudWatch Logs) and a Docker
+registry (ECR's image store), both on 127.0.0.1, both detached so they outlive the CLI call,
+the app run or the worker that started them.
+
+Everything lives under ``settings.local_stack_dir``: one ``stack.json`` with each service's pid
+and port, the registry's config and storage, and each service's log. ``ensure_running`` is
+idempotent and starts only what is missing; a recorded pid that is gone, or now belongs to
+another program, is detected as stale and replaced.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from services import aws
+from services.settings import Settings
+
+__all__ = [
+    "SERVICES",
+    "LocalStackError",
+    "ServiceStatus",
+    "StackEndpoints",
+    "ecr_login_secret",
+    "ensure_running",
+    "registry_command",
+    "status",
+    "stop",
+]
+
+HOST = "127.0.0.1"
+STATE_FILE = "stack.json"
+LOCK_FILE = ".lock"
+START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 5.0
+MOTO = "moto"
+REGISTRY = "registry"
+SERVICES = (MOTO, REGISTRY)
+# How each service's process names itself in /proc/<pid>/cmdline (stale-pid detection).
+_CMDLINE_MARKERS = {MOTO: "moto.server", REGISTRY: "docker-registry"}
+
+
+class LocalStackError(RuntimeError):
+    """A local service cannot be started or reached; the message names it and the cause."""
+
+
+@dataclass(frozen=True)
+class StackEndpoints:
+    moto_url: str  # http://127.0.0.1:PORT, the endpoint of every boto3 client on local
+    registry: str  # 127.0.0.1:PORT, the host part of image URIs on local
+    state_dir: Path
+
+    @property
+    def registry_url(self) -> str:
+        return f"http://{self.registry}"
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    port: int | None
+    running: bool  # the recorded pid is alive and is this service
+    healthy: bool  # it answers on its port
+    log: Path
+
+    @property
+    def address(self) -> str | None:
+        return f"{HOST}:{self.port}" if self.port else None
+
+
+def _stack_dir(settings: Settings) -> Path:
+    return settings.local_stack_dir.resolve()
+
+
+def _read_state(stack_dir: Path) -> dict[str, dict[str, Any]]:
+    try:
+        state = json.loads((stack_dir / STATE_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise LocalStackError(
+            f"the local stack state {stack_dir / STATE_FILE} is unreadable: {exc}"
+        ) from None
+    return state if isinstance(state, dict) else {}
+
+
+def _write_state(stack_dir: Path, state: dict[str, dict[str, Any]]) -> None:
+    partial = stack_dir / f"{STATE_FILE}.tmp"
+    partial.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(partial, stack_dir / STATE_FILE)  # atomic: a reader never sees half a file
+
+
+@contextlib.contextmanager
+def _locked(stack_dir: Path) -> Iterator[None]:
+    """One starter at a time across processes (the app, the CLI and workers race at start-up)."""
+    stack_dir.mkdir(parents=True, exist_ok=True)
+    with open(stack_dir / LOCK_FILE, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _pid_is(pid: int | None, name: str) -> bool:
+    if not pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # A zombie has exited; a pid reused by another program is not ours.
+    state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
+    return state != "Z" and _CMDLINE_MARKERS[name] in cmdline
+
+
+def _answers(name: str, port: int, timeout: float = 1.0) -> bool:
+    path = "/v2/" if name == REGISTRY else "/moto-api/"
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as response:
+            return bool(response.status < 500)
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500  # the registry answers 401 when auth is on: it is up
+    except (OSError, ValueError):
+        return False
+
+
+def _service_status(stack_dir: Path, name: str, entry: dict[str, Any] | None) -> ServiceStatus:
+    pid = entry.get("pid") if entry else None
+    port = entry.get("port") if entry else None
+    running = _pid_is(pid, name)
+    healthy = running and port is not None and _answers(name, int(port))
+    return ServiceStatus(name, pid, port, running, healthy, stack_dir / f"{name}.log")
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    """Each service's recorded pid and port, whether it runs and whether it answers."""
+    stack_dir = _stack_dir(settings)
+    state = _read_state(stack_dir)
+    return [_service_status(stack_dir, name, state.get(name)) for name in SERVICES]
+
+
+def _endpoints(stack_dir: Path, state: dict[str, dict[str, Any]]) -> StackEndpoints:
+    return StackEndpoints(
+        moto_url=f"http://{HOST}:{state[MOTO]['port']}",
+        registry=f"{HOST}:{state[REGISTRY]['port']}",
+        state_dir=stack_dir,
+    )
+
+
+def ensure_running(settings: Settings) -> StackEndpoints:
+    """Start whatever part of the stack is not answering; return its endpoints. Idempotent."""
+    stack_dir = _stack_dir(settings)
+    state = _read_state(stack_dir)
+    if all(_service_status(stack_dir, n, state.get(n)).healthy for n in SERVICES):
+        return _endpoints(stack_dir, state)  # the fast path every boto3 client takes
+    with _locked(stack_dir):
+        state = _read_state(stack_dir)  # another process may have started it meanwhile
+        for name in SERVICES:
+            current = _service_status(stack_dir, name, state.get(name))
+            if current.healthy:
+                continue
+            if current.running:  # alive but not answering: maybe still starting
+                if _wait_until_answers(name, int(current.port or 0), current.pid, deadline=5.0):
+                    continue
+                _terminate(current.pid, name)
+            # moto starts first: the registry's htpasswd holds moto's ECR token.
+            moto_url = f"http://{HOST}:{state[MOTO]['port']}" if name == REGISTRY else ""
+            state[name] = _start(settings, stack_dir, name, current.port, moto_url)
+            _write_state(stack_dir, state)
+    return _endpoints(stack_dir, state)
+
+
+def _free_port(preferred: int | None) -> int:
+    """The port used before when it is free (image URIs on local carry the registry's port)."""
+    for candidate in (preferred, 0):
+        if candidate is None:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As both servers do: a port left in TIME_WAIT by the previous run is free to reuse.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((HOST, candidate))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise LocalStackError(f"no free port on {HOST}")  # pragma: no cover - the kernel always has one
+
+
+def registry_command(config: Path) -> list[str]:
+    return ["docker-registry", "serve", str(config)]
+
+
+def ecr_login_secret(settings: Settings, moto_url: str) -> tuple[str, str]:
+    """The user and password that ECR's ``get_authorization_token`` hands out (here: moto's)."""
+    # Not services.aws.client: that resolves the endpoint through ensure_running, which is running.
+    ecr = aws.boto_session(settings).client("ecr", endpoint_url=moto_url)
+    token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    user, _, password = base64.b64decode(token).decode().partition(":")
+    return user, password
+
+
+def _write_htpasswd(stack_dir: Path, user: str, password: str) -> Path:
+    import bcrypt  # only the local registry needs it
+
+    # Low cost on purpose: the registry checks the hash on every request, and it serves loopback only.
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
+    path = stack_dir / "registry.htpasswd"
+    path.write_text(f"{user}:{hashed}\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def _registry_config(stack_dir: Path, port: int, htpasswd: Path) -> Path:
+    storage = stack_dir / "registry-data"
+    storage.mkdir(parents=True, exist_ok=True)
+    config = stack_dir / "registry.yml"
+    # JSON is valid YAML: no YAML writer needed, and paths with odd characters stay quoted.
+    config.write_text(
+        json.dumps(
+            {
+                "version": 0.1,
+                "log": {"level": "warn", "accesslog": {"disabled": True}},
+                "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
+                # As on ECR, nothing is pushed or pulled without `docker login` with the ECR token.
+                "auth": {"htpasswd": {"realm": "titanic-sm-local-ecr", "path": str(htpasswd)}},
+                "http": {
+                    "addr": f"{HOST}:{port}",
+                    # Signs upload state; a fixed per-stack secret keeps uploads valid across restarts.
+                    "secret": _http_secret(stack_dir),
+                    "headers": {"X-Content-Type-Options": ["nosniff"]},
+                },
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    return config
+
+
+def _http_secret(stack_dir: Path) -> str:
+    path = stack_dir / "registry-http-secret"
+    if not path.is_file():
+        path.write_text(secrets.token_hex(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _start(
+    settings: Settings, stack_dir: Path, name: str, preferred_port: int | None, moto_url: str
+) -> dict[str, Any]:
+    port = _free_port(preferred_port)
+    log_path = stack_dir / f"{name}.log"
+    if name == MOTO:
+        command = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
+        label = "moto"
+    else:
+        label = "the Docker registry"
+        try:
+            htpasswd = _write_htpasswd(stack_dir, *ecr_login_secret(settings, moto_url))
+        except (BotoCoreError, ClientError, ValueError) as exc:
+            raise LocalStackError(
+                f"{label} failed to start on {HOST}:{port}: no ECR token from moto: {exc}"
+            ) from None
+        command = registry_command(_registry_config(stack_dir, port, htpasswd))
+    with open(log_path, "ab") as log:
+        try:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=stack_dir,
+                start_new_session=True,  # survives the caller's exit and its Ctrl-C
+                close_fds=True,
+            )
+        except FileNotFoundError:
+            raise LocalStackError(
+                f"{label} failed to start on {HOST}:{port}: {command[0]} is not installed (run `make docker`)"
+            ) from None
+    if not _wait_until_answers(name, port, process.pid, deadline=START_TIMEOUT_SECONDS, process=process):
+        if process.poll() is None:
+            _terminate(process.pid, name)
+        raise LocalStackError(f"{label} failed to start on {HOST}:{port}: {_last_log_line(log_path)}")
+    return {"pid": process.pid, "port": port, "started_at": time.time(), "command": command}
+
+
+def _wait_until_answers(
+    name: str,
+    port: int,
+    pid: int | None,
+    deadline: float,
+    process: subprocess.Popen[bytes] | None = None,
+) -> bool:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if port and _answers(name, port, timeout=0.5):
+            return True
+        if process is not None and process.poll() is not None:
+            return False
+        if process is None and not _pid_is(pid, name):
+            return False
+        time.sleep(0.1)
+    return False
+
+
+def _last_log_line(log_path: Path) -> str:
+    try:
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    return lines[-1] if lines else f"no answer within {START_TIMEOUT_SECONDS:.0f}s (log: {log_path})"
+
+
+def _terminate(pid: int | None, name: str) -> bool:
+    """SIGTERM the service's process group, then SIGKILL; only if the pid is still that service."""
+    if not _pid_is(pid, name):
+        return False
+    assert pid is not None
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        end = time.monotonic() + STOP_TIMEOUT_SECONDS
+        while time.monotonic() < end:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reap it if we are its parent (tests)
+            if not _pid_is(pid, name):
+                return True
+            time.sleep(0.05)
+    return not _pid_is(pid, name)
+
+
+def stop(settings: Settings) -> list[str]:
+    """Stop both services; returns the names of those that were running. Data stays on disk."""
+    stack_dir = _stack_dir(settings)
+    if not stack_dir.is_dir():
+        return []
+    with _locked(stack_dir):
+        state = _read_state(stack_dir)
+        stopped = [name for name in SERVICES if _terminate((state.get(name) or {}).get("pid"), name)]
+        # Keep the ports: the next start reuses them, so image URIs on 127.0.0.1:PORT stay valid.
+        _write_state(stack_dir, {n: {"pid": None, "port": e.get("port")} for n, e in state.items()})
+    return stopped
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """A JSON-friendly view for `titanic-sm local status --json` and the dashboard."""
+    return {s.name: {**asdict(s), "log": str(s.log), "address": s.address} for s in status(settings)}

@@ -1,0 +1,101 @@
+"""What the image is built from and named by, without Docker: context, content tag, Dockerfile rules."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from services import images
+from services.images import ImageRef, build_context_files, context_tag, lifecycle_policy
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of the build context, so edits do not touch the checkout."""
+    shutil.copy(REPO_ROOT / "Dockerfile.training", tmp_path / "Dockerfile.training")
+    shutil.copytree(
+        REPO_ROOT / "container", tmp_path / "container", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return tmp_path
+
+
+def test_context_is_the_dockerfile_and_the_container_package_only() -> None:
+    relative = {p.relative_to(REPO_ROOT).as_posix() for p in build_context_files(REPO_ROOT)}
+    assert "Dockerfile.training" in relative
+    assert {"container/requirements.txt", "container/contract.py", "container/train.py"} <= relative
+    assert all(p == "Dockerfile.training" or p.startswith("container/") for p in relative)
+    assert not any("__pycache__" in p or p.endswith(".pyc") for p in relative)
+
+
+def test_dockerignore_admits_exactly_what_is_hashed() -> None:
+    rules = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert rules[0] == "*", "everything is excluded first, so the context stays tiny"
+    admitted = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
+    assert admitted == {images.DOCKERFILE, *images.BUILD_CONTEXT_DIRS}
+    assert {"**/__pycache__", "**/*.pyc"} <= set(rules)
+
+
+def test_same_content_same_tag_and_any_change_a_new_one(tree: Path) -> None:
+    tag = context_tag(tree, "base:1")
+    assert re.fullmatch(r"ctx-[0-9a-f]{16}", tag)
+    assert context_tag(tree, "base:1") == tag
+    assert context_tag(tree, "base:2") != tag, "a new base is a new image"
+    (tree / "container" / "__pycache__").mkdir(exist_ok=True)
+    (tree / "container" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    assert context_tag(tree, "base:1") == tag, "bytecode is not in the context"
+    with (tree / "container" / "train.py").open("a") as handle:
+        handle.write("\n# changed\n")
+    assert context_tag(tree, "base:1") != tag
+
+
+def test_renaming_a_file_changes_the_tag(tree: Path) -> None:
+    tag = context_tag(tree, "base:1")
+    (tree / "container" / "contract.py").rename(tree / "container" / "contract2.py")
+    assert context_tag(tree, "base:1") != tag
+
+
+def test_dockerfile_keeps_the_agreed_shape() -> None:
+    text = (REPO_ROOT / "Dockerfile.training").read_text()
+    instructions = [line.split()[0] for line in text.splitlines() if line and not line.startswith(("#", " "))]
+    assert instructions[0] == "ARG" and instructions[1] == "FROM"
+    assert 'ENTRYPOINT ["python", "-m", "container.train"]' in text  # exec form: `train` is argv[1]
+    assert "PYTHONUNBUFFERED=1" in text
+    assert "WORKDIR /opt/program" in text
+    assert re.search(r"install -y --no-install-recommends libgomp1", text)
+    assert "rm -rf /var/lib/apt/lists/*" in text
+    # Dependencies before code, so a code change reuses the pip layer.
+    assert (
+        text.index("COPY container/requirements.txt")
+        < text.index("pip install")
+        < text.index("COPY container/ ")
+    )
+    assert "org.opencontainers.image.version" in text and "org.opencontainers.image.revision" in text
+    assert "ADD " not in text and "AWS_" not in text, "nothing fetched or credentialed at build time"
+
+
+def test_lifecycle_policy_keeps_the_last_n_images() -> None:
+    rule = json.loads(lifecycle_policy(7))["rules"][0]
+    assert rule["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 7}
+    assert rule["action"] == {"type": "expire"}
+
+
+def test_image_ref_pins_by_digest() -> None:
+    ref = ImageRef("127.0.0.1:5000/titanic-training", "ctx-0123456789abcdef", "sha256:" + "a" * 64)
+    assert ref.uri == "127.0.0.1:5000/titanic-training:ctx-0123456789abcdef"
+    assert ref.uri_with_digest == "127.0.0.1:5000/titanic-training@sha256:" + "a" * 64
+    assert ref.registry == "127.0.0.1:5000"
+
+
+def test_git_revision_is_a_commit_of_this_checkout() -> None:
+    revision = images.git_revision(REPO_ROOT)
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", revision)
