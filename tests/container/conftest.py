@@ -35,8 +35,9 @@ def make_passengers(rows: int = 400, seed: int = 0, first_id: int = 1) -> pd.Dat
         party += 1
         size = int(rng.choice([1, 1, 1, 2, 2, 3, 4]))
         pclass = int(rng.choice([1, 2, 3], p=[0.25, 0.2, 0.55]))
-        surname = f"{SURNAMES[party % len(SURNAMES)]}{party}"
-        party_luck = rng.normal(0, 1.0)
+        # Parties of different frames never share a ticket or a family name.
+        surname = f"{SURNAMES[party % len(SURNAMES)]}{first_id}x{party}"
+        party_luck = rng.normal(0, 0.4)
         fare = round(float(rng.gamma(2.0, {1: 40.0, 2: 10.0, 3: 4.0}[pclass])) * size, 4)
         embarked = str(rng.choice(["S", "C", "Q"], p=[0.7, 0.2, 0.1]))
         cabin = f"{'ABCDE'[party % 5]}{party}" if pclass == 1 and rng.random() < 0.7 else None
@@ -44,7 +45,7 @@ def make_passengers(rows: int = 400, seed: int = 0, first_id: int = 1) -> pd.Dat
             female = bool(rng.random() < 0.4)
             age = float(rng.integers(1, 70))
             title = ("Miss" if age < 30 else "Mrs") if female else ("Master" if age < 13 else "Mr")
-            score = 2.4 * female - 0.9 * (pclass - 2) + (1.2 if age < 13 else 0.0) + party_luck - 0.6
+            score = 3.5 * female - 1.2 * (pclass - 2) + (1.2 if age < 13 else 0.0) + party_luck - 0.6
             records.append(
                 {
                     "PassengerId": first_id + len(records),
@@ -55,7 +56,7 @@ def make_passengers(rows: int = 400, seed: int = 0, first_id: int = 1) -> pd.Dat
                     "Age": age if rng.random() > 0.2 else np.nan,
                     "SibSp": min(size - 1, 1),
                     "Parch": max(size - 2, 0),
-                    "Ticket": f"T{party:05d}",
+                    "Ticket": f"T{first_id}-{party:05d}",
                     "Fare": fare,
                     "Cabin": cabin,
                     "Embarked": embarked,
@@ -123,7 +124,7 @@ def sagemaker_tree(
     return build
 
 
-def run_trainer(paths: Paths, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _run_trainer(paths: Paths, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """The real entry point in a child process, as the image runs it: python -m container.train ARGS."""
     environment = {**os.environ, BASE_DIR_ENV: str(paths.base), "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.run(
@@ -134,3 +135,15 @@ def run_trainer(paths: Paths, *args: str, timeout: float = 120) -> subprocess.Co
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def run_trainer() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run_trainer(paths, "train")``: the entry point in a child process (see _run_trainer)."""
+    return _run_trainer
+
+
+@pytest.fixture
+def passenger_factory() -> Callable[..., pd.DataFrame]:
+    """``passenger_factory(rows, seed, first_id)``: a fresh synthetic frame (see make_passengers)."""
+    return make_passengers
