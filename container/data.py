@@ -148,6 +148,8 @@ def normalise(raw: pd.DataFrame) -> pd.DataFrame:
             raise DataError(f"{label}: columns {seen[canonical]!r} and {column!r} are the same column")
         seen[canonical] = str(column)
         renames[column] = canonical
+    if "" in unknown:
+        raise DataError(f"{label}: a column has no name (a saved index? write the CSV without it)")
     if unknown:
         raise DataError(
             f"{label}: unexpected column{'s' if len(unknown) > 1 else ''} "

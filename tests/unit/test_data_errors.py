@@ -73,6 +73,10 @@ BAD_INPUTS = {
         kaggle(GOOD_ROW + ",x", header=HEADER + ",Nickname"),
         r"^t\.csv: unexpected column 'Nickname' \(expected Kaggle or titanic3 headers: PassengerId, ",
     ),
+    "unnamed index column": (
+        kaggle("0," + GOOD_ROW, header="," + HEADER),
+        r"^t\.csv: a column has no name \(a saved index\? write the CSV without it\)$",
+    ),
     "duplicate header": (
         kaggle(GOOD_ROW + ",1", header=HEADER + ",Age"),
         r"^t\.csv: column 'Age' appears twice",
