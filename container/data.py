@@ -96,9 +96,11 @@ def read_csv(path_or_buffer: CsvSource, name: str | None = None) -> pd.DataFrame
 
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        header = next(reader)
-        while not any(cell.strip() for cell in header):  # leading blank lines
-            header = next(reader)
+        header = next(reader, None)
+        while header is not None and not any(cell.strip() for cell in header):  # leading blank lines
+            header = next(reader, None)
+        if header is None:
+            raise DataError(f"{label}: the file has no header, only empty fields")
         header = [cell.strip() for cell in header]
         if len(header) < 2:
             hint = _separator_hint(header[0])
@@ -108,7 +110,7 @@ def read_csv(path_or_buffer: CsvSource, name: str | None = None) -> pd.DataFrame
         lines: list[int] = []
         for row in reader:
             if not any(cell.strip() for cell in row):
-                continue  # blank lines, e.g. a trailing newline run
+                continue  # blank lines and all-empty rows (",,,") that spreadsheets append
             if len(row) != len(header):
                 raise DataError(
                     f"{label}: line {reader.line_num} has {len(row)} fields but the header has {len(header)}"

@@ -36,6 +36,11 @@ def with_field(row: str, column: str, value: str) -> str:
 BAD_INPUTS = {
     "empty file": (b"", r"^t\.csv: the file is empty$"),
     "blank lines only": (b"\n \n\n", r"^t\.csv: the file is empty$"),
+    "only empty fields": (b",,,\n,,,\n", r"^t\.csv: the file has no header, only empty fields$"),
+    "unterminated quote": (
+        kaggle(GOOD_ROW, '2,1,1,"Cumings, Mrs'),
+        r"^t\.csv: not a valid CSV file \(line 3: ",
+    ),
     "header without rows": (kaggle(), r"^t\.csv: the file has a header but no data rows$"),
     "html page": (
         b"<!DOCTYPE html><html><body>Not found</body></html>",
