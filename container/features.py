@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold
 
 __all__ = ["FEATURE_NAMES", "TitanicFeatures", "deck_of", "surname_of", "ticket_key", "title_of"]
 
@@ -248,11 +248,12 @@ class TitanicFeatures(TransformerMixin, BaseEstimator):
     def _out_of_fold_group_survival(self, X: pd.DataFrame, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rates = np.full(len(X), np.nan)
         known = np.zeros(len(X))
-        folds = min(self.inner_folds, int(np.bincount(y.astype(int)).min())) if len(X) else 0
+        folds = min(self.inner_folds, len(X))
         if folds < 2:
             return rates, known
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
-        for fit_rows, encode_rows in splitter.split(np.zeros(len(X)), y):
+        # Plain (not stratified) folds: which rows encode which must not depend on any label.
+        splitter = KFold(n_splits=folds, shuffle=True, random_state=self.seed)
+        for fit_rows, encode_rows in splitter.split(np.zeros(len(X))):
             labels = self._group_labels(X.iloc[fit_rows], y[fit_rows])
             fold_rates, fold_known = self._group_survival_from(labels, X.iloc[encode_rows], None)
             rates[encode_rows] = fold_rates
