@@ -20,7 +20,9 @@ app = typer.Typer(
     add_completion=False,
 )
 data_app = typer.Typer(help="Prepare the Titanic data set.", no_args_is_help=True)
-local_app = typer.Typer(help="The local stack: moto and a Docker registry on 127.0.0.1.", no_args_is_help=True)
+local_app = typer.Typer(
+    help="The local stack: moto and a Docker registry on 127.0.0.1.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 app.add_typer(local_app, name="local")
 
