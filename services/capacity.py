@@ -272,6 +272,9 @@ def run_probe(
         "instance_type": instance_type,
         "note": note,
     }
+    if result.returncode == 125 and MARKER not in result.stdout:  # docker itself failed: no container ran
+        errors = [line for line in result.stderr.splitlines() if "rror" in line] or result.stderr.splitlines()
+        raise CapacityError(f"docker run {image} failed: {(errors or ['no output'])[0].strip()}")
     try:
         reading = parse_probe_output(result.stdout)
     except CapacityError:

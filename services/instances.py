@@ -531,6 +531,19 @@ class CapacityCheck:
         }
 
 
+def _spec_for_proof(instance_type: str) -> Spec:
+    if instance_type not in training_instance_types():
+        raise InstanceChoiceError(
+            f"{instance_type!r} is not a SageMaker training instance type ({botocore_source()})"
+        )
+    spec = load_specs().get(instance_type)
+    if spec is None:
+        raise InstanceChoiceError(
+            f"{instance_type} has no vCPU/memory figures in the spec table; it cannot be proved"
+        )
+    return spec
+
+
 def capacity_check(
     settings: Settings,
     image: str,
@@ -548,6 +561,8 @@ def capacity_check(
     The proof runs the same probe with ``instance_type``'s vCPU and memory as the limits (by
     default the recommended type for ``settings.use_spot``). Both runs are kept in the state dir.
     """
+    if instance_type is not None and prove:
+        _spec_for_proof(instance_type)  # a type that cannot be proved fails before any run
     measured = capacity.run_probe(image, train_csv, validation_csv, cpus=cpus, memory_bytes=memory_bytes)
     if not measured.completed:
         return CapacityCheck(measured, None, None, None)
@@ -561,11 +576,7 @@ def capacity_check(
         target = evidence.decision(settings.use_spot).chosen
         if target is None:
             return CapacityCheck(measured, requirement, None, None)
-    spec = load_specs().get(target)
-    if spec is None:
-        raise InstanceChoiceError(
-            f"{target} has no vCPU/memory figures in the spec table, so it cannot be proved"
-        )
+    spec = _spec_for_proof(target)
     proof = capacity.run_probe(
         image,
         train_csv,

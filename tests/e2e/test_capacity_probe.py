@@ -81,3 +81,10 @@ def test_a_limit_below_the_need_does_not_complete(
     )
     assert not result.completed
     assert "out of memory" in result.failure
+
+
+def test_an_image_docker_cannot_run_is_one_clear_error(prepared: dataset.PreparedDataset) -> None:
+    with pytest.raises(
+        capacity.CapacityError, match=r"^docker run titanic-sm/no-such-image:0 failed: .*rror"
+    ):
+        capacity.run_probe("titanic-sm/no-such-image:0", prepared.train_path)

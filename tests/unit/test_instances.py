@@ -204,3 +204,17 @@ def test_live_price_list_specs_take_precedence_over_the_shipped_table(tmp_path: 
     )
     assert row.exclusions[0].startswith("does not fit")
     assert evidence.on_demand.chosen == "ml.m5.xlarge"
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "message"),
+    [("ml.p5.4xlarge", "no vCPU/memory figures"), ("ml.c5.large", "not a SageMaker training instance type")],
+)
+def test_a_type_that_cannot_be_proved_fails_before_any_docker_run(
+    tmp_path: Path, instance_type: str, message: str
+) -> None:
+    with pytest.raises(instances.InstanceChoiceError, match=message):
+        instances.capacity_check(
+            settings(tmp_path), "unused-image", tmp_path / "unused.csv", instance_type=instance_type
+        )
+    assert not (tmp_path / "state").exists()  # nothing measured, nothing saved
