@@ -218,3 +218,34 @@ def test_a_type_that_cannot_be_proved_fails_before_any_docker_run(
             settings(tmp_path), "unused-image", tmp_path / "unused.csv", instance_type=instance_type
         )
     assert not (tmp_path / "state").exists()  # nothing measured, nothing saved
+
+
+def test_on_aws_the_proof_is_the_latest_completed_job_on_the_chosen_type(tmp_path: Path) -> None:
+    from services.jobs import JobStore
+
+    aws_settings = Settings(
+        target="aws",
+        bucket="my-bucket",
+        role_arn="arn:aws:iam::111122223333:role/titanic",
+        state_dir=tmp_path,
+    )
+    store = JobStore(aws_settings.job_store_path)
+    for name, instance_type, final in [
+        ("titanic-old", "ml.m5.large", "Completed"),
+        ("titanic-failed", "ml.m5.large", "Failed"),
+        ("titanic-other", "ml.m5.xlarge", "Completed"),
+    ]:
+        job, _ = store.create(target="aws", job_name=name, instance_type=instance_type)
+        store.set_status(job.id, "InProgress")
+        store.set_status(job.id, final, training_seconds=95.0)
+    evidence = instances.gather(
+        aws_settings,
+        requirement=requirement(),
+        price_book=book({"ml.m5.large": 0.115}, live=True),
+        quota_table=quota_table({("ml.m5.large", False): 1, ("ml.m5.large", True): 1}),
+    )
+    proof = evidence.proofs["ml.m5.large"]
+    assert proof["job_name"] == "titanic-old" and proof["kind"] == "completed SageMaker job"
+    assert "Proof: ml.m5.large: training job titanic-old completed on AWS in 95 s" in instances.to_markdown(
+        evidence
+    )
