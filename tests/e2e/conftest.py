@@ -1,0 +1,52 @@
+"""Session fixtures of the e2e tier, shared by every e2e test:
+
+- ``e2e_settings``: local-target Settings on a temp state dir, so this session's stack has its own
+  free ports and data and never touches a developer's running stack (or another session's);
+- ``local_stack``: that stack (moto + registry) started once, stopped at session end;
+- ``training_image``: the training image built (if its content is new), pushed to the stack's
+  registry and pinned by digest, once per session. The offline base and the build's local tag are
+  Docker images, so they are reused across sessions; only the push is per session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from services import images
+from services import local_stack as stack
+from services.images import ImageRef
+from services.local_stack import StackEndpoints
+from services.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("e2e")
+    return Settings(
+        target="local",
+        state_dir=root / "state",
+        runs_dir=root / "runs",
+        data_dir=root / "data",
+        bucket="titanic-sm-e2e",
+    )
+
+
+@pytest.fixture(scope="session")
+def local_stack(e2e_settings: Settings) -> Iterator[StackEndpoints]:
+    """This session's stack (``moto_url``, ``registry``), stopped when the session ends."""
+    endpoints = stack.ensure_running(e2e_settings)
+    try:
+        yield endpoints
+    finally:
+        stack.stop(e2e_settings)
+
+
+@pytest.fixture(scope="session")
+def training_image(e2e_settings: Settings, local_stack: StackEndpoints) -> ImageRef:
+    """Built and pushed once per session; ``.uri_with_digest`` is what a job should use."""
+    messages: list[str] = []
+    ref = images.ensure_image(e2e_settings, progress=lambda stage, message: messages.append(message))
+    assert ref.repository_uri.startswith(local_stack.registry), messages
+    return ref
