@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from services import capacity, dataset, instances
+from services.images import ImageRef
 from services.settings import Settings
 
 
-def _runnable(ref: Any) -> str:
-    """A name ``docker run`` accepts, from an ImageRef or a plain string."""
-    return str(getattr(ref, "local_tag", "") or getattr(ref, "uri_with_digest", "") or ref)
-
-
 @pytest.fixture(scope="session")
-def probe_image(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The docker engineer's session-built ``training_image``; until it exists, a local build (no push)."""
-    try:
-        return _runnable(request.getfixturevalue("training_image"))
-    except pytest.FixtureLookupError:
-        pass
-    from services import base_image, images
-    from services.docker_cli import image_exists
-
-    settings = Settings(state_dir=tmp_path_factory.mktemp("image-state"))
-    root = images.project_root()
-    base = base_image.resolve_base_image(settings)
-    tag = f"{images.LOCAL_IMAGE_REPOSITORY}:{images.context_tag(root, base.ref)}"
-    if not image_exists(tag):
-        images.build(root, base, tag)
-    return tag
+def probe_image(training_image: ImageRef) -> str:
+    """The session-built training image; its local tag runs without a pull."""
+    return training_image.local_tag or training_image.uri_with_digest
 
 
 @pytest.fixture(scope="session")
