@@ -118,7 +118,11 @@ def local_stack_panel(settings: Settings) -> None:
         st.warning(f"status unavailable: {one_line(exc)}")
         return
     for service in services:
-        state = "🟢 healthy" if service.healthy else ("🟠 not answering" if service.running else "🔴 stopped")
+        state = (
+            ":green[healthy]"
+            if service.healthy
+            else (":orange[not answering]" if service.running else ":red[stopped]")
+        )
         st.markdown(f"{state} · **{service.name}**" + (f" `{service.address}`" if service.address else ""))
     if not all(service.healthy for service in services) and st.button(
         "Start local stack", key="start_local_stack"

@@ -134,12 +134,12 @@ if st.button("Build and push the image", key="rebuild_image"):
 st.subheader("Launch")
 active = action("Reading the job store", newest_job, sorted(ACTIVE_STATUSES))
 with st.form("launch_form"):
-    st.markdown("**Hyperparameters** (the container's own schema: types, ranges and defaults)")
-    columns = st.columns(3)
     chosen: dict[str, Any] = {}
-    for index, spec in enumerate(SCHEMA):
-        with columns[index % 3]:
-            chosen[spec.name] = hyperparameter_input(spec)
+    with st.expander("Hyperparameters (the container's own schema: types, ranges and defaults)"):
+        columns = st.columns(3)
+        for index, spec in enumerate(SCHEMA):
+            with columns[index % 3]:
+                chosen[spec.name] = hyperparameter_input(spec)
     st.markdown("**Stopping and spot**")
     col_spot, col_run, col_wait = st.columns(3)
     use_spot = col_spot.toggle("Managed spot training", value=settings.use_spot, key="use_spot")
