@@ -128,9 +128,13 @@ def instances_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the evidence as JSON.")] = False,
     offline: Annotated[bool, typer.Option(help="Use the shipped price snapshot; read no AWS API.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="List every candidate, priced or not.")] = False,
+    write_snapshot: Annotated[
+        str | None, typer.Option(help="aws: write the region's live prices as a snapshot file, then exit.")
+    ] = None,
 ) -> None:
     """The smallest training instance that fits, with quota and price evidence for each candidate."""
     import json
+    from pathlib import Path
 
     from services import instances
 
@@ -140,6 +144,15 @@ def instances_command(
         settings = settings_of(ctx).with_overrides(region=region)
     except SettingsError as exc:
         fail(str(exc))
+    if write_snapshot is not None:
+        try:
+            count = instances.write_price_snapshot(settings, Path(write_snapshot))
+        except instances.InstanceChoiceError as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot write {write_snapshot}: {exc.strerror or exc}")
+        typer.echo(f"{write_snapshot}: {count} Price List products for {settings.region}")
+        return
     evidence = instances.gather(settings, offline=offline)
     for warning in evidence.warnings:
         typer.echo(f"warning: {warning}", err=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import botocore.session
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from services import capacity, pricing, quotas
 from services.capacity import (
@@ -48,6 +48,7 @@ __all__ = [
     "price_quote",
     "to_markdown",
     "training_instance_types",
+    "write_price_snapshot",
 ]
 
 SPECS_FILE = "instance_specs.json"
@@ -288,6 +289,33 @@ def price_quote(
 ) -> pricing.PriceQuote | None:
     """One type's hourly training price in ``settings.region`` (snapshot on local or offline)."""
     return _price_book(settings, offline).quote(instance_type, spot)
+
+
+def write_price_snapshot(settings: Settings, path: Path) -> int:
+    """Fetch ``settings.region``'s training prices live and write them as a snapshot file.
+
+    Returns the number of products written. Raises InstanceChoiceError (one line) on the local
+    target (moto has no Price List) or when the API cannot be read.
+    """
+    if settings.is_local:
+        raise InstanceChoiceError(
+            "--write-snapshot needs the aws target: the local stack has no Price List API"
+        )
+    from services import aws
+
+    api_region = settings.region if settings.region in pricing.PRICING_API_REGIONS else "us-east-1"
+    try:
+        client = aws.client(settings, "pricing", region_name=api_region)
+        doc = pricing.snapshot_document(client, [settings.region])
+    except (BotoCoreError, ClientError) as exc:
+        raise InstanceChoiceError(f"cannot read the Price List API: {exc}") from None
+    count = sum(len(response["PriceList"]) for response in doc["responses"])
+    if count == 0:
+        raise InstanceChoiceError(
+            f"the Price List API returned no SageMaker training products for {settings.region}"
+        )
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return count
 
 
 def _price_book(settings: Settings, offline: bool) -> pricing.PriceBook:

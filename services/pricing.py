@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,6 +25,7 @@ __all__ = [
     "fetch_price_book",
     "load_snapshot",
     "parse_price_list",
+    "snapshot_document",
 ]
 
 SERVICE_CODE = "AmazonSageMaker"
@@ -159,9 +161,10 @@ def parse_price_list(
     return prices, specs
 
 
-def load_snapshot(region: str, warning: str | None = None) -> PriceBook:
-    """The shipped snapshot, parsed with the same code as a live answer."""
-    doc = json.loads(resources.files("services.data").joinpath(SNAPSHOT_FILE).read_text())
+def load_snapshot(region: str, warning: str | None = None, path: Path | None = None) -> PriceBook:
+    """The shipped snapshot (or one at ``path``), parsed with the same code as a live answer."""
+    text = path.read_text() if path else resources.files("services.data").joinpath(SNAPSHOT_FILE).read_text()
+    doc = json.loads(text)
     book = PriceBook(
         region=region, live=False, source="price snapshot", fetched=doc["fetched"], description=doc["source"]
     )
@@ -228,3 +231,24 @@ def fetch_price_book(client: Any, region: str, today: dt.date | None = None) -> 
     if not book.prices:
         book.warnings.append(f"the Price List API returned no SageMaker training prices for {region}")
     return book
+
+
+def snapshot_document(client: Any, regions: Iterable[str], today: dt.date | None = None) -> dict[str, Any]:
+    """A fresh snapshot from the live API, in the shipped file's shape (``load_snapshot`` reads it).
+
+    API errors propagate: a refresh that cannot read the Price List must not write a file.
+    """
+    fetched = (today or dt.datetime.now(dt.UTC).date()).isoformat()
+    responses = []
+    for region in regions:
+        for kind in (ON_DEMAND_KIND, SPOT_KIND):
+            items = _get_products(client, region, kind)
+            if items:
+                responses.append({"FormatVersion": "aws_v1", "PriceList": items})
+    return {
+        "source": f"AWS Price List API (GetProducts, {SERVICE_CODE}, platoinstancetype Training and "
+        f"SpotTraining), fetched {fetched} by `titanic-sm instances --write-snapshot`",
+        "fetched": fetched,
+        "entry_sources": {},
+        "responses": responses,
+    }

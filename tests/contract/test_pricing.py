@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -148,3 +149,60 @@ def test_snapshot_is_dated_names_its_sources_and_parses_with_the_api_parser() ->
     assert t3 is not None and "not verified" in t3.source
     # the snapshot holds us-east-1 only: other regions get no prices rather than borrowed ones
     assert pricing.load_snapshot("eu-west-1").prices == {}
+
+
+def test_a_refreshed_snapshot_reads_back_like_the_live_answer(
+    stubbed: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from services import aws, instances
+    from services.settings import Settings
+
+    client, stubber = stubbed
+    stubber.add_response(
+        "get_products",
+        {"FormatVersion": "aws_v1", "PriceList": [product("ml.m5.large", "0.1150000000")], "NextToken": "t2"},
+        request("Training"),
+    )
+    stubber.add_response(
+        "get_products",
+        {"FormatVersion": "aws_v1", "PriceList": [product("ml.m5.xlarge", "0.2300000000", memory="16 GiB")]},
+        request("Training", "t2"),
+    )
+    stubber.add_response(
+        "get_products", {"FormatVersion": "aws_v1", "PriceList": []}, request("SpotTraining")
+    )
+    monkeypatch.setattr(aws, "client", lambda settings, service, **kwargs: client)
+    settings = Settings(
+        target="aws",
+        bucket="my-bucket",
+        role_arn="arn:aws:iam::111122223333:role/titanic",
+        state_dir=tmp_path,
+    )
+    path = tmp_path / "snapshot.json"
+    assert instances.write_price_snapshot(settings, path) == 2
+    book = pricing.load_snapshot("us-east-1", path=path)
+    assert {name: q.usd_per_hour for (name, _), q in book.prices.items()} == {
+        "ml.m5.large": 0.115,
+        "ml.m5.xlarge": 0.23,
+    }
+    assert "Price List API" in book.description and book.specs["ml.m5.xlarge"].memory_gib == 16
+
+
+def test_a_refresh_that_cannot_read_the_api_writes_nothing(
+    stubbed: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from services import aws, instances
+    from services.settings import Settings
+
+    client, stubber = stubbed
+    stubber.add_client_error("get_products", service_error_code="AccessDeniedException", service_message="no")
+    monkeypatch.setattr(aws, "client", lambda settings, service, **kwargs: client)
+    settings = Settings(
+        target="aws",
+        bucket="my-bucket",
+        role_arn="arn:aws:iam::111122223333:role/titanic",
+        state_dir=tmp_path,
+    )
+    with pytest.raises(instances.InstanceChoiceError, match=r"cannot read the Price List API.*AccessDenied"):
+        instances.write_price_snapshot(settings, tmp_path / "snapshot.json")
+    assert not (tmp_path / "snapshot.json").exists()
