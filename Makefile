@@ -39,6 +39,22 @@ lint: install ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy services container
 
+.PHONY: bench-image
+bench-image: install docker ## Training image: size, MB added on the base (goal <= 350), build cold/warm (BENCH_COLD_BASE=1: rebuild the offline base too)
+	$(BIN)/python -m services.bench_image
+
+.PHONY: image
+image: install docker ## Build the training image if its content changed, push it to ECR (local: the stack's registry)
+	$(BIN)/titanic-sm image
+
+.PHONY: stack-up
+stack-up: install ## Start the local stack (moto + registry on 127.0.0.1); state in .state/local-stack
+	$(BIN)/titanic-sm local up
+
+.PHONY: stack-down
+stack-down: install ## Stop the local stack
+	$(BIN)/titanic-sm local down
+
 .PHONY: bench-model
 bench-model: install ## Model quality: 5x5 repeated stratified CV against honest baselines
 	$(BIN)/python -m services.bench_model

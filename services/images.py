@@ -262,11 +262,14 @@ def _version(root: Path) -> str:
         return "0.0.0"
 
 
-def build(root: Path, base: BaseImage, local_tag: str, progress: Progress | None = None) -> float:
+def build(
+    root: Path, base: BaseImage, local_tag: str, progress: Progress | None = None, no_cache: bool = False
+) -> float:
     """``docker build`` Dockerfile.training for linux/amd64 with the host network; returns seconds."""
     started = time.monotonic()
     args = [
         "build",
+        *(["--no-cache"] if no_cache else []),
         "--network",
         "host",  # pip and apt in the build need the host's resolver (the bridge has none here)
         "--platform",
