@@ -25,8 +25,10 @@ __all__ = [
     "DownloadedRun",
     "download_run",
     "failure_reason_from_output",
+    "fetch_verified",
     "output_tar_uri",
     "read_artifact",
+    "save_run",
     "unpack_safely",
     "verify_archive",
 ]
@@ -143,16 +145,24 @@ def read_artifact(settings: Settings, artifact_uri: str) -> tuple[dict[str, Any]
     return verify_archive(data), data
 
 
-def download_run(
+def fetch_verified(
+    settings: Settings, artifact_uri: str, sent_hyperparameters: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], bytes]:
+    """The verify stage: read ``model.tar.gz`` from S3 and check it; returns (metrics, bytes)."""
+    data = _fetch(settings, artifact_uri)
+    return verify_archive(data, sent_hyperparameters), data
+
+
+def save_run(
     settings: Settings,
     job_name: str,
     artifact_uri: str,
+    data: bytes,
+    metrics: Mapping[str, Any],
     sent_hyperparameters: Mapping[str, Any] | None,
     summary: Mapping[str, Any] | None = None,
 ) -> DownloadedRun:
-    """Download, verify and unpack the artifact into ``runs/<job>/``; write ``run.json``."""
-    data = _fetch(settings, artifact_uri)
-    metrics = verify_archive(data, sent_hyperparameters)
+    """The download stage: keep the archive, unpack it safely into ``runs/<job>/``, write ``run.json``."""
     run_dir = settings.runs_dir / job_name
     run_dir.mkdir(parents=True, exist_ok=True)
     archive = run_dir / MODEL_ARCHIVE
@@ -168,7 +178,19 @@ def download_run(
         **dict(summary or {}),
     }
     manifest.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
-    return DownloadedRun(local_path=run_dir, archive=archive, metrics=metrics, run_manifest=manifest)
+    return DownloadedRun(local_path=run_dir, archive=archive, metrics=dict(metrics), run_manifest=manifest)
+
+
+def download_run(
+    settings: Settings,
+    job_name: str,
+    artifact_uri: str,
+    sent_hyperparameters: Mapping[str, Any] | None,
+    summary: Mapping[str, Any] | None = None,
+) -> DownloadedRun:
+    """Download, verify and unpack the artifact into ``runs/<job>/``; write ``run.json``."""
+    metrics, data = fetch_verified(settings, artifact_uri, sent_hyperparameters)
+    return save_run(settings, job_name, artifact_uri, data, metrics, sent_hyperparameters, summary)
 
 
 def output_tar_uri(model_artifact_uri: str) -> str:

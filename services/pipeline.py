@@ -68,6 +68,11 @@ def run_pipeline(
     """The whole path in this process. ``channels_dir`` (train.csv [+ validation.csv]) skips the
     prepare stage and uploads those files as they are: the container validates them."""
     seconds: dict[str, float] = {}
+    hyperparameters = dict(hyperparameters if hyperparameters is not None else settings.hyperparameters)
+    use_spot = settings.use_spot if use_spot is None else use_spot
+    max_run_seconds = max_run_seconds or settings.max_run_seconds
+    max_wait_seconds = max_wait_seconds if max_wait_seconds is not None else settings.max_wait_seconds
+    _check_request(settings, instance_type, hyperparameters, use_spot, max_run_seconds, max_wait_seconds)
     stage = "data"
     try:
         done = _stage("data", progress, seconds)
@@ -100,10 +105,10 @@ def run_pipeline(
             channels=uploaded.channels(),
             dataset_version=uploaded.version,
             instance_type=instance_type,
-            hyperparameters=dict(hyperparameters or settings.hyperparameters),
-            use_spot=settings.use_spot if use_spot is None else use_spot,
-            max_run_seconds=max_run_seconds or settings.max_run_seconds,
-            max_wait_seconds=max_wait_seconds if max_wait_seconds is not None else settings.max_wait_seconds,
+            hyperparameters=hyperparameters,
+            use_spot=use_spot,
+            max_run_seconds=max_run_seconds,
+            max_wait_seconds=max_wait_seconds,
             image_uri=ref.uri_with_digest,
         )
         job, _ = record_job(settings, request)
@@ -133,6 +138,33 @@ def run_pipeline(
         "local_path": str(outcome.local_path) if outcome.local_path else None,
     }
     return PipelineResult(final.id, final.job_name, final.status, summary, seconds)
+
+
+def _check_request(
+    settings: Settings,
+    instance_type: str | None,
+    hyperparameters: Mapping[str, Any],
+    use_spot: bool,
+    max_run_seconds: int,
+    max_wait_seconds: int | None,
+) -> None:
+    """Refuse a request SageMaker would reject before spending minutes on data, build and push."""
+    from services import training
+
+    probe = training.FitRequest(
+        job_name="request-check",
+        image_uri="pending/image@sha256:" + "0" * 64,  # the real one is checked again at fit
+        channels={"train": settings.s3_uri("datasets") + "/"},
+        hyperparameters=hyperparameters,
+        instance_type=instance_type or settings.instance_type,
+        use_spot=use_spot,
+        max_run_seconds=max_run_seconds,
+        max_wait_seconds=max_wait_seconds,
+    )
+    try:
+        training.validate_request(settings, probe)
+    except training.TrainingError as exc:
+        raise StageError("request", str(exc)) from None
 
 
 def _channel_files(

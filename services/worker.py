@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,7 +42,9 @@ __all__ = [
     "restart",
     "run_job",
     "run_worker",
+    "settings_env",
     "stop",
+    "worker_log_path",
 ]
 
 HEARTBEAT_SECONDS = 5.0
@@ -115,7 +118,7 @@ def _settings_to_dict(settings: Settings) -> dict[str, Any]:
     return values
 
 
-def _settings_env(settings: Settings) -> dict[str, str]:
+def settings_env(settings: Settings) -> dict[str, str]:
     """TITANIC_SM_* for every setting, so the worker's CLI edge rebuilds these very settings."""
     env: dict[str, str] = {}
     for name, value in _settings_to_dict(settings).items():
@@ -255,7 +258,7 @@ def launch(settings: Settings, request: LaunchRequest) -> str:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
-        **_settings_env(settings),
+        **settings_env(settings),
         "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
         "PYTHONUNBUFFERED": "1",
     }
@@ -421,12 +424,26 @@ def run_job(
         store.update(job.id, artifact_uri=artifact_uri)
         from services import artifacts
 
-        summary = {"target": settings.target, "region": settings.region, "bucket": settings.bucket}
-        run = artifacts.download_run(
-            settings, job.job_name, artifact_uri, job.hyperparameters, summary=summary
-        )
+        metrics, data = artifacts.fetch_verified(settings, artifact_uri, job.hyperparameters)
         done()
         stage = "download"
+        done = _timed(seconds, "download", progress)
+        summary = {
+            "target": settings.target,
+            "region": settings.region,
+            "bucket": settings.bucket,
+            "repository": settings.repository,
+            "image": image_uri,
+            "channels": dict(job.channels),
+            "instance_type": job.instance_type,
+            "instance_reason": job.instance_reason,
+            "use_spot": job.use_spot,
+            "dataset_version": job.dataset_version,
+            "stage_seconds": dict(seconds),
+        }
+        run = artifacts.save_run(
+            settings, job.job_name, artifact_uri, data, metrics, job.hyperparameters, summary=summary
+        )
         results: dict[str, Any] = {
             **_headline(run.metrics),
             **_actual_cost(settings, store.get(job.id, reap=False), seconds.get("fit", 0.0)),
@@ -439,8 +456,8 @@ def run_job(
             local_path=str(run.local_path),
             **results,
         )
-        if progress is not None:
-            progress("download", f"unpacked into {run.local_path}")
+        done()
+        _add_cost_to_run(run.run_manifest, final)
         return JobOutcome(final, run.local_path, run.metrics, seconds)
     except _StopRequested:
         store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
@@ -452,6 +469,21 @@ def run_job(
         error = StageError(stage, " ".join(str(exc).split()) or type(exc).__name__)
         _record_failure(store, job.id, str(error))
         raise error from exc
+
+
+def _add_cost_to_run(manifest: Path, job: Job) -> None:
+    """run.json gets the cost too (known only once the job is recorded Completed)."""
+    import json
+
+    document = json.loads(manifest.read_text())
+    document["cost"] = {
+        "estimated_usd": job.estimated_cost,
+        "actual_usd": job.actual_cost,
+        "spot_savings": job.spot_savings,
+        "basis": "billable seconds" if job.target == "aws" else "local fit wall time priced as the instance",
+    }
+    document["status"] = job.status
+    manifest.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def _record_failure(store: JobStore, job_id: str, reason: str) -> None:
@@ -475,7 +507,8 @@ def _fit(
 
     with logs.LogForwarder(settings, job.job_name) as forwarder:
 
-        def on_line(line: str) -> None:
+        def on_line(raw: str) -> None:
+            line = _container_line(raw)
             forwarder.write(line)
             if FAILURE_PREFIX in line:
                 failure_lines.append(line.split(FAILURE_PREFIX, 1)[1].strip())
@@ -491,6 +524,16 @@ def _fit(
             reason = reason or (failure_lines[-1] if failure_lines else None) or str(exc)
             raise JobFailedError("fit", f"job {job.job_name} failed: {reason}") from None
     return str(estimator.model_data)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# docker-compose prefixes each container line with "<name>-algo-1-<id> | ".
+_COMPOSE_PREFIX = re.compile(r"^\S*algo-\d+-\w+\s+\|\s?")
+
+
+def _container_line(raw: str) -> str:
+    """A compose output line as the container printed it (as SageMaker's log stream has it)."""
+    return _COMPOSE_PREFIX.sub("", _ANSI.sub("", raw)).rstrip("\r")
 
 
 def _fit_on_aws(settings: Settings, store: JobStore, job: Job, request: Any) -> str:

@@ -1,0 +1,129 @@
+"""`titanic-sm run` end to end on the local stack: our image, pulled from the registry by digest,
+trained by SageMaker local mode on channels in moto's S3, logs in moto's CloudWatch Logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from services import aws, dataset, logs, worker
+from services.images import ImageRef
+from services.jobs import JobStore
+from services.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **worker.settings_env(settings), "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "services", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _summary(stdout: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in stdout.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key in ("image", "job", "artifact", "local path", "bucket", "region", "repository"):
+            fields[key] = value.strip()
+    return fields
+
+
+def test_run_trains_our_pushed_image_and_records_everything(
+    e2e_settings: Settings, training_image: ImageRef
+) -> None:
+    result = _cli(e2e_settings, "run", "--hp", "num_leaves=7")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = _summary(result.stdout)
+    for stage in ("data", "upload", "image", "fit", "verify", "download"):
+        assert f"] {stage}: done in" in result.stderr
+
+    # The image: ours, pinned by digest, in the local registry.
+    assert summary["image"] == training_image.uri_with_digest
+    job_name = summary["job"].split()[0]
+
+    # The job store.
+    job = JobStore(e2e_settings.job_store_path).get(job_name)
+    assert job.status == "Completed" and job.target == "local"
+    assert job.image_uri == training_image.uri_with_digest
+    assert [t.secondary_status for t in job.transitions][-1] == "Completed"
+    assert job.hyperparameters == {"num_leaves": "7"}
+
+    # The artifact in S3 holds both files, and the non-default hyperparameter was effective.
+    assert summary["artifact"] == job.artifact_uri
+    bucket, key = job.artifact_uri[5:].split("/", 1)
+    body = aws.client(e2e_settings, "s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+        names = set(archive.getnames())
+        assert {"model.joblib", "metrics.json"} <= names
+        metrics = json.loads(archive.extractfile("metrics.json").read())  # type: ignore[union-attr]
+    assert metrics["hyperparameters"]["num_leaves"] == 7
+
+    # Honest metrics (facts.md: CV accuracy ~0.80, AUC ~0.85-0.87; above 0.90 would mean leakage).
+    assert 0.74 <= metrics["cv"]["accuracy"]["mean"] <= 0.88
+    assert 0.80 <= metrics["cv"]["roc_auc"]["mean"] <= 0.92
+    assert 0.70 <= metrics["validation"]["accuracy"] <= 0.92
+    assert job.validation_accuracy == metrics["validation"]["accuracy"]
+    assert job.cv_auc == metrics["cv"]["roc_auc"]["mean"]
+
+    # Downloaded and unpacked, with run.json.
+    local = Path(summary["local path"])
+    assert (local / "model" / "model.joblib").is_file()
+    run = json.loads((local / "run.json").read_text())
+    assert run["artifact_uri"] == job.artifact_uri and run["image"] == training_image.uri_with_digest
+    assert run["cost"]["actual_usd"] == job.actual_cost and job.actual_cost is not None
+
+    # The log lines, through the Logs API, under SageMaker's names; the image was pulled by digest.
+    page = logs.read_events(e2e_settings, job_name)
+    assert page.stream is not None and page.stream.startswith(f"{job_name}/algo-1-")
+    lines = [event.message for event in page.events]
+    assert any(line.startswith("validation:accuracy=") for line in lines), lines[-20:]
+    assert any("Pulling" in line and training_image.uri_with_digest in line for line in lines), lines[:20]
+
+
+def test_a_failing_job_exits_non_zero_with_the_containers_reason(
+    e2e_settings: Settings, training_image: ImageRef, tmp_path: Path
+) -> None:
+    frame = dataset.load_source()
+    prepared = tmp_path / "no-sex"
+    prepared.mkdir()
+    frame.drop(columns=["Sex"]).to_csv(prepared / "train.csv", index=False)
+    assert "Sex" not in pd.read_csv(prepared / "train.csv").columns
+
+    result = _cli(e2e_settings, "run", "--channels-dir", str(prepared))
+    assert result.returncode == 1
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1, result.stderr[-3000:]
+    assert error_lines[0].startswith("error: fit: job titanic-")
+    assert "Sex" in error_lines[0]
+    assert "Traceback" not in result.stderr.split("error:")[-1]
+
+    job_name = error_lines[0].split("job ", 1)[1].split()[0]
+    job = JobStore(e2e_settings.job_store_path).get(job_name)
+    assert job.status == "Failed"
+    assert job.failure_reason is not None and "Sex" in job.failure_reason
+    assert job.failure_reason in error_lines[0]
+
+
+@pytest.mark.parametrize("bad", ["num_leaves=1", "colour=red"])
+def test_a_bad_hyperparameter_is_one_line_before_any_job(e2e_settings: Settings, bad: str) -> None:
+    before = len(JobStore(e2e_settings.job_store_path).list())
+    result = _cli(e2e_settings, "run", "--hp", bad)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: request: ")
+    assert bad.split("=")[0] in result.stderr.strip().splitlines()[-1]
+    assert len(JobStore(e2e_settings.job_store_path).list()) == before
