@@ -118,6 +118,10 @@ def load_checkpoint(
     on the log and training starts over (the next checkpoint replaces it).
     """
     path = directory / CHECKPOINT_FILE
+    # A process killed mid-write leaves its temporary file; it is never a checkpoint.
+    for leftover in directory.glob(f".{CHECKPOINT_FILE}.*.tmp") if directory.is_dir() else ():
+        leftover.unlink(missing_ok=True)
+        print_fn(f"checkpoint: removed unfinished {leftover.name}")
     if not path.is_file():
         return None
     try:

@@ -126,3 +126,22 @@ def test_group_survival_can_be_switched_off(halves: tuple[pd.DataFrame, pd.DataF
     fitted = features.fit_transform(train.drop(columns="Survived"), train["Survived"])
     assert fitted["group_survival"].isna().all() and (fitted["group_known"] == 0).all()
     assert features.transform(test.drop(columns="Survived"))["group_survival"].isna().all()
+
+
+def test_the_pipeline_trains_on_out_of_fold_group_survival(titanic: pd.DataFrame) -> None:
+    """Pipeline.fit must call fit_transform (out-of-fold), not fit + transform (in-sample labels)."""
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.pipeline import Pipeline
+
+    class Recorder(ClassifierMixin, BaseEstimator):
+        def fit(self, X: pd.DataFrame, y: object) -> Recorder:
+            self.seen_ = X.copy()
+            return self
+
+    frame, labels = titanic.drop(columns="Survived"), titanic["Survived"].to_numpy()
+    pipeline = Pipeline([("features", TitanicFeatures()), ("classifier", Recorder())]).fit(frame, labels)
+    seen = pipeline.named_steps["classifier"].seen_
+    out_of_fold = TitanicFeatures().fit_transform(frame, labels)
+    in_sample = TitanicFeatures().fit(frame, labels).transform(frame)
+    pd.testing.assert_series_equal(seen["group_survival"], out_of_fold["group_survival"])
+    assert not seen["group_survival"].equals(in_sample["group_survival"])
