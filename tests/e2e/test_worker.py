@@ -1,0 +1,109 @@
+"""The detached worker on the local stack: launch returns at once, lines stream into CloudWatch
+while the container runs, the job completes; and Stop stops the container and the worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from services import dataset, logs, storage, worker
+from services.docker_cli import docker
+from services.images import ImageRef
+from services.jobs import Job, JobStore
+from services.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def channels(e2e_settings: Settings, training_image: ImageRef) -> dict[str, str]:
+    prepared = dataset.prepare(out_dir=e2e_settings.data_dir / "worker-e2e")
+    return storage.upload_channels(e2e_settings, prepared.train_path, prepared.validation_path).channels()
+
+
+def _wait(store: JobStore, job_id: str, done: Callable[[Job], bool], timeout: float = 180) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = store.get(job_id)
+        if done(job):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"timed out: {store.get(job_id)}")
+
+
+def _lines_until(
+    settings: Settings, job_name: str, wanted: Callable[[str], bool], timeout: float = 180
+) -> list[str]:
+    lines: list[str] = []
+    token: str | None = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page = logs.read_events(settings, job_name, token)
+        token = page.next_token
+        lines += [e.message for e in page.events]
+        if any(wanted(line) for line in lines):
+            return lines
+        time.sleep(0.3)
+    raise AssertionError(f"no wanted line in {lines[-20:]}")
+
+
+def _containers_of(job_name: str) -> list[str]:
+    found = []
+    for container in docker(["ps", "-q"], what="docker ps").stdout.split():
+        env = docker(["inspect", "--format", "{{json .Config.Env}}", container], what="inspect", check=False)
+        if f'"TRAINING_JOB_NAME={job_name}"' in env.stdout:
+            found.append(container)
+    return found
+
+
+def test_launch_streams_lines_while_running_and_completes(
+    e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
+) -> None:
+    request = worker.LaunchRequest(
+        channels=channels,
+        hyperparameters={"num_leaves": "7", "round_delay_seconds": "0.03", "cv_folds": "0"},
+        request_key="e2e-worker-complete",
+    )
+    started = time.monotonic()
+    job_id = worker.launch(e2e_settings, request)
+    assert time.monotonic() - started < 10
+    assert worker.launch(e2e_settings, request) == job_id  # a refresh re-sends the same key
+    store = JobStore(e2e_settings.job_store_path)
+    job = store.get(job_id)
+    # A line from inside the container reaches the Logs API while the job is still running.
+    _lines_until(e2e_settings, job.job_name, lambda line: "trainer:" in line)
+    assert store.get(job_id).status == "InProgress"
+    done = _wait(store, job_id, lambda j: not j.is_active)
+    assert done.status == "Completed", worker.worker_log_path(e2e_settings, job_id).read_text()[-3000:]
+    assert done.image_uri == training_image.uri_with_digest
+    assert done.validation_auc is not None and done.local_path
+    assert [t.secondary_status for t in done.transitions][1:] == [
+        "Starting",
+        "Training",
+        "Uploading",
+        "Completed",
+    ]
+    final = logs.read_events(e2e_settings, done.job_name)
+    assert any(e.message.startswith("validation:auc=") for e in final.events)
+
+
+def test_stop_stops_the_container_and_the_worker(
+    e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
+) -> None:
+    # round_delay_seconds keeps the container training long enough to be stopped mid-way.
+    request = worker.LaunchRequest(
+        channels=channels,
+        hyperparameters={"round_delay_seconds": "0.5", "early_stopping_rounds": "0", "cv_folds": "0"},
+    )
+    job_id = worker.launch(e2e_settings, request)
+    store = JobStore(e2e_settings.job_store_path)
+    job = store.get(job_id)
+    _lines_until(e2e_settings, job.job_name, lambda line: "round " in line)
+    assert _containers_of(job.job_name), "the container should be running"
+    stopped = worker.stop(e2e_settings, job_id)
+    assert stopped.status == "Stopped"
+    assert "Stopping" in [t.status for t in stopped.transitions]
+    assert _containers_of(job.job_name) == []
+    assert stopped.worker_pid is not None
+    time.sleep(1)
+    assert store.get(job_id).status == "Stopped"  # the dying worker did not overwrite it
