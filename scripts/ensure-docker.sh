@@ -15,6 +15,8 @@ tools_present() {
     command -v docker >/dev/null && command -v docker-compose >/dev/null \
         && command -v docker-registry >/dev/null && command -v debootstrap >/dev/null
 }
+# A docker client alone (e.g. a newer one in /usr/local/bin) is not an engine: dockerd must be here too.
+engine_present() { tools_present && command -v dockerd >/dev/null; }
 daemon_answers() { timeout 10 docker info >/dev/null 2>&1; }
 
 if tools_present && daemon_answers; then
@@ -25,9 +27,16 @@ fi
 is_debian=false
 [ -r /etc/debian_version ] && command -v apt-get >/dev/null && is_debian=true
 
-if ! tools_present; then
+missing() {
+    local tool
+    for tool in docker dockerd docker-compose docker-registry debootstrap; do
+        command -v "$tool" >/dev/null || printf '%s ' "$tool"
+    done
+}
+
+if ! engine_present; then
     if ! $is_debian || [ "$(id -u)" -ne 0 ]; then
-        die "install Docker (engine + docker-compose), docker-registry and debootstrap, start the daemon, then re-run (automatic set-up needs Debian as root)"
+        die "missing: $(missing)- install them (Docker engine with docker-compose, the distribution registry, debootstrap), start the daemon and re-run; automatic set-up needs Debian as root"
     fi
     say "installing ${PACKAGES[*]} (apt)"
     export DEBIAN_FRONTEND=noninteractive
@@ -41,10 +50,12 @@ if ! daemon_answers; then
     fi
     say "starting dockerd (log: $DOCKERD_LOG)"
     nohup dockerd >"$DOCKERD_LOG" 2>&1 &
+    dockerd_pid=$!
     for _ in $(seq "$WAIT_SECONDS"); do
         daemon_answers && break
+        kill -0 "$dockerd_pid" 2>/dev/null || break  # it exited: no point waiting
         sleep 1
     done
-    daemon_answers || die "dockerd did not answer within ${WAIT_SECONDS}s: see $DOCKERD_LOG"
+    daemon_answers || die "dockerd did not start: $(tail -n 2 "$DOCKERD_LOG" | tr -s "\n" " " | cut -c1-300) (log: $DOCKERD_LOG)"
 fi
 say "docker is ready ($(docker version --format 'server {{.Server.Version}}' 2>/dev/null))"
