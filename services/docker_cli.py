@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 __all__ = [
     "DAEMON_DOWN",
@@ -76,17 +76,15 @@ def docker_stream(
     *,
     what: str,
     on_line: Callable[[str], None] | None = None,
-    stdin: int | None = None,
-    extra_env: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Run a long docker command, handing each output line to ``on_line``; returns all lines."""
     process = subprocess.Popen(
         [_binary(), *args],
-        stdin=stdin,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, **_BUILD_ENV, **(extra_env or {})},
+        env={**os.environ, **_BUILD_ENV},
     )
     return _collect(process, what, on_line)
 

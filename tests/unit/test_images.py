@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from services import images
 from services.images import ImageRef, build_context_files, context_tag, lifecycle_policy
+from services.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,3 +103,25 @@ def test_image_ref_pins_by_digest() -> None:
 def test_git_revision_is_a_commit_of_this_checkout() -> None:
     revision = images.git_revision(REPO_ROOT)
     assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", revision)
+
+
+def test_a_daemon_that_does_not_answer_is_one_line_naming_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    with pytest.raises(images.ImageError, match=r"^the Docker daemon is not running: run `make docker`$"):
+        images.ensure_image(Settings(state_dir=tmp_path / "state"))
+    env = {**os.environ, "TITANIC_SM_STATE_DIR": str(tmp_path / "state")}
+    cli = subprocess.run(
+        [str(Path(sys.executable).parent / "titanic-sm"), "image"], capture_output=True, text=True, env=env
+    )
+    assert cli.returncode == 1
+    assert cli.stderr.strip().splitlines()[-1] == "error: the Docker daemon is not running: run `make docker`"
+    assert "Traceback" not in cli.stderr
+
+
+def test_a_daemon_that_cannot_run_amd64_is_refused_before_building(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The Apple-Silicon trap: an arm64 daemon without emulation builds images SageMaker cannot exec.
+    monkeypatch.setattr(images, "server_arch", lambda: "aarch64")
+    with pytest.raises(images.ImageError, match=r"runs aarch64 and cannot run linux/amd64 images"):
+        images.require_amd64("titanic-sm/no-such-base:never")
