@@ -75,3 +75,11 @@ run: install docker ## Serve the dashboard on 127.0.0.1:8501 (starts the local s
 bench-ui: install docker ## Dashboard timings: cold page load, launch to first log line and to metrics, Jobs page with 200 jobs
 	bash scripts/ensure-browser.sh
 	$(BIN)/python tests/ui/bench_ui.py
+
+.PHONY: pipeline
+pipeline: install docker ## Headless end to end: data -> S3 channels -> build -> push -> fit -> verify -> download (RUN_ARGS="--hp num_leaves=7")
+	$(BIN)/titanic-sm run $(RUN_ARGS)
+
+.PHONY: bench-run
+bench-run: install docker ## Wall time of each `titanic-sm run` stage, cold (new stack, empty bucket and registry) and warm
+	$(BIN)/python -m services.pipeline
