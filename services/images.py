@@ -13,13 +13,15 @@ Stages, reported through ``progress(stage, message)``:
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,9 +359,29 @@ def _record_in_moto_ecr(settings: Settings, ecr: Any, repository_uri: str, tag: 
     )
 
 
+@contextlib.contextmanager
+def _one_builder_at_a_time(settings: Settings, progress: Progress | None) -> Iterator[None]:
+    """Two launches at once (two tabs, two workers) build and push once, not twice."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.state_dir / "image.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say(progress, "build", "another process is building the image: waiting for it")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ensure_image(settings: Settings, progress: Progress | None = None, root: Path | None = None) -> ImageRef:
     """Build (if this content is not built yet), push (if not pushed yet) and pin by digest."""
-    root = root or project_root()
+    with _one_builder_at_a_time(settings, progress):
+        return _ensure_image(settings, progress, root or project_root())
+
+
+def _ensure_image(settings: Settings, progress: Progress | None, root: Path) -> ImageRef:
     seconds: dict[str, float] = {}
     try:
         require_daemon()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +128,30 @@ def test_a_daemon_that_cannot_run_amd64_is_refused_before_building(monkeypatch: 
     monkeypatch.setattr(images, "server_arch", lambda: "aarch64")
     with pytest.raises(images.ImageError, match=r"runs aarch64 and cannot run linux/amd64 images"):
         images.require_amd64("titanic-sm/no-such-base:never")
+
+
+def test_a_second_builder_waits_for_the_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    settings = Settings(state_dir=tmp_path / "state")
+    settings.state_dir.mkdir()
+    messages: list[str] = []
+    outcome: list[str] = []
+
+    def second_builder() -> None:
+        try:
+            images.ensure_image(settings, progress=lambda stage, message: messages.append(message))
+        except images.ImageError as exc:
+            outcome.append(str(exc))
+
+    with open(settings.state_dir / "image.lock", "w") as first_builder:
+        fcntl.flock(first_builder, fcntl.LOCK_EX)
+        thread = threading.Thread(target=second_builder)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not messages and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert messages == ["another process is building the image: waiting for it"]
+        time.sleep(0.2)
+        assert thread.is_alive() and not outcome, "it must wait while the lock is held"
+    thread.join(30)
+    assert outcome == ["the Docker daemon is not running: run `make docker`"]
