@@ -21,8 +21,10 @@ __all__ = [
     "LAUNCH_INSTANCE_KEY",
     "SELECTED_DATASET_KEY",
     "action",
+    "flash",
     "one_line",
     "page_setup",
+    "show_flash",
 ]
 
 log = logging.getLogger("titanic_sm.app")
@@ -40,6 +42,17 @@ def _configure_process() -> None:
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def flash(key: str, message: str) -> None:
+    """Keep a success message across the rerun that redraws the sidebar with the new choice."""
+    st.session_state[f"flash_{key}"] = message
+
+
+def show_flash(key: str) -> None:
+    message = st.session_state.pop(f"flash_{key}", None)
+    if message:
+        st.success(message)
 
 
 def one_line(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import charts
 import pandas as pd
 import streamlit as st
-from ui import SELECTED_DATASET_KEY, action, one_line, page_setup, show_error
+from ui import SELECTED_DATASET_KEY, action, flash, one_line, page_setup, show_error, show_flash
 
 from services import dataset, storage
 
@@ -95,7 +95,9 @@ if frame is not None:
         if channels is not None:
             st.session_state[SELECTED_DATASET_KEY] = dataset_record(channels)
             verb = "Uploaded" if channels.uploaded else "Already in S3 (same content):"
-            st.success(f"{verb} dataset version `{channels.version}`")
+            flash("write", f"{verb} dataset version `{channels.version}`")
+            st.rerun()
+    show_flash("write")
 
 selected = st.session_state.get(SELECTED_DATASET_KEY)
 if selected:

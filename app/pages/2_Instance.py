@@ -7,7 +7,7 @@ from typing import Any
 import charts
 import pandas as pd
 import streamlit as st
-from ui import LAUNCH_INSTANCE_KEY, LAUNCH_OVERRIDE_KEY, action, one_line, page_setup
+from ui import LAUNCH_INSTANCE_KEY, LAUNCH_OVERRIDE_KEY, action, flash, one_line, page_setup, show_flash
 
 from services import instances
 
@@ -100,6 +100,10 @@ st.dataframe(
     hide_index=True,
     key="instance_table",
     column_config={
+        "vCPU": st.column_config.NumberColumn(format="%d"),
+        "memory GiB": st.column_config.NumberColumn(format="%.1f"),
+        "on-demand quota": st.column_config.NumberColumn(format="%d"),
+        "spot quota": st.column_config.NumberColumn(format="%d"),
         "on-demand $/h": st.column_config.NumberColumn(format="$%.4f"),
         "spot $/h": st.column_config.NumberColumn(format="$%.4f"),
     },
@@ -134,7 +138,10 @@ if st.button("Use this instance", type="primary", key="use_instance"):
     else:
         st.session_state[LAUNCH_INSTANCE_KEY] = choice.instance_type
         st.session_state[LAUNCH_OVERRIDE_KEY] = choice.override_reason
-        st.success(
+        flash(
+            "instance",
             f"Next launch uses {choice.instance_type} ({choice.purchase})"
-            + (f", override recorded: {choice.override_reason}" if choice.override_reason else "")
+            + (f", override recorded: {choice.override_reason}" if choice.override_reason else ""),
         )
+        st.rerun()
+show_flash("instance")
