@@ -40,6 +40,7 @@ __all__ = [
     "PLATFORM",
     "ImageError",
     "ImageRef",
+    "base_identity",
     "build_context_files",
     "context_tag",
     "current_image",
@@ -117,8 +118,15 @@ def build_context_files(root: Path) -> list[Path]:
     return files
 
 
+def base_identity(base_ref: str) -> str:
+    """The base's name and image id: a re-pulled or rebuilt base is a new base, even under one name."""
+    image_id = docker(["image", "inspect", "--format", "{{.Id}}", base_ref], what="docker image inspect")
+    return f"{base_ref}@{image_id.stdout.strip()}"
+
+
 def context_tag(root: Path, base_image: str) -> str:
-    """``ctx-<16 hex>``: a digest of every file in the build context and the base it builds on."""
+    """``ctx-<16 hex>``: a digest of every file in the build context and the base it builds on
+    (pass ``base_identity(ref)``, so a changed base under the same name means a new image)."""
     digest = hashlib.sha256()
     digest.update(f"base={base_image}\nplatform={PLATFORM}\n".encode())
     for path in build_context_files(root):
@@ -388,7 +396,7 @@ def _ensure_image(settings: Settings, progress: Progress | None, root: Path) -> 
         started = time.monotonic()
         base = resolve_base_image(settings, progress)
         seconds["base"] = time.monotonic() - started
-        tag = context_tag(root, base.ref)
+        tag = context_tag(root, base_identity(base.ref))
         local_tag = f"{LOCAL_IMAGE_REPOSITORY}:{tag}"
 
         started = time.monotonic()
@@ -445,7 +453,7 @@ def current_image(settings: Settings, root: Path | None = None) -> ImageRef | No
         base = known_base_image(settings)
         if base is None:
             return None
-        tag = context_tag(root, base)
+        tag = context_tag(root, base_identity(base))
         ecr = aws.client(settings, "ecr")
         ecr_repository_uri = _repository_uri(ecr, settings.repository)
         if ecr_repository_uri is None:
