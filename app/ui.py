@@ -20,6 +20,7 @@ from services.settings import Settings, SettingsError
 __all__ = [
     "LAUNCH_INSTANCE_KEY",
     "SELECTED_DATASET_KEY",
+    "WATCH_JOB_KEY",
     "action",
     "flash",
     "one_line",
@@ -33,6 +34,8 @@ log = logging.getLogger("titanic_sm.app")
 SELECTED_DATASET_KEY = "selected_dataset"
 LAUNCH_INSTANCE_KEY = "launch_instance"
 LAUNCH_OVERRIDE_KEY = "launch_override_reason"
+# The job the Train page watches (set by Launch, or by Launch again on the Jobs page).
+WATCH_JOB_KEY = "watch_job_id"
 
 T = TypeVar("T")
 

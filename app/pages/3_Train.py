@@ -13,7 +13,15 @@ from typing import Any
 
 import job_views
 import streamlit as st
-from ui import LAUNCH_INSTANCE_KEY, LAUNCH_OVERRIDE_KEY, SELECTED_DATASET_KEY, action, one_line, page_setup
+from ui import (
+    LAUNCH_INSTANCE_KEY,
+    LAUNCH_OVERRIDE_KEY,
+    SELECTED_DATASET_KEY,
+    WATCH_JOB_KEY,
+    action,
+    one_line,
+    page_setup,
+)
 
 from container.hyperparameters import SCHEMA, HyperParameter
 from services import images, logs, storage, worker
@@ -21,7 +29,6 @@ from services.jobs import ACTIVE_STATUSES, Job, JobStore
 
 POLL_SECONDS = 1.5
 LOG_LINES_KEPT = 2000
-WATCH_KEY = "watch_job_id"
 REQUEST_KEY = "launch_request_key"
 IMAGE_KEY = "last_image"
 LOG_STATE_KEY = "log_state"
@@ -76,7 +83,7 @@ def newest_job(statuses: list[str] | None = None) -> Job | None:
 
 def watched_job() -> Job | None:
     """The job this tab launched, else the running one, else the latest: a refresh shows the same job."""
-    job_id = st.session_state.get(WATCH_KEY)
+    job_id = st.session_state.get(WATCH_JOB_KEY)
     if job_id:
         return store.get(job_id)
     return newest_job(sorted(ACTIVE_STATUSES)) or newest_job()
@@ -190,7 +197,7 @@ if launch:
         )
         job_id = action("Launch", worker.launch, settings, request)
         if job_id is not None:
-            st.session_state[WATCH_KEY] = job_id
+            st.session_state[WATCH_JOB_KEY] = job_id
             st.session_state.pop(REQUEST_KEY, None)
             st.session_state.pop(LOG_STATE_KEY, None)
             st.rerun()

@@ -8,9 +8,10 @@ from typing import Any
 import job_views
 import pandas as pd
 import streamlit as st
-from ui import action, page_setup
+from ui import WATCH_JOB_KEY, action, page_setup
 
-from services.jobs import STATUSES, Job, JobStore, as_summary
+from services import aws, worker
+from services.jobs import STATUSES, Job, JobStore, as_summary, reconcile_with_aws
 
 LOG_TAIL_LINES = 60
 
@@ -30,6 +31,10 @@ def metrics_of(job: Job) -> tuple[dict[str, Any], bytes] | None:
         return None
     return action(f"Reading {job.artifact_uri}", job_views.artifact_files, settings, job.artifact_uri)
 
+
+if not settings.is_local:
+    # On aws the store is brought up to date from SageMaker (list_training_jobs) before it is shown.
+    action("Reconciling with SageMaker", reconcile_with_aws, store, aws.client(settings, "sagemaker"))
 
 filter_status, filter_target = st.columns(2)
 statuses = filter_status.multiselect("Status", STATUSES, key="filter_status")
@@ -68,6 +73,12 @@ with detail:
     )
     if job.status == "Failed":
         st.error(f"Failure reason: {job.failure_reason or 'not recorded'}")
+    restartable = job.status in ("Failed", "Stopped") and bool(job.request.get("launch"))
+    if restartable and st.button("Launch again with the same request", key="restart_job"):
+        new_id = action("Launching again", worker.restart, settings, job.id)
+        if new_id is not None:
+            st.session_state[WATCH_JOB_KEY] = new_id
+            st.switch_page("pages/3_Train.py")
     left, right = st.columns(2)
     with left:
         st.markdown("**Status timeline**")
