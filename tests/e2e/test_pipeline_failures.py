@@ -1,0 +1,52 @@
+"""`titanic-sm run` failures are one line naming the stage and the cause, with exit code 1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from services import worker
+from services.jobs import JobStore
+from services.local_stack import StackEndpoints
+from services.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services", "run", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **worker.settings_env(settings), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_docker_daemon_down_is_the_image_stage(
+    e2e_settings: Settings, local_stack: StackEndpoints, tmp_path: Path
+) -> None:
+    before = len(JobStore(e2e_settings.job_store_path).list())
+    result = _run(e2e_settings, DOCKER_HOST=f"unix://{tmp_path}/no-docker.sock")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "error: image: the Docker daemon is not running: run `make docker`"
+    assert "Traceback" not in result.stderr
+    assert len(JobStore(e2e_settings.job_store_path).list()) == before  # no job was recorded
+
+
+def test_missing_channel_folder_is_the_data_stage(e2e_settings: Settings, tmp_path: Path) -> None:
+    result = _run(e2e_settings, "--channels-dir", str(tmp_path / "nothing"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"error: data: no train.csv in {tmp_path / 'nothing'}"
+
+
+def test_spot_without_enough_max_wait_is_refused_up_front(e2e_settings: Settings) -> None:
+    result = _run(e2e_settings, "--spot", "--max-run", "600", "--max-wait", "300")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: request: max_wait (300 s) must be at least max_run (600 s)"
+    )
