@@ -502,7 +502,7 @@ def _fit(
 
     request = _fit_request(settings, job, image_uri)
     if not settings.is_local:
-        return _fit_on_aws(settings, store, job, request)
+        return _fit_on_aws(settings, store, job, request, echo)
     failure_lines: list[str] = []
 
     with logs.LogForwarder(settings, job.job_name) as forwarder:
@@ -536,13 +536,22 @@ def _container_line(raw: str) -> str:
     return _COMPOSE_PREFIX.sub("", _ANSI.sub("", raw)).rstrip("\r")
 
 
-def _fit_on_aws(settings: Settings, store: JobStore, job: Job, request: Any) -> str:
-    """CreateTrainingJob, then follow DescribeTrainingJob until it ends, recording transitions."""
-    from services import aws, training
+def _fit_on_aws(
+    settings: Settings, store: JobStore, job: Job, request: Any, echo: Callable[[str], None] | None
+) -> str:
+    """CreateTrainingJob, then follow DescribeTrainingJob until it ends, recording transitions
+    (and handing SageMaker's own log lines to ``echo``)."""
+    from services import aws, logs, training
 
     training.start_fit(settings, request, wait=False)
     sagemaker = aws.client(settings, "sagemaker")
+    token: str | None = None
     while True:
+        if echo is not None:
+            page = logs.read_events(settings, job.job_name, token)
+            token = page.next_token
+            for event in page.events:
+                echo(event.message)
         described = sagemaker.describe_training_job(TrainingJobName=job.job_name)
         status = described["TrainingJobStatus"]
         secondary = described.get("SecondaryStatus")
