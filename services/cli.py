@@ -342,6 +342,8 @@ def run_command(
             max_run_seconds=max_run,
             max_wait_seconds=max_wait,
             progress=progress,
+            # local: the container's lines already print as local mode runs it; aws: from CloudWatch.
+            echo=None if settings.is_local else typer.echo,
         )
     except pipeline.StageError as exc:
         fail(str(exc))
