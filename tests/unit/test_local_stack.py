@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -82,7 +83,7 @@ def test_moto_outlives_its_starter_and_serves_other_processes(tmp_path: Path) ->
         f"print(local_stack.ensure_running(Settings(state_dir=Path({str(state_dir)!r}))).moto_url)"
     )
     started = subprocess.run(
-        [os.sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     settings = Settings(state_dir=state_dir)
     try:
@@ -140,3 +141,26 @@ def test_an_unreadable_state_file_is_named(settings: Settings) -> None:
     with pytest.raises(LocalStackError, match=r"stack\.json is unreadable"):
         local_stack.ensure_running(settings)
     (settings.local_stack_dir / "stack.json").unlink()
+
+
+def test_cli_up_status_down(tmp_path: Path) -> None:
+    cli = [str(Path(sys.executable).parent / "titanic-sm"), "--state-dir", str(tmp_path / "state")]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cli, *args], capture_output=True, text=True, timeout=60)
+
+    try:
+        up = run("local", "up")
+        assert up.returncode == 0, up.stderr
+        lines = dict(line.split(":", 1) for line in up.stdout.splitlines())
+        assert lines["moto"].strip().startswith("http://127.0.0.1:")
+        registry = lines["registry"].strip()
+        status = run("local", "status")
+        assert status.returncode == 0 and status.stdout.count("healthy") == 2 and registry in status.stdout
+        described = json.loads(run("local", "status", "--json").stdout)
+        assert described["registry"]["address"] == registry and described["moto"]["healthy"] is True
+    finally:
+        down = run("local", "down")
+    assert down.returncode == 0 and down.stdout.strip() == "stopped: moto, registry"
+    after = run("local", "status")
+    assert after.returncode == 1 and after.stdout.count("stopped") == 2
