@@ -107,3 +107,23 @@ def test_stop_stops_the_container_and_the_worker(
     assert stopped.worker_pid is not None
     time.sleep(1)
     assert store.get(job_id).status == "Stopped"  # the dying worker did not overwrite it
+
+
+def test_two_jobs_at_once_both_complete(
+    e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
+) -> None:
+    ids = [
+        worker.launch(
+            e2e_settings,
+            worker.LaunchRequest(
+                channels=channels, hyperparameters={"num_leaves": str(leaves), "cv_folds": "0"}
+            ),
+        )
+        for leaves in (5, 9)
+    ]
+    store = JobStore(e2e_settings.job_store_path)
+    finished = [_wait(store, job_id, lambda j: not j.is_active, timeout=300) for job_id in ids]
+    for job in finished:
+        assert job.status == "Completed", worker.worker_log_path(e2e_settings, job.id).read_text()[-3000:]
+    assert {job.metrics["hyperparameters"]["num_leaves"] for job in finished} == {5, 9}
+    assert len({job.job_name for job in finished}) == 2
