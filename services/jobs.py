@@ -20,7 +20,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from services.settings import Settings
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -34,6 +37,7 @@ __all__ = [
     "Transition",
     "pid_alive",
     "reconcile_with_aws",
+    "sync",
 ]
 
 STATUSES = ("Pending", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
@@ -560,6 +564,18 @@ def reconcile_with_aws(store: JobStore, sagemaker: Any, jobs: Sequence[Job] | No
         )
         if (updated.status, updated.secondary_status) != (job.status, job.secondary_status):
             changed.append(job.id)
+    return changed
+
+
+def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
+    """Bring the store up to date with the target: on aws, reconcile with SageMaker; on local,
+    reap dead workers. Returns the ids of jobs that changed. Call it before showing history."""
+    store = store or JobStore(settings.job_store_path)
+    changed = store.reap_dead_workers()
+    if not settings.is_local:
+        from services import aws
+
+        changed += reconcile_with_aws(store, aws.client(settings, "sagemaker"))
     return changed
 
 

@@ -191,3 +191,25 @@ def test_reconcile_with_sagemaker(settings: Settings, tmp_path: Path) -> None:
     assert updated.status == "Completed"
     assert updated.artifact_uri and updated.artifact_uri.startswith(f"s3://{settings.bucket}/out/")
     assert store.get(other.id, reap=False).status == "Pending"
+
+
+def test_sync_reconciles_on_aws_and_only_reaps_on_local(settings: Settings, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    aws_settings = replace(settings, target="aws", role_arn="arn:aws:iam::123456789012:role/x")
+    name = f"titanic-sync-{int(time.time() * 1000)}"
+    aws.client(aws_settings, "sagemaker").create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": "i@sha256:" + "b" * 64, "TrainingInputMode": "File"},
+        RoleArn=aws_settings.role_arn,
+        OutputDataConfig={"S3OutputPath": f"s3://{settings.bucket}/out"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job, _ = store.create(target="aws", job_name=name)
+    store.heartbeat(job.id, pid=1)
+    assert jobs.sync(settings, store) == []  # local: nothing to ask SageMaker
+    assert store.get(job.id, reap=False).status == "Pending"
+    assert jobs.sync(aws_settings, store) == [job.id]
+    assert store.get(job.id, reap=False).status == "Completed"
