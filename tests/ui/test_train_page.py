@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 from ui_helpers import errors
 
 from container.hyperparameters import SCHEMA
+from services import logs
 from services.jobs import JobStore
 from services.settings import Settings
 
@@ -62,3 +65,64 @@ def test_launch_without_a_dataset_names_the_missing_step(
     at.button(key="launch").click().run()
     assert any("Data page" in e for e in errors(at)), errors(at)
     assert JobStore(app_settings.job_store_path).list() == []
+
+
+def running_job(settings: Settings, name: str, worker_pid: int) -> str:
+    store = JobStore(settings.job_store_path)
+    job, _ = store.create(
+        target="local", job_name=name, instance_type="ml.m5.large", channels=DATASET["channels"]
+    )
+    store.set_status(job.id, "InProgress", secondary_status="Starting")
+    store.set_status(job.id, "InProgress", secondary_status="Training")
+    store.heartbeat(job.id, pid=worker_pid)
+    return job.id
+
+
+def log_box(at: AppTest) -> str:
+    return next(str(c.value) for c in at.code)
+
+
+def test_a_fresh_tab_shows_the_running_job_streams_its_logs_and_blocks_a_second_launch(
+    page: Callable[[str], AppTest], app_settings: Settings
+) -> None:
+    running_job(app_settings, "titanic-ui-running", os.getpid())
+    with logs.LogForwarder(app_settings, "titanic-ui-running") as forwarder:
+        forwarder.write("trainer: starting")
+        forwarder.write("trainer: round 25/200")
+        forwarder.flush()
+
+        at = page(PAGE).run()  # a new session: nothing in its state but the store
+        assert not at.exception
+        assert any("titanic-ui-running" in s.value for s in at.subheader)
+        assert {m.label: m.value for m in at.metric}["Secondary status"] == "Training"
+        assert at.button(key="launch").disabled
+        assert log_box(at).splitlines() == ["trainer: starting", "trainer: round 25/200"]
+
+        # The next poll reads only the newer events (nextForwardToken), so nothing is repeated.
+        forwarder.write("trainer: round 50/200")
+        forwarder.flush()
+        at.run()
+        assert log_box(at).splitlines() == [
+            "trainer: starting",
+            "trainer: round 25/200",
+            "trainer: round 50/200",
+        ]
+
+
+def test_stop_ends_the_worker_and_records_stopped(
+    page: Callable[[str], AppTest], app_settings: Settings
+) -> None:
+    # A stand-in worker in its own session, as services.worker.launch starts them.
+    fake_worker = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    try:
+        job_id = running_job(app_settings, "titanic-ui-stop", fake_worker.pid)
+        at = page(PAGE).run()
+        at.button(key="stop_job").click().run()
+        assert fake_worker.wait(timeout=30) != 0
+        job = JobStore(app_settings.job_store_path).get(job_id)
+        assert job.status == "Stopped"
+        assert {m.label: m.value for m in at.metric}["Status"] == "Stopped"
+        assert not at.button(key="launch").disabled
+    finally:
+        if fake_worker.poll() is None:
+            fake_worker.kill()
