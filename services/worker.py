@@ -34,6 +34,7 @@ __all__ = [
     "JobFailedError",
     "JobOutcome",
     "LaunchRequest",
+    "MaxRuntimeExceededError",
     "Progress",
     "StageError",
     "estimate_cost",
@@ -68,6 +69,10 @@ class StageError(RuntimeError):
 
 class JobFailedError(StageError):
     """The training job itself failed; ``cause`` is the container's failure reason."""
+
+
+class MaxRuntimeExceededError(StageError):
+    """The job ran past max_run; like SageMaker, it ends Stopped / MaxRuntimeExceeded."""
 
 
 class _StopRequested(BaseException):
@@ -462,6 +467,15 @@ def run_job(
     except _StopRequested:
         store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
         raise StageError(stage, "stopped by the user") from None
+    except MaxRuntimeExceededError as exc:
+        store.set_status(
+            job.id,
+            "Stopped",
+            secondary_status="MaxRuntimeExceeded",
+            failure_reason=str(exc),
+            message=str(exc),
+        )
+        raise
     except StageError as exc:
         _record_failure(store, job.id, str(exc))
         raise
@@ -504,11 +518,26 @@ def _fit(
     if not settings.is_local:
         return _fit_on_aws(settings, store, job, request, echo)
     failure_lines: list[str] = []
+    # Local mode ignores the stopping condition, so the worker enforces max_run itself, counted
+    # (as on SageMaker) from when the container starts talking, not from the image pull.
+    limit = request.max_run_seconds
+    timed_out = threading.Event()
+    container_started = threading.Event()
+
+    def stop_at_limit() -> None:
+        timed_out.set()
+        _stop_local_containers(job.job_name)
+
+    timer = threading.Timer(limit, stop_at_limit)
+    timer.daemon = True
 
     with logs.LogForwarder(settings, job.job_name) as forwarder:
 
         def on_line(raw: str) -> None:
             line = _container_line(raw)
+            if "|" in raw and not container_started.is_set():  # compose prefixes container lines "name |"
+                container_started.set()
+                timer.start()
             forwarder.write(line)
             if FAILURE_PREFIX in line:
                 failure_lines.append(line.split(FAILURE_PREFIX, 1)[1].strip())
@@ -518,7 +547,16 @@ def _fit(
         try:
             with logs.capture_lines(on_line, "stdout"):
                 estimator = training.start_fit(settings, request)
+            if timed_out.is_set():
+                raise training.TrainingError("stopped at max_run")
+            timer.cancel()
         except training.TrainingError as exc:
+            timer.cancel()
+            if timed_out.is_set():
+                forwarder.write(f"MaxRuntimeExceeded: stopped after max_run ({limit} s)")
+                raise MaxRuntimeExceededError(
+                    "fit", f"job {job.job_name} ran longer than max_run ({limit} s) and was stopped"
+                ) from None
             job_prefix = f"{training.output_path(settings)}/{job.job_name}/output"
             reason = artifacts.failure_reason_from_output(settings, job_prefix)
             reason = reason or (failure_lines[-1] if failure_lines else None) or str(exc)

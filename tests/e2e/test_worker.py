@@ -127,3 +127,23 @@ def test_two_jobs_at_once_both_complete(
         assert job.status == "Completed", worker.worker_log_path(e2e_settings, job.id).read_text()[-3000:]
     assert {job.metrics["hyperparameters"]["num_leaves"] for job in finished} == {5, 9}
     assert len({job.job_name for job in finished}) == 2
+
+
+def test_local_mode_still_honours_max_run(
+    e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
+) -> None:
+    # Local mode ignores StoppingCondition; the worker enforces it, as SageMaker would.
+    request = worker.LaunchRequest(
+        channels=channels,
+        hyperparameters={"round_delay_seconds": "0.5", "early_stopping_rounds": "0", "cv_folds": "0"},
+        max_run_seconds=4,
+    )
+    job_id = worker.launch(e2e_settings, request)
+    store = JobStore(e2e_settings.job_store_path)
+    job = _wait(store, job_id, lambda j: not j.is_active)
+    assert (job.status, job.secondary_status) == ("Stopped", "MaxRuntimeExceeded")
+    assert job.failure_reason == f"fit: job {job.job_name} ran longer than max_run (4 s) and was stopped"
+    assert _containers_of(job.job_name) == []
+    lines = [e.message for e in logs.read_events(e2e_settings, job.job_name).events]
+    assert any("trainer:" in line for line in lines), lines
+    assert lines[-1] == "MaxRuntimeExceeded: stopped after max_run (4 s)"
