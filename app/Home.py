@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import streamlit as st
-from ui import page_setup
+from ui import action, page_setup
+
+from services.jobs import JobStore
 
 settings = page_setup("Home")
 
@@ -35,3 +37,9 @@ for column, (page, label) in zip(
     strict=True,
 ):
     column.page_link(page, label=label)
+
+latest = action("Reading the job store", JobStore(settings.job_store_path).list, limit=1)
+if latest:
+    job = latest[0]
+    auc = f" · validation AUC {job.validation_auc:.3f}" if job.validation_auc is not None else ""
+    st.caption(f"Latest job: {job.job_name} · {job.status}{auc} (details on the Jobs page)")

@@ -63,7 +63,10 @@ if source_kind == BUNDLED:
     frame = action("Loading the bundled dataset", bundled_frame)
 else:
     upload = st.file_uploader(
-        f"CSV file (at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB)", type=["csv"], key="data_upload"
+        f"CSV file (at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB)",
+        type=["csv"],
+        key="data_upload",
+        max_upload_size=max(1, MAX_UPLOAD_BYTES // (1024 * 1024)),
     )
     if upload is not None:
         raw = upload.getvalue()

@@ -9,7 +9,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 from ui_helpers import bucket_keys, errors
 
-from services import aws
+from services import aws, dataset
 from services.settings import Settings
 
 PAGE = "pages/1_Data.py"
@@ -90,3 +90,13 @@ def test_bundled_dataset_is_written_under_its_content_version(
     assert list(frame_with(again, "prefix")["version"]) == [version]
     again.button(key="use_version").click().run()
     assert again.session_state["selected_dataset"]["version"] == version
+
+
+def test_upload_over_the_size_limit_is_refused_before_parsing(
+    page: Callable[[str], AppTest], app_settings: Settings
+) -> None:
+    too_big = (HEADER + "\n").encode() + b"1" * (dataset.MAX_UPLOAD_BYTES + 1)
+    at = upload(page(PAGE).run(), "huge.csv", too_big)
+    message = " ".join(errors(at))
+    assert "huge.csv" in message and "over the upload limit" in message, message
+    assert bucket_keys(app_settings) == []
