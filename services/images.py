@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from services import aws
 from services.base_image import BaseImage, BaseImageError, known_base_image, resolve_base_image
@@ -443,6 +443,10 @@ def _ensure_image(settings: Settings, progress: Progress | None, root: Path) -> 
         return ImageRef(repository_uri, tag, digest, base.ref, local_tag, built, seconds)
     except (DockerError, BaseImageError) as exc:
         raise ImageError(str(exc)) from None
+    except ClientError as exc:
+        raise ImageError(f"ECR refused a call: {_aws_cause(exc)}") from None
+    except BotoCoreError as exc:  # no credentials, no endpoint: the AWS side cannot be reached
+        raise ImageError(f"ECR is unreachable: {exc}") from None
 
 
 def current_image(settings: Settings, root: Path | None = None) -> ImageRef | None:
@@ -462,6 +466,8 @@ def current_image(settings: Settings, root: Path | None = None) -> ImageRef | No
         digest = _remote_digest(ecr, settings.repository, tag)
     except (DockerError, BaseImageError) as exc:
         raise ImageError(str(exc)) from None
+    except (ClientError, BotoCoreError) as exc:
+        raise ImageError(f"ECR cannot be read: {exc}") from None
     if digest is None or (settings.is_local and not _local_manifest(settings, ecr, repository_uri, digest)):
         return None
     return ImageRef(repository_uri, tag, digest, base, f"{LOCAL_IMAGE_REPOSITORY}:{tag}", False)
