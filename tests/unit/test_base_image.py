@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from services import base_image
-from services.base_image import BaseImageError, debian_mirror, offline_base_tag
+from services.base_image import (
+    BaseImageError,
+    debian_mirror,
+    known_base_image,
+    offline_base_tag,
+    resolve_base_image,
+)
+from services.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,3 +89,34 @@ def test_default_base_equals_the_dockerfile_default() -> None:
     match = re.search(r"^ARG BASE_IMAGE=(\S+)$", dockerfile, re.MULTILINE)
     assert match is not None
     assert match.group(1) == base_image.DEFAULT_BASE_IMAGE
+
+
+@pytest.fixture(scope="module")
+def tiny_image() -> Iterator[str]:
+    """An empty image made here (nothing can be pulled), to stand for a base the user names."""
+    tag = "titanic-sm/unit-test-base:empty"
+    empty_tar = subprocess.run(["tar", "-c", "-T", "/dev/null"], capture_output=True, check=True).stdout
+    subprocess.run(["docker", "import", "-", tag], input=empty_tar, capture_output=True, check=True)
+    try:
+        yield tag
+    finally:
+        subprocess.run(["docker", "image", "rm", tag], capture_output=True)
+
+
+def test_an_explicit_base_is_used_as_given(tiny_image: str) -> None:
+    messages: list[str] = []
+    chosen = resolve_base_image(
+        Settings(base_image=tiny_image), lambda stage, message: messages.append(message)
+    )
+    assert (chosen.ref, chosen.source) == (tiny_image, "setting")
+    assert messages == [f"using base image {tiny_image} (from settings)"]
+    assert known_base_image(Settings(base_image=tiny_image)) == tiny_image
+
+
+def test_an_explicit_base_that_is_nowhere_is_one_clear_error() -> None:
+    missing = "titanic-sm/unit-test-base:absent"
+    with pytest.raises(
+        BaseImageError, match=r"^base image 'titanic-sm/unit-test-base:absent' \(TITANIC_SM_BASE_IMAGE\)"
+    ):
+        resolve_base_image(Settings(base_image=missing))
+    assert known_base_image(Settings(base_image=missing)) is None
