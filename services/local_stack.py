@@ -133,7 +133,15 @@ def _pid_is(pid: int | None, name: str) -> bool:
     return state != "Z" and _CMDLINE_MARKERS[name] in cmdline
 
 
-def _answers(name: str, port: int, timeout: float = 1.0) -> bool:
+def _answers(name: str, port: int, timeout: float = 1.0, deep: bool = False) -> bool:
+    """Whether the service answers on its port. Every boto3 client runs this check, and moto logs
+    each HTTP request, so moto gets a TCP connect unless ``deep`` (its pid already proved what it is)."""
+    if name == MOTO and not deep:
+        try:
+            with socket.create_connection((HOST, port), timeout=timeout):
+                return True
+        except OSError:
+            return False
     path = "/v2/" if name == REGISTRY else "/moto-api/"
     try:
         with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as response:
@@ -313,7 +321,7 @@ def _wait_until_answers(
 ) -> bool:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        if port and _answers(name, port, timeout=0.5):
+        if port and _answers(name, port, timeout=0.5, deep=True):
             return True
         if process is not None and process.poll() is not None:
             return False
