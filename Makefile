@@ -69,7 +69,8 @@ bench-capacity: install docker ## Capacity probe: peak memory and wall time unde
 run: install docker ## Serve the dashboard on 127.0.0.1:8501 (starts the local stack first)
 	$(BIN)/titanic-sm local up
 	STREAMLIT_BROWSER_GATHER_USAGE_STATS=false $(BIN)/streamlit run app/Home.py \
-		--server.address 127.0.0.1 --server.port 8501 --server.headless true --client.toolbarMode viewer
+		--server.address 127.0.0.1 --server.port 8501 --server.headless true --client.toolbarMode viewer \
+		--client.showErrorDetails type
 
 .PHONY: bench-ui
 bench-ui: install docker ## Dashboard timings: cold page load, launch to first log line and to metrics, Jobs page with 200 jobs

@@ -111,7 +111,8 @@ st.markdown(
 # -- the image -------------------------------------------------------------------------------
 st.subheader("Image")
 last_image = st.session_state.get(IMAGE_KEY)
-latest_with_image = next((j for j in store.list(limit=20) if j.image_uri), None)
+recent = action("Reading the job store", store.list, limit=20) or []
+latest_with_image = next((j for j in recent if j.image_uri), None)
 if last_image:
     st.markdown(f"`{last_image}`")
     st.caption("built and pushed to the registry from this session; jobs pull it by digest")
