@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -17,6 +18,7 @@ __all__ = [
     "missing_values",
     "price_vs_memory",
     "roc_curves",
+    "status_timeline",
     "survival_by_sex_class",
 ]
 
@@ -57,6 +59,15 @@ def missing_values(frame: pd.DataFrame) -> go.Figure:
     counts = frame.isna().sum()
     table = pd.DataFrame({"column": counts.index, "missing": counts.to_numpy()})
     return px.bar(table, x="column", y="missing", title="Missing values per column")
+
+
+def status_timeline(phases: Sequence[tuple[str, datetime, datetime]]) -> go.Figure:
+    """One bar per (phase, start, end): where a job's time went."""
+    rows = pd.DataFrame(phases, columns=["phase", "start", "end"])
+    fig = px.timeline(rows, x_start="start", x_end="end", y="phase", color="phase", title="Status timeline")
+    fig.update_yaxes(autorange="reversed", title=None)
+    fig.update_layout(showlegend=False, height=260)
+    return fig
 
 
 def roc_curves(curves: Mapping[str, Mapping[str, Sequence[float]]]) -> go.Figure:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import charts
 import job_views
 import pandas as pd
 import streamlit as st
@@ -24,6 +25,21 @@ def when(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def phases(job: Job) -> list[tuple[str, datetime, datetime]]:
+    """Each status (with its secondary status) from its transition to the next one, or to now."""
+    marks = list(job.transitions)
+    ends = [t.at for t in marks[1:]] + [marks[-1].at if not job.is_active else datetime.now(UTC).timestamp()]
+    return [
+        (
+            t.status
+            + (f" · {t.secondary_status}" if t.secondary_status and t.secondary_status != t.status else ""),
+            datetime.fromtimestamp(t.at, UTC),
+            datetime.fromtimestamp(max(end, t.at + 0.05), UTC),  # keep instant steps visible
+        )
+        for t, end in zip(marks, ends, strict=True)
+    ]
 
 
 def metrics_of(job: Job) -> tuple[dict[str, Any], bytes] | None:
@@ -79,9 +95,13 @@ with detail:
         if new_id is not None:
             st.session_state[WATCH_JOB_KEY] = new_id
             st.switch_page("pages/3_Train.py")
+    if job.is_active:
+        st.page_link("pages/3_Train.py", label=f"{job.job_name} is running: watch it live on the Train page")
+    if job.transitions:
+        st.plotly_chart(charts.status_timeline(phases(job)), key="timeline_chart")
     left, right = st.columns(2)
     with left:
-        st.markdown("**Status timeline**")
+        st.markdown("**Transitions**")
         st.dataframe(
             pd.DataFrame(
                 [

@@ -163,7 +163,7 @@ def main() -> int:
                     driver,
                     lambda d: (
                         d.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrame']")
-                        and "Status timeline" in page_text(d)
+                        and "Transitions" in page_text(d)
                     ),
                     30,
                     "the history table and the job detail",

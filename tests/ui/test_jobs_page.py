@@ -85,8 +85,8 @@ def test_jobs_page_renders_a_stored_jobs_metrics_from_its_model_tarball(
     cards = {m.label: m.value for m in at.metric}
     assert cards["Accuracy"] == f"{metrics['validation']['accuracy']:.3f}"
     assert cards["ROC AUC"] == f"{metrics['validation']['roc_auc']:.3f}"
-    # ROC curve, confusion matrix, feature importance, CV spread.
-    assert len(at.get("plotly_chart")) == 4
+    # Status timeline, ROC curve, confusion matrix, feature importance, CV spread.
+    assert len(at.get("plotly_chart")) == 5
     downloads = at.get("download_button")
     assert len(downloads) == 2
 
