@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
+from container.errors import UserError
 from container.features import TitanicFeatures
 from container.metrics import cv_summary, evaluate
 
@@ -23,6 +24,7 @@ __all__ = [
     "LABEL",
     "FitResult",
     "build_pipeline",
+    "check_cv_folds",
     "classifier_params",
     "cross_validate",
     "feature_importance",
@@ -129,6 +131,16 @@ def predict_proba(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
     return np.asarray(pipeline.predict_proba(features_frame)[:, 1], dtype=float)
 
 
+def check_cv_folds(labels: np.ndarray, folds: int) -> None:
+    """Stratified k-fold needs k passengers of each class; say so before any training."""
+    smallest_class = int(np.bincount(labels, minlength=2).min())
+    if folds > smallest_class:
+        raise UserError(
+            f"cv_folds={folds} needs at least {folds} passengers of each class in the train channel "
+            f"(the smaller class has {smallest_class}); lower cv_folds or set it to 0"
+        )
+
+
 def cross_validate(
     train: pd.DataFrame,
     hp: Mapping[str, Any],
@@ -142,14 +154,7 @@ def cross_validate(
     """
     folds = int(hp["cv_folds"])
     features_frame, labels = split_label(train)
-    smallest_class = int(np.bincount(labels, minlength=2).min())
-    if smallest_class < folds:
-        from container.errors import UserError
-
-        raise UserError(
-            f"cv_folds={folds} needs at least {folds} passengers of each class in the train channel "
-            f"(it has {smallest_class}); lower cv_folds or set it to 0"
-        )
+    check_cv_folds(labels, folds)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=int(hp["seed"]))
     scores = []
     for fold, (fit_rows, score_rows) in enumerate(splitter.split(features_frame, labels)):

@@ -88,7 +88,7 @@ def train(paths: Paths, stop: StopSignal) -> dict[str, Any]:
     from container.data import read_channel
     from container.errors import UserError
     from container.metrics import evaluate, metric_lines, print_metrics
-    from container.model import cross_validate, feature_importance, fit_model, predict_proba
+    from container.model import check_cv_folds, cross_validate, feature_importance, fit_model, predict_proba
 
     if paths.failure_file.exists():
         paths.failure_file.unlink()
@@ -120,6 +120,8 @@ def train(paths: Paths, stop: StopSignal) -> dict[str, Any]:
         raise UserError(
             "channel 'train' has only one class in 'Survived': a classifier needs survivors and not"
         )
+    if hp["cv_folds"] > 0:
+        check_cv_folds(train_frame["Survived"].to_numpy(dtype=int), int(hp["cv_folds"]))
     data_sha256 = {TRAIN_CHANNEL: _channel_hashes(train_dir)}
     data_sha256[VALIDATION_CHANNEL] = _channel_hashes(validation_dir) if validation_frame is not None else {}
     rows = {

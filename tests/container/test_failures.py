@@ -79,6 +79,17 @@ def test_one_class_train_channel_is_a_user_error(
     assert "only one class" in _failure(paths)
 
 
+def test_too_many_cv_folds_fail_before_training(
+    sagemaker_tree: TreeFactory, passenger_factory: Callable[..., Any]
+) -> None:
+    frame = passenger_factory(60)
+    frame["Survived"] = [1] * 4 + [0] * 56
+    paths = sagemaker_tree(train=frame, validation=None, hyperparameters={"cv_folds": "5"})
+    assert main(["train"]) == errors.USER_ERROR_EXIT
+    assert _failure(paths).startswith("cv_folds=5 needs at least 5 passengers of each class")
+    assert not paths.checkpoint_dir.exists()  # nothing was trained
+
+
 def test_bad_hyperparameters_json_is_a_user_error(sagemaker_tree: TreeFactory) -> None:
     paths = sagemaker_tree()
     paths.hyperparameters_file.write_text("{not json")
