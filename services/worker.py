@@ -534,6 +534,8 @@ def _fit(
     with logs.LogForwarder(settings, job.job_name) as forwarder:
 
         def on_line(raw: str) -> None:
+            if raw.startswith("sagemaker.config "):  # the SDK's own chatter, not the job's output
+                return
             line = _container_line(raw)
             if "|" in raw and not container_started.is_set():  # compose prefixes container lines "name |"
                 container_started.set()
