@@ -312,14 +312,21 @@ def run_command(
     max_wait: Annotated[
         int | None, typer.Option(help="MaxWaitTimeInSeconds (spot only, >= max_run).")
     ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Keep the SDK's INFO logging.")] = False,
 ) -> None:
     """The whole path: data prepare → upload → build → push → fit → verify → download, with a summary."""
+    import logging
     import time
     from pathlib import Path
 
     from services import local_runner, pipeline
 
     settings = settings_of(ctx)
+    if not verbose:
+        # The SDK switches INFO logging on at import (a basicConfig in sagemaker.experiments); its
+        # compose-file dump and an opt-out notice printed even when opted out bury the stage lines.
+        for name in ("sagemaker", "sagemaker.config"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         hyperparameters = local_runner.parse_hp_pairs(hp or [])
     except ValueError as exc:
