@@ -69,7 +69,7 @@ st.dataframe(
     column_config={
         "accuracy": st.column_config.NumberColumn(format="%.3f"),
         "auc": st.column_config.NumberColumn("AUC", format="%.3f"),
-        "cost": st.column_config.NumberColumn("cost ($)", format="%.4f"),
+        "cost": st.column_config.NumberColumn("cost ($)", format="%.5f"),
         "duration_s": st.column_config.NumberColumn("duration (s)", format="%.1f"),
     },
 )
@@ -85,7 +85,8 @@ detail, compare = st.tabs(["Detail", "Compare"])
 
 with detail:
     st.subheader(
-        f"{job.job_name} · {job.status}" + (f" ({job.secondary_status})" if job.secondary_status else "")
+        f"{job.job_name} · {job.status}"
+        + (f" ({job.secondary_status})" if job.secondary_status not in (None, job.status) else "")
     )
     if job.status == "Failed":
         st.error(f"Failure reason: {job.failure_reason or 'not recorded'}")
