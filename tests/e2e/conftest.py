@@ -2,7 +2,8 @@
 
 - ``e2e_settings``: local-target Settings on a temp state dir, so this session's stack has its own
   free ports and data and never touches a developer's running stack (or another session's);
-- ``local_stack``: that stack (moto + registry) started once, stopped at session end;
+- ``local_stack``: that stack (moto + registry) started once, stopped at session end (also when
+  it was started on demand by an AWS client on ``e2e_settings``);
 - ``training_image``: the training image built (if its content is new), pushed to the stack's
   registry and pinned by digest, once per session. The offline base and the build's local tag are
   Docker images, so they are reused across sessions; only the push is per session.
@@ -22,25 +23,26 @@ from services.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     root = tmp_path_factory.mktemp("e2e")
-    return Settings(
+    settings = Settings(
         target="local",
         state_dir=root / "state",
         runs_dir=root / "runs",
         data_dir=root / "data",
         bucket="titanic-sm-e2e",
     )
+    try:
+        yield settings
+    finally:
+        # Any AWS client on these settings starts the stack on demand: stop it however it started.
+        stack.stop(settings)
 
 
 @pytest.fixture(scope="session")
-def local_stack(e2e_settings: Settings) -> Iterator[StackEndpoints]:
-    """This session's stack (``moto_url``, ``registry``), stopped when the session ends."""
-    endpoints = stack.ensure_running(e2e_settings)
-    try:
-        yield endpoints
-    finally:
-        stack.stop(e2e_settings)
+def local_stack(e2e_settings: Settings) -> StackEndpoints:
+    """This session's stack (``moto_url``, ``registry``); stopped with ``e2e_settings``."""
+    return stack.ensure_running(e2e_settings)
 
 
 @pytest.fixture(scope="session")
