@@ -19,6 +19,8 @@ from services.settings import Settings, SettingsError
 
 __all__ = [
     "LAUNCH_INSTANCE_KEY",
+    "LAUNCH_OVERRIDE_KEY",
+    "LAUNCH_SPOT_KEY",
     "SELECTED_DATASET_KEY",
     "WATCH_JOB_KEY",
     "action",
@@ -34,6 +36,7 @@ log = logging.getLogger("titanic_sm.app")
 SELECTED_DATASET_KEY = "selected_dataset"
 LAUNCH_INSTANCE_KEY = "launch_instance"
 LAUNCH_OVERRIDE_KEY = "launch_override_reason"
+LAUNCH_SPOT_KEY = "launch_spot"
 # The job the Train page watches (set by Launch, or by Launch again on the Jobs page).
 WATCH_JOB_KEY = "watch_job_id"
 
@@ -120,6 +123,7 @@ def sidebar(settings: Settings) -> None:
         st.markdown(
             f"- dataset: `{dataset['version'] if dataset else 'none yet (Data page)'}`\n"
             f"- instance: `{choice or settings.instance_type}`"
+            + (" (spot)" if st.session_state.get(LAUNCH_SPOT_KEY) else "")
         )
 
 

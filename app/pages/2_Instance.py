@@ -7,7 +7,16 @@ from typing import Any
 import charts
 import pandas as pd
 import streamlit as st
-from ui import LAUNCH_INSTANCE_KEY, LAUNCH_OVERRIDE_KEY, action, flash, one_line, page_setup, show_flash
+from ui import (
+    LAUNCH_INSTANCE_KEY,
+    LAUNCH_OVERRIDE_KEY,
+    LAUNCH_SPOT_KEY,
+    action,
+    flash,
+    one_line,
+    page_setup,
+    show_flash,
+)
 
 from services import instances
 
@@ -138,6 +147,7 @@ if st.button("Use this instance", type="primary", key="use_instance"):
     else:
         st.session_state[LAUNCH_INSTANCE_KEY] = choice.instance_type
         st.session_state[LAUNCH_OVERRIDE_KEY] = choice.override_reason
+        st.session_state[LAUNCH_SPOT_KEY] = spot
         flash(
             "instance",
             f"Next launch uses {choice.instance_type} ({choice.purchase})"

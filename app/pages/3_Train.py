@@ -16,6 +16,7 @@ import streamlit as st
 from ui import (
     LAUNCH_INSTANCE_KEY,
     LAUNCH_OVERRIDE_KEY,
+    LAUNCH_SPOT_KEY,
     SELECTED_DATASET_KEY,
     WATCH_JOB_KEY,
     action,
@@ -150,7 +151,11 @@ with st.form("launch_form"):
                 chosen[spec.name] = hyperparameter_input(spec)
     st.markdown("**Stopping and spot**")
     col_spot, col_run, col_wait = st.columns(3)
-    use_spot = col_spot.toggle("Managed spot training", value=settings.use_spot, key="use_spot")
+    use_spot = col_spot.toggle(
+        "Managed spot training",
+        value=bool(st.session_state.get(LAUNCH_SPOT_KEY, settings.use_spot)),
+        key="use_spot",
+    )
     max_run = int(
         col_run.number_input(
             "max_run (s)",

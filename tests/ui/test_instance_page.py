@@ -75,3 +75,17 @@ def test_use_this_instance_sets_the_launch_choice_and_refuses_a_failing_type_wit
     assert not errors(at)
     assert at.session_state["launch_instance"] == failing
     assert at.session_state["launch_override_reason"] == "demo of a GPU type"
+
+
+def test_spot_view_recommends_from_the_spot_decision_and_carries_spot_to_the_launch(
+    page: Callable[[str], AppTest], app_settings: Settings
+) -> None:
+    evidence = instances.gather(app_settings)
+    at = page(PAGE).run()
+    at.toggle(key="instance_spot").set_value(True).run()
+    assert f"Recommended (spot): **{evidence.spot.chosen}**" in [s.value for s in at.success]
+    starred = instance_table(at).query("recommended == '★'")
+    assert list(starred["instance"]) == [evidence.spot.chosen]
+    at.button(key="use_instance").click().run()
+    assert at.session_state["launch_spot"] is True
+    assert at.session_state["launch_instance"] == evidence.spot.chosen
