@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ __all__ = [
     "lifecycle_policy",
     "login",
     "project_root",
+    "prune_local_builds",
     "registry_host",
     "remove_local_tags",
 ]
@@ -60,6 +62,9 @@ PLATFORM = "linux/amd64"  # SageMaker training hosts are x86_64
 # The build's own name, never a registry: removing the pushed tags keeps the layers cached.
 LOCAL_IMAGE_REPOSITORY = "titanic-sm/training"
 KEEP_LAST_IMAGES = 10
+# Local builds kept besides the current one, and the age below which none is pruned.
+KEEP_LOCAL_BUILDS = 3
+PRUNE_MIN_AGE_SECONDS = 24 * 3600
 BUILD_CONTEXT_DIRS = ("container",)
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -421,6 +426,9 @@ def _ensure_image(settings: Settings, progress: Progress | None, root: Path) -> 
             seconds["build"] = build(root, base, local_tag, progress)
             built = True
             _say(progress, "build", f"built {local_tag} in {seconds['build']:.0f}s")
+            pruned = prune_local_builds()
+            if pruned:
+                _say(progress, "build", f"untagged {len(pruned)} local build(s) older than a day")
 
         started = time.monotonic()
         registry = login(settings, ecr)
@@ -491,6 +499,45 @@ def remove_local_tags(ref: ImageRef) -> list[str]:
     removed = []
     for name in ours:
         if docker(["image", "rm", name], what=f"docker image rm {name}", check=False).returncode == 0:
+            removed.append(name)
+    return removed
+
+
+def prune_local_builds(
+    keep: int = KEEP_LOCAL_BUILDS,
+    min_age_seconds: float = PRUNE_MIN_AGE_SECONDS,
+    now: float | None = None,
+    repository: str = LOCAL_IMAGE_REPOSITORY,
+) -> list[str]:
+    """Untag old local builds (each content change leaves one): all but the newest ``keep``, and
+    only those older than ``min_age_seconds``, so a build another session still uses survives.
+    Docker keeps any image a container uses. Returns the tags removed."""
+    listed = docker(
+        [
+            "images",
+            "--filter",
+            f"reference={repository}:ctx-*",
+            "--format",
+            "{{.Repository}}:{{.Tag}}\t{{.CreatedAt}}",
+        ],
+        what="docker images",
+    )
+    builds: list[tuple[float, str]] = []
+    for line in listed.stdout.splitlines():
+        name, _, created = line.partition("\t")
+        try:  # "2026-11-26 06:33:20 +0000 UTC"
+            stamp = datetime.strptime(created[:25], "%Y-%m-%d %H:%M:%S %z").timestamp()
+        except ValueError:
+            continue  # an unreadable date: leave that build alone
+        builds.append((stamp, name))
+    builds.sort(reverse=True)
+    cutoff = (time.time() if now is None else now) - min_age_seconds
+    removed = []
+    for stamp, name in builds[keep:]:
+        if (
+            stamp < cutoff
+            and docker(["image", "rm", name], what="docker image rm", check=False).returncode == 0
+        ):
             removed.append(name)
     return removed
 

@@ -155,3 +155,32 @@ def test_a_second_builder_waits_for_the_first(tmp_path: Path, monkeypatch: pytes
         assert thread.is_alive() and not outcome, "it must wait while the lock is held"
     thread.join(30)
     assert outcome == ["the Docker daemon is not running: run `make docker`"]
+
+
+def test_old_local_builds_are_pruned_but_recent_ones_kept() -> None:
+    repository = "titanic-sm/unit-test-prune"
+    empty_tar = subprocess.run(["tar", "-c", "-T", "/dev/null"], capture_output=True, check=True).stdout
+    tags = [f"{repository}:ctx-{n}" for n in ("a", "b", "c")]
+    for tag in tags:
+        subprocess.run(["docker", "import", "-", tag], input=empty_tar, capture_output=True, check=True)
+    try:
+        assert images.prune_local_builds(keep=1, repository=repository) == [], "none is a day old"
+        a_day_later = time.time() + 2 * images.PRUNE_MIN_AGE_SECONDS
+        removed = images.prune_local_builds(keep=1, now=a_day_later, repository=repository)
+        assert len(removed) == 2 and set(removed) < set(tags)
+        left = subprocess.run(
+            [
+                "docker",
+                "images",
+                "--filter",
+                f"reference={repository}:*",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert left == sorted(set(tags) - set(removed))
+    finally:
+        subprocess.run(["docker", "image", "rm", *tags], capture_output=True)
