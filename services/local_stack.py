@@ -349,12 +349,17 @@ def _terminate(pid: int | None, name: str) -> bool:
             os.killpg(pid, sig)
         end = time.monotonic() + STOP_TIMEOUT_SECONDS
         while time.monotonic() < end:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)  # reap it if we are its parent (tests)
             if not _pid_is(pid, name):
+                _reap(pid)
                 return True
             time.sleep(0.05)
     return not _pid_is(pid, name)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if this process started the service (else it stays a zombie)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def stop(settings: Settings) -> list[str]:
