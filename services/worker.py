@@ -400,6 +400,19 @@ def run_job(
     """
     store = JobStore(settings.job_store_path)
     job = store.get(job_id, reap=False)
+    # Whoever runs the stages (a worker, or `titanic-sm run` in-process) beats, so readers can
+    # tell a live run from a dead one.
+    with _heartbeat(store, job.id):
+        return _run_stages(settings, store, job, progress, echo)
+
+
+def _run_stages(
+    settings: Settings,
+    store: JobStore,
+    job: Job,
+    progress: Progress | None,
+    echo: Callable[[str], None] | None,
+) -> JobOutcome:
     seconds: dict[str, float] = {}
     stage = "image"
     try:
@@ -467,6 +480,9 @@ def run_job(
     except _StopRequested:
         store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
         raise StageError(stage, "stopped by the user") from None
+    except KeyboardInterrupt:  # Ctrl-C on `titanic-sm run`: the terminal stopped compose too
+        store.set_status(job.id, "Stopped", secondary_status="Stopped", message="interrupted")
+        raise
     except MaxRuntimeExceededError as exc:
         store.set_status(
             job.id,
@@ -677,11 +693,10 @@ def run_worker(settings: Settings, job_id: str) -> int:
     def say(stage: str, message: str) -> None:
         print(f"[{stage}] {message}", flush=True)
 
-    with _heartbeat(store, job.id):
-        try:
-            outcome = run_job(job_settings, job.id, progress=say)
-        except StageError as exc:
-            print(f"error: {exc}", file=sys.stderr, flush=True)
-            return 1
+    try:
+        outcome = run_job(job_settings, job.id, progress=say)
+    except StageError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
     print(f"job {outcome.job.job_name} {outcome.job.status}: {outcome.local_path}", flush=True)
     return 0
