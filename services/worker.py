@@ -510,7 +510,11 @@ def _add_cost_to_run(manifest: Path, job: Job) -> None:
         "estimated_usd": job.estimated_cost,
         "actual_usd": job.actual_cost,
         "spot_savings": job.spot_savings,
-        "basis": "billable seconds" if job.target == "aws" else "local fit wall time priced as the instance",
+        "basis": (
+            "billable seconds"
+            if job.target == "aws" and job.billable_seconds is not None
+            else "fit wall time priced as the instance"
+        ),
     }
     document["status"] = job.status
     manifest.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")

@@ -171,3 +171,25 @@ def test_stop_on_aws_calls_stop_training_job(aws_settings: Settings, monkeypatch
     stubber.assert_no_pending_responses()
     assert stopped.status == "Stopping"
     assert worker.stop(aws_settings, "titanic-to-stop").status == "Stopping"  # by name too, idempotent
+
+
+def test_run_job_in_process_beats_with_its_own_pid(aws_settings: Settings) -> None:
+    """`titanic-sm run` runs the stages in-process: its job must look alive to other readers."""
+    name = training.job_name_for("titanic-inproc")
+    sent = {"num_leaves": "9"}
+    storage.ensure_bucket(aws_settings)
+    aws.client(aws_settings, "s3").put_object(
+        Bucket=aws_settings.bucket, Key=f"titanic/jobs/{name}/output/model.tar.gz", Body=_model_tar(sent)
+    )
+    job, created = worker.record_job(
+        aws_settings, _request(aws_settings, job_name=name, image_uri=IMAGE, hyperparameters=sent)
+    )
+    assert created and job.worker_pid is None
+    stages: list[str] = []
+    outcome = worker.run_job(aws_settings, job.id, progress=lambda stage, message: stages.append(stage))
+    assert outcome.job.status == "Completed" and outcome.job.worker_pid == os.getpid()
+    assert outcome.metrics["hyperparameters"]["num_leaves"] == 9
+    assert [s for i, s in enumerate(stages) if s not in stages[:i]] == ["fit", "verify", "download"]
+    run = json.loads((aws_settings.runs_dir / name / "run.json").read_text())
+    assert run["cost"]["actual_usd"] == outcome.job.actual_cost
+    assert run["status"] == "Completed" and run["image"] == IMAGE
