@@ -66,6 +66,7 @@ def test_repository_is_immutable_scanned_and_keeps_the_last_images(template: dic
     repository = _properties(template, "TrainingRepository")
     assert repository["ImageTagMutability"] == "IMMUTABLE"
     assert repository["ImageScanningConfiguration"] == {"ScanOnPush": True}
+    assert repository["EmptyOnDelete"] is True  # docs/aws.md's clean-up relies on it
     assert repository["RepositoryName"] == {"Ref": "RepositoryName"}
     keep = template["Parameters"]["KeepImages"]["Default"]
     assert keep == images.KEEP_LAST_IMAGES
