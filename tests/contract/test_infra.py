@@ -451,3 +451,109 @@ def test_stack_deletion_removes_the_role_and_the_repository(stack: Stack, moto_u
         iam.get_role(RoleName=stack.role_name)
     with pytest.raises(ClientError, match="RepositoryNotFound"):
         _client("ecr", moto_url).describe_repositories(repositoryNames=[stack.settings.repository])
+
+
+# --- every call the aws code path makes, recorded, against the deployed operator policy ------------
+
+# S3 operations authorised under another action name (AWS's S3 authorization table).
+S3_ACTION_OF = {
+    "HeadBucket": "ListBucket",
+    "ListObjectsV2": "ListBucket",
+    "HeadObject": "GetObject",
+    "CreateMultipartUpload": "PutObject",
+    "UploadPart": "PutObject",
+    "CompleteMultipartUpload": "PutObject",
+}
+# Needs no permission at all.
+UNAUTHORISED_CALLS = {"sts:GetCallerIdentity"}
+
+
+def _iam_requests(
+    service: str, operation: str, params: Mapping[str, Any]
+) -> list[tuple[str, str, dict[str, str]]]:
+    """The (action, resource, condition context) IAM evaluates for one API call."""
+    if service == "s3":
+        key = params.get("Key")
+        resource = f"arn:aws:s3:::{params['Bucket']}" + (f"/{key}" if key else "")
+        context = {"s3:prefix": params["Prefix"]} if "Prefix" in params else {}
+        return [(f"s3:{S3_ACTION_OF.get(operation, operation)}", resource, context)]
+    if service == "sagemaker":
+        name = params.get("TrainingJobName")
+        resource = _job_arn(name) if name else "*"
+        requests = [(f"sagemaker:{operation}", resource, {})]
+        if operation == "CreateTrainingJob":
+            requests.append(("iam:PassRole", params["RoleArn"], {"iam:PassedToService": SAGEMAKER}))
+            if params.get("Tags"):
+                requests.append(("sagemaker:AddTags", resource, {}))
+        return requests
+    if service == "logs":
+        group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{params['logGroupName']}"
+        stream = params.get("logStreamName")
+        return [(f"logs:{operation}", f"{group}:log-stream:{stream}" if stream else f"{group}:*", {})]
+    if service == "ecr" and "repositoryName" in params:
+        resource = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{params['repositoryName']}"
+        return [(f"ecr:{operation}", resource, {})]
+    if service == "ecr" and "repositoryNames" in params:
+        return [
+            (f"ecr:{operation}", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}", {})
+            for name in params["repositoryNames"]
+        ]
+    return [(f"{service}:{operation}", "*", {})]
+
+
+def test_every_call_of_the_aws_code_path_is_allowed_to_the_operator(
+    stack: Stack, moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services import aws, images, jobs
+
+    calls: list[tuple[str, str, dict[str, Any]]] = []
+    real_session = aws.boto_session
+
+    def recording_session(settings: Settings) -> Any:
+        session = real_session(settings)
+
+        def record(model: Any, params: Mapping[str, Any], **_: Any) -> None:
+            calls.append((model.service_model.signing_name, model.name, dict(params)))
+
+        session.events.register("provide-client-params", record)
+        return session
+
+    monkeypatch.setattr(aws, "boto_session", recording_session)
+    settings = stack.settings
+    digest = "sha256:" + "ab" * 32
+
+    # The stages of `titanic-sm run` on aws that need no Docker: repository, upload, fit, logs,
+    # history reconcile, artifact and failure-reason reads.
+    repository_uri = images.ensure_repository(settings)
+    train, validation = _channel_files(tmp_path)
+    channels = storage.upload_channels(settings, train, validation)
+    storage.list_dataset_versions(settings)
+    job = training.job_name_for(settings.prefix)
+    request = training.FitRequest(
+        job_name=job,
+        image_uri=f"{repository_uri}@{digest}",
+        channels=channels.channels(),
+        hyperparameters={"num_leaves": 7},
+        use_spot=True,
+        max_run_seconds=900,
+        max_wait_seconds=1800,
+        tags={"project": "titanic-sm"},
+    )
+    training.start_fit(settings, request, wait=False)
+    logs.read_events(settings, job)
+    store = jobs.JobStore(tmp_path / "jobs.sqlite3")
+    store.create(target="aws", job_name=job)
+    jobs.sync(settings, store)
+    artifact = f"{training.output_path(settings)}/{job}/output/model.tar.gz"
+    assert not storage.object_exists(settings, artifact)  # moto writes no artifact
+
+    policy = _operator_policy(moto_url, stack)
+    services = {service for service, _, _ in calls}
+    assert {"s3", "ecr", "sagemaker", "logs"} <= services, services
+    denied = [
+        (action, resource)
+        for service, operation, params in calls
+        for action, resource, context in _iam_requests(service, operation, params)
+        if action not in UNAUTHORISED_CALLS and not allowed(policy, action, resource, context)
+    ]
+    assert denied == []
