@@ -4,7 +4,8 @@ policies let the project's own calls through (and no others).
 moto enforces IAM for S3 actions and object ARNs (not conditions, not other services' resources),
 so the S3 side is proven by running ``services.storage`` and the role's reads and writes under
 enforcement; the rest of each policy is checked statement by statement with a small evaluator
-that does honour resources and conditions. Settings moto ignores in templates (public access
+that does honour resources and conditions, including every API call the aws code path makes
+(recorded while it runs against moto). Settings moto ignores in templates (public access
 block, versioning, scan on push, the bucket policy) are checked on the template text in
 test_infra_template.py.
 """
