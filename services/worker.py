@@ -167,33 +167,29 @@ _PLACEHOLDER_IMAGE = "pending/image@sha256:" + "0" * 64
 
 
 def _price(settings: Settings, instance_type: str, use_spot: bool) -> tuple[float, str] | None:
-    from services import pricing
+    """The hourly price from the instance service (live on aws, snapshot on local); a spot
+    price missing from the book falls back to on-demand, an unreadable API to the snapshot."""
+    from services import instances, pricing
 
-    quote = pricing.load_snapshot(settings.region).quote(instance_type, use_spot)
-    if quote is None and use_spot:
-        quote = pricing.load_snapshot(settings.region).quote(instance_type, False)
-    return (quote.usd_per_hour, quote.source) if quote is not None else None
-
-
-def _estimate(settings: Settings, instance_type: str, use_spot: bool, store: JobStore | None = None) -> Any:
-    from services import capacity, cost
-
-    price = _price(settings, instance_type, use_spot)
-    if price is None:
-        return None
-    store = store or JobStore(settings.job_store_path)
-    previous = cost.last_comparable_seconds(store.list(statuses=["Completed"], reap=False), instance_type)
-    probe = capacity.load_latest(settings)
     try:
-        return cost.estimate(
-            instance_type,
-            price[0],
-            price[1],
-            settings.instance_count,
-            previous_job_seconds=previous,
-            probe_seconds=probe.wall_seconds if probe is not None and probe.completed else None,
+        quote = instances.price_quote(settings, instance_type, use_spot) or (
+            instances.price_quote(settings, instance_type, False) if use_spot else None
         )
-    except cost.CostError:
+    except Exception:  # no pricing:GetProducts, or offline: the shipped snapshot still prices it
+        book = pricing.load_snapshot(settings.region)
+        quote = book.quote(instance_type, use_spot) or book.quote(instance_type, False)
+    return (quote.usd_per_hour, f"{quote.source}, {quote.fetched}") if quote is not None else None
+
+
+def _estimate(
+    settings: Settings, instance_type: str, use_spot: bool, dataset_version: str | None = None
+) -> Any:
+    """cost.estimate_job's figure (last comparable job, else the probe), or None when unknown."""
+    from services import cost
+
+    try:
+        return cost.estimate_job(settings, instance_type, spot=use_spot, dataset_version=dataset_version)
+    except Exception:  # no price or no duration yet: the launch goes on, the estimate is "unknown"
         return None
 
 
@@ -230,7 +226,7 @@ def record_job(settings: Settings, request: LaunchRequest) -> tuple[Job, bool]:
     )
     sent = training.validate_request(settings, check)  # raises TrainingError with one line
     store = JobStore(settings.job_store_path)
-    estimate = _estimate(settings, instance_type, request.use_spot, store)
+    estimate = _estimate(settings, instance_type, request.use_spot, request.dataset_version)
     return store.create(
         target=settings.target,
         job_name=job_name,
@@ -466,6 +462,10 @@ def _run_stages(
             **_headline(run.metrics),
             **_actual_cost(settings, store.get(job.id, reap=False), seconds.get("fit", 0.0)),
         }
+        if settings.is_local:
+            # The job's duration as billing would see it (container start to exit), which is what
+            # the next estimate should use; metrics.json keeps the in-container fit time.
+            results["training_seconds"] = seconds.get("fit")
         final = store.set_status(
             job.id,
             "Completed",
@@ -648,13 +648,11 @@ def _headline(metrics: Mapping[str, Any]) -> dict[str, float | None]:
         value = (cv.get(name) or {}).get("mean")
         return float(value) if value is not None else None
 
-    training_seconds = metrics.get("training_seconds")
     return {
         "validation_accuracy": validation.get("accuracy"),
         "validation_auc": validation.get("roc_auc"),
         "cv_accuracy": mean("accuracy"),
         "cv_auc": mean("roc_auc"),
-        "training_seconds": float(training_seconds) if training_seconds is not None else None,
     }
 
 

@@ -77,6 +77,8 @@ def test_launch_streams_lines_while_running_and_completes(
     assert done.status == "Completed", worker.worker_log_path(e2e_settings, job_id).read_text()[-3000:]
     assert done.image_uri == training_image.uri_with_digest
     assert done.validation_auc is not None and done.local_path
+    # The stored duration is the container's run (what billing sees), not just the in-container fit.
+    assert done.training_seconds is not None and done.training_seconds > done.metrics["training_seconds"]
     assert [t.secondary_status for t in done.transitions][1:] == [
         "Starting",
         "Training",
