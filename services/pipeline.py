@@ -25,7 +25,7 @@ from services.worker import LaunchRequest, Progress, StageError, record_job, run
 
 __all__ = ["STAGES", "PipelineResult", "StageError", "run_pipeline", "summary_lines"]
 
-STAGES = ("data", "upload", "image", "fit", "verify", "download")
+STAGES = ("stack", "data", "upload", "image", "fit", "verify", "download")
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,15 @@ def run_pipeline(
     max_run_seconds = max_run_seconds or settings.max_run_seconds
     max_wait_seconds = max_wait_seconds if max_wait_seconds is not None else settings.max_wait_seconds
     _check_request(settings, instance_type, hyperparameters, use_spot, max_run_seconds, max_wait_seconds)
-    stage = "data"
+    stage = "stack"
     try:
+        if settings.is_local:
+            from services import local_stack
+
+            done = _stage("stack", progress, seconds)
+            endpoints = local_stack.ensure_running(settings)
+            done(f"moto {endpoints.moto_url}, registry {endpoints.registry}")
+        stage = "data"
         done = _stage("data", progress, seconds)
         train_file, validation_file, manifest = _channel_files(
             settings, source, channels_dir, validation_fraction, seed
@@ -232,7 +239,7 @@ def bench(settings: Settings) -> int:
         local_stack.stop(cold_settings)
         shutil.rmtree(state, ignore_errors=True)
     print(f"{'stage':<10}" + "".join(f"{label:>10}" for label, _, _ in rows))
-    for stage in ("data", "upload", "image", "build", "push", "fit", "verify", "download"):
+    for stage in ("stack", "data", "upload", "image", "build", "push", "fit", "verify", "download"):
         print(f"{stage:<10}" + "".join(f"{r.seconds.get(stage, 0.0):>9.1f}s" for _, r, _ in rows))
     print(f"{'total':<10}" + "".join(f"{total:>9.1f}s" for _, _, total in rows))
     print(

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services import worker
+from services import local_stack, worker
 from services.jobs import JobStore
 from services.local_stack import StackEndpoints
 from services.settings import Settings
@@ -50,3 +50,16 @@ def test_spot_without_enough_max_wait_is_refused_up_front(e2e_settings: Settings
     assert result.stderr.strip().splitlines()[-1] == (
         "error: request: max_wait (300 s) must be at least max_run (600 s)"
     )
+
+
+def test_a_service_that_cannot_start_is_the_stack_stage(tmp_path: Path) -> None:
+    # A fresh stack with docker-registry off the PATH: the registry cannot start.
+    settings = Settings(state_dir=tmp_path / "state", data_dir=tmp_path / "data", runs_dir=tmp_path / "runs")
+    try:
+        result = _run(settings, PATH=str(tmp_path / "empty-path"))
+        assert result.returncode == 1
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: stack: the Docker registry failed to start on 127.0.0.1:")
+        assert last.endswith(": docker-registry is not installed (run `make docker`)")
+    finally:
+        local_stack.stop(settings)
