@@ -249,5 +249,10 @@ def bench(settings: Settings) -> int:
 
 
 if __name__ == "__main__":
+    import logging
+
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    # As in `titanic-sm run`: the SDK's import-time INFO logging would bury the table.
+    for name in ("sagemaker", "sagemaker.config"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     sys.exit(bench(Settings.from_env()))
