@@ -70,7 +70,7 @@ def run_pipeline(
     seconds: dict[str, float] = {}
     hyperparameters = dict(hyperparameters if hyperparameters is not None else settings.hyperparameters)
     use_spot = settings.use_spot if use_spot is None else use_spot
-    max_run_seconds = max_run_seconds or settings.max_run_seconds
+    max_run_seconds = max_run_seconds if max_run_seconds is not None else settings.max_run_seconds
     max_wait_seconds = max_wait_seconds if max_wait_seconds is not None else settings.max_wait_seconds
     _check_request(settings, instance_type, hyperparameters, use_spot, max_run_seconds, max_wait_seconds)
     stage = "stack"

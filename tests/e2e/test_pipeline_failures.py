@@ -44,6 +44,12 @@ def test_missing_channel_folder_is_the_data_stage(e2e_settings: Settings, tmp_pa
     assert result.stderr.strip().splitlines()[-1] == f"error: data: no train.csv in {tmp_path / 'nothing'}"
 
 
+def test_max_run_zero_is_refused_not_replaced_by_the_default(e2e_settings: Settings) -> None:
+    result = _run(e2e_settings, "--max-run", "0")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: request: max_run must be between 1 and ")
+
+
 def test_spot_without_enough_max_wait_is_refused_up_front(e2e_settings: Settings) -> None:
     result = _run(e2e_settings, "--spot", "--max-run", "600", "--max-wait", "300")
     assert result.returncode == 1
