@@ -151,7 +151,9 @@ def build_estimator(settings: Settings, request: FitRequest, session: Any | None
     from sagemaker.estimator import Estimator
 
     spot: dict[str, Any] = {}
-    if request.use_spot:
+    # SDK local mode refuses spot ("not supported in local mode"); the worker says so in the
+    # job's log and the job keeps its spot flag for pricing. On aws it is sent as asked.
+    if request.use_spot and not settings.is_local:
         spot = {
             "use_spot_instances": True,
             "max_wait": request.max_wait_seconds,

@@ -52,6 +52,10 @@ HEARTBEAT_SECONDS = 5.0
 AWS_POLL_SECONDS = 10.0
 STOP_GRACE_SECONDS = 20.0
 FAILURE_PREFIX = "Failure reason:"
+LOCAL_SPOT_NOTICE = (
+    "note: SageMaker local mode has no managed spot, so this local run is on-demand; "
+    "the job is priced as spot, and on the aws target spot is requested as asked"
+)
 # Where this package lives: the worker runs `python -m services` from there.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -568,6 +572,8 @@ def _fit(
 
         try:
             with logs.capture_lines(on_line, "stdout"):
+                if request.use_spot:
+                    print(LOCAL_SPOT_NOTICE, flush=True)
                 estimator = training.start_fit(settings, request)
             if timed_out.is_set():
                 raise training.TrainingError("stopped at max_run")

@@ -136,3 +136,14 @@ def test_job_names_are_unique_and_valid() -> None:
     names = {training.job_name_for("titanic run") for _ in range(50)}
     assert len(names) == 50
     assert all(training.JOB_NAME_PATTERN.match(n) and n.startswith("titanic-run-") for n in names)
+
+
+def test_local_mode_runs_a_spot_request_on_demand(settings: Settings, request_: training.FitRequest) -> None:
+    # SDK local mode raises "Spot training is not supported in local mode"; the worker logs a
+    # notice instead and the job keeps its spot flag for pricing.
+    estimator = training.build_estimator(settings, request_)
+    assert estimator.instance_type == "local"
+    assert not estimator.use_spot_instances
+    assert estimator.max_wait is None and estimator.checkpoint_s3_uri is None
+    assert estimator.max_run == 900
+    assert estimator.hyperparameters() == {"num_leaves": "7", "learning_rate": "0.05"}
