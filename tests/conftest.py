@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 TIERS = ("unit", "container", "contract", "ui", "e2e")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The one switch that lets `aws_verified` contract tests use the real credential chain.
+REAL_AWS_ENV = "TITANIC_SM_REAL_AWS"
+
+
+@pytest.fixture
+def real_aws_account(request: pytest.FixtureRequest) -> bool:
+    """True when this test should talk to a real account instead of moto."""
+    marked = request.node.get_closest_marker("aws_verified") is not None
+    return marked and os.environ.get(REAL_AWS_ENV) == "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -18,8 +28,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch, real_aws_account: bool) -> None:
     """Fake credentials everywhere, so no test can reach a real account by accident."""
+    if real_aws_account:
+        return
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

@@ -32,12 +32,26 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture
 def settings(
-    tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    tmp_path: Path,
+    moto_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    real_aws_account: bool,
 ) -> Settings:
     """Local-target settings whose every AWS client talks to this session's moto server.
 
     Each test gets its own bucket and state dir, so tests never see each other's objects.
+    With TITANIC_SM_REAL_AWS=1, an `aws_verified` test gets aws-target settings from the
+    TITANIC_SM_* variables instead (see docs/aws.md), under its own key prefix in that bucket.
     """
+    if real_aws_account:
+        base = Settings.from_env(target="aws")
+        return base.with_overrides(
+            state_dir=tmp_path / "state",
+            runs_dir=tmp_path / "runs",
+            data_dir=tmp_path / "data",
+            prefix=f"{base.prefix}/contract-tests/{uuid.uuid4().hex[:8]}",
+        )
     monkeypatch.setattr(aws, "endpoint_url", lambda s: moto_url if s.is_local else None)
     # Whoever reaches the local stack directly gets the same server, never a real stack.
     stack = types.SimpleNamespace(moto_url=moto_url, registry="127.0.0.1:0")

@@ -24,6 +24,7 @@ def channel_files(tmp_path: Path) -> tuple[Path, Path]:
     return train, validation
 
 
+@pytest.mark.aws_verified
 def test_ensure_bucket_creates_an_encrypted_private_bucket(settings: Settings) -> None:
     assert storage.ensure_bucket(settings) == settings.bucket
     s3 = aws.client(settings, "s3")
@@ -40,6 +41,7 @@ def test_ensure_bucket_creates_an_encrypted_private_bucket(settings: Settings) -
     assert storage.ensure_bucket(settings) == settings.bucket
 
 
+@pytest.mark.aws_verified
 def test_upload_channels_under_content_version(settings: Settings, channel_files: tuple[Path, Path]) -> None:
     train, validation = channel_files
     first = storage.upload_channels(settings, train, validation)
@@ -63,6 +65,7 @@ def test_upload_channels_under_content_version(settings: Settings, channel_files
     assert not again.uploaded
 
 
+@pytest.mark.aws_verified
 def test_changed_content_is_a_new_version(settings: Settings, channel_files: tuple[Path, Path]) -> None:
     train, validation = channel_files
     first = storage.upload_channels(settings, train, validation)
@@ -87,6 +90,7 @@ def test_missing_or_empty_channel_file_is_one_clear_error(settings: Settings, tm
         storage.upload_channels(settings, empty)
 
 
+@pytest.mark.aws_verified
 def test_download_missing_object_names_the_uri(settings: Settings, tmp_path: Path) -> None:
     storage.ensure_bucket(settings)
     uri = f"s3://{settings.bucket}/nothing/model.tar.gz"
