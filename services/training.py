@@ -171,6 +171,8 @@ def build_estimator(settings: Settings, request: FitRequest, session: Any | None
         hyperparameters=cast(dict[str, Any], hyperparameters),
         metric_definitions=cast(list[dict[str, Any]], METRIC_DEFINITIONS),
         tags=[{"Key": k, "Value": v} for k, v in sorted(request.tags.items())],
+        # The Debugger profiler serves framework containers; ours would only pay for its rule jobs.
+        disable_profiler=True,
         sagemaker_session=session if session is not None else sagemaker_session(settings),
         **spot,
     )

@@ -83,6 +83,8 @@ def test_create_training_job_request_on_the_aws_path(
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
     assert channels == dict(request_.channels)
     assert {"Key": "project", "Value": "titanic-sm"} in job["Tags"]
+    assert job.get("ProfilerConfig", {"DisableProfiler": True})["DisableProfiler"] is True
+    assert "ProfilerRuleConfigurations" not in job
     # moto accepted it: the job exists on the service side.
     described = aws.client(aws_settings, "sagemaker").describe_training_job(TrainingJobName=request_.job_name)
     assert described["AlgorithmSpecification"]["TrainingImage"] == IMAGE
