@@ -50,7 +50,8 @@ def metrics_of(job: Job) -> tuple[dict[str, Any], bytes] | None:
 
 if not settings.is_local:
     # On aws the store is brought up to date from SageMaker (list_training_jobs) before it is shown.
-    action("Reconciling with SageMaker", reconcile_with_aws, store, aws.client(settings, "sagemaker"))
+    # The client is made inside the action: a bad profile is one line, not a traceback.
+    action("Reconciling with SageMaker", lambda: reconcile_with_aws(store, aws.client(settings, "sagemaker")))
 
 filter_status, filter_target = st.columns(2)
 statuses = filter_status.multiselect("Status", STATUSES, key="filter_status")

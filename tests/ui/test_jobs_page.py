@@ -120,3 +120,18 @@ def test_empty_store_says_where_to_start(page: Callable[[str], AppTest], app_set
     assert not errors(at)
     assert any("Train page" in i.value for i in at.info)
     assert not Path(app_settings.runs_dir).exists()
+
+
+def test_aws_target_with_an_unknown_profile_is_one_line_not_a_traceback(
+    page: Callable[[str], AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TITANIC_SM_TARGET", "aws")
+    monkeypatch.setenv("TITANIC_SM_BUCKET", "titanic-sm-ui-aws-bucket")
+    monkeypatch.setenv("TITANIC_SM_ROLE_ARN", "arn:aws:iam::111111111111:role/titanic-sm-execution")
+    monkeypatch.setenv("TITANIC_SM_AWS_PROFILE", "titanic-sm-no-such-profile")
+
+    at = page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    message = " ".join(errors(at))
+    assert "Reconciling with SageMaker failed" in message and "titanic-sm-no-such-profile" in message
+    assert any("Train page" in i.value for i in at.info)  # the rest of the page still renders
