@@ -193,12 +193,21 @@ def estimate_job(
     if settings.job_store_path.is_file():
         jobs = JobStore(settings.job_store_path).list(statuses=["Completed"], reap=False)
         previous = last_comparable_seconds(jobs, instance_type, dataset_version)
-    probe = capacity.load_proof(settings, instance_type) or capacity.load_latest(settings)
+    # A proof run that did not complete (e.g. out of memory on a small type) has no duration to
+    # offer; the measuring probe still has one.
+    probe = next(
+        (
+            run
+            for run in (capacity.load_proof(settings, instance_type), capacity.load_latest(settings))
+            if run is not None and run.completed
+        ),
+        None,
+    )
     return estimate(
         instance_type,
         quote.usd_per_hour,
         f"{quote.source}, {quote.fetched}",
         settings.instance_count,
         previous_job_seconds=previous,
-        probe_seconds=probe.docker_seconds if probe is not None and probe.completed else None,
+        probe_seconds=probe.docker_seconds if probe is not None else None,
     )

@@ -103,3 +103,37 @@ def test_estimate_job_uses_the_proof_run_then_a_completed_job(tmp_path: Path) ->
 def test_estimate_job_without_a_price_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(cost.CostError, match=r"no training price for ml\.c5\.xlarge in eu-west-1"):
         cost.estimate_job(Settings(state_dir=tmp_path, region="eu-west-1"), "ml.c5.xlarge")
+
+
+def test_estimate_job_falls_back_to_the_measuring_probe_when_the_proof_run_failed(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path)
+    failed_proof = capacity.ProbeResult(
+        image="img",
+        cpus=2.0,
+        memory_limit_bytes=4 * 2**30,
+        completed=False,
+        exit_code=137,
+        wall_seconds=2.0,
+        docker_seconds=3.0,
+        peak_memory_bytes=None,
+        cgroup=None,
+        measured_at="2026-11-26T06:00:00+00:00",
+        failure="killed: out of memory",
+        instance_type="ml.t3.medium",
+    )
+    measured = capacity.ProbeResult(
+        image="img",
+        cpus=1.0,
+        memory_limit_bytes=2 * 2**30,
+        completed=True,
+        exit_code=0,
+        wall_seconds=4.0,
+        docker_seconds=48.0,
+        peak_memory_bytes=2**27,
+        cgroup="v1",
+        measured_at="2026-11-26T06:00:00+00:00",
+    )
+    capacity.save_proof(settings, failed_proof)
+    capacity.save_result(settings, measured)
+    est = cost.estimate_job(settings, "ml.t3.medium")
+    assert est.seconds_source.startswith("capacity probe") and est.expected_seconds == 48.0
