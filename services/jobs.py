@@ -524,15 +524,34 @@ def _row_to_job(row: sqlite3.Row, transitions: tuple[Transition, ...]) -> Job:
     return Job(**values, transitions=transitions)
 
 
-def reconcile_with_aws(store: JobStore, sagemaker: Any, jobs: Sequence[Job] | None = None) -> list[str]:
+def _worker_alive(job: Job, is_alive: Callable[[int], bool], now: float) -> bool:
+    """The job's worker runs and beats (the reaper's test, the other way round)."""
+    if job.worker_pid is None or not is_alive(job.worker_pid):
+        return False
+    return job.heartbeat_at is None or now - job.heartbeat_at <= HEARTBEAT_TIMEOUT_SECONDS
+
+
+def reconcile_with_aws(
+    store: JobStore,
+    sagemaker: Any,
+    jobs: Sequence[Job] | None = None,
+    is_alive: Callable[[int], bool] = pid_alive,
+) -> list[str]:
     """On the aws target, bring active stored jobs up to date from SageMaker; return the changed ids.
 
     ``list_training_jobs`` finds which stored jobs SageMaker knows; ``describe_training_job``
     then gives the secondary status, failure reason and billable time of each active one.
+
+    SageMaker is asked before dead workers are reaped, so a job that finished while its worker
+    was gone gets SageMaker's outcome. A job whose worker is alive gets SageMaker's progress but
+    not its end: the worker records that itself, with the metrics, cost and download, and a
+    terminal status written first would make the store drop the worker's final write.
     """
-    candidates = [j for j in (jobs if jobs is not None else store.list(targets=["aws"])) if j.is_active]
+    listed = jobs if jobs is not None else store.list(targets=["aws"], reap=False)
+    candidates = [j for j in listed if j.is_active]
     if not candidates:
         return []
+    now = time.time()
     known: dict[str, str] = {}
     for page in sagemaker.get_paginator("list_training_jobs").paginate():
         for summary in page.get("TrainingJobSummaries", []):
@@ -543,6 +562,8 @@ def reconcile_with_aws(store: JobStore, sagemaker: Any, jobs: Sequence[Job] | No
             continue
         described = sagemaker.describe_training_job(TrainingJobName=job.job_name)
         status = described["TrainingJobStatus"]
+        if status in TERMINAL_STATUSES and _worker_alive(job, is_alive, now):
+            continue
         extra: dict[str, Any] = {}
         artifact = described.get("ModelArtifacts", {}).get("S3ModelArtifacts")
         if artifact:
@@ -571,11 +592,12 @@ def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
     """Bring the store up to date with the target: on aws, reconcile with SageMaker; on local,
     reap dead workers. Returns the ids of jobs that changed. Call it before showing history."""
     store = store or JobStore(settings.job_store_path)
-    changed = store.reap_dead_workers()
+    changed: list[str] = []
     if not settings.is_local:
         from services import aws
 
         changed += reconcile_with_aws(store, aws.client(settings, "sagemaker"))
+    changed += [job_id for job_id in store.reap_dead_workers() if job_id not in changed]
     return changed
 
 

@@ -4,6 +4,7 @@ and reconciliation with SageMaker's list_training_jobs (moto)."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
 import subprocess
 import sys
@@ -183,7 +184,8 @@ def test_reconcile_with_sagemaker(settings: Settings, tmp_path: Path) -> None:
     )
     store = JobStore(tmp_path / "jobs.sqlite3")
     job, _ = store.create(target="aws", job_name=name)
-    store.heartbeat(job.id, pid=1)
+    # Its worker is gone: SageMaker, asked before the reaper, has the job's real outcome.
+    store.heartbeat(job.id, pid=999_999_9)
     store.set_status(job.id, "InProgress", secondary_status="Starting")
     other, _ = store.create(target="aws", job_name="titanic-unknown-to-sagemaker")
     assert jobs.reconcile_with_aws(store, sm) == [job.id]
@@ -191,6 +193,33 @@ def test_reconcile_with_sagemaker(settings: Settings, tmp_path: Path) -> None:
     assert updated.status == "Completed"
     assert updated.artifact_uri and updated.artifact_uri.startswith(f"s3://{settings.bucket}/out/")
     assert store.get(other.id, reap=False).status == "Pending"
+
+
+def test_reconcile_leaves_the_end_of_a_live_workers_job_to_the_worker(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """SageMaker says Completed while the worker still verifies and downloads: a reconcile then
+    (the Jobs page, `jobs list`) must not finalise the job, or the worker's metrics are dropped."""
+    sm = aws.client(settings, "sagemaker")
+    name = f"titanic-live-{int(time.time() * 1000)}"
+    sm.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": "i@sha256:" + "c" * 64, "TrainingInputMode": "File"},
+        RoleArn=settings.role_arn,
+        OutputDataConfig={"S3OutputPath": f"s3://{settings.bucket}/out"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job, _ = store.create(target="aws", job_name=name)
+    store.heartbeat(job.id, pid=os.getpid())  # this process is the worker, alive and beating
+    store.set_status(job.id, "InProgress", secondary_status="Uploading")
+    assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Completed"
+    assert jobs.reconcile_with_aws(store, sm) == []
+    assert store.get(job.id, reap=False).status == "InProgress"
+    # The worker's own final write, with what only it knows, lands.
+    store.set_status(job.id, "Completed", secondary_status="Completed", validation_accuracy=0.84)
+    assert store.get(job.id, reap=False).validation_accuracy == 0.84
 
 
 def test_sync_reconciles_on_aws_and_only_reaps_on_local(settings: Settings, tmp_path: Path) -> None:
@@ -211,5 +240,6 @@ def test_sync_reconciles_on_aws_and_only_reaps_on_local(settings: Settings, tmp_
     store.heartbeat(job.id, pid=1)
     assert jobs.sync(settings, store) == []  # local: nothing to ask SageMaker
     assert store.get(job.id, reap=False).status == "Pending"
+    store.heartbeat(job.id, pid=999_999_9)  # the worker died: SageMaker's outcome wins over the reaper's
     assert jobs.sync(aws_settings, store) == [job.id]
     assert store.get(job.id, reap=False).status == "Completed"
