@@ -25,8 +25,11 @@ st.title("2 · Instance")
 
 
 @st.cache_data(ttl=300, show_spinner="Reading prices and quotas…")
-def evidence_for(_settings: Any, target: str, region: str) -> instances.Evidence:
-    """Prices and quotas change rarely; five minutes saves repeated Price List calls."""
+def evidence_for(_settings: Any, target: str, region: str, state_dir: str) -> instances.Evidence:
+    """Prices and quotas change rarely; five minutes saves repeated Price List calls.
+
+    The state dir is part of the key: the requirement and the proofs are read from it.
+    """
     return instances.gather(_settings)
 
 
@@ -74,7 +77,14 @@ def highlight_recommended(row: pd.Series) -> list[str]:
 
 
 spot = st.toggle("Spot training", value=settings.use_spot, key="instance_spot")
-evidence = action("Gathering the instance evidence", evidence_for, settings, settings.target, settings.region)
+evidence = action(
+    "Gathering the instance evidence",
+    evidence_for,
+    settings,
+    settings.target,
+    settings.region,
+    str(settings.state_dir),
+)
 if evidence is None:
     st.stop()
 decision = evidence.decision(spot)
@@ -97,8 +107,10 @@ st.markdown(
 for warning in evidence.warnings:
     st.warning(warning)
 proof = evidence.proofs.get(decision.chosen) if decision.chosen else None
-if proof:
+if proof and proof.get("completed"):
     st.info(f"Proof it completes on {decision.chosen}: {proof.get('summary', proof)}")
+elif proof:
+    st.warning(f"The probe on {decision.chosen}'s limits did not complete: {proof.get('summary', proof)}")
 elif decision.chosen:
     st.caption(f"No capacity probe has run on {decision.chosen}'s limits yet (`titanic-sm probe` runs one).")
 

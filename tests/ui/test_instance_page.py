@@ -8,7 +8,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 from ui_helpers import errors, texts
 
-from services import instances
+from services import capacity, instances
 from services.settings import Settings
 
 PAGE = "pages/2_Instance.py"
@@ -89,3 +89,33 @@ def test_spot_view_recommends_from_the_spot_decision_and_carries_spot_to_the_lau
     at.button(key="use_instance").click().run()
     assert at.session_state["launch_spot"] is True
     assert at.session_state["launch_instance"] == evidence.spot.chosen
+
+
+def test_a_proof_run_that_did_not_complete_is_a_warning_not_a_proof(
+    page: Callable[[str], AppTest], app_settings: Settings
+) -> None:
+    chosen = instances.gather(app_settings).on_demand.chosen
+    assert chosen is not None
+    capacity.save_proof(
+        app_settings,
+        capacity.ProbeResult(
+            image="img",
+            cpus=2.0,
+            memory_limit_bytes=8 * 2**30,
+            completed=False,
+            exit_code=137,
+            wall_seconds=2.0,
+            docker_seconds=3.0,
+            peak_memory_bytes=None,
+            cgroup=None,
+            measured_at="2026-11-26T06:00:00+00:00",
+            failure="killed: out of memory",
+            instance_type=chosen,
+        ),
+    )
+    at = page(PAGE).run()
+    assert not at.exception
+    assert not any(i.value.startswith("Proof it completes") for i in at.info)
+    assert any(
+        f"{chosen}'s limits did not complete" in w.value and "out of memory" in w.value for w in at.warning
+    ), [w.value for w in at.warning]
