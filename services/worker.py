@@ -76,7 +76,12 @@ class JobFailedError(StageError):
 
 
 class MaxRuntimeExceededError(StageError):
-    """The job ran past max_run; like SageMaker, it ends Stopped / MaxRuntimeExceeded."""
+    """The job ran past max_run (or, on spot, max_wait); like SageMaker, it ends Stopped with
+    ``secondary_status`` MaxRuntimeExceeded (or MaxWaitTimeExceeded)."""
+
+    def __init__(self, stage: str, cause: str, secondary_status: str = "MaxRuntimeExceeded") -> None:
+        super().__init__(stage, cause)
+        self.secondary_status = secondary_status
 
 
 class _StopRequested(BaseException):
@@ -491,7 +496,7 @@ def _run_stages(
         store.set_status(
             job.id,
             "Stopped",
-            secondary_status="MaxRuntimeExceeded",
+            secondary_status=exc.secondary_status,
             failure_reason=str(exc),
             message=str(exc),
         )
@@ -602,6 +607,13 @@ def _container_line(raw: str) -> str:
     return _COMPOSE_PREFIX.sub("", _ANSI.sub("", raw)).rstrip("\r")
 
 
+# SageMaker's secondary status when it stopped a job at a limit, not at the user's request.
+_SAGEMAKER_LIMITS = {
+    "MaxRuntimeExceeded": "max_run (MaxRuntimeInSeconds)",
+    "MaxWaitTimeExceeded": "max_wait (MaxWaitTimeInSeconds)",
+}
+
+
 def _fit_on_aws(
     settings: Settings, store: JobStore, job: Job, request: Any, echo: Callable[[str], None] | None
 ) -> str:
@@ -635,6 +647,11 @@ def _fit_on_aws(
         training_seconds=float(training_seconds) if training_seconds else None,
         billable_seconds=float(billable) if billable is not None else None,
     )
+    if status == "Stopped" and secondary in _SAGEMAKER_LIMITS:
+        limit = _SAGEMAKER_LIMITS[secondary]
+        raise MaxRuntimeExceededError(
+            "fit", f"job {job.job_name} ran longer than {limit} and SageMaker stopped it", secondary
+        )
     if status == "Stopped":
         raise _StopRequested()
     if status == "Failed":

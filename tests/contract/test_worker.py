@@ -193,3 +193,38 @@ def test_run_job_in_process_beats_with_its_own_pid(aws_settings: Settings) -> No
     run = json.loads((aws_settings.runs_dir / name / "run.json").read_text())
     assert run["cost"]["actual_usd"] == outcome.job.actual_cost
     assert run["status"] == "Completed" and run["image"] == IMAGE
+
+
+@pytest.mark.parametrize(
+    ("secondary", "limit"), [("MaxRuntimeExceeded", "max_run"), ("MaxWaitTimeExceeded", "max_wait")]
+)
+def test_a_job_sagemaker_stopped_at_its_limit_is_recorded_as_that_not_as_a_user_stop(
+    aws_settings: Settings, monkeypatch: pytest.MonkeyPatch, secondary: str, limit: str
+) -> None:
+    """SageMaker ends a job past MaxRuntimeInSeconds (or a spot job past MaxWaitTimeInSeconds) as
+    Stopped with that secondary status; moto completes every job at once, so its answer is set."""
+    real_client = aws.client
+
+    class StoppedAtLimit:
+        def __init__(self, client: object) -> None:
+            self._client = client
+
+        def describe_training_job(self, **kwargs: object) -> dict[str, object]:
+            described = self._client.describe_training_job(**kwargs)  # type: ignore[attr-defined]
+            return {**described, "TrainingJobStatus": "Stopped", "SecondaryStatus": secondary}
+
+    monkeypatch.setattr(
+        aws,
+        "client",
+        lambda s, name, **kw: (
+            StoppedAtLimit(real_client(s, name, **kw)) if name == "sagemaker" else real_client(s, name, **kw)
+        ),
+    )
+    storage.ensure_bucket(aws_settings)
+    job, _ = worker.record_job(aws_settings, _request(aws_settings, image_uri=IMAGE))
+    with pytest.raises(worker.MaxRuntimeExceededError, match=limit):
+        worker.run_job(aws_settings, job.id)
+    stored = JobStore(aws_settings.job_store_path).get(job.id, reap=False)
+    assert (stored.status, stored.secondary_status) == ("Stopped", secondary)
+    assert stored.failure_reason is not None and limit in stored.failure_reason
+    assert "by the user" not in " ".join(t.message or "" for t in stored.transitions)
