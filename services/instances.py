@@ -532,7 +532,7 @@ def check_choice(
         recommended=decision.chosen,
         passed=row.eligible,
         failed_checks=tuple(row.exclusions),
-        override_reason=reason,
+        override_reason=None if row.eligible else reason,  # a passing type overrides nothing
         usd_per_hour=row.usd_per_hour,
         price_source=f"{row.price_source}, {row.price_fetched}" if row.price_source else "no price",
         quota=row.quota,

@@ -160,6 +160,8 @@ def test_check_choice_records_a_passing_type(tmp_path: Path) -> None:
     choice = instances.check_choice(evidence, "ml.m5.large")
     assert choice.passed and choice.override_reason is None and choice.recommended == "ml.m5.large"
     assert choice.usd_per_hour == pytest.approx(0.115) and "price snapshot" in choice.price_source
+    # A reason left over for a type that passes is not an override, so none is recorded.
+    assert instances.check_choice(evidence, "ml.m5.large", "left over").override_reason is None
 
 
 def test_check_choice_refuses_a_failing_type_without_an_override(tmp_path: Path) -> None:
