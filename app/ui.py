@@ -25,6 +25,7 @@ __all__ = [
     "WATCH_JOB_KEY",
     "action",
     "flash",
+    "instance_evidence",
     "one_line",
     "page_setup",
     "show_flash",
@@ -88,6 +89,18 @@ def guarded(what: str) -> Iterator[None]:
         yield
     except Exception as exc:  # the page keeps rendering; the cause is shown in one line
         show_error(what, exc)
+
+
+@st.cache_data(ttl=300, show_spinner="Reading prices and quotas…")
+def instance_evidence(_settings: Settings, target: str, region: str, state_dir: str) -> Any:
+    """``instances.gather`` for the settings, shared by the Instance page and the Train page's launch check.
+
+    Prices and quotas change rarely; five minutes saves repeated Price List calls. The state dir is
+    part of the key: the requirement and the proofs are read from it.
+    """
+    from services import instances
+
+    return instances.gather(_settings)
 
 
 def page_setup(title: str, icon: str = "🚢") -> Settings:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import charts
 import pandas as pd
 import streamlit as st
@@ -13,6 +11,7 @@ from ui import (
     LAUNCH_SPOT_KEY,
     action,
     flash,
+    instance_evidence,
     one_line,
     page_setup,
     show_flash,
@@ -22,15 +21,6 @@ from services import instances
 
 settings = page_setup("Instance")
 st.title("2 · Instance")
-
-
-@st.cache_data(ttl=300, show_spinner="Reading prices and quotas…")
-def evidence_for(_settings: Any, target: str, region: str, state_dir: str) -> instances.Evidence:
-    """Prices and quotas change rarely; five minutes saves repeated Price List calls.
-
-    The state dir is part of the key: the requirement and the proofs are read from it.
-    """
-    return instances.gather(_settings)
 
 
 def quota_state(quota: float | None) -> str:
@@ -77,9 +67,9 @@ def highlight_recommended(row: pd.Series) -> list[str]:
 
 
 spot = st.toggle("Spot training", value=settings.use_spot, key="instance_spot")
-evidence = action(
+evidence: instances.Evidence | None = action(
     "Gathering the instance evidence",
-    evidence_for,
+    instance_evidence,
     settings,
     settings.target,
     settings.region,

@@ -20,12 +20,13 @@ from ui import (
     SELECTED_DATASET_KEY,
     WATCH_JOB_KEY,
     action,
+    instance_evidence,
     one_line,
     page_setup,
 )
 
 from container.hyperparameters import SCHEMA, HyperParameter
-from services import images, logs, storage, worker
+from services import images, instances, logs, storage, worker
 from services.jobs import ACTIVE_STATUSES, Job, JobStore
 
 POLL_SECONDS = 1.5
@@ -184,17 +185,37 @@ if estimate is not None:
 if active is not None:
     st.info(f"{active.job_name} is {active.status}: stop it or let it finish to launch another.")
 
+
+def checked_instance(spot: bool) -> instances.InstanceChoice | None:
+    """The instance, checked for this purchase option; a failing type needs the Instance page's override."""
+    evidence = action(
+        "Checking the instance",
+        instance_evidence,
+        settings,
+        settings.target,
+        settings.region,
+        str(settings.state_dir),
+    )
+    if evidence is None:
+        return None
+    try:
+        return instances.check_choice(evidence, instance_type, override_reason, spot=spot)
+    except instances.InstanceChoiceError as exc:
+        st.error(f"Cannot launch: {one_line(exc)} on the Instance page")
+        return None
+
+
 if launch:
     if dataset is None:
         st.error("Cannot launch: no dataset version in S3; write one on the Data page")
-    else:
+    elif (instance_choice := checked_instance(use_spot)) is not None:
         # One key per submission: a double click or a resent request launches once.
         request_key = st.session_state.setdefault(REQUEST_KEY, uuid.uuid4().hex)
         request = worker.LaunchRequest(
             channels=dict(dataset["channels"]),
             dataset_version=dataset["version"],
             instance_type=instance_type,
-            instance_reason=override_reason,
+            instance_reason=instance_choice.override_reason,
             hyperparameters={k: v for k, v in chosen.items() if v != DEFAULTS[k]},
             use_spot=use_spot,
             max_run_seconds=max_run,

@@ -6,11 +6,12 @@ import os
 import subprocess
 from collections.abc import Callable
 
+import pytest
 from streamlit.testing.v1 import AppTest
 from ui_helpers import errors
 
 from container.hyperparameters import SCHEMA
-from services import logs
+from services import logs, worker
 from services.jobs import JobStore
 from services.settings import Settings
 
@@ -126,3 +127,38 @@ def test_stop_ends_the_worker_and_records_stopped(
     finally:
         if fake_worker.poll() is None:
             fake_worker.kill()
+
+
+def test_launch_on_a_type_that_fails_a_check_needs_the_instance_pages_override(
+    page: Callable[[str], AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ml.t3.medium has sample quota 0: chosen only through settings, it is refused at Launch.
+    monkeypatch.setenv("TITANIC_SM_INSTANCE_TYPE", "ml.t3.medium")
+    launched: list[str] = []
+
+    def record_only(settings: Settings, request: worker.LaunchRequest) -> str:
+        """worker.launch without the detached worker: the job is recorded, nothing runs."""
+        job, _ = worker.record_job(settings, request)
+        launched.append(job.id)
+        return job.id
+
+    monkeypatch.setattr(worker, "launch", record_only)
+
+    at = page(PAGE)
+    at.session_state["selected_dataset"] = DATASET
+    at.run()
+    at.button(key="launch").click().run()
+    assert not at.exception
+    message = " ".join(errors(at))
+    assert "ml.t3.medium fails the instance checks (quota 0" in message and "Instance page" in message
+    assert launched == []
+
+    # With the override given on the Instance page, it launches and the reason goes with the job.
+    at.session_state["launch_instance"] = "ml.t3.medium"
+    at.session_state["launch_override_reason"] = "quota raised this morning"
+    at.run()
+    at.button(key="launch").click().run()
+    assert not errors(at), errors(at)
+    assert len(launched) == 1
+    job = JobStore(app_settings.job_store_path).get(launched[0])
+    assert (job.instance_type, job.instance_reason) == ("ml.t3.medium", "quota raised this morning")
