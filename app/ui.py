@@ -92,15 +92,18 @@ def guarded(what: str) -> Iterator[None]:
 
 
 @st.cache_data(ttl=300, show_spinner="Reading prices and quotas…")
-def instance_evidence(_settings: Settings, target: str, region: str, state_dir: str) -> Any:
-    """``instances.gather`` for the settings, shared by the Instance page and the Train page's launch check.
-
-    Prices and quotas change rarely; five minutes saves repeated Price List calls. The state dir is
-    part of the key: the requirement and the proofs are read from it.
-    """
+def _cached_evidence(_settings: Settings, target: str, region: str, state_dir: str) -> Any:
+    """Prices and quotas change rarely; five minutes saves repeated Price List calls. The state dir
+    is part of the key: the requirement and the proofs are read from it."""
     from services import instances
 
     return instances.gather(_settings)
+
+
+def instance_evidence(settings: Settings, what: str) -> Any:
+    """``instances.gather`` for the settings (cached; shared by the Instance page and the Train
+    page's launch check), or None after one line naming the cause."""
+    return action(what, _cached_evidence, settings, settings.target, settings.region, str(settings.state_dir))
 
 
 def page_setup(title: str, icon: str = "🚢") -> Settings:

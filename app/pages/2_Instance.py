@@ -9,7 +9,6 @@ from ui import (
     LAUNCH_INSTANCE_KEY,
     LAUNCH_OVERRIDE_KEY,
     LAUNCH_SPOT_KEY,
-    action,
     flash,
     instance_evidence,
     one_line,
@@ -67,14 +66,7 @@ def highlight_recommended(row: pd.Series) -> list[str]:
 
 
 spot = st.toggle("Spot training", value=settings.use_spot, key="instance_spot")
-evidence: instances.Evidence | None = action(
-    "Gathering the instance evidence",
-    instance_evidence,
-    settings,
-    settings.target,
-    settings.region,
-    str(settings.state_dir),
-)
+evidence: instances.Evidence | None = instance_evidence(settings, "Gathering the instance evidence")
 if evidence is None:
     st.stop()
 decision = evidence.decision(spot)

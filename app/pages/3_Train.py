@@ -188,14 +188,7 @@ if active is not None:
 
 def checked_instance(spot: bool) -> instances.InstanceChoice | None:
     """The instance, checked for this purchase option; a failing type needs the Instance page's override."""
-    evidence = action(
-        "Checking the instance",
-        instance_evidence,
-        settings,
-        settings.target,
-        settings.region,
-        str(settings.state_dir),
-    )
+    evidence = instance_evidence(settings, "Checking the instance")
     if evidence is None:
         return None
     try:
