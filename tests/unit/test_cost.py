@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,23 @@ class FakeJob:
     training_seconds: float | None
     created_at: float
     dataset_version: str = "v1"
+
+
+def probe_run(**changes: Any) -> capacity.ProbeResult:
+    """A completed measuring run of 36 s; ``changes`` make it a proof run or a failed one."""
+    measured = capacity.ProbeResult(
+        image="img",
+        cpus=2.0,
+        memory_limit_bytes=8 * 2**30,
+        completed=True,
+        exit_code=0,
+        wall_seconds=3.0,
+        docker_seconds=36.0,
+        peak_memory_bytes=2**27,
+        cgroup="v1",
+        measured_at="2026-11-26T06:00:00+00:00",
+    )
+    return dataclasses.replace(measured, **changes)
 
 
 def test_estimate_prefers_the_last_comparable_job_over_the_probe() -> None:
@@ -74,19 +93,7 @@ def test_last_comparable_seconds_takes_the_newest_completed_job_on_that_type_and
 
 def test_estimate_job_uses_the_proof_run_then_a_completed_job(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path, instance_count=2)
-    proof = capacity.ProbeResult(
-        image="img",
-        cpus=2.0,
-        memory_limit_bytes=8 * 2**30,
-        completed=True,
-        exit_code=0,
-        wall_seconds=3.0,
-        docker_seconds=36.0,
-        peak_memory_bytes=2**27,
-        cgroup="v1",
-        measured_at="2026-11-26T06:00:00+00:00",
-        instance_type="ml.m5.large",
-    )
+    proof = probe_run(instance_type="ml.m5.large")
     capacity.save_proof(settings, proof)
     est = cost.estimate_job(settings)
     assert est.instance_type == "ml.m5.large" and est.seconds_source.startswith("capacity probe")
@@ -107,32 +114,14 @@ def test_estimate_job_without_a_price_is_one_clear_error(tmp_path: Path) -> None
 
 def test_estimate_job_falls_back_to_the_measuring_probe_when_the_proof_run_failed(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path)
-    failed_proof = capacity.ProbeResult(
-        image="img",
-        cpus=2.0,
-        memory_limit_bytes=4 * 2**30,
+    failed_proof = probe_run(
+        instance_type="ml.t3.medium",
         completed=False,
         exit_code=137,
-        wall_seconds=2.0,
-        docker_seconds=3.0,
         peak_memory_bytes=None,
-        cgroup=None,
-        measured_at="2026-11-26T06:00:00+00:00",
         failure="killed: out of memory",
-        instance_type="ml.t3.medium",
     )
-    measured = capacity.ProbeResult(
-        image="img",
-        cpus=1.0,
-        memory_limit_bytes=2 * 2**30,
-        completed=True,
-        exit_code=0,
-        wall_seconds=4.0,
-        docker_seconds=48.0,
-        peak_memory_bytes=2**27,
-        cgroup="v1",
-        measured_at="2026-11-26T06:00:00+00:00",
-    )
+    measured = probe_run(docker_seconds=48.0)
     capacity.save_proof(settings, failed_proof)
     capacity.save_result(settings, measured)
     est = cost.estimate_job(settings, "ml.t3.medium")
