@@ -7,6 +7,8 @@ and passed down; a user error becomes one line on stderr and exit code 1 (never 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, NoReturn
 
 import typer
@@ -31,6 +33,20 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print one line naming the cause and exit."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def aws_errors(what: str) -> Iterator[None]:
+    """An AWS call that fails (refused, unreachable, no credentials) or a local stack that cannot
+    start: one line naming ``what`` and the cause, never a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from services.local_stack import LocalStackError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError, LocalStackError) as exc:
+        fail(f"{what}: {' '.join(str(exc).split())}")
 
 
 def settings_of(ctx: typer.Context) -> Settings:
@@ -388,7 +404,8 @@ def jobs_list(
     if not settings.is_local:
         from services import aws
 
-        jobs.reconcile_with_aws(store, aws.client(settings, "sagemaker"))
+        with aws_errors("reconciling with SageMaker"):
+            jobs.reconcile_with_aws(store, aws.client(settings, "sagemaker"))
     rows = [jobs.as_summary(job) for job in store.list(statuses=status, targets=target, limit=limit)]
     if not rows:
         typer.echo("no jobs")
@@ -457,7 +474,8 @@ def jobs_logs(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
         record = jobs.JobStore(settings.job_store_path).get(job)
     except jobs.JobNotFoundError as exc:
         fail(str(exc))
-    page = logs.read_events(settings, record.job_name)
+    with aws_errors(f"reading {logs.LOG_GROUP}"):
+        page = logs.read_events(settings, record.job_name)
     if page.stream is None:
         fail(f"no log stream yet for {record.job_name} in {logs.LOG_GROUP}")
     for event in page.events:
@@ -470,7 +488,8 @@ def jobs_stop(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
     from services import jobs, worker
 
     try:
-        record = worker.stop(settings_of(ctx), job)
+        with aws_errors(f"stopping {job}"):
+            record = worker.stop(settings_of(ctx), job)
     except jobs.JobNotFoundError as exc:
         fail(str(exc))
     typer.echo(f"{record.job_name}: {record.status}")
