@@ -318,15 +318,17 @@ def stop(settings: Settings, job_id: str) -> Job:
     job = store.get(job_id)
     if not job.is_active:
         return job
-    previous = job
-    job = store.set_status(job.id, "Stopping", secondary_status="Stopping", message="stop requested")
     if job.target == "aws":
-        if previous.status == "Stopping":  # already asked; SageMaker is stopping it
+        if job.status == "Stopping":  # already asked; SageMaker is stopping it
             return job
         from services import aws
 
+        # Asked before it is recorded: a refused or failed call leaves the job as it was, so the
+        # stop can be tried again (a job recorded Stopping is never asked twice).
         aws.client(settings, "sagemaker").stop_training_job(TrainingJobName=job.job_name)
-        return store.get(job.id)  # the worker's poll records Stopped
+        # The worker's poll records Stopped.
+        return store.set_status(job.id, "Stopping", secondary_status="Stopping", message="stop requested")
+    job = store.set_status(job.id, "Stopping", secondary_status="Stopping", message="stop requested")
     _stop_local_containers(job.job_name)
     pid = job.worker_pid
     if pid is not None and job_store.pid_alive(pid):

@@ -1,5 +1,5 @@
 """`titanic-sm jobs` on the aws target when AWS cannot be reached: one line and exit 1, never a
-traceback."""
+traceback; and a stop that SageMaker never received leaves the job as it was, to be tried again."""
 
 from __future__ import annotations
 
@@ -62,3 +62,9 @@ def test_unreachable_aws_is_one_line_naming_the_step(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {what}: "), result.stderr
     assert "Could not connect to the endpoint URL" in lines[0]
+
+
+def test_a_stop_sagemaker_never_received_can_be_tried_again(run: Run, store: JobStore) -> None:
+    assert run("stop", "titanic-unreachable").exit_code == 1
+    job = store.get("titanic-unreachable", reap=False)
+    assert (job.status, job.secondary_status) == ("InProgress", "Training")
