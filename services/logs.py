@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from services import aws
 from services.settings import Settings
@@ -127,8 +127,10 @@ class LogForwarder:
                         logGroupName=self.group, logStreamName=self.stream, logEvents=batch
                     )
                     self.sent += len(batch)
-                except ClientError as exc:
-                    # Logs are evidence, not the job: remember the cause and keep training.
+                except (ClientError, BotoCoreError) as exc:
+                    # Logs are evidence, not the job: remember the cause and keep training (an
+                    # unreachable endpoint too, which would otherwise end the sending thread and
+                    # then fail the job from close()).
                     self.error = f"could not send {len(batch)} log lines to {self.group}/{self.stream}: {exc}"
 
     def _run(self) -> None:

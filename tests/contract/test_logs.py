@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from services import aws, logs
 from services.settings import Settings
@@ -61,3 +62,28 @@ def test_capture_lines_tees_stdout(capsys) -> None:  # type: ignore[no-untyped-d
         print("gamma", end="")
     assert seen == ["alpha", "beta", "gamma"]
     assert capsys.readouterr().out == "alpha\nbeta\ngamma"
+
+
+def test_an_unreachable_logs_endpoint_is_recorded_not_raised(settings: Settings) -> None:
+    """Logs are evidence, not the job: losing the endpoint mid-job must not end the sending thread
+    or fail the job from close()."""
+    import socket
+
+    import botocore.config
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    forwarder = logs.LogForwarder(
+        settings, "titanic-logs-unreachable", started_epoch=1, interval=0.05
+    ).start()
+    forwarder._client = aws.boto_session(settings).client(
+        "logs", endpoint_url=closed, config=botocore.config.Config(retries={"max_attempts": 1})
+    )
+    forwarder.write("lost line")
+    time.sleep(0.5)  # the sending thread meets the error first, and must survive it
+    assert forwarder._thread is not None and forwarder._thread.is_alive()
+    forwarder.write("another lost line")
+    forwarder.close()
+    assert forwarder.sent == 0
+    assert forwarder.error is not None and "Could not connect to the endpoint URL" in forwarder.error
