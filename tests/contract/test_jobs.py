@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -168,20 +169,22 @@ def test_a_stopping_job_whose_worker_died_is_stopped(tmp_path: Path) -> None:
     assert store.get(job.id, reap=False).status == "Stopped"
 
 
-def test_reconcile_with_sagemaker(settings: Settings, tmp_path: Path) -> None:
-    sm = aws.client(settings, "sagemaker")
-    name = f"titanic-reconcile-{int(time.time() * 1000)}"
-    sm.create_training_job(
+def _create_training_job(sagemaker: Any, settings: Settings, name: str) -> None:
+    """A training job in moto's SageMaker (which completes it at once)."""
+    sagemaker.create_training_job(
         TrainingJobName=name,
-        AlgorithmSpecification={
-            "TrainingImage": "123.dkr.ecr.us-east-1.amazonaws.com/t@sha256:" + "a" * 64,
-            "TrainingInputMode": "File",
-        },
+        AlgorithmSpecification={"TrainingImage": "i@sha256:" + "a" * 64, "TrainingInputMode": "File"},
         RoleArn=settings.role_arn,
         OutputDataConfig={"S3OutputPath": f"s3://{settings.bucket}/out"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
         StoppingCondition={"MaxRuntimeInSeconds": 600},
     )
+
+
+def test_reconcile_with_sagemaker(settings: Settings, tmp_path: Path) -> None:
+    sm = aws.client(settings, "sagemaker")
+    name = f"titanic-reconcile-{int(time.time() * 1000)}"
+    _create_training_job(sm, settings, name)
     store = JobStore(tmp_path / "jobs.sqlite3")
     job, _ = store.create(target="aws", job_name=name)
     # Its worker is gone: SageMaker, asked before the reaper, has the job's real outcome.
@@ -202,14 +205,7 @@ def test_reconcile_leaves_the_end_of_a_live_workers_job_to_the_worker(
     (the Jobs page, `jobs list`) must not finalise the job, or the worker's metrics are dropped."""
     sm = aws.client(settings, "sagemaker")
     name = f"titanic-live-{int(time.time() * 1000)}"
-    sm.create_training_job(
-        TrainingJobName=name,
-        AlgorithmSpecification={"TrainingImage": "i@sha256:" + "c" * 64, "TrainingInputMode": "File"},
-        RoleArn=settings.role_arn,
-        OutputDataConfig={"S3OutputPath": f"s3://{settings.bucket}/out"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
-        StoppingCondition={"MaxRuntimeInSeconds": 600},
-    )
+    _create_training_job(sm, settings, name)
     store = JobStore(tmp_path / "jobs.sqlite3")
     job, _ = store.create(target="aws", job_name=name)
     store.heartbeat(job.id, pid=os.getpid())  # this process is the worker, alive and beating
@@ -227,14 +223,7 @@ def test_sync_reconciles_on_aws_and_only_reaps_on_local(settings: Settings, tmp_
 
     aws_settings = replace(settings, target="aws", role_arn="arn:aws:iam::123456789012:role/x")
     name = f"titanic-sync-{int(time.time() * 1000)}"
-    aws.client(aws_settings, "sagemaker").create_training_job(
-        TrainingJobName=name,
-        AlgorithmSpecification={"TrainingImage": "i@sha256:" + "b" * 64, "TrainingInputMode": "File"},
-        RoleArn=aws_settings.role_arn,
-        OutputDataConfig={"S3OutputPath": f"s3://{settings.bucket}/out"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
-        StoppingCondition={"MaxRuntimeInSeconds": 600},
-    )
+    _create_training_job(aws.client(aws_settings, "sagemaker"), aws_settings, name)
     store = JobStore(tmp_path / "jobs.sqlite3")
     job, _ = store.create(target="aws", job_name=name)
     store.heartbeat(job.id, pid=1)
