@@ -496,8 +496,13 @@ def jobs_stop(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
 
 
 def main() -> None:
+    from services.jobs import JobStoreError
+
     try:
         app()
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except JobStoreError as exc:  # any command that reads the store: a bad --state-dir, say
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -34,6 +34,7 @@ __all__ = [
     "Job",
     "JobNotFoundError",
     "JobStore",
+    "JobStoreError",
     "Transition",
     "pid_alive",
     "reconcile_with_aws",
@@ -132,6 +133,10 @@ _UPDATABLE = frozenset(
         "secondary_status",
     }
 )
+
+
+class JobStoreError(RuntimeError):
+    """The job store file cannot be used (not a database, not writable, a newer schema)."""
 
 
 class JobNotFoundError(KeyError):
@@ -240,13 +245,22 @@ class JobStore:
             conn.close()
 
     def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA foreign_keys = ON")
+        """A connection; a path that cannot hold the store (a file as its folder, no rights, not a
+        SQLite file) is a JobStoreError naming it, not a traceback."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise JobStoreError(f"the job store {self.path} cannot be opened: {exc}") from None
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise JobStoreError(f"the job store {self.path} cannot be opened: {exc}") from None
         return conn
 
     def schema_version(self) -> int:
@@ -265,7 +279,7 @@ class JobStore:
                 conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
                 version = _current_version(conn)
                 if version > SCHEMA_VERSION:
-                    raise RuntimeError(
+                    raise JobStoreError(
                         f"job store {self.path} has schema v{version}, "
                         f"newer than this code (v{SCHEMA_VERSION})"
                     )

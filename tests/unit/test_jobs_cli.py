@@ -1,5 +1,6 @@
 """`titanic-sm jobs` on the aws target when AWS cannot be reached: one line and exit 1, never a
-traceback; and a stop that SageMaker never received leaves the job as it was, to be tried again."""
+traceback; a stop that SageMaker never received leaves the job as it was, to be tried again; and
+a job store that cannot be opened is one line too."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from services.cli import app
+from services.cli import app, main
 from services.jobs import JobStore
 
 Run = Callable[..., Result]
@@ -68,3 +69,23 @@ def test_a_stop_sagemaker_never_received_can_be_tried_again(run: Run, store: Job
     assert run("stop", "titanic-unreachable").exit_code == 1
     job = store.get("titanic-unreachable", reap=False)
     assert (job.status, job.secondary_status) == ("InProgress", "Training")
+
+
+@pytest.mark.parametrize("broken", ["a file as the state dir", "not a database"])
+def test_a_job_store_that_cannot_be_opened_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], broken: str
+) -> None:
+    state_dir = tmp_path / "state"
+    if broken == "a file as the state dir":
+        state_dir.write_text("")
+    else:
+        state_dir.mkdir()
+        (state_dir / "jobs.sqlite3").write_text("garbage")
+    monkeypatch.setattr("sys.argv", ["titanic-sm", "--state-dir", str(state_dir), "jobs", "list"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: the job store {state_dir / 'jobs.sqlite3'} "), (
+        lines
+    )
