@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -142,8 +143,11 @@ def _read_archive(archive: Path) -> tuple[bytes, bytes]:
                 if name not in wanted:
                     raise ModelError(f"{archive} has no {name} at its top level")
             return _member_bytes(tar, wanted[MODEL_FILE]), _member_bytes(tar, wanted[METRICS_FILE])
-    except tarfile.TarError as exc:
-        raise ModelError(f"{archive} is not a model.tar.gz or model folder ({exc})") from None
+    except tarfile.ReadError:  # tarfile's message lists every compression it tried, over lines
+        raise ModelError(f"{archive} is not a model.tar.gz or model folder (not a tar archive)") from None
+    except (tarfile.TarError, EOFError, zlib.error) as exc:  # EOFError: a cut-off download
+        cause = " ".join(str(exc).split()) or type(exc).__name__
+        raise ModelError(f"{archive} is not a model.tar.gz or model folder (damaged: {cause})") from None
 
 
 def _safe_member_name(member: tarfile.TarInfo, archive: Path) -> str:

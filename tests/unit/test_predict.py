@@ -228,6 +228,32 @@ def test_a_file_that_is_not_an_archive_is_refused(tmp_path: Path) -> None:
         predict.load_model(bogus)
 
 
+def test_a_cut_off_archive_is_one_line_not_a_crash(model_dir: Path, test_csv: Path, tmp_path: Path) -> None:
+    """A half-downloaded model.tar.gz: the CLI says so in one line (an EOFError became "Aborted.")."""
+    whole = tar_of(model_dir, tmp_path / "model.tar.gz").read_bytes()
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(
+        predict.ModelError, match=r"cut\.tar\.gz is not a model\.tar\.gz or model folder \(damaged: "
+    ):
+        predict.load_model(cut)
+    bogus = tmp_path / "bogus.tar.gz"
+    bogus.write_text("not a tarball")
+    for model in (cut, bogus):
+        args = [
+            "predict",
+            "--model",
+            str(model),
+            "--input",
+            str(test_csv),
+            "--output",
+            str(tmp_path / "s.csv"),
+        ]
+        refused = CliRunner().invoke(app, args)
+        assert refused.exit_code == 1
+        assert refused.output.startswith("error: ") and refused.output.count("\n") == 1, refused.output
+
+
 def test_bad_passenger_input_is_one_data_error(model_dir: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text(KAGGLE_TEST.replace(",62,", ",sixty,"))
