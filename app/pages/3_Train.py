@@ -78,6 +78,16 @@ def hyperparameter_input(spec: HyperParameter) -> Any:
     return st.text_input(spec.name, value=str(spec.default), help=spec.help, key=key)
 
 
+def form_seconds(name: str, seconds: int) -> int:
+    """A settings value as the form's start value: within SageMaker's 1 s to 5 days, or it is said."""
+    inside = min(max(seconds, 1), MAX_SECONDS)
+    if inside != seconds:
+        st.warning(
+            f"{name} is {seconds} s, outside SageMaker's 1 to {MAX_SECONDS} s: the form starts at {inside}"
+        )
+    return inside
+
+
 def newest_job(statuses: list[str] | None = None) -> Job | None:
     found = store.list(statuses=statuses, limit=1)
     return found[0] if found else None
@@ -162,7 +172,7 @@ with st.form("launch_form"):
             "max_run (s)",
             min_value=1,
             max_value=MAX_SECONDS,
-            value=settings.max_run_seconds,
+            value=form_seconds("TITANIC_SM_MAX_RUN_SECONDS", settings.max_run_seconds),
             step=60,
             key="max_run",
         )
@@ -172,7 +182,11 @@ with st.form("launch_form"):
             "max_wait (s, spot only: at least max_run)",
             min_value=1,
             max_value=MAX_SECONDS,
-            value=settings.max_wait_seconds or 2 * settings.max_run_seconds,
+            value=(
+                form_seconds("TITANIC_SM_MAX_WAIT_SECONDS", settings.max_wait_seconds)
+                if settings.max_wait_seconds
+                else min(2 * max(settings.max_run_seconds, 1), MAX_SECONDS)
+            ),
             step=60,
             key="max_wait",
         )

@@ -162,3 +162,20 @@ def test_launch_on_a_type_that_fails_a_check_needs_the_instance_pages_override(
     assert len(launched) == 1
     job = JobStore(app_settings.job_store_path).get(launched[0])
     assert (job.instance_type, job.instance_reason) == ("ml.t3.medium", "quota raised this morning")
+
+
+@pytest.mark.parametrize(("max_run", "expected_run"), [(259_200, 259_200), (500_000, 432_000), (0, 1)])
+def test_max_run_settings_outside_sagemakers_limits_start_the_form_inside_them(
+    page: Callable[[str], AppTest],
+    app_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    max_run: int,
+    expected_run: int,
+) -> None:
+    monkeypatch.setenv("TITANIC_SM_MAX_RUN_SECONDS", str(max_run))
+    at = page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key="max_run").value == expected_run
+    assert at.number_input(key="max_wait").value == min(2 * expected_run, 432_000)
+    warned = any("TITANIC_SM_MAX_RUN_SECONDS" in w.value for w in at.warning)
+    assert warned == (max_run != expected_run)
