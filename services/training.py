@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +44,7 @@ TELEMETRY_OPT_OUT_CONFIG: dict[str, Any] = {
     "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
 }
 VOLUME_SIZE_GB = 5
+_NAME_SUFFIX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 class TrainingError(RuntimeError):
@@ -67,10 +68,16 @@ class FitRequest:
 
 
 def job_name_for(prefix: str = "titanic", now: datetime | None = None) -> str:
-    """A unique, valid training job name: ``<prefix>-YYYYMMDD-HHMMSS-<4 hex>``."""
+    """A unique, valid training job name: ``<prefix>-YYYYMMDD-HHMMSS-<6 of [0-9a-z]>``.
+
+    Six base-36 characters (2e9 values; four hex digits collided once in 65,000 launches in the
+    same second, and fifty names in a second about once in fifty) after a prefix of at most 40
+    characters make at most the 63 characters SageMaker allows. Lowercase, as ARNs have it.
+    """
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
     clean = re.sub(r"[^a-zA-Z0-9-]+", "-", prefix).strip("-")[:40] or "job"
-    return f"{clean}-{stamp}-{uuid.uuid4().hex[:4]}"
+    suffix = "".join(secrets.choice(_NAME_SUFFIX_ALPHABET) for _ in range(6))
+    return f"{clean}-{stamp}-{suffix}"
 
 
 def output_path(settings: Settings) -> str:

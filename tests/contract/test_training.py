@@ -7,6 +7,7 @@ where they are proven. moto validates nothing, so our own validation is tested h
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -138,6 +139,13 @@ def test_job_names_are_unique_and_valid() -> None:
     names = {training.job_name_for("titanic run") for _ in range(50)}
     assert len(names) == 50
     assert all(training.JOB_NAME_PATTERN.match(n) and n.startswith("titanic-run-") for n in names)
+    # The longest prefix the infra template admits still leaves a valid (<= 63) name, unchanged.
+    longest = "p" * 40
+    name = training.job_name_for(longest + "-too-long")
+    assert name.startswith(longest + "-") and len(name) <= 63 and training.JOB_NAME_PATTERN.match(name)
+    # Enough randomness that a thousand launches in one second do not collide.
+    same_second = datetime(2026, 11, 26, 7, 0, 0, tzinfo=UTC)
+    assert len({training.job_name_for("titanic", same_second) for _ in range(1000)}) == 1000
 
 
 def test_local_mode_runs_a_spot_request_on_demand(settings: Settings, request_: training.FitRequest) -> None:
