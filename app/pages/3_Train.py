@@ -78,6 +78,14 @@ def hyperparameter_input(spec: HyperParameter) -> Any:
     return st.text_input(spec.name, value=str(spec.default), help=spec.help, key=key)
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def cost_estimate(
+    _settings: Any, target: str, region: str, state_dir: str, instance_type: str, spot: bool
+) -> str:
+    """On aws the price is a paged Price List read: a minute's cache spares one on every rerun."""
+    return worker.estimate_cost(_settings, instance_type, spot)
+
+
 def form_seconds(name: str, seconds: int) -> int:
     """A settings value as the form's start value: within SageMaker's 1 s to 5 days, or it is said."""
     inside = min(max(seconds, 1), MAX_SECONDS)
@@ -193,7 +201,16 @@ with st.form("launch_form"):
     )
     launch = st.form_submit_button("Launch", type="primary", disabled=active is not None, key="launch")
 
-estimate = action("Estimating the cost", worker.estimate_cost, settings, instance_type, use_spot)
+estimate = action(
+    "Estimating the cost",
+    cost_estimate,
+    settings,
+    settings.target,
+    settings.region,
+    str(settings.state_dir),
+    instance_type,
+    use_spot,
+)
 if estimate is not None:
     st.caption(f"Estimated cost: {estimate}")
 if active is not None:

@@ -179,3 +179,21 @@ def test_max_run_settings_outside_sagemakers_limits_start_the_form_inside_them(
     assert at.number_input(key="max_wait").value == min(2 * expected_run, 432_000)
     warned = any("TITANIC_SM_MAX_RUN_SECONDS" in w.value for w in at.warning)
     assert warned == (max_run != expected_run)
+
+
+def test_the_cost_estimate_is_not_recomputed_on_every_rerun(
+    page: Callable[[str], AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On aws each estimate pages through the Price List; a rerun (any click) must not repeat it.
+    calls: list[tuple[str, bool]] = []
+
+    def estimate(settings: Settings, instance_type: str, use_spot: bool) -> str:
+        calls.append((instance_type, use_spot))
+        return "$0.00013 for 4 s"
+
+    monkeypatch.setattr(worker, "estimate_cost", estimate)
+    at = page(PAGE).run()
+    at.run()
+    at.run()
+    assert calls == [("ml.m5.large", False)]
+    assert any(c.value == "Estimated cost: $0.00013 for 4 s" for c in at.caption)
