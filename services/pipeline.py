@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from services.settings import Settings
-from services.worker import LaunchRequest, Progress, StageError, record_job, run_job
+from services.worker import LaunchRequest, Progress, StageError, cost_basis, record_job, run_job
 
 __all__ = ["STAGES", "PipelineResult", "StageError", "run_pipeline", "summary_lines"]
 
@@ -142,6 +142,7 @@ def run_pipeline(
             "cv_auc": final.cv_auc,
         },
         "cost": final.actual_cost,
+        "cost_basis": cost_basis(final),
         "local_path": str(outcome.local_path) if outcome.local_path else None,
     }
     return PipelineResult(final.id, final.job_name, final.status, summary, seconds)
@@ -209,8 +210,7 @@ def summary_lines(result: PipelineResult) -> list[str]:
         f"metrics:     validation accuracy {number(metrics['validation_accuracy'])}, "
         f"AUC {number(metrics['validation_auc'])}; CV accuracy {number(metrics['cv_accuracy'])}, "
         f"AUC {number(metrics['cv_auc'])}",
-        "cost:        "
-        + ("n/a" if s["cost"] is None else f"${s['cost']:.6f} (the fit priced as the instance)"),
+        "cost:        " + ("n/a" if s["cost"] is None else f"${s['cost']:.6f} ({s['cost_basis']})"),
         f"local path:  {s['local_path']}",
         "stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()),
     ]

@@ -37,6 +37,7 @@ __all__ = [
     "MaxRuntimeExceededError",
     "Progress",
     "StageError",
+    "cost_basis",
     "estimate_cost",
     "launch",
     "record_job",
@@ -512,6 +513,13 @@ def _run_stages(
         raise error from exc
 
 
+def cost_basis(job: Job) -> str:
+    """How the job's actual cost was reached (for run.json and the run summary)."""
+    if job.target == "aws" and job.billable_seconds is not None:
+        return "billable seconds"
+    return "fit wall time priced as the instance"
+
+
 def _add_cost_to_run(manifest: Path, job: Job) -> None:
     """run.json gets the cost too (known only once the job is recorded Completed)."""
     import json
@@ -521,11 +529,7 @@ def _add_cost_to_run(manifest: Path, job: Job) -> None:
         "estimated_usd": job.estimated_cost,
         "actual_usd": job.actual_cost,
         "spot_savings": job.spot_savings,
-        "basis": (
-            "billable seconds"
-            if job.target == "aws" and job.billable_seconds is not None
-            else "fit wall time priced as the instance"
-        ),
+        "basis": cost_basis(job),
     }
     document["status"] = job.status
     manifest.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")

@@ -195,6 +195,27 @@ def test_run_job_in_process_beats_with_its_own_pid(aws_settings: Settings) -> No
     assert run["status"] == "Completed" and run["image"] == IMAGE
 
 
+def _sagemaker_answers(monkeypatch: pytest.MonkeyPatch, **described: object) -> None:
+    """DescribeTrainingJob answers with moto's description updated by ``described`` (what moto
+    cannot produce: a job stopped at its limit, billable seconds)."""
+    real_client = aws.client
+
+    class Answering:
+        def __init__(self, client: object) -> None:
+            self._client = client
+
+        def describe_training_job(self, **kwargs: object) -> dict[str, object]:
+            return {**self._client.describe_training_job(**kwargs), **described}  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(
+        aws,
+        "client",
+        lambda s, name, **kw: (
+            Answering(real_client(s, name, **kw)) if name == "sagemaker" else real_client(s, name, **kw)
+        ),
+    )
+
+
 @pytest.mark.parametrize(
     ("secondary", "limit"), [("MaxRuntimeExceeded", "max_run"), ("MaxWaitTimeExceeded", "max_wait")]
 )
@@ -203,23 +224,7 @@ def test_a_job_sagemaker_stopped_at_its_limit_is_recorded_as_that_not_as_a_user_
 ) -> None:
     """SageMaker ends a job past MaxRuntimeInSeconds (or a spot job past MaxWaitTimeInSeconds) as
     Stopped with that secondary status; moto completes every job at once, so its answer is set."""
-    real_client = aws.client
-
-    class StoppedAtLimit:
-        def __init__(self, client: object) -> None:
-            self._client = client
-
-        def describe_training_job(self, **kwargs: object) -> dict[str, object]:
-            described = self._client.describe_training_job(**kwargs)  # type: ignore[attr-defined]
-            return {**described, "TrainingJobStatus": "Stopped", "SecondaryStatus": secondary}
-
-    monkeypatch.setattr(
-        aws,
-        "client",
-        lambda s, name, **kw: (
-            StoppedAtLimit(real_client(s, name, **kw)) if name == "sagemaker" else real_client(s, name, **kw)
-        ),
-    )
+    _sagemaker_answers(monkeypatch, TrainingJobStatus="Stopped", SecondaryStatus=secondary)
     storage.ensure_bucket(aws_settings)
     job, _ = worker.record_job(aws_settings, _request(aws_settings, image_uri=IMAGE))
     with pytest.raises(worker.MaxRuntimeExceededError, match=limit):
@@ -228,3 +233,43 @@ def test_a_job_sagemaker_stopped_at_its_limit_is_recorded_as_that_not_as_a_user_
     assert (stored.status, stored.secondary_status) == ("Stopped", secondary)
     assert stored.failure_reason is not None and limit in stored.failure_reason
     assert "by the user" not in " ".join(t.message or "" for t in stored.transitions)
+
+
+def test_an_aws_job_is_costed_on_its_billable_seconds_and_says_so(
+    aws_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run.json and the `titanic-sm run` summary name the basis: billable seconds on aws."""
+    from services import instances, pipeline
+
+    _sagemaker_answers(monkeypatch, TrainingTimeInSeconds=600, BillableTimeInSeconds=240)
+    name = training.job_name_for("titanic-billed")
+    sent = {"num_leaves": "7"}
+    storage.ensure_bucket(aws_settings)
+    aws.client(aws_settings, "s3").put_object(
+        Bucket=aws_settings.bucket, Key=f"titanic/jobs/{name}/output/model.tar.gz", Body=_model_tar(sent)
+    )
+    job, _ = worker.record_job(
+        aws_settings, _request(aws_settings, job_name=name, image_uri=IMAGE, hyperparameters=sent)
+    )
+    outcome = worker.run_job(aws_settings, job.id)
+    billed = outcome.job
+    quote = instances.price_quote(aws_settings, "ml.m5.large", False)
+    assert quote is not None and billed.billable_seconds == 240
+    assert billed.actual_cost == pytest.approx(240 / 3600 * quote.usd_per_hour, abs=1e-6)
+    run = json.loads((aws_settings.runs_dir / name / "run.json").read_text())
+    assert run["cost"]["basis"] == worker.cost_basis(billed) == "billable seconds"
+    summary = {
+        "region": "r",
+        "bucket": "b",
+        "repository": "p",
+        "image": IMAGE,
+        "job_name": name,
+        "channels": {},
+        "artifact": billed.artifact_uri,
+        "metrics": dict.fromkeys(("validation_accuracy", "validation_auc", "cv_accuracy", "cv_auc")),
+        "cost": billed.actual_cost,
+        "cost_basis": worker.cost_basis(billed),
+        "local_path": None,
+    }
+    lines = pipeline.summary_lines(pipeline.PipelineResult(billed.id, name, billed.status, summary))
+    assert any(line.startswith("cost:") and line.endswith("(billable seconds)") for line in lines), lines
