@@ -60,6 +60,10 @@ class Settings:
             raise SettingsError(f"target must be 'local' or 'aws', not {self.target!r}")
         if self.instance_count < 1:
             raise SettingsError(f"instance_count must be at least 1, not {self.instance_count}")
+        if self.max_run_seconds < 1:
+            raise SettingsError(f"max_run_seconds must be at least 1, not {self.max_run_seconds}")
+        if self.max_wait_seconds is not None and self.max_wait_seconds < 1:
+            raise SettingsError(f"max_wait_seconds must be at least 1, not {self.max_wait_seconds}")
         if self.target == "aws" and self.bucket == Settings.bucket:
             raise SettingsError("target 'aws' needs a bucket: set TITANIC_SM_BUCKET")
         if self.target == "aws" and self.role_arn == Settings.role_arn:
@@ -92,7 +96,8 @@ class Settings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is None or f.name == "hyperparameters":
+            # An empty variable means "not set", as in most shells' `VAR= command`.
+            if not raw or f.name == "hyperparameters":
                 continue
             values[f.name] = _parse(f.name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -105,13 +110,13 @@ def _parse(name: str, raw: str) -> Any:
         return Path(raw)
     if name in ("instance_count", "max_run_seconds", "max_wait_seconds"):
         try:
-            return int(raw) if raw != "" else None
+            return int(raw)
         except ValueError:
             raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be a whole number, not {raw!r}") from None
     if isinstance(default, bool):
         if raw.lower() in ("1", "true", "yes", "on"):
             return True
-        if raw.lower() in ("0", "false", "no", "off", ""):
+        if raw.lower() in ("0", "false", "no", "off"):
             return False
         raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be true or false, not {raw!r}")
-    return raw or None
+    return raw
