@@ -97,7 +97,7 @@ class Settings:
         for f in fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
             # An empty variable means "not set", as in most shells' `VAR= command`.
-            if not raw or f.name == "hyperparameters":
+            if not raw:
                 continue
             values[f.name] = _parse(f.name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -106,6 +106,8 @@ class Settings:
 
 def _parse(name: str, raw: str) -> Any:
     default = next(f for f in fields(Settings) if f.name == name).default
+    if name == "hyperparameters":
+        return _parse_hyperparameters(raw)
     if name in ("state_dir", "runs_dir", "data_dir"):
         return Path(raw)
     if name in ("instance_count", "max_run_seconds", "max_wait_seconds"):
@@ -120,3 +122,16 @@ def _parse(name: str, raw: str) -> Any:
             return False
         raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be true or false, not {raw!r}")
     return raw
+
+
+def _parse_hyperparameters(raw: str) -> dict[str, str]:
+    """``num_leaves=7,learning_rate=0.05`` → strings; the container's schema checks them at launch."""
+    values: dict[str, str] = {}
+    for pair in raw.split(","):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(
+                f"{ENV_PREFIX}HYPERPARAMETERS must be KEY=VALUE pairs separated by commas, not {pair!r}"
+            )
+        values[key.strip()] = value.strip()
+    return values

@@ -32,6 +32,11 @@ def test_variables_are_typed_and_flags_win() -> None:
     assert settings.state_dir == Path("/tmp/y")
 
 
+def test_hyperparameters_come_as_key_value_pairs() -> None:
+    env = {"TITANIC_SM_HYPERPARAMETERS": "num_leaves=7, learning_rate=0.05"}
+    assert Settings.from_env(env).hyperparameters == {"num_leaves": "7", "learning_rate": "0.05"}
+
+
 def test_an_empty_variable_means_not_set() -> None:
     env = {"TITANIC_SM_INSTANCE_COUNT": "", "TITANIC_SM_MAX_RUN_SECONDS": "", "TITANIC_SM_REGION": ""}
     assert Settings.from_env(env) == Settings()
@@ -45,6 +50,7 @@ def test_an_empty_variable_means_not_set() -> None:
         ({"TITANIC_SM_INSTANCE_COUNT": "0"}, "instance_count must be at least 1"),
         ({"TITANIC_SM_MAX_RUN_SECONDS": "0"}, "max_run_seconds must be at least 1"),
         ({"TITANIC_SM_USE_SPOT": "maybe"}, "TITANIC_SM_USE_SPOT must be true or false"),
+        ({"TITANIC_SM_HYPERPARAMETERS": "num_leaves"}, "must be KEY=VALUE pairs"),
         ({"TITANIC_SM_TARGET": "aws"}, "target 'aws' needs a bucket"),
         ({"TITANIC_SM_TARGET": "aws", "TITANIC_SM_BUCKET": "b-1"}, "needs an execution role"),
     ],
