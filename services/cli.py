@@ -328,6 +328,9 @@ def run_command(
     max_wait: Annotated[
         int | None, typer.Option(help="MaxWaitTimeInSeconds (spot only, >= max_run).")
     ] = None,
+    override_reason: Annotated[
+        str | None, typer.Option(help="Why to train on a type that fails the instance checks (recorded).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Keep the SDK's INFO logging.")] = False,
 ) -> None:
     """The whole path: data prepare → upload → build → push → fit → verify → download, with a summary."""
@@ -344,7 +347,8 @@ def run_command(
         for name in ("sagemaker", "sagemaker.config"):
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        hyperparameters = local_runner.parse_hp_pairs(hp or [])
+        # --hp wins over TITANIC_SM_HYPERPARAMETERS, key by key.
+        hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
     except ValueError as exc:
         fail(str(exc))
     started = time.monotonic()
@@ -364,6 +368,7 @@ def run_command(
             use_spot=spot,
             max_run_seconds=max_run,
             max_wait_seconds=max_wait,
+            override_reason=override_reason,
             progress=progress,
             # local: the container's lines already print as local mode runs it; aws: from CloudWatch.
             echo=None if settings.is_local else typer.echo,

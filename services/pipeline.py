@@ -62,6 +62,7 @@ def run_pipeline(
     use_spot: bool | None = None,
     max_run_seconds: int | None = None,
     max_wait_seconds: int | None = None,
+    override_reason: str | None = None,
     progress: Progress | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> PipelineResult:
@@ -73,6 +74,7 @@ def run_pipeline(
     max_run_seconds = max_run_seconds if max_run_seconds is not None else settings.max_run_seconds
     max_wait_seconds = max_wait_seconds if max_wait_seconds is not None else settings.max_wait_seconds
     _check_request(settings, instance_type, hyperparameters, use_spot, max_run_seconds, max_wait_seconds)
+    instance_reason = _check_instance(settings, instance_type, use_spot, override_reason)
     stage = "stack"
     try:
         if settings.is_local:
@@ -117,6 +119,7 @@ def run_pipeline(
             max_run_seconds=max_run_seconds,
             max_wait_seconds=max_wait_seconds,
             image_uri=ref.uri_with_digest,
+            instance_reason=instance_reason,
         )
         job, _ = record_job(settings, request)
     except StageError:
@@ -173,6 +176,26 @@ def _check_request(
         training.validate_request(settings, probe)
     except training.TrainingError as exc:
         raise StageError("request", str(exc)) from None
+
+
+def _check_instance(
+    settings: Settings, instance_type: str | None, use_spot: bool, override_reason: str | None
+) -> str | None:
+    """The instance evidence's verdict on this type (as the dashboard's Train page asks for it).
+
+    A type that fails a check (no fit, quota 0, no price) runs only with an override reason, which
+    is returned to be recorded in the job.
+    """
+    from services import instances
+
+    evidence = instances.gather(settings)
+    try:
+        choice = instances.check_choice(
+            evidence, instance_type or settings.instance_type, override_reason, spot=use_spot
+        )
+    except instances.InstanceChoiceError as exc:
+        raise StageError("instance", f"{exc} (--override-reason)") from None
+    return choice.override_reason
 
 
 def _channel_files(

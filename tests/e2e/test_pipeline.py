@@ -127,3 +127,30 @@ def test_a_bad_hyperparameter_is_one_line_before_any_job(e2e_settings: Settings,
     assert result.stderr.strip().splitlines()[-1].startswith("error: request: ")
     assert bad.split("=")[0] in result.stderr.strip().splitlines()[-1]
     assert len(JobStore(e2e_settings.job_store_path).list()) == before
+
+
+def test_an_overridden_instance_and_settings_hyperparameters_are_recorded(
+    e2e_settings: Settings, training_image: ImageRef
+) -> None:
+    reason = "quota increase for ml.t3.medium approved, case 1234"
+    env = {
+        **os.environ,
+        **worker.settings_env(e2e_settings),
+        "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+        "TITANIC_SM_HYPERPARAMETERS": "num_leaves=5,cv_folds=0",
+    }
+    args = ["run", "--instance-type", "ml.t3.medium", "--override-reason", reason, "--hp", "cv_folds=2"]
+    result = subprocess.run(
+        [sys.executable, "-m", "services", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    job = JobStore(e2e_settings.job_store_path).get(_summary(result.stdout)["job"].split()[0])
+    assert job.status == "Completed"
+    assert (job.instance_type, job.instance_reason) == ("ml.t3.medium", reason)
+    # --hp wins over TITANIC_SM_HYPERPARAMETERS key by key.
+    assert job.hyperparameters == {"num_leaves": "5", "cv_folds": "2"}

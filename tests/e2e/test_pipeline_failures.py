@@ -69,3 +69,13 @@ def test_a_service_that_cannot_start_is_the_stack_stage(tmp_path: Path) -> None:
         assert last.endswith(": docker-registry is not installed (run `make docker`)")
     finally:
         local_stack.stop(settings)
+
+
+def test_an_instance_that_fails_its_checks_needs_an_override(e2e_settings: Settings) -> None:
+    # The sample quotas give ml.t3.medium a training quota of 0.
+    result = _run(e2e_settings, "--instance-type", "ml.t3.medium")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: instance: ml.t3.medium fails the instance checks (quota 0")
+    assert last.endswith("(--override-reason)")
+    assert "Traceback" not in result.stderr
