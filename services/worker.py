@@ -344,23 +344,43 @@ def stop(settings: Settings, job_id: str) -> Job:
     return store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
 
 
-def _stop_local_containers(job_name: str) -> list[str]:
-    """Stop the containers local mode started for this job (it sets TRAINING_JOB_NAME in each)."""
+def _local_job_containers(job_name: str, *, include_exited: bool = False) -> list[str]:
+    """The containers local mode started for this job (it sets TRAINING_JOB_NAME in each)."""
     from services.docker_cli import docker
 
+    # Local mode runs every job through docker-compose, which labels its containers.
+    args = ["ps", "-q", "--filter", "label=com.docker.compose.project", *(["-a"] if include_exited else [])]
     try:
-        listed = docker(["ps", "-q"], what="docker ps", check=False)
-    except Exception:  # no Docker CLI: there can be no containers to stop
+        listed = docker(args, what="docker ps", check=False)
+    except Exception:  # no Docker CLI: there can be no containers
         return []
-    stopped: list[str] = []
+    found: list[str] = []
     for container in listed.stdout.split():
         env = docker(
             ["inspect", "--format", "{{json .Config.Env}}", container], what="docker inspect", check=False
         ).stdout
         if f'"TRAINING_JOB_NAME={job_name}"' in env:
-            docker(["stop", "--time", "5", container], what="docker stop", check=False, timeout=30)
-            stopped.append(container)
+            found.append(container)
+    return found
+
+
+def _stop_local_containers(job_name: str) -> list[str]:
+    from services.docker_cli import docker
+
+    stopped = _local_job_containers(job_name)
+    for container in stopped:
+        docker(["stop", "--time", "5", container], what="docker stop", check=False, timeout=30)
     return stopped
+
+
+def _remove_local_containers(job_name: str) -> list[str]:
+    """Remove a finished job's containers: compose leaves them behind, one per job, for ever."""
+    from services.docker_cli import docker
+
+    removed = _local_job_containers(job_name, include_exited=True)
+    if removed:
+        docker(["rm", "-f", *removed], what="docker rm", check=False, timeout=60)
+    return removed
 
 
 @contextlib.contextmanager
@@ -600,6 +620,8 @@ def _fit(
             reason = artifacts.failure_reason_from_output(settings, job_prefix)
             reason = reason or (failure_lines[-1] if failure_lines else None) or str(exc)
             raise JobFailedError("fit", f"job {job.job_name} failed: {reason}") from None
+        finally:
+            _remove_local_containers(job.job_name)
     return str(estimator.model_data)
 
 

@@ -34,6 +34,20 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _containers_of(job_name: str) -> list[str]:
+    """Every container, running or exited, whose environment names this training job."""
+    ids = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True, check=True).stdout.split()
+    if not ids:
+        return []
+    envs = subprocess.run(
+        ["docker", "inspect", "--format", "{{.Id}} {{json .Config.Env}}", *ids],
+        capture_output=True,
+        text=True,
+        check=False,  # a container removed between the two calls is not ours to report
+    ).stdout
+    return [line.split()[0] for line in envs.splitlines() if f"TRAINING_JOB_NAME={job_name}" in line]
+
+
 def _summary(stdout: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for line in stdout.splitlines():
@@ -62,6 +76,8 @@ def test_run_trains_our_pushed_image_and_records_everything(
     assert job.image_uri == training_image.uri_with_digest
     assert [t.secondary_status for t in job.transitions][-1] == "Completed"
     assert job.hyperparameters == {"num_leaves": "7"}
+    # docker-compose leaves each local job's container behind; the worker removes it.
+    assert _containers_of(job_name) == []
 
     # The artifact in S3 holds both files, and the non-default hyperparameter was effective.
     assert summary["artifact"] == job.artifact_uri
