@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -36,7 +37,20 @@ def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]
         yield settings
     finally:
         # Any AWS client on these settings starts the stack on demand: stop it however it started.
+        registries = [s.address for s in stack.status(settings) if s.name == "registry" and s.address]
         stack.stop(settings)
+        # Local mode pulled the image from this session's registry, whose port dies with it.
+        for registry in registries:
+            _remove_images_of(registry)
+
+
+def _remove_images_of(registry: str) -> None:
+    """Untag what local mode pulled from ``registry``; by name, so the build's own tag stays."""
+    query = ["--digests", "--filter", f"reference={registry}/*", "--format", "{{.Repository}}@{{.Digest}}"]
+    listed = subprocess.run(["docker", "images", *query], capture_output=True, text=True, check=False)
+    names = [name for name in listed.stdout.split() if not name.endswith("@<none>")]
+    if names:
+        subprocess.run(["docker", "rmi", *names], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")
