@@ -192,3 +192,27 @@ def test_cli_local_status_and_a_bad_state_dir(e2e_settings: Settings, local_stac
         assert failed.returncode == 1
         assert failed.stderr.startswith("error: the local stack state ") and "unreadable" in failed.stderr
         assert len(failed.stderr.strip().splitlines()) == 1
+
+
+def _pins(text: str) -> dict[str, str]:
+    pins = {}
+    for line in text.splitlines():
+        requirement = line.split("#", 1)[0].strip()
+        if requirement:
+            name, _, version = requirement.partition("==")
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_every_package_in_the_image_is_pinned_in_container_requirements(training_image: ImageRef) -> None:
+    """A reproducible image: nothing resolved at build time that container/requirements.txt does not pin."""
+    frozen = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "python", training_image.local_tag, "-m", "pip", "freeze"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    pinned = _pins((REPO_ROOT / "container" / "requirements.txt").read_text())
+    assert all(pinned.values()), f"unpinned: {[n for n, v in pinned.items() if not v]}"
+    assert _pins(frozen) == pinned
