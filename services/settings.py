@@ -57,13 +57,11 @@ class Settings:
         for name in ("state_dir", "runs_dir", "data_dir"):
             object.__setattr__(self, name, Path(getattr(self, name)))
         if self.target not in ("local", "aws"):
-            raise SettingsError(f"target must be 'local' or 'aws', not {self.target!r}")
-        if self.instance_count < 1:
-            raise SettingsError(f"instance_count must be at least 1, not {self.instance_count}")
-        if self.max_run_seconds < 1:
-            raise SettingsError(f"max_run_seconds must be at least 1, not {self.max_run_seconds}")
-        if self.max_wait_seconds is not None and self.max_wait_seconds < 1:
-            raise SettingsError(f"max_wait_seconds must be at least 1, not {self.max_wait_seconds}")
+            raise SettingsError(f"target ({ENV_PREFIX}TARGET) must be 'local' or 'aws', not {self.target!r}")
+        for name in ("instance_count", "max_run_seconds", "max_wait_seconds"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise SettingsError(f"{name} ({ENV_PREFIX}{name.upper()}) must be at least 1, not {value}")
         if self.target == "aws" and self.bucket == Settings.bucket:
             raise SettingsError("target 'aws' needs a bucket: set TITANIC_SM_BUCKET")
         if self.target == "aws" and self.role_arn == Settings.role_arn:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import sys
 import types
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 from streamlit.testing.v1 import AppTest
 
 from services import aws
@@ -22,17 +21,6 @@ from services.settings import Settings
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
 PAGE_TIMEOUT_SECONDS = 60
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -164,7 +164,7 @@ def test_launch_on_a_type_that_fails_a_check_needs_the_instance_pages_override(
     assert (job.instance_type, job.instance_reason) == ("ml.t3.medium", "quota raised this morning")
 
 
-@pytest.mark.parametrize(("max_run", "expected_run"), [(259_200, 259_200), (500_000, 432_000), (0, 1)])
+@pytest.mark.parametrize(("max_run", "expected_run"), [(259_200, 259_200), (500_000, 432_000)])
 def test_max_run_settings_outside_sagemakers_limits_start_the_form_inside_them(
     page: Callable[[str], AppTest],
     app_settings: Settings,
@@ -179,6 +179,17 @@ def test_max_run_settings_outside_sagemakers_limits_start_the_form_inside_them(
     assert at.number_input(key="max_wait").value == min(2 * expected_run, 432_000)
     warned = any("TITANIC_SM_MAX_RUN_SECONDS" in w.value for w in at.warning)
     assert warned == (max_run != expected_run)
+
+
+def test_a_max_run_setting_below_one_second_is_one_settings_error(
+    page: Callable[[str], AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TITANIC_SM_MAX_RUN_SECONDS", "0")
+    at = page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [
+        "Settings: max_run_seconds (TITANIC_SM_MAX_RUN_SECONDS) must be at least 1, not 0"
+    ]
 
 
 def test_the_cost_estimate_is_not_recomputed_on_every_rerun(

@@ -45,10 +45,10 @@ def test_an_empty_variable_means_not_set() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"TITANIC_SM_TARGET": "gcp"}, "target must be 'local' or 'aws'"),
+        ({"TITANIC_SM_TARGET": "gcp"}, r"target \(TITANIC_SM_TARGET\) must be 'local' or 'aws'"),
         ({"TITANIC_SM_INSTANCE_COUNT": "two"}, "TITANIC_SM_INSTANCE_COUNT must be a whole number"),
-        ({"TITANIC_SM_INSTANCE_COUNT": "0"}, "instance_count must be at least 1"),
-        ({"TITANIC_SM_MAX_RUN_SECONDS": "0"}, "max_run_seconds must be at least 1"),
+        ({"TITANIC_SM_INSTANCE_COUNT": "0"}, r"\(TITANIC_SM_INSTANCE_COUNT\) must be at least 1"),
+        ({"TITANIC_SM_MAX_RUN_SECONDS": "0"}, r"\(TITANIC_SM_MAX_RUN_SECONDS\) must be at least 1"),
         ({"TITANIC_SM_USE_SPOT": "maybe"}, "TITANIC_SM_USE_SPOT must be true or false"),
         ({"TITANIC_SM_HYPERPARAMETERS": "num_leaves"}, "must be KEY=VALUE pairs"),
         ({"TITANIC_SM_TARGET": "aws"}, "target 'aws' needs a bucket"),
