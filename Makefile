@@ -77,6 +77,11 @@ bench-ui: install docker ## Dashboard timings: cold page load, launch to first l
 	bash scripts/ensure-browser.sh
 	$(BIN)/python tests/ui/bench_ui.py
 
+.PHONY: screenshots
+screenshots: install docker ## Refresh docs/screenshots/ (one page each) while measuring as bench-ui does
+	bash scripts/ensure-browser.sh
+	$(BIN)/python tests/ui/bench_ui.py --screenshots docs/screenshots
+
 .PHONY: pipeline
 pipeline: install docker ## Headless end to end: data -> S3 channels -> build -> push -> fit -> verify -> download (RUN_ARGS="--hp num_leaves=7")
 	$(BIN)/titanic-sm run $(RUN_ARGS)

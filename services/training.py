@@ -137,7 +137,7 @@ def sagemaker_session(settings: Settings) -> Any:
     if settings.is_local:
         from sagemaker.local import LocalSession
 
-        # boto_session is required with s3_endpoint_url (facts.md: it crashes without one).
+        # boto_session is required with s3_endpoint_url: without it LocalSession crashes on `.resource`.
         return LocalSession(
             boto_session=boto,
             s3_endpoint_url=aws.endpoint_url(settings),

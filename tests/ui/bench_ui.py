@@ -26,6 +26,7 @@ from browser import (  # beside this file, found through the path above
     page_text,
     streamlit_server,
     wait_for,
+    wait_idle,
     wait_text,
 )
 from selenium import webdriver
@@ -66,7 +67,10 @@ def launch_and_watch(driver: webdriver.Chrome) -> tuple[float, float, float]:
     previous = current_job_name(driver)
     click(driver, "Launch")
     started = time.monotonic()
-    wait_for(driver, lambda d: current_job_name(d) not in (None, previous), 60, "the new job's panel")
+    try:
+        wait_for(driver, lambda d: current_job_name(d) not in (None, previous), 60, "the new job's panel")
+    except AssertionError as exc:  # say what the page shows instead (a refusal is one st.error line)
+        raise AssertionError(f"{exc}; the page shows: {page_text(driver)[-1500:]}") from None
     wait_for(driver, lambda d: log_text(d).strip() not in ("", WAITING), JOB_TIMEOUT, "the first log line")
     first_line = time.monotonic() - started
     wait_for(driver, lambda d: "trainer:" in log_text(d), JOB_TIMEOUT, "the container's first log line")
@@ -107,6 +111,7 @@ def main() -> int:
     def shot(driver: webdriver.Chrome, name: str) -> None:
         if args.screenshots:
             args.screenshots.mkdir(parents=True, exist_ok=True)
+            wait_idle(driver)  # mid-rerun, Streamlit shows stale elements beside the new ones
             # Streamlit scrolls its main section, not the window: bring the title back into view.
             driver.execute_script("document.querySelector('h1').scrollIntoView({block: 'start'});")
             shots[name] = args.screenshots / f"{name}.png"
@@ -156,6 +161,11 @@ def main() -> int:
                 if args.screenshots:
                     driver.save_screenshot(str(args.screenshots / "train-metrics.png"))
 
+                if args.screenshots:  # the real jobs, before the seeded history buries them
+                    open_page(driver, "Jobs")
+                    wait_for(driver, roc_chart_shown, 30, "the job's ROC chart")
+                    shot(driver, "jobs")
+
                 seed_history(settings, HISTORY_SIZE)
                 started = time.monotonic()
                 open_page(driver, "Jobs")
@@ -171,7 +181,6 @@ def main() -> int:
                 figures["Jobs page load, 200 jobs in history"] = time.monotonic() - started
                 wait_for(driver, roc_chart_shown, 30, "the job's ROC chart")
                 figures["Jobs page load, 200 jobs, with the job's charts"] = time.monotonic() - started
-                shot(driver, "jobs")
         finally:
             local_stack.stop(settings)
 
