@@ -11,6 +11,7 @@ Failed with the reason, never InProgress forever.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sqlite3
@@ -567,7 +568,9 @@ def reconcile_with_aws(
         return []
     now = time.time()
     known: dict[str, str] = {}
-    for page in sagemaker.get_paginator("list_training_jobs").paginate():
+    # Only jobs created since the oldest active one can be ours: an account's whole history is not.
+    since = dt.datetime.fromtimestamp(min(j.created_at for j in candidates) - 3600, tz=dt.UTC)
+    for page in sagemaker.get_paginator("list_training_jobs").paginate(CreationTimeAfter=since):
         for summary in page.get("TrainingJobSummaries", []):
             known[summary["TrainingJobName"]] = summary["TrainingJobStatus"]
     changed: list[str] = []

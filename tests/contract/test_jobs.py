@@ -3,6 +3,7 @@ and reconciliation with SageMaker's list_training_jobs (moto)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import os
 import sqlite3
@@ -12,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
 from services import aws, jobs
 from services.jobs import JobStore
@@ -232,3 +235,17 @@ def test_sync_reconciles_on_aws_and_only_reaps_on_local(settings: Settings, tmp_
     store.heartbeat(job.id, pid=999_999_9)  # the worker died: SageMaker's outcome wins over the reaper's
     assert jobs.sync(aws_settings, store) == [job.id]
     assert store.get(job.id, reap=False).status == "Completed"
+
+
+def test_reconcile_lists_only_jobs_created_since_the_oldest_active_one(tmp_path: Path) -> None:
+    """An account's whole training history is not paged through on every Jobs page view."""
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job, _ = store.create(target="aws", job_name="titanic-recent")
+    store.set_status(job.id, "InProgress", secondary_status="Starting")
+    since = dt.datetime.fromtimestamp(job.created_at - 3600, tz=dt.UTC)
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    with Stubber(sm) as stub:
+        # Stubber refuses a call whose parameters differ from these.
+        stub.add_response("list_training_jobs", {"TrainingJobSummaries": []}, {"CreationTimeAfter": since})
+        assert jobs.reconcile_with_aws(store, sm) == []
+        stub.assert_no_pending_responses()
