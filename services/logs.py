@@ -27,7 +27,7 @@ __all__ = [
     "LogForwarder",
     "LogPage",
     "capture_lines",
-    "find_stream",
+    "find_streams",
     "read_events",
     "stream_name",
 ]
@@ -191,43 +191,62 @@ def capture_lines(on_line: Callable[[str], None], stream: str = "stdout") -> Ite
         tee.finish()
 
 
-def find_stream(settings: Settings, job_name: str) -> str | None:
-    """The job's first host stream (``<job>/algo-1-…``), or None before it exists."""
+def find_streams(settings: Settings, job_name: str) -> list[str]:
+    """The job's host streams, oldest first (``<job>/algo-1-<epoch>``: a spot restart adds one)."""
     client = aws.client(settings, "logs")
+    streams: list[str] = []
+    request: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": f"{job_name}/"}
     try:
-        response = client.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job_name}/")
+        while True:
+            response = client.describe_log_streams(**request)
+            streams.extend(s["logStreamName"] for s in response.get("logStreams", []))
+            if not response.get("nextToken"):
+                break
+            request["nextToken"] = response["nextToken"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            return None
+            return []
         raise
-    streams = sorted(s["logStreamName"] for s in response.get("logStreams", []))
-    return streams[0] if streams else None
+    return sorted(streams, key=_stream_order)
+
+
+def _stream_order(stream: str) -> tuple[int, str]:
+    epoch = stream.rsplit("-", 1)[-1]
+    return (int(epoch) if epoch.isdigit() else 0, stream)
+
+
+# A page's token names the stream it stopped in, so the next read can move on to newer streams.
+_TOKEN_SEPARATOR = "|"
 
 
 def read_events(settings: Settings, job_name: str, next_token: str | None = None) -> LogPage:
-    """The job's log events after ``next_token`` (from the start when None).
+    """The job's log events after ``next_token`` (from the start when None), across its streams.
 
-    Pass the returned ``next_token`` back to get only newer lines: the same GetLogEvents call
-    with ``nextForwardToken`` on aws and on local.
+    Pass the returned ``next_token`` back to get only newer lines: GetLogEvents with
+    ``nextForwardToken`` on aws and on local, stream after stream in the order they were created.
     """
-    stream = find_stream(settings, job_name)
-    if stream is None:
+    streams = find_streams(settings, job_name)
+    if not streams:
         return LogPage(events=[], next_token=next_token, stream=None)
+    current, _, token = (next_token or "").partition(_TOKEN_SEPARATOR)
+    start = streams.index(current) if current in streams else 0
     client = aws.client(settings, "logs")
-    request: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True}
-    if next_token:
-        request["nextToken"] = next_token
     events: list[LogEvent] = []
-    token = next_token
-    while True:
-        response = client.get_log_events(**request)
-        page = [LogEvent(e["timestamp"], e["message"]) for e in response.get("events", [])]
-        events.extend(page)
-        new_token = response.get("nextForwardToken")
-        # The token stays the same once there is nothing newer.
-        if not page or new_token == token:
-            token = new_token or token
-            break
-        token = new_token
-        request["nextToken"] = token
-    return LogPage(events=events, next_token=token, stream=stream)
+    stream = streams[start]
+    for index, stream in enumerate(streams[start:]):
+        stream_token = (token or None) if index == 0 else None
+        request: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True}
+        while True:
+            if stream_token:
+                request["nextToken"] = stream_token
+            response = client.get_log_events(**request)
+            page = [LogEvent(e["timestamp"], e["message"]) for e in response.get("events", [])]
+            events.extend(page)
+            new_token = response.get("nextForwardToken")
+            # The token stays the same once there is nothing newer.
+            if not page or new_token == stream_token:
+                stream_token = new_token or stream_token
+                break
+            stream_token = new_token
+        token = stream_token or ""
+    return LogPage(events=events, next_token=f"{stream}{_TOKEN_SEPARATOR}{token}", stream=stream)

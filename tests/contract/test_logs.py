@@ -87,3 +87,22 @@ def test_an_unreachable_logs_endpoint_is_recorded_not_raised(settings: Settings)
     forwarder.close()
     assert forwarder.sent == 0
     assert forwarder.error is not None and "Could not connect to the endpoint URL" in forwarder.error
+
+
+def test_a_restarted_job_is_followed_into_its_new_stream(settings: Settings) -> None:
+    """A spot restart writes a second `algo-1-<epoch>` stream; a reader moves on to it."""
+    job = "titanic-logs-restart"
+    with logs.LogForwarder(settings, job, started_epoch=1_767_225_600, interval=60) as forwarder:
+        forwarder.write("first attempt")
+    before_restart = logs.read_events(settings, job)
+    assert [e.message for e in before_restart.events] == ["first attempt"]
+
+    with logs.LogForwarder(settings, job, started_epoch=1_767_229_200, interval=60) as forwarder:
+        forwarder.write("resumed from checkpoint")
+    after_restart = logs.read_events(settings, job, before_restart.next_token)
+    assert [e.message for e in after_restart.events] == ["resumed from checkpoint"]
+    assert after_restart.stream == f"{job}/algo-1-1767229200"
+    assert logs.read_events(settings, job, after_restart.next_token).events == []
+
+    from_scratch = logs.read_events(settings, job)
+    assert [e.message for e in from_scratch.events] == ["first attempt", "resumed from checkpoint"]
