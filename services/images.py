@@ -320,6 +320,16 @@ def _remote_digest(ecr: Any, repository: str, tag: str) -> str | None:
     return str(found[0]["imageDigest"]) if found else None
 
 
+def _registry_errors(exc: urllib.error.HTTPError) -> str:
+    """The registry protocol's ``{"errors": [{"code", "message"}]}`` as one line (DENIED: ...)."""
+    try:
+        errors = json.loads(exc.read() or b"{}").get("errors") or []
+        described = [f"{e.get('code', '?')}: {e.get('message', '')}".strip() for e in errors]
+    except (ValueError, AttributeError, OSError):
+        described = []
+    return "; ".join(described) or exc.reason or "no detail"
+
+
 def _local_manifest(
     settings: Settings, ecr: Any, repository_uri: str, reference: str
 ) -> tuple[str, str] | None:
@@ -339,7 +349,10 @@ def _local_manifest(
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return None
-        raise ImageError(f"the local registry {registry} answered {exc.code} for {reference}") from None
+        raise ImageError(
+            f"the local registry {registry} answered {exc.code} for {repository}@{reference}: "
+            f"{_registry_errors(exc)}"
+        ) from None
     except (urllib.error.URLError, OSError) as exc:
         raise ImageError(f"the local registry {registry} is unreachable: {exc}") from None
 
@@ -442,7 +455,13 @@ def _ensure_image(settings: Settings, progress: Progress | None, root: Path) -> 
         try:
             lines = docker_stream(["push", push_uri], what=f"docker push {push_uri}")
         except DockerError as exc:
-            raise ImageError(f"the push to {repository_uri} was denied or failed: {exc}") from None
+            hint = (
+                " (the registry refused this caller: on aws it needs the ECR push actions of the"
+                " operator policy in infra/titanic-sm.yaml)"
+                if str(exc).endswith("denied")
+                else ""
+            )
+            raise ImageError(f"the push to {repository_uri} was denied or failed: {exc}{hint}") from None
         digest = _pushed_digest(repository_uri, tag, lines)
         if settings.is_local:
             _record_in_moto_ecr(settings, ecr, repository_uri, tag, digest)
