@@ -177,17 +177,11 @@ _PLACEHOLDER_IMAGE = "pending/image@sha256:" + "0" * 64
 
 
 def _price(settings: Settings, instance_type: str, use_spot: bool) -> tuple[float, str] | None:
-    """The hourly price from the instance service (live on aws, snapshot on local); a spot
-    price missing from the book falls back to on-demand, an unreadable API to the snapshot."""
-    from services import instances, pricing
+    """The hourly price from the instance service: live on aws (the snapshot when the API is
+    denied or unreachable), the snapshot on local; spot without a spot product is the on-demand rate."""
+    from services import instances
 
-    try:
-        quote = instances.price_quote(settings, instance_type, use_spot) or (
-            instances.price_quote(settings, instance_type, False) if use_spot else None
-        )
-    except Exception:  # no pricing:GetProducts, or offline: the shipped snapshot still prices it
-        book = pricing.load_snapshot(settings.region)
-        quote = book.quote(instance_type, use_spot) or book.quote(instance_type, False)
+    quote = instances.price_quote(settings, instance_type, use_spot)
     return (quote.usd_per_hour, f"{quote.source}, {quote.fetched}") if quote is not None else None
 
 
