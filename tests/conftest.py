@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-TIERS = ("unit", "container", "contract", "ui", "e2e")
+TIERS = ("unit", "container", "contract", "peer", "faults", "ui", "e2e")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The one switch that lets `aws_verified` contract tests use the real credential chain.
 REAL_AWS_ENV = "TITANIC_SM_REAL_AWS"

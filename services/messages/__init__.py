@@ -1,0 +1,83 @@
+"""The one message catalogue: every text a user reads or hands in, in Korean and English.
+
+Entries live in ``*.toml`` files beside this module, one file per area (``ui.toml`` for the
+dashboard, ``submission.toml`` for the hand-in document, ``cli.toml`` for the CLI). Each entry
+is a table named by its key with one string per language::
+
+    ["data.title"]
+    ko = "데이터"
+    en = "Data"
+
+Placeholders are ``str.format`` fields (``{count}``); ``text(key, lang, **values)`` fills them.
+Nothing is read at import time: the files are loaded on the first lookup and kept.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
+    "Language",
+    "MessageError",
+    "catalogue",
+    "language_of",
+    "text",
+]
+
+Language = Literal["ko", "en"]
+# Korean first: the people this is for write Korean; English is the second language.
+LANGUAGES: tuple[Language, ...] = ("ko", "en")
+DEFAULT_LANGUAGE: Language = "ko"
+_FOLDER = Path(__file__).resolve().parent
+
+
+class MessageError(KeyError):
+    """A key the catalogue lacks, or an entry without one of the languages."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+@cache
+def catalogue() -> dict[str, dict[str, str]]:
+    """Every entry of every ``*.toml`` file here: key → {language: text}. A key defined in two
+    files, or an entry missing a language, is refused here rather than shown half-translated."""
+    merged: dict[str, dict[str, str]] = {}
+    for path in sorted(_FOLDER.glob("*.toml")):
+        with path.open("rb") as handle:
+            entries = tomllib.load(handle)
+        for key, entry in entries.items():
+            if key in merged:
+                raise MessageError(f"message {key!r} is defined twice (again in {path.name})")
+            if not isinstance(entry, dict):
+                raise MessageError(f"message {key!r} in {path.name} must be a table of languages")
+            missing = [lang for lang in LANGUAGES if not isinstance(entry.get(lang), str)]
+            if missing:
+                raise MessageError(f"message {key!r} in {path.name} lacks {', '.join(missing)}")
+            merged[key] = {lang: entry[lang] for lang in LANGUAGES}
+    return merged
+
+
+def language_of(value: str | None) -> Language:
+    """A language code from a query parameter, a setting or an Accept-Language header; Korean
+    when it names neither language."""
+    if value:
+        for part in value.replace(";", ",").split(","):
+            code = part.strip().lower()[:2]
+            if code in LANGUAGES:
+                return code
+    return DEFAULT_LANGUAGE
+
+
+def text(key: str, lang: str = DEFAULT_LANGUAGE, /, **values: object) -> str:
+    """The message ``key`` in ``lang``, its ``{placeholders}`` filled from ``values``."""
+    entry = catalogue().get(key)
+    if entry is None:
+        raise MessageError(f"no message {key!r} in the catalogue")
+    template = entry[language_of(lang)]
+    return template.format(**values) if values else template

@@ -1,0 +1,69 @@
+"""The message catalogue: every entry has both languages, keys are unique, placeholders fill."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import pytest
+
+from services import messages
+
+
+def test_every_entry_has_korean_and_english() -> None:
+    entries = messages.catalogue()
+    assert entries, "the catalogue is empty"
+    for key, entry in entries.items():
+        assert set(entry) == set(messages.LANGUAGES), key
+        assert all(entry[lang].strip() for lang in messages.LANGUAGES), key
+
+
+def test_both_languages_use_the_same_placeholders() -> None:
+    def fields(template: str) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+    for key, entry in messages.catalogue().items():
+        assert fields(entry["ko"]) == fields(entry["en"]), key
+
+
+def test_text_is_korean_by_default_and_english_on_request() -> None:
+    assert messages.text("app.title") == messages.catalogue()["app.title"]["ko"]
+    assert messages.text("app.title", "en") == "Titanic SageMaker training dashboard"
+
+
+def test_an_unknown_key_names_itself() -> None:
+    with pytest.raises(messages.MessageError, match=r"no message 'no\.such\.key'"):
+        messages.text("no.such.key", "en")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("en", "en"),
+        ("EN-us", "en"),
+        ("ko-KR,ko;q=0.9,en;q=0.8", "ko"),
+        ("fr-FR,en;q=0.5", "en"),
+        (None, "ko"),
+        ("de", "ko"),
+    ],
+)
+def test_language_of_reads_codes_and_accept_language(value: str | None, expected: str) -> None:
+    assert messages.language_of(value) == expected
+
+
+def test_a_key_defined_twice_or_half_translated_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.toml").write_text('["x.y"]\nko = "가"\nen = "a"\n', encoding="utf-8")
+    (tmp_path / "b.toml").write_text('["x.y"]\nko = "나"\nen = "b"\n', encoding="utf-8")
+    monkeypatch.setattr(messages, "_FOLDER", tmp_path)
+    messages.catalogue.cache_clear()
+    try:
+        with pytest.raises(messages.MessageError, match="defined twice"):
+            messages.catalogue()
+        (tmp_path / "b.toml").write_text('["x.z"]\nko = "나"\n', encoding="utf-8")
+        messages.catalogue.cache_clear()
+        with pytest.raises(messages.MessageError, match="lacks en"):
+            messages.catalogue()
+    finally:
+        messages.catalogue.cache_clear()
