@@ -343,7 +343,7 @@ def run_command(
     settings = settings_of(ctx)
     if not verbose:
         # The SDK switches INFO logging on at import (a basicConfig in sagemaker.experiments); its
-        # compose-file dump and an opt-out notice printed even when opted out bury the stage lines.
+        # request dumps and an opt-out notice printed even when opted out bury the stage lines.
         for name in ("sagemaker", "sagemaker.config"):
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
@@ -370,8 +370,7 @@ def run_command(
             max_wait_seconds=max_wait,
             override_reason=override_reason,
             progress=progress,
-            # local: the container's lines already print as local mode runs it; aws: from CloudWatch.
-            echo=None if settings.is_local else typer.echo,
+            echo=typer.echo,  # the job's lines from CloudWatch Logs, on both targets
         )
     except pipeline.StageError as exc:
         fail(str(exc))
@@ -406,11 +405,8 @@ def jobs_list(
     bad = [s for s in status or [] if s not in jobs.STATUSES]
     if bad:
         fail(f"unknown status {bad[0]!r}; expected one of {', '.join(jobs.STATUSES)}")
-    if not settings.is_local:
-        from services import aws
-
-        with aws_errors("reconciling with SageMaker"):
-            jobs.reconcile_with_aws(store, aws.client(settings, "sagemaker"))
+    with aws_errors("reconciling with SageMaker"):
+        jobs.sync(settings, store)
     rows = [jobs.as_summary(job) for job in store.list(statuses=status, targets=target, limit=limit)]
     if not rows:
         typer.echo("no jobs")
@@ -489,7 +485,7 @@ def jobs_logs(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
 
 @jobs_app.command("stop")
 def jobs_stop(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job id or job name.")]) -> None:
-    """Stop a running job (local: its containers and worker; aws: StopTrainingJob)."""
+    """Stop a running job: StopTrainingJob (its worker records Stopped), on either target."""
     from services import jobs, worker
 
     try:

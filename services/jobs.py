@@ -102,10 +102,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN heartbeat_at REAL;
     INSERT INTO transitions (job_id, status, at) SELECT id, status, updated_at FROM jobs;
     """,
+    # v3: what SageMaker (or the local control plane) reports of the job, as DescribeTrainingJob has it.
+    """
+    ALTER TABLE jobs ADD COLUMN training_job TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_JSON_COLUMNS = ("channels", "hyperparameters", "metrics", "request")
+_JSON_COLUMNS = ("channels", "hyperparameters", "metrics", "request", "training_job")
 _UPDATABLE = frozenset(
     {
         "instance_type",
@@ -132,6 +136,7 @@ _UPDATABLE = frozenset(
         "worker_pid",
         "heartbeat_at",
         "secondary_status",
+        "training_job",
     }
 )
 
@@ -189,6 +194,8 @@ class Job:
     log_file: str | None = None
     worker_pid: int | None = None
     heartbeat_at: float | None = None
+    # DescribeTrainingJob's fields as last seen (secondary transitions, final metrics, billable time).
+    training_job: dict[str, Any] = field(default_factory=dict)
     transitions: tuple[Transition, ...] = ()
 
     @property
@@ -362,9 +369,10 @@ class JobStore:
         secondary_status: str | None = None,
         message: str | None = None,
         failure_reason: str | None = None,
+        at: float | None = None,
         **values: Any,
     ) -> Job:
-        """Move a job to ``status`` and record the transition.
+        """Move a job to ``status`` and record the transition (``at``: when it happened, if not now).
 
         A terminal status is final: a late write from a worker that lost a race (e.g. Completed
         after the user stopped the job) is ignored, and the stored job is returned unchanged.
@@ -392,7 +400,7 @@ class JobStore:
                 conn.execute(
                     "INSERT INTO transitions (job_id, status, secondary_status, message, at) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    (job_id, status, secondary_status, message, now),
+                    (job_id, status, secondary_status, message, now if at is None else at),
                 )
             return self._get(conn, job_id)
 
@@ -606,14 +614,14 @@ def reconcile_with_aws(
 
 
 def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
-    """Bring the store up to date with the target: on aws, reconcile with SageMaker; on local,
-    reap dead workers. Returns the ids of jobs that changed. Call it before showing history."""
-    store = store or JobStore(settings.job_store_path)
-    changed: list[str] = []
-    if not settings.is_local:
-        from services import aws
+    """Bring the store up to date with the target's SageMaker API (SageMaker on aws, the local
+    stack's training control plane on local), then reap dead workers. Returns the ids of jobs
+    that changed. Call it before showing history."""
+    from services import aws
 
-        changed += reconcile_with_aws(store, aws.client(settings, "sagemaker"))
+    store = store or JobStore(settings.job_store_path)
+    mine = store.list(targets=[settings.target], statuses=sorted(ACTIVE_STATUSES), reap=False)
+    changed = reconcile_with_aws(store, aws.client(settings, "sagemaker"), mine) if mine else []
     changed += [job_id for job_id in store.reap_dead_workers() if job_id not in changed]
     return changed
 

@@ -82,7 +82,10 @@ def run_pipeline(
 
             done = _stage("stack", progress, seconds)
             endpoints = local_stack.ensure_running(settings)
-            done(f"moto {endpoints.moto_url}, registry {endpoints.registry}")
+            done(
+                f"moto {endpoints.moto_url}, registry {endpoints.registry}, "
+                f"SageMaker API {endpoints.sagemaker_url}"
+            )
         stage = "data"
         done = _stage("data", progress, seconds)
         train_file, validation_file, manifest = _channel_files(
@@ -105,8 +108,6 @@ def run_pipeline(
         for name, value in ref.seconds.items():
             if name in ("build", "push"):
                 seconds[name] = value
-        if settings.is_local:
-            images.remove_local_tags(ref)  # local mode must pull the pushed image by digest
         done(ref.uri_with_digest)
 
         stage = "fit"

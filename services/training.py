@@ -1,8 +1,10 @@
-"""``sagemaker.estimator.Estimator`` for our own image: one code path for local mode and AWS.
+"""``sagemaker.estimator.Estimator`` for our own image: one code path for both targets.
 
-Local: ``instance_type="local"`` with a ``LocalSession`` whose S3 is moto; SDK local mode runs the
-image through Docker and uploads ``model.tar.gz`` to moto. AWS: a ``sagemaker.Session`` on the
-usual credential chain, with ``default_bucket`` given so the SDK never creates one of its own.
+Both build a ``sagemaker.Session`` and call ``Estimator(...).fit(inputs, wait=False)``, which
+sends CreateTrainingJob; the worker then follows the job with DescribeTrainingJob. On aws the
+session is the usual credential chain; on local its clients point at the local stack (the
+training control plane for SageMaker's API, moto for the rest). ``default_bucket`` is given so
+the SDK never creates a bucket of its own.
 """
 
 from __future__ import annotations
@@ -91,8 +93,11 @@ def checkpoint_uri(settings: Settings, job_name: str) -> str:
     return settings.s3_uri("checkpoints", job_name)
 
 
-def _training_instance_types(settings: Settings) -> Sequence[str]:
-    model = aws.boto_session(settings).client("sagemaker", region_name=settings.region).meta.service_model
+def _training_instance_types() -> Sequence[str]:
+    """botocore's TrainingInstanceType enum: read from the installed service model, no client made."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
     return tuple(model.shape_for("TrainingInstanceType").enum)
 
 
@@ -122,7 +127,7 @@ def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
             )
     elif request.max_wait_seconds is not None:
         raise TrainingError("max_wait applies only to spot training; turn spot on or leave max_wait empty")
-    if not settings.is_local and request.instance_type not in _training_instance_types(settings):
+    if request.instance_type not in _training_instance_types():
         raise TrainingError(f"{request.instance_type!r} is not a SageMaker training instance type")
     try:
         return to_sagemaker(request.hyperparameters)
@@ -131,23 +136,15 @@ def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
 
 
 def sagemaker_session(settings: Settings) -> Any:
-    """A LocalSession on moto (local) or a sagemaker.Session (aws), telemetry off."""
+    """A sagemaker.Session on the target's endpoints (the local stack's on local), telemetry off."""
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    boto = aws.boto_session(settings)
-    if settings.is_local:
-        from sagemaker.local import LocalSession
-
-        # boto_session is required with s3_endpoint_url: without it LocalSession crashes on `.resource`.
-        return LocalSession(
-            boto_session=boto,
-            s3_endpoint_url=aws.endpoint_url(settings),
-            default_bucket=settings.bucket,
-            sagemaker_config=TELEMETRY_OPT_OUT_CONFIG,
-        )
     import sagemaker
 
     return sagemaker.Session(
-        boto_session=boto, default_bucket=settings.bucket, sagemaker_config=TELEMETRY_OPT_OUT_CONFIG
+        boto_session=aws.boto_session(settings),
+        sagemaker_client=aws.client(settings, "sagemaker"),
+        default_bucket=settings.bucket,
+        sagemaker_config=TELEMETRY_OPT_OUT_CONFIG,
     )
 
 
@@ -158,9 +155,7 @@ def build_estimator(settings: Settings, request: FitRequest, session: Any | None
     from sagemaker.estimator import Estimator
 
     spot: dict[str, Any] = {}
-    # SDK local mode refuses spot ("not supported in local mode"); the worker says so in the
-    # job's log and the job keeps its spot flag for pricing. On aws it is sent as asked.
-    if request.use_spot and not settings.is_local:
+    if request.use_spot:
         spot = {
             "use_spot_instances": True,
             "max_wait": request.max_wait_seconds,
@@ -170,7 +165,7 @@ def build_estimator(settings: Settings, request: FitRequest, session: Any | None
         image_uri=request.image_uri,
         role=settings.role_arn,
         instance_count=request.instance_count,
-        instance_type="local" if settings.is_local else request.instance_type,
+        instance_type=request.instance_type,
         volume_size=VOLUME_SIZE_GB,
         max_run=request.max_run_seconds,
         output_path=output_path(settings),
@@ -185,23 +180,32 @@ def build_estimator(settings: Settings, request: FitRequest, session: Any | None
     )
 
 
-def start_fit(settings: Settings, request: FitRequest, session: Any | None = None, wait: bool = True) -> Any:
-    """Build the Estimator and call ``fit``; returns the estimator.
-
-    On local, ``wait`` is always true in effect (local mode runs the container in this call).
-    """
+def start_fit(
+    settings: Settings,
+    request: FitRequest,
+    session: Any | None = None,
+    wait: bool = False,
+    logs: bool = False,
+) -> Any:
+    """Build the Estimator and call ``fit``: CreateTrainingJob, returning at once unless ``wait``
+    (then with the SDK's own log printing when ``logs``). Returns the estimator."""
     estimator = build_estimator(settings, request, session)
     started = time.time()
     try:
-        estimator.fit(dict(request.channels), job_name=request.job_name, wait=wait, logs="None")
+        estimator.fit(
+            dict(request.channels), job_name=request.job_name, wait=wait, logs="All" if logs else "None"
+        )
     except Exception as exc:
         raise TrainingError(_fit_failure(exc, time.time() - started)) from exc
     return estimator
 
 
 def _fit_failure(exc: BaseException, elapsed: float) -> str:
+    """One line: SageMaker's refusal (error code and message), or what else went wrong."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"SageMaker refused the job: {error.get('Code', 'error')}: {error.get('Message', '')}".strip()
     text = " ".join(str(exc).split())
-    exit_code = re.search(r"exited with code: (\d+)", text)
-    if exit_code:
-        return f"the training container exited with code {exit_code.group(1)} after {elapsed:.0f} s"
-    return text[:500] or type(exc).__name__
+    return text[:500] or f"{type(exc).__name__} after {elapsed:.0f} s"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -33,6 +32,7 @@ __all__ = [
     "HEARTBEAT_SECONDS",
     "JobFailedError",
     "JobOutcome",
+    "JobStoppedError",
     "LaunchRequest",
     "MaxRuntimeExceededError",
     "Progress",
@@ -50,13 +50,14 @@ __all__ = [
 ]
 
 HEARTBEAT_SECONDS = 5.0
-AWS_POLL_SECONDS = 10.0
+# DescribeTrainingJob: the first interval, and the longest it backs off to while nothing changes.
+POLL_SECONDS = (0.5, 10.0)
+# How long an interrupted run waits for StopTrainingJob to take effect (SageMaker's SIGTERM grace
+# is 120 s, after which it kills the container).
+STOP_WAIT_SECONDS = 150.0
+# A worker asked to stop before its SageMaker job exists (the image stage) gets this long.
 STOP_GRACE_SECONDS = 20.0
 FAILURE_PREFIX = "Failure reason:"
-LOCAL_SPOT_NOTICE = (
-    "note: SageMaker local mode has no managed spot, so this local run is on-demand; "
-    "the job is priced as spot, and on the aws target spot is requested as asked"
-)
 # Where this package lives: the worker runs `python -m services` from there.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,6 +75,10 @@ class StageError(RuntimeError):
 
 class JobFailedError(StageError):
     """The training job itself failed; ``cause`` is the container's failure reason."""
+
+
+class JobStoppedError(StageError):
+    """The job was stopped by the user (the dashboard's Stop, `jobs stop`, SIGTERM or Ctrl-C)."""
 
 
 class MaxRuntimeExceededError(StageError):
@@ -308,73 +313,46 @@ def restart(settings: Settings, job_id: str) -> str:
 
 
 def stop(settings: Settings, job_id: str) -> Job:
-    """Stop a job: local → its containers and its worker; aws → StopTrainingJob. Returns the job."""
+    """Stop a job, on either target: StopTrainingJob, and its worker's poll records Stopped.
+
+    Before its SageMaker job exists (the image stage) there is nothing to stop there, so the
+    worker itself is asked to stop (SIGTERM) and records Stopped. Returns the job as it is now.
+    """
+    from botocore.exceptions import ClientError
+
+    from services import aws
+
     store = JobStore(settings.job_store_path)
     job = store.get(job_id)
-    if not job.is_active:
+    if not job.is_active or job.status == "Stopping":  # ended, or already asked
         return job
-    if job.target == "aws":
-        if job.status == "Stopping":  # already asked; SageMaker is stopping it
-            return job
-        from services import aws
-
+    try:
         # Asked before it is recorded: a refused or failed call leaves the job as it was, so the
         # stop can be tried again (a job recorded Stopping is never asked twice).
         aws.client(settings, "sagemaker").stop_training_job(TrainingJobName=job.job_name)
-        # The worker's poll records Stopped.
-        return store.set_status(job.id, "Stopping", secondary_status="Stopping", message="stop requested")
-    job = store.set_status(job.id, "Stopping", secondary_status="Stopping", message="stop requested")
-    _stop_local_containers(job.job_name)
+    except ClientError as exc:
+        if not _job_is_unknown(exc):
+            raise
+        return _stop_worker(store, job)
+    return store.set_status(job.id, "Stopping", secondary_status="Stopping", message="stop requested")
+
+
+def _stop_worker(store: JobStore, job: Job) -> Job:
+    """SIGTERM the job's worker, which records Stopped; SIGKILL it if it does not end in time."""
+    stopping = store.set_status(job.id, "Stopping", secondary_status="Stopping", message="stop requested")
     pid = job.worker_pid
-    if pid is not None and job_store.pid_alive(pid):
+    if pid is None or not job_store.pid_alive(pid):
+        return store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while job_store.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if job_store.pid_alive(pid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        while job_store.pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if job_store.pid_alive(pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-    return store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
-
-
-def _local_job_containers(job_name: str, *, include_exited: bool = False) -> list[str]:
-    """The containers local mode started for this job (it sets TRAINING_JOB_NAME in each)."""
-    from services.docker_cli import docker
-
-    # Local mode runs every job through docker-compose, which labels its containers.
-    args = ["ps", "-q", "--filter", "label=com.docker.compose.project", *(["-a"] if include_exited else [])]
-    try:
-        listed = docker(args, what="docker ps", check=False)
-    except Exception:  # no Docker CLI: there can be no containers
-        return []
-    found: list[str] = []
-    for container in listed.stdout.split():
-        env = docker(
-            ["inspect", "--format", "{{json .Config.Env}}", container], what="docker inspect", check=False
-        ).stdout
-        if f'"TRAINING_JOB_NAME={job_name}"' in env:
-            found.append(container)
-    return found
-
-
-def _stop_local_containers(job_name: str) -> list[str]:
-    from services.docker_cli import docker
-
-    stopped = _local_job_containers(job_name)
-    for container in stopped:
-        docker(["stop", "--time", "5", container], what="docker stop", check=False, timeout=30)
-    return stopped
-
-
-def _remove_local_containers(job_name: str) -> list[str]:
-    """Remove a finished job's containers: compose leaves them behind, one per job, for ever."""
-    from services.docker_cli import docker
-
-    removed = _local_job_containers(job_name, include_exited=True)
-    if removed:
-        docker(["rm", "-f", *removed], what="docker rm", check=False, timeout=60)
-    return removed
+            os.killpg(pid, signal.SIGKILL)
+        return store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
+    return store.get(stopping.id, reap=False)
 
 
 @contextlib.contextmanager
@@ -447,20 +425,15 @@ def _run_stages(
             ref = images.ensure_image(settings, progress)
             image_uri = ref.uri_with_digest
             seconds.update({f"image.{k}": v for k, v in ref.seconds.items()})
-            if settings.is_local:
-                # Local mode must pull the pushed image by digest: proof the push is what trains.
-                images.remove_local_tags(ref)
             store.update(job.id, image_uri=image_uri)
             done()
         job = store.get(job.id, reap=False)
         stage = "fit"
         done = _timed(seconds, "fit", progress)
-        store.set_status(job.id, "InProgress", secondary_status="Training", message=f"image {image_uri}")
         artifact_uri = _fit(settings, store, job, image_uri, echo)
         done()
         stage = "verify"
         done = _timed(seconds, "verify", progress)
-        store.set_status(job.id, "InProgress", secondary_status="Uploading", message=artifact_uri)
         store.update(job.id, artifact_uri=artifact_uri)
         from services import artifacts
 
@@ -488,10 +461,6 @@ def _run_stages(
             **_headline(run.metrics),
             **_actual_cost(settings, store.get(job.id, reap=False), seconds.get("fit", 0.0)),
         }
-        if settings.is_local:
-            # The job's duration as billing would see it (container start to exit), which is what
-            # the next estimate should use; metrics.json keeps the in-container fit time.
-            results["training_seconds"] = seconds.get("fit")
         final = store.set_status(
             job.id,
             "Completed",
@@ -504,9 +473,13 @@ def _run_stages(
         _add_cost_to_run(run.run_manifest, final)
         return JobOutcome(final, run.local_path, run.metrics, seconds)
     except _StopRequested:
+        if stage == "fit":  # SIGTERM to the worker while its job runs: stop the job itself too
+            _stop_and_wait(settings, store, job, "stop requested")
         store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
-        raise StageError(stage, "stopped by the user") from None
-    except KeyboardInterrupt:  # Ctrl-C on `titanic-sm run`: the terminal stopped compose too
+        raise JobStoppedError(stage, "stopped by the user") from None
+    except KeyboardInterrupt:  # Ctrl-C on `titanic-sm run`: the job must not run on, billing
+        if stage == "fit":
+            _stop_and_wait(settings, store, job, "interrupted (Ctrl-C)")
         store.set_status(job.id, "Stopped", secondary_status="Stopped", message="interrupted")
         raise
     except MaxRuntimeExceededError as exc:
@@ -529,8 +502,8 @@ def _run_stages(
 
 def cost_basis(job: Job) -> str:
     """How the job's actual cost was reached (for run.json and the run summary)."""
-    if job.target == "aws" and job.billable_seconds is not None:
-        return "billable seconds"
+    if job.billable_seconds is not None:
+        return "billable seconds" if job.target == "aws" else "billable seconds (local control plane)"
     return "fit wall time priced as the instance"
 
 
@@ -560,73 +533,13 @@ def _record_failure(store: JobStore, job_id: str, reason: str) -> None:
 def _fit(
     settings: Settings, store: JobStore, job: Job, image_uri: str, echo: Callable[[str], None] | None
 ) -> str:
-    """Run the fit; return the S3 URI of model.tar.gz. Raises JobFailedError with the reason."""
-    from services import artifacts, logs, training
+    """CreateTrainingJob through ``Estimator.fit(wait=False)``, then follow the job to its end;
+    return the S3 URI of model.tar.gz. The same calls on both targets: on local the SageMaker API
+    is the local stack's training control plane."""
+    from services import training
 
-    request = _fit_request(settings, job, image_uri)
-    if not settings.is_local:
-        return _fit_on_aws(settings, store, job, request, echo)
-    failure_lines: list[str] = []
-    # Local mode ignores the stopping condition, so the worker enforces max_run itself, counted
-    # (as on SageMaker) from when the container starts talking, not from the image pull.
-    limit = request.max_run_seconds
-    timed_out = threading.Event()
-    container_started = threading.Event()
-
-    def stop_at_limit() -> None:
-        timed_out.set()
-        _stop_local_containers(job.job_name)
-
-    timer = threading.Timer(limit, stop_at_limit)
-    timer.daemon = True
-
-    with logs.LogForwarder(settings, job.job_name) as forwarder:
-
-        def on_line(raw: str) -> None:
-            if raw.startswith("sagemaker.config "):  # the SDK's own chatter, not the job's output
-                return
-            line = _container_line(raw)
-            if "|" in raw and not container_started.is_set():  # compose prefixes container lines "name |"
-                container_started.set()
-                timer.start()
-            forwarder.write(line)
-            if FAILURE_PREFIX in line:
-                failure_lines.append(line.split(FAILURE_PREFIX, 1)[1].strip())
-            if echo is not None:
-                echo(line)
-
-        try:
-            with logs.capture_lines(on_line, "stdout"):
-                if request.use_spot:
-                    print(LOCAL_SPOT_NOTICE, flush=True)
-                estimator = training.start_fit(settings, request)
-            if timed_out.is_set():
-                raise training.TrainingError("stopped at max_run")
-            timer.cancel()
-        except training.TrainingError as exc:
-            timer.cancel()
-            if timed_out.is_set():
-                forwarder.write(f"MaxRuntimeExceeded: stopped after max_run ({limit} s)")
-                raise MaxRuntimeExceededError(
-                    "fit", f"job {job.job_name} ran longer than max_run ({limit} s) and was stopped"
-                ) from None
-            job_prefix = f"{training.output_path(settings)}/{job.job_name}/output"
-            reason = artifacts.failure_reason_from_output(settings, job_prefix)
-            reason = reason or (failure_lines[-1] if failure_lines else None) or str(exc)
-            raise JobFailedError("fit", f"job {job.job_name} failed: {reason}") from None
-        finally:
-            _remove_local_containers(job.job_name)
-    return str(estimator.model_data)
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-# docker-compose prefixes each container line with "<name>-algo-1-<id> | ".
-_COMPOSE_PREFIX = re.compile(r"^\S*algo-\d+-\w+\s+\|\s?")
-
-
-def _container_line(raw: str) -> str:
-    """A compose output line as the container printed it (as SageMaker's log stream has it)."""
-    return _COMPOSE_PREFIX.sub("", _ANSI.sub("", raw)).rstrip("\r")
+    training.start_fit(settings, _fit_request(settings, job, image_uri))
+    return _follow(settings, store, job, echo)
 
 
 # SageMaker's secondary status when it stopped a job at a limit, not at the user's request.
@@ -636,38 +549,79 @@ _SAGEMAKER_LIMITS = {
 }
 
 
-def _fit_on_aws(
-    settings: Settings, store: JobStore, job: Job, request: Any, echo: Callable[[str], None] | None
-) -> str:
-    """CreateTrainingJob, then follow DescribeTrainingJob until it ends, recording transitions
-    (and handing SageMaker's own log lines to ``echo``)."""
-    from services import aws, logs, training
+def _describe(settings: Settings, job_name: str) -> dict[str, Any]:
+    from services import aws
 
-    training.start_fit(settings, request, wait=False)
-    sagemaker = aws.client(settings, "sagemaker")
-    token: str | None = None
-    while True:
-        if echo is not None:
-            page = logs.read_events(settings, job.job_name, token)
-            token = page.next_token
-            for event in page.events:
-                echo(event.message)
-        described = sagemaker.describe_training_job(TrainingJobName=job.job_name)
-        status = described["TrainingJobStatus"]
-        secondary = described.get("SecondaryStatus")
-        if status in ("Completed", "Failed", "Stopped"):
-            break
+    described: dict[str, Any] = aws.client(settings, "sagemaker").describe_training_job(
+        TrainingJobName=job_name
+    )
+    return described
+
+
+def _record_progress(store: JobStore, job: Job, described: Mapping[str, Any], seen: int) -> int:
+    """Record the secondary transitions not seen yet, at SageMaker's own times; return the count.
+
+    Terminal ones are left to the end of the run, which records them with the outcome."""
+    transitions = described.get("SecondaryStatusTransitions") or []
+    for transition in transitions[seen:]:
+        secondary = transition.get("Status")
+        if secondary in job_store.TERMINAL_STATUSES or secondary in _SAGEMAKER_LIMITS:
+            continue
         current = store.get(job.id, reap=False)
+        started = transition.get("StartTime")
         store.set_status(
-            job.id, "Stopping" if current.status == "Stopping" else status, secondary_status=secondary
+            job.id,
+            "Stopping" if current.status == "Stopping" or secondary == "Stopping" else "InProgress",
+            secondary_status=secondary,
+            message=transition.get("StatusMessage"),
+            at=started.timestamp() if hasattr(started, "timestamp") else None,
         )
-        time.sleep(AWS_POLL_SECONDS)
+    return len(transitions)
+
+
+def _follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str], None] | None) -> str:
+    """Follow DescribeTrainingJob until the job ends, recording its transitions and handing its
+    CloudWatch log lines to ``echo``. Polls fast while the job changes, then backs off."""
+    from services import logs
+
+    token: str | None = None
+    seen = 0
+    interval = POLL_SECONDS[0]
+
+    def echo_new_lines() -> None:
+        nonlocal token
+        if echo is None:
+            return
+        page = logs.read_events(settings, job.job_name, token)
+        token = page.next_token
+        for event in page.events:
+            echo(event.message)
+
+    while True:
+        echo_new_lines()
+        described = _describe(settings, job.job_name)
+        changed = len(described.get("SecondaryStatusTransitions") or []) != seen
+        seen = _record_progress(store, job, described, seen)
+        status = described["TrainingJobStatus"]
+        if status in job_store.TERMINAL_STATUSES:
+            break
+        time.sleep(interval)
+        interval = POLL_SECONDS[0] if changed else min(interval * 1.5, POLL_SECONDS[1])
+    echo_new_lines()  # the last lines land before the job is reported ended
+    return _outcome(store, job, described)
+
+
+def _outcome(store: JobStore, job: Job, described: Mapping[str, Any]) -> str:
+    """Record what SageMaker reports of the ended job; return model.tar.gz's URI if it completed."""
+    status = described["TrainingJobStatus"]
+    secondary = described.get("SecondaryStatus")
     training_seconds = described.get("TrainingTimeInSeconds")
     billable = described.get("BillableTimeInSeconds")
     store.update(
         job.id,
         training_seconds=float(training_seconds) if training_seconds else None,
         billable_seconds=float(billable) if billable is not None else None,
+        training_job=_training_job_record(described),
     )
     if status == "Stopped" and secondary in _SAGEMAKER_LIMITS:
         limit = _SAGEMAKER_LIMITS[secondary]
@@ -683,6 +637,94 @@ def _fit_on_aws(
     if not artifact:
         raise StageError("verify", f"job {job.job_name} completed without a model artifact")
     return str(artifact)
+
+
+# What the job store keeps of DescribeTrainingJob: what the job view and the hand-in show.
+_TRAINING_JOB_FIELDS = (
+    "TrainingJobArn",
+    "TrainingJobStatus",
+    "SecondaryStatus",
+    "SecondaryStatusTransitions",
+    "FailureReason",
+    "FinalMetricDataList",
+    "TrainingStartTime",
+    "TrainingEndTime",
+    "TrainingTimeInSeconds",
+    "BillableTimeInSeconds",
+    "ResourceConfig",
+    "StoppingCondition",
+    "EnableManagedSpotTraining",
+    "EnableNetworkIsolation",
+    "ModelArtifacts",
+    "AlgorithmSpecification",
+    "RoleArn",
+)
+
+
+def _training_job_record(described: Mapping[str, Any]) -> dict[str, Any]:
+    """The DescribeTrainingJob fields we keep, JSON-ready (datetimes as epoch seconds)."""
+
+    def plain(value: Any) -> Any:
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return {name: plain(described[name]) for name in _TRAINING_JOB_FIELDS if name in described}
+
+
+def _stop_and_wait(settings: Settings, store: JobStore, job: Job, why: str) -> None:
+    """StopTrainingJob, then wait (up to STOP_WAIT_SECONDS) until SageMaker reports it ended.
+
+    Used when the run itself is interrupted (Ctrl-C, or SIGTERM to a worker), so the job never
+    runs on, billing, while the store says it stopped."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from services import aws
+
+    store.set_status(job.id, "Stopping", secondary_status="Stopping", message=why)
+    try:
+        aws.client(settings, "sagemaker").stop_training_job(TrainingJobName=job.job_name)
+    except ClientError as exc:
+        if not _job_is_unknown(exc) and not _job_has_ended(exc):
+            raise
+    except BotoCoreError:
+        raise
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            described = _describe(settings, job.job_name)
+        except ClientError as exc:
+            if _job_is_unknown(exc):  # never created: nothing runs
+                return
+            raise
+        if described["TrainingJobStatus"] in job_store.TERMINAL_STATUSES:
+            store.update(job.id, training_job=_training_job_record(described))
+            return
+        time.sleep(POLL_SECONDS[0])
+    raise StageError(
+        "stop", f"job {job.job_name} did not stop within {STOP_WAIT_SECONDS:.0f} s; it is still Stopping"
+    )
+
+
+def _job_is_unknown(exc: Any) -> bool:
+    """SageMaker's answer for a job name it has no record of (not created yet)."""
+    error = exc.response.get("Error", {})
+    return error.get("Code") in ("ResourceNotFound", "ValidationException") and "not found" in str(
+        error.get("Message", "")
+    ).lower().replace("could not find", "not found")
+
+
+def _job_has_ended(exc: Any) -> bool:
+    """StopTrainingJob on a job that already ended: SageMaker refuses it with a ValidationException."""
+    error = exc.response.get("Error", {})
+    message = str(error.get("Message", "")).lower()
+    return error.get("Code") == "ValidationException" and any(
+        word in message for word in ("completed", "failed", "stopped", "already")
+    )
 
 
 def _headline(metrics: Mapping[str, Any]) -> dict[str, float | None]:
@@ -702,13 +744,14 @@ def _headline(metrics: Mapping[str, Any]) -> dict[str, float | None]:
 
 
 def _actual_cost(settings: Settings, job: Job, fit_seconds: float) -> dict[str, float | None]:
-    """aws: billable seconds x price; local: the fit's wall time priced as the chosen instance."""
+    """Billable seconds x price (SageMaker's, or the local control plane's); the fit's wall time
+    when no billable time is known."""
     from services import cost
 
     price = _price(settings, job.instance_type or settings.instance_type, job.use_spot)
     if price is None:
         return {}
-    if job.target == "aws" and job.billable_seconds is not None:
+    if job.billable_seconds is not None:
         actual = cost.actual(
             job.billable_seconds,
             price[0],

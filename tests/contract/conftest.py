@@ -39,9 +39,10 @@ def settings(
             data_dir=tmp_path / "data",
             prefix=f"{base.prefix}/contract-tests/{uuid.uuid4().hex[:8]}",
         )
-    monkeypatch.setattr(aws, "endpoint_url", lambda s: moto_url if s.is_local else None)
+    # moto answers every service here, SageMaker's API included (its jobs complete at once).
+    monkeypatch.setattr(aws, "endpoint_url", lambda s, service="s3": moto_url if s.is_local else None)
     # Whoever reaches the local stack directly gets the same server, never a real stack.
-    stack = types.SimpleNamespace(moto_url=moto_url, registry="127.0.0.1:0")
+    stack = types.SimpleNamespace(moto_url=moto_url, registry="127.0.0.1:0", sagemaker_url=moto_url)
     try:
         import services.local_stack as local_stack
     except ImportError:

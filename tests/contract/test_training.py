@@ -148,12 +148,16 @@ def test_job_names_are_unique_and_valid() -> None:
     assert len({training.job_name_for("titanic", same_second) for _ in range(1000)}) == 1000
 
 
-def test_local_mode_runs_a_spot_request_on_demand(settings: Settings, request_: training.FitRequest) -> None:
-    # SDK local mode raises "Spot training is not supported in local mode"; the worker logs a
-    # notice instead and the job keeps its spot flag for pricing.
-    estimator = training.build_estimator(settings, request_)
-    assert estimator.instance_type == "local"
-    assert not estimator.use_spot_instances
-    assert estimator.max_wait is None and estimator.checkpoint_s3_uri is None
-    assert estimator.max_run == 900
-    assert estimator.hyperparameters() == {"num_leaves": "7", "learning_rate": "0.05"}
+def test_the_local_target_sends_the_very_request_of_the_aws_target(
+    settings: Settings, aws_settings: Settings, request_: training.FitRequest
+) -> None:
+    # One code path: the same Estimator (instance type, spot, checkpoints, limits) on both targets;
+    # only the session's endpoints differ.
+    local, remote = (training.build_estimator(s, request_) for s in (settings, aws_settings))
+    for estimator in (local, remote):
+        assert estimator.instance_type == "ml.m5.large"
+        assert estimator.use_spot_instances
+        assert estimator.max_wait == 1800 and estimator.max_run == 900
+        assert estimator.hyperparameters() == {"num_leaves": "7", "learning_rate": "0.05"}
+    assert local.checkpoint_s3_uri == training.checkpoint_uri(settings, request_.job_name)
+    assert type(local.sagemaker_session) is type(remote.sagemaker_session)

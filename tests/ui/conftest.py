@@ -36,8 +36,8 @@ def app_settings(tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch)
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(aws, "endpoint_url", lambda s: moto_url if s.is_local else None)
-    stack = types.SimpleNamespace(moto_url=moto_url, registry="127.0.0.1:0")
+    monkeypatch.setattr(aws, "endpoint_url", lambda s, service="s3": moto_url if s.is_local else None)
+    stack = types.SimpleNamespace(moto_url=moto_url, registry="127.0.0.1:0", sagemaker_url=moto_url)
     try:
         import services.local_stack as local_stack
     except ImportError:
