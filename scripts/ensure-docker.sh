@@ -1,26 +1,25 @@
 #!/usr/bin/env bash
-# Make sure the Docker engine, docker-compose v1, Debian's docker-registry and debootstrap are here.
+# Make sure the Docker engine, Debian's docker-registry and debootstrap are here.
 # Idempotent and fast when all is present. On Debian as root it installs what is missing from the
 # machine's own apt sources and starts dockerd (no systemd here); elsewhere it says what to do.
 set -euo pipefail
 
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/dockerd.log}"
 WAIT_SECONDS="${DOCKER_WAIT_SECONDS:-60}"
-PACKAGES=(docker.io docker-compose docker-registry debootstrap iptables ca-certificates)
+PACKAGES=(docker.io docker-registry debootstrap iptables ca-certificates)
 
 say() { echo "ensure-docker: $*"; }
 die() { echo "ensure-docker: $*" >&2; exit 1; }
 
 tools_present() {
-    command -v docker >/dev/null && command -v docker-compose >/dev/null \
-        && command -v docker-registry >/dev/null && command -v debootstrap >/dev/null
+    command -v docker >/dev/null && command -v docker-registry >/dev/null && command -v debootstrap >/dev/null
 }
 # A docker client alone (e.g. a newer one in /usr/local/bin) is not an engine: dockerd must be here too.
 engine_present() { tools_present && command -v dockerd >/dev/null; }
 daemon_answers() { timeout 10 docker info >/dev/null 2>&1; }
 
 if tools_present && daemon_answers; then
-    say "docker, docker-compose, docker-registry and debootstrap are ready"
+    say "docker, docker-registry and debootstrap are ready"
     exit 0
 fi
 
@@ -29,14 +28,14 @@ is_debian=false
 
 missing() {
     local tool
-    for tool in docker dockerd docker-compose docker-registry debootstrap; do
+    for tool in docker dockerd docker-registry debootstrap; do
         command -v "$tool" >/dev/null || printf '%s ' "$tool"
     done
 }
 
 if ! engine_present; then
     if ! $is_debian || [ "$(id -u)" -ne 0 ]; then
-        die "missing: $(missing)- install them (Docker engine with docker-compose, the distribution registry, debootstrap), start the daemon and re-run; automatic set-up needs Debian as root"
+        die "missing: $(missing)- install them (Docker engine, the distribution registry, debootstrap), start the daemon and re-run; automatic set-up needs Debian as root"
     fi
     say "installing ${PACKAGES[*]} (apt)"
     export DEBIAN_FRONTEND=noninteractive

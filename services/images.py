@@ -52,7 +52,6 @@ __all__ = [
     "project_root",
     "prune_local_builds",
     "registry_host",
-    "remove_local_tags",
 ]
 
 Progress = Callable[[str, str], None]
@@ -498,28 +497,6 @@ def current_image(settings: Settings, root: Path | None = None) -> ImageRef | No
     if digest is None or (settings.is_local and not _local_manifest(settings, ecr, repository_uri, digest)):
         return None
     return ImageRef(repository_uri, tag, digest, base, f"{LOCAL_IMAGE_REPOSITORY}:{tag}", False)
-
-
-def remove_local_tags(ref: ImageRef) -> list[str]:
-    """Drop every local reference to the pushed image (its registry tags and digests), so that the
-    next ``docker run`` or SageMaker local mode must pull it from the registry by digest. The
-    build's own local tag stays, so the layers are shared and the pull is quick.
-    Returns the references removed."""
-    names = {ref.uri, ref.uri_with_digest}
-    inspect = docker(
-        ["image", "inspect", "--format", "{{json .RepoTags}}\t{{json .RepoDigests}}", ref.uri_with_digest],
-        what="docker image inspect",
-        check=False,
-    )
-    if inspect.returncode == 0:
-        for listing in inspect.stdout.strip().split("\t"):
-            names.update(json.loads(listing) or [])
-    ours = [n for n in sorted(names) if n.startswith((ref.repository_uri + ":", ref.repository_uri + "@"))]
-    removed = []
-    for name in ours:
-        if docker(["image", "rm", name], what=f"docker image rm {name}", check=False).returncode == 0:
-            removed.append(name)
-    return removed
 
 
 def prune_local_builds(

@@ -1,20 +1,16 @@
 """Training logs in CloudWatch Logs, with SageMaker's naming, on both targets.
 
-On aws SageMaker writes the container's output itself. On local the SDK prints it to
-``sys.stdout`` while ``fit()`` runs; the worker tees those lines (``capture_lines``) into a
-``LogForwarder``, which batches them into ``PutLogEvents`` on moto. Readers (the CLI, the
-dashboard) then use the same ``read_events`` call for either target.
+On aws SageMaker writes the container's output itself; on local the training control plane
+does the same into moto, through a ``LogForwarder`` that batches lines into ``PutLogEvents``.
+Readers (the worker, the CLI, the dashboard) use the same ``read_events`` call on either target.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -26,7 +22,6 @@ __all__ = [
     "LogEvent",
     "LogForwarder",
     "LogPage",
-    "capture_lines",
     "find_streams",
     "read_events",
     "stream_name",
@@ -148,47 +143,6 @@ class LogForwarder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _LineTee:
-    """A text stream that passes writes through and hands each complete line to a callback."""
-
-    def __init__(self, wrapped: TextIO, on_line: Callable[[str], None]) -> None:
-        self._wrapped = wrapped
-        self._on_line = on_line
-        self._partial = ""
-
-    def write(self, text: str) -> int:
-        written = self._wrapped.write(text)
-        self._partial += text
-        *lines, self._partial = self._partial.split("\n")
-        for line in lines:
-            self._on_line(line)
-        return written
-
-    def flush(self) -> None:
-        self._wrapped.flush()
-
-    def finish(self) -> None:
-        if self._partial:
-            self._on_line(self._partial)
-            self._partial = ""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._wrapped, name)
-
-
-@contextmanager
-def capture_lines(on_line: Callable[[str], None], stream: str = "stdout") -> Iterator[None]:
-    """Tee ``sys.stdout`` (or ``sys.stderr``) line by line to ``on_line`` inside the block."""
-    original: TextIO = getattr(sys, stream)
-    tee = _LineTee(original, on_line)
-    setattr(sys, stream, tee)
-    try:
-        yield
-    finally:
-        setattr(sys, stream, original)
-        tee.finish()
 
 
 def find_streams(settings: Settings, job_name: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 from services import aws, logs
@@ -52,16 +51,6 @@ def test_large_output_is_split_into_batches(settings: Settings) -> None:
     page = logs.read_events(settings, job)
     assert len(page.events) == 10_050
     assert page.events[-1].message == "row 10049"
-
-
-def test_capture_lines_tees_stdout(capsys) -> None:  # type: ignore[no-untyped-def]
-    seen: list[str] = []
-    with logs.capture_lines(seen.append):
-        sys.stdout.write("alpha\nbe")
-        sys.stdout.write("ta\n")
-        print("gamma", end="")
-    assert seen == ["alpha", "beta", "gamma"]
-    assert capsys.readouterr().out == "alpha\nbeta\ngamma"
 
 
 def test_an_unreachable_logs_endpoint_is_recorded_not_raised(settings: Settings) -> None:

@@ -126,10 +126,28 @@ def test_our_layers_add_at_most_the_goal_on_top_of_the_base(
     assert 0 < added_mb <= ADDED_MB_GOAL, f"{added_mb:.0f} MB added"
 
 
+def _remove_registry_references(ref: ImageRef) -> list[str]:
+    """Drop the local references to the pushed image (registry tags and digests), so the next pull
+    must come from the registry; the build's own tag stays. Returns what was removed."""
+    listed = docker(
+        ["image", "inspect", "--format", "{{json .RepoTags}}\t{{json .RepoDigests}}", ref.uri_with_digest],
+        what="docker image inspect",
+        check=False,
+    )
+    names = {ref.uri, ref.uri_with_digest}
+    if listed.returncode == 0:
+        for listing in listed.stdout.strip().split("\t"):
+            names.update(json.loads(listing) or [])
+    ours = sorted(n for n in names if n.startswith((ref.repository_uri + ":", ref.repository_uri + "@")))
+    return [
+        n for n in ours if docker(["image", "rm", n], what="docker image rm", check=False).returncode == 0
+    ]
+
+
 def test_the_registry_demands_login_and_the_push_is_pulled_back_by_digest(
     e2e_settings: Settings, training_image: ImageRef, local_stack: StackEndpoints
 ) -> None:
-    removed = images.remove_local_tags(training_image)
+    removed = _remove_registry_references(training_image)
     assert training_image.uri in removed
     assert docker(["image", "inspect", training_image.uri_with_digest], what="i", check=False).returncode != 0
 
@@ -143,7 +161,7 @@ def test_the_registry_demands_login_and_the_push_is_pulled_back_by_digest(
     assert training_image.digest in pulled.stdout
     pulled_id = images.image_config(training_image.uri_with_digest)["Id"]
     assert pulled_id == images.image_config(training_image.local_tag)["Id"], "the registry holds our build"
-    images.remove_local_tags(training_image)
+    _remove_registry_references(training_image)
 
 
 def test_moto_ecr_records_the_push(e2e_settings: Settings, training_image: ImageRef) -> None:
