@@ -419,12 +419,16 @@ class JobStore:
         is_alive: Callable[[int], bool] = pid_alive,
         now: float | None = None,
     ) -> list[str]:
-        """Mark active jobs whose worker is gone as Failed, with the reason; return their ids."""
+        """Mark active jobs whose worker is gone as Failed, with the reason; return their ids.
+
+        Only jobs that never reached SageMaker: once a training job exists, its outcome is the
+        training API's to tell (``sync`` adopts it), never a missed heartbeat's."""
         now = time.time() if now is None else now
         reaped: list[str] = []
         with self._connect(write=False) as conn:
             rows = conn.execute(
-                "SELECT id, status, worker_pid, heartbeat_at, created_at FROM jobs WHERE status IN (?, ?, ?)",
+                "SELECT id, status, worker_pid, heartbeat_at, created_at FROM jobs "
+                "WHERE status IN (?, ?, ?) AND training_job = '{}'",
                 tuple(sorted(ACTIVE_STATUSES)),
             ).fetchall()
         for row in rows:
@@ -554,6 +558,21 @@ def _worker_alive(job: Job, is_alive: Callable[[int], bool], now: float) -> bool
     return job.heartbeat_at is None or now - job.heartbeat_at <= HEARTBEAT_TIMEOUT_SECONDS
 
 
+def known_training_jobs(sagemaker: Any, jobs: Sequence[Job]) -> dict[str, str]:
+    """The training jobs SageMaker lists among ``jobs`` (name → status); only those created since
+    the oldest of them are listed, never an account's whole history."""
+    if not jobs:
+        return {}
+    since = dt.datetime.fromtimestamp(min(j.created_at for j in jobs) - 3600, tz=dt.UTC)
+    wanted = {j.job_name for j in jobs}
+    known: dict[str, str] = {}
+    for page in sagemaker.get_paginator("list_training_jobs").paginate(CreationTimeAfter=since):
+        for summary in page.get("TrainingJobSummaries", []):
+            if summary["TrainingJobName"] in wanted:
+                known[summary["TrainingJobName"]] = summary["TrainingJobStatus"]
+    return known
+
+
 def reconcile_with_aws(
     store: JobStore,
     sagemaker: Any,
@@ -575,12 +594,7 @@ def reconcile_with_aws(
     if not candidates:
         return []
     now = time.time()
-    known: dict[str, str] = {}
-    # Only jobs created since the oldest active one can be ours: an account's whole history is not.
-    since = dt.datetime.fromtimestamp(min(j.created_at for j in candidates) - 3600, tz=dt.UTC)
-    for page in sagemaker.get_paginator("list_training_jobs").paginate(CreationTimeAfter=since):
-        for summary in page.get("TrainingJobSummaries", []):
-            known[summary["TrainingJobName"]] = summary["TrainingJobStatus"]
+    known = known_training_jobs(sagemaker, candidates)
     changed: list[str] = []
     for job in candidates:
         if job.job_name not in known:
@@ -615,13 +629,29 @@ def reconcile_with_aws(
 
 def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
     """Bring the store up to date with the target's SageMaker API (SageMaker on aws, the local
-    stack's training control plane on local), then reap dead workers. Returns the ids of jobs
-    that changed. Call it before showing history."""
-    from services import aws
+    stack's training control plane on local). Returns the ids of jobs that changed. Call it before
+    showing history.
+
+    A job whose worker died (a crash, a kill, a closed laptop) while SageMaker has its training
+    job is adopted: a new worker follows it to its end and finishes verify and download, so the
+    store, ``runs/`` and S3 agree. A job that never reached SageMaker is reaped as Failed.
+    """
+    from services import aws, worker
 
     store = store or JobStore(settings.job_store_path)
     mine = store.list(targets=[settings.target], statuses=sorted(ACTIVE_STATUSES), reap=False)
-    changed = reconcile_with_aws(store, aws.client(settings, "sagemaker"), mine) if mine else []
+    if not mine:
+        return []
+    sagemaker = aws.client(settings, "sagemaker")
+    now = time.time()
+    followed = [job for job in mine if _worker_alive(job, pid_alive, now)]
+    unfollowed = [job for job in mine if job not in followed]
+    known = known_training_jobs(sagemaker, unfollowed)
+    changed = reconcile_with_aws(store, sagemaker, followed) if followed else []
+    for job in unfollowed:
+        if job.training_job or job.job_name in known:
+            worker.adopt(settings, job.id)
+            changed.append(job.id)
     changed += [job_id for job_id in store.reap_dead_workers() if job_id not in changed]
     return changed
 

@@ -37,6 +37,7 @@ __all__ = [
     "MaxRuntimeExceededError",
     "Progress",
     "StageError",
+    "adopt",
     "cost_basis",
     "estimate_cost",
     "launch",
@@ -262,8 +263,22 @@ def launch(settings: Settings, request: LaunchRequest) -> str:
     A repeated request key returns the existing job without starting anything.
     """
     job, created = record_job(settings, request)
-    if not created:
-        return job.id
+    if created:
+        _spawn_worker(settings, job)
+    return job.id
+
+
+def adopt(settings: Settings, job_id: str) -> None:
+    """Start a new worker for a job whose worker is gone: it follows the SageMaker job that is
+    already there (never creating a second one) and finishes its stages."""
+    store = JobStore(settings.job_store_path)
+    job = store.get(job_id, reap=False)
+    # SageMaker's record first: the new worker reads the image and the progress from it.
+    job = store.update(job.id, training_job=_training_job_record(_describe(settings, job.job_name)))
+    _spawn_worker(settings, job)
+
+
+def _spawn_worker(settings: Settings, job: Job) -> None:
     log_path = worker_log_path(settings, job.id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {
@@ -295,10 +310,11 @@ def launch(settings: Settings, request: LaunchRequest) -> str:
             cwd=PROJECT_ROOT,
             env=env,
         )
-    JobStore(settings.job_store_path).update(job.id, worker_pid=process.pid, log_file=str(log_path))
+    JobStore(settings.job_store_path).update(
+        job.id, worker_pid=process.pid, heartbeat_at=time.time(), log_file=str(log_path)
+    )
     # Reap the child when it exits, so a long-lived caller never keeps a zombie.
     threading.Thread(target=process.wait, name=f"reap-{job.id}", daemon=True).start()
-    return job.id
 
 
 def restart(settings: Settings, job_id: str) -> str:
@@ -416,8 +432,10 @@ def _run_stages(
     seconds: dict[str, float] = {}
     stage = "image"
     try:
-        store.set_status(job.id, "InProgress", secondary_status="Starting", message="worker started")
-        image_uri = job.image_uri
+        if job.status == "Pending":  # an adopted job is past this and keeps its secondary status
+            store.set_status(job.id, "InProgress", secondary_status="Starting", message="worker started")
+        # An adopted job trains the image its SageMaker job was created with.
+        image_uri = job.image_uri or job.training_job.get("AlgorithmSpecification", {}).get("TrainingImage")
         if not image_uri:
             from services import images
 
@@ -536,9 +554,16 @@ def _fit(
     """CreateTrainingJob through ``Estimator.fit(wait=False)``, then follow the job to its end;
     return the S3 URI of model.tar.gz. The same calls on both targets: on local the SageMaker API
     is the local stack's training control plane."""
+    from botocore.exceptions import ClientError
+
     from services import training
 
-    training.start_fit(settings, _fit_request(settings, job, image_uri))
+    try:
+        _describe(settings, job.job_name)  # an adopted job: its training job is already there
+    except ClientError as exc:
+        if not _job_is_unknown(exc):
+            raise
+        training.start_fit(settings, _fit_request(settings, job, image_uri))
     return _follow(settings, store, job, echo)
 
 
@@ -600,7 +625,9 @@ def _follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str],
     while True:
         echo_new_lines()
         described = _describe(settings, job.job_name)
-        changed = len(described.get("SecondaryStatusTransitions") or []) != seen
+        changed = len(described.get("SecondaryStatusTransitions") or []) != seen or not seen
+        if changed:  # the store keeps SageMaker's view; it also marks the job as created there
+            store.update(job.id, training_job=_training_job_record(described))
         seen = _record_progress(store, job, described, seen)
         status = described["TrainingJobStatus"]
         if status in job_store.TERMINAL_STATUSES:

@@ -232,9 +232,20 @@ def test_sync_reconciles_on_aws_and_only_reaps_on_local(settings: Settings, tmp_
     store.heartbeat(job.id, pid=1)
     assert jobs.sync(settings, store) == []  # local: nothing to ask SageMaker
     assert store.get(job.id, reap=False).status == "Pending"
-    store.heartbeat(job.id, pid=999_999_9)  # the worker died: SageMaker's outcome wins over the reaper's
+    store.heartbeat(job.id, pid=999_999_9)  # the worker died, but SageMaker has the job
+    aws_settings = replace(aws_settings, state_dir=tmp_path)  # where this store lives
     assert jobs.sync(aws_settings, store) == [job.id]
-    assert store.get(job.id, reap=False).status == "Completed"
+    adopted = store.get(job.id, reap=False)
+    assert adopted.status == "Pending" and adopted.worker_pid not in (1, 999_999_9)
+    # A new worker follows SageMaker's job to its end (here it has no image to verify against).
+    deadline = time.monotonic() + 120
+    while store.get(job.id, reap=False).is_active and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ended = store.get(job.id, reap=False)
+    assert not ended.is_active
+    assert ended.training_job["TrainingJobStatus"] == "Completed"
+    # moto wrote no model.tar.gz: the follower's verify says so, not a reaper's "worker died".
+    assert ended.status == "Failed" and (ended.failure_reason or "").startswith("verify: "), ended
 
 
 def test_reconcile_lists_only_jobs_created_since_the_oldest_active_one(tmp_path: Path) -> None:
