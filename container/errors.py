@@ -4,8 +4,7 @@ Modelled on the SageMaker training toolkit: a *user* error (bad data, a bad hype
 missing channel) is something the person launching the job can fix, and exits 1; anything else
 is *ours* ("Framework error: ..."), and exits 2. Both write ``output/failure`` (SageMaker keeps
 its first 1024 characters as the job's FailureReason) and print the reason to stderr as one line
-starting ``Failure reason: ``, because SDK local mode does not surface the failure file and the
-host reads the reason from the logs instead.
+starting ``Failure reason: ``, so the job's log says why too, next to the lines that led to it.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ __all__ = [
 
 CURRENT_HOST = "algo-1"
 TRAINER_MODULE = "container.train"
-# What SDK local mode writes for a File-mode CSV channel.
+# What SageMaker writes in inputdataconfig.json for a File-mode CSV channel.
 _CHANNEL_CONFIG = {
     "ContentType": "text/csv",
     "TrainingInputMode": "File",

@@ -102,8 +102,8 @@ def _training_instance_types() -> Sequence[str]:
 
 
 def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
-    """Check what SageMaker would reject (moto and local mode check nothing); return the
-    hyperparameters as the strings the Estimator sends."""
+    """Check what SageMaker would reject, before anything is created (moto checks nothing);
+    return the hyperparameters as the strings the Estimator sends."""
     if not JOB_NAME_PATTERN.match(request.job_name):
         raise TrainingError(f"invalid job name {request.job_name!r}: 1-63 letters, digits and hyphens")
     if "train" not in request.channels:

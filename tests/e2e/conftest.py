@@ -2,7 +2,7 @@
 
 - ``e2e_settings``: local-target Settings on a temp state dir, so this session's stack has its own
   free ports and data and never touches a developer's running stack (or another session's);
-- ``local_stack``: that stack (moto + registry) started once, stopped at session end (also when
+- ``local_stack``: that stack (moto, registry, training control plane) started once, stopped at session end (also when
   it was started on demand by an AWS client on ``e2e_settings``);
 - ``training_image``: the training image built (if its content is new), pushed to the stack's
   registry and pinned by digest, once per session. The offline base and the build's local tag are
@@ -39,13 +39,13 @@ def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]
         # Any AWS client on these settings starts the stack on demand: stop it however it started.
         registries = [s.address for s in stack.status(settings) if s.name == "registry" and s.address]
         stack.stop(settings)
-        # Local mode pulled the image from this session's registry, whose port dies with it.
+        # The control plane pulled the image from this session's registry, whose port dies with it.
         for registry in registries:
             _remove_images_of(registry)
 
 
 def _remove_images_of(registry: str) -> None:
-    """Untag what local mode pulled from ``registry``; by name, so the build's own tag stays."""
+    """Untag what the control plane pulled from ``registry``; by name, so the build's own tag stays."""
     query = ["--digests", "--filter", f"reference={registry}/*", "--format", "{{.Repository}}@{{.Digest}}"]
     listed = subprocess.run(["docker", "images", *query], capture_output=True, text=True, check=False)
     names = [name for name in listed.stdout.split() if not name.endswith("@<none>")]

@@ -1,5 +1,6 @@
 """`titanic-sm run` end to end on the local stack: our image, pulled from the registry by digest,
-trained by SageMaker local mode on channels in moto's S3, logs in moto's CloudWatch Logs."""
+trained by the local training control plane (through the SageMaker API, as on a real account) on
+channels in moto's S3, logs in moto's CloudWatch Logs."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def test_run_trains_our_pushed_image_and_records_everything(
     assert job.image_uri == training_image.uri_with_digest
     assert [t.secondary_status for t in job.transitions][-1] == "Completed"
     assert job.hyperparameters == {"num_leaves": "7"}
-    # docker-compose leaves each local job's container behind; the worker removes it.
+    # The control plane removes each job's container when the job ends.
     assert _containers_of(job_name) == []
 
     # The artifact in S3 holds both files, and the non-default hyperparameter was effective.

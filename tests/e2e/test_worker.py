@@ -1,5 +1,7 @@
-"""The detached worker on the local stack: launch returns at once, lines stream into CloudWatch
-while the container runs, the job completes; and Stop stops the container and the worker."""
+"""The detached worker on the local stack, through the code path a real account runs: launch
+returns at once, CreateTrainingJob goes to the training control plane, lines stream into
+CloudWatch while the container runs, SageMaker's own transitions are recorded; Stop is
+StopTrainingJob; max_run is the control plane's MaxRuntimeExceeded."""
 
 from __future__ import annotations
 
@@ -79,17 +81,32 @@ def test_launch_streams_lines_while_running_and_completes(
     assert done.validation_auc is not None and done.local_path
     # The stored duration is the container's run (what billing sees), not just the in-container fit.
     assert done.training_seconds is not None and done.training_seconds > done.metrics["training_seconds"]
+    assert done.billable_seconds is not None and done.billable_seconds > 0
+    # SageMaker's own secondary statuses, in SageMaker's order, with its messages.
     assert [t.secondary_status for t in done.transitions][1:] == [
         "Starting",
+        "Downloading",
         "Training",
         "Uploading",
         "Completed",
     ]
+    described = done.training_job
+    assert [t["Status"] for t in described["SecondaryStatusTransitions"]][:4] == [
+        "Starting",
+        "Downloading",
+        "Training",
+        "Uploading",
+    ]
+    assert all(t.get("StatusMessage") for t in described["SecondaryStatusTransitions"])
+    assert {m["MetricName"] for m in described["FinalMetricDataList"]} >= {
+        "validation:auc",
+        "validation:accuracy",
+    }
     final = logs.read_events(e2e_settings, done.job_name)
     assert any(e.message.startswith("validation:auc=") for e in final.events)
 
 
-def test_stop_stops_the_container_and_the_worker(
+def test_stop_is_stop_training_job_and_ends_the_container(
     e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
 ) -> None:
     # round_delay_seconds keeps the container training long enough to be stopped mid-way.
@@ -102,13 +119,16 @@ def test_stop_stops_the_container_and_the_worker(
     job = store.get(job_id)
     _lines_until(e2e_settings, job.job_name, lambda line: "round " in line)
     assert _containers_of(job.job_name), "the container should be running"
-    stopped = worker.stop(e2e_settings, job_id)
-    assert stopped.status == "Stopped"
+    asked = worker.stop(e2e_settings, job_id)
+    assert asked.status == "Stopping"
+    assert worker.stop(e2e_settings, job_id).status == "Stopping"  # asked once, idempotent
+    stopped = _wait(store, job_id, lambda j: not j.is_active, timeout=60)
+    assert (stopped.status, stopped.secondary_status) == ("Stopped", "Stopped")
     assert "Stopping" in [t.status for t in stopped.transitions]
+    assert stopped.training_job["TrainingJobStatus"] == "Stopped"
     assert _containers_of(job.job_name) == []
-    assert stopped.worker_pid is not None
     time.sleep(1)
-    assert store.get(job_id).status == "Stopped"  # the dying worker did not overwrite it
+    assert store.get(job_id).status == "Stopped"  # the ending worker did not overwrite it
 
 
 def test_two_jobs_at_once_both_complete(
@@ -131,10 +151,10 @@ def test_two_jobs_at_once_both_complete(
     assert len({job.job_name for job in finished}) == 2
 
 
-def test_local_mode_still_honours_max_run(
+def test_max_run_stops_the_job_as_sagemaker_does(
     e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
 ) -> None:
-    # Local mode ignores StoppingCondition; the worker enforces it, as SageMaker would.
+    # The control plane enforces StoppingCondition.MaxRuntimeInSeconds, as SageMaker does.
     request = worker.LaunchRequest(
         channels=channels,
         hyperparameters={"round_delay_seconds": "0.5", "early_stopping_rounds": "0", "cv_folds": "0"},
@@ -144,8 +164,9 @@ def test_local_mode_still_honours_max_run(
     store = JobStore(e2e_settings.job_store_path)
     job = _wait(store, job_id, lambda j: not j.is_active)
     assert (job.status, job.secondary_status) == ("Stopped", "MaxRuntimeExceeded")
-    assert job.failure_reason == f"fit: job {job.job_name} ran longer than max_run (4 s) and was stopped"
+    assert job.failure_reason == (
+        f"fit: job {job.job_name} ran longer than max_run (MaxRuntimeInSeconds) and SageMaker stopped it"
+    )
     assert _containers_of(job.job_name) == []
     lines = [e.message for e in logs.read_events(e2e_settings, job.job_name).events]
     assert any("trainer:" in line for line in lines), lines
-    assert lines[-1] == "MaxRuntimeExceeded: stopped after max_run (4 s)"
