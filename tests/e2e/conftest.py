@@ -2,8 +2,8 @@
 
 - ``e2e_settings``: local-target Settings on a temp state dir, so this session's stack has its own
   free ports and data and never touches a developer's running stack (or another session's);
-- ``local_stack``: that stack (moto, registry, training control plane) started once, stopped at session end (also when
-  it was started on demand by an AWS client on ``e2e_settings``);
+- ``local_stack``: that stack (moto, registry, training control plane) started once, stopped at
+  session end (also when it was started on demand by an AWS client on ``e2e_settings``);
 - ``training_image``: the training image built (if its content is new), pushed to the stack's
   registry and pinned by digest, once per session. The offline base and the build's local tag are
   Docker images, so they are reused across sessions; only the push is per session.
