@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Prepare the Titanic data set.", no_args_is_help=True)
 local_app = typer.Typer(
-    help="The local stack: moto and a Docker registry on 127.0.0.1.", no_args_is_help=True
+    help="The local stack: moto, a Docker registry and the training control plane on 127.0.0.1.", no_args_is_help=True
 )
 app.add_typer(data_app, name="data")
 app.add_typer(local_app, name="local")
@@ -231,21 +231,40 @@ def probe_command(
 
 @local_app.command("up")
 def local_up(ctx: typer.Context) -> None:
-    """Start moto and the registry on 127.0.0.1 (only what is not running yet)."""
+    """Start moto, the registry and the training control plane on 127.0.0.1 (what is not running yet)."""
     from services import local_stack
 
     try:
         endpoints = local_stack.ensure_running(settings_of(ctx))
     except (local_stack.LocalStackError, OSError) as exc:
         fail(str(exc))
-    typer.echo(f"moto:     {endpoints.moto_url}")
-    typer.echo(f"registry: {endpoints.registry}")
-    typer.echo(f"state:    {endpoints.state_dir}")
+    typer.echo(f"moto:      {endpoints.moto_url}")
+    typer.echo(f"registry:  {endpoints.registry}")
+    typer.echo(f"sagemaker: {endpoints.sagemaker_url}")
+    typer.echo(f"state:     {endpoints.state_dir}")
+
+
+@local_app.command("env")
+def local_env(ctx: typer.Context) -> None:
+    """Shell lines that point any AWS client at the stack: eval "$(titanic-sm local env)"."""
+    import shlex
+
+    from services import local_stack
+
+    settings = settings_of(ctx)
+    try:
+        endpoints = local_stack.ensure_running(settings)
+    except (local_stack.LocalStackError, OSError) as exc:
+        fail(str(exc))
+    # A profile or session token in the shell would win over (or break) the stack's fake keys.
+    typer.echo("unset AWS_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN")
+    for name, value in local_stack.client_environment(settings, endpoints).items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
 
 
 @local_app.command("down")
 def local_down(ctx: typer.Context) -> None:
-    """Stop moto and the registry (registry data stays on disk; moto's state is in memory)."""
+    """Stop the local stack; its state (S3, ECR, logs, training jobs) stays on disk for the next up."""
     from services import local_stack
 
     try:
@@ -275,7 +294,7 @@ def local_status(
         typer.echo(json.dumps(described, indent=2))
     for service in services if not as_json else ():
         state = "healthy" if service.healthy else ("not answering" if service.running else "stopped")
-        typer.echo(f"{service.name:<9} {state:<14} {service.address or '-':<22} pid {service.pid or '-'}")
+        typer.echo(f"{service.name:<13} {state:<14} {service.address or '-':<22} pid {service.pid or '-'}")
     if not all(service.healthy for service in services):
         raise typer.Exit(1)
 

@@ -1,6 +1,11 @@
-"""The local stack: moto (S3, ECR API, STS, IAM, SageMaker API, CloudWatch Logs) and a Docker
-registry (ECR's image store), both on 127.0.0.1, both detached so they outlive the CLI call,
-the app run or the worker that started them.
+"""The local stack: moto (S3, ECR API, STS, IAM, CloudWatch, CloudWatch Logs), a Docker registry
+(ECR's image store) and the training control plane (SageMaker's training-job API, running jobs in
+Docker: ``services.local.control_plane``), all on 127.0.0.1, all detached so they outlive the CLI
+call, the app run or the worker that started them.
+
+Nothing is lost across ``down``/``up``: the registry and the control plane keep their state on
+disk, and moto (which keeps none) runs with its own request recorder on; each start compacts the
+recording to the requests that changed state and replays it (``_replay_moto``).
 
 Everything lives under ``settings.local_stack_dir``: one ``stack.json`` with each service's pid
 and port, the registry's config and storage, and each service's log. ``ensure_running`` is
@@ -31,6 +36,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from services import aws
+from services.local import recording as recording_module
 from services.settings import Settings
 
 __all__ = [
@@ -38,6 +44,7 @@ __all__ = [
     "LocalStackError",
     "ServiceStatus",
     "StackEndpoints",
+    "client_environment",
     "ecr_login_secret",
     "ensure_running",
     "registry_command",
@@ -52,9 +59,17 @@ START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 5.0
 MOTO = "moto"
 REGISTRY = "registry"
-SERVICES = (MOTO, REGISTRY)
+CONTROL_PLANE = "control-plane"
+# In start order: the registry's htpasswd holds moto's ECR token; the control plane uses both.
+SERVICES = (MOTO, REGISTRY, CONTROL_PLANE)
 # How each service's process names itself in /proc/<pid>/cmdline (stale-pid detection).
-_CMDLINE_MARKERS = {MOTO: "moto.server", REGISTRY: "docker-registry"}
+_CMDLINE_MARKERS = {
+    MOTO: "moto.server",
+    REGISTRY: "docker-registry",
+    CONTROL_PLANE: "services.local.control_plane",
+}
+MOTO_RECORDING = "moto-recording.jsonl"
+CONTROL_PLANE_DIR = "control-plane"
 
 
 class LocalStackError(RuntimeError):
@@ -66,6 +81,7 @@ class StackEndpoints:
     moto_url: str  # http://127.0.0.1:PORT, the endpoint of every boto3 client on local
     registry: str  # 127.0.0.1:PORT, the host part of image URIs on local
     state_dir: Path
+    sagemaker_url: str = ""  # http://127.0.0.1:PORT, the training control plane (SageMaker's API)
 
     @property
     def registry_url(self) -> str:
@@ -142,7 +158,7 @@ def _answers(name: str, port: int, timeout: float = 1.0, deep: bool = False) -> 
                 return True
         except OSError:
             return False
-    path = "/v2/" if name == REGISTRY else "/moto-api/"
+    path = {REGISTRY: "/v2/", MOTO: "/moto-api/", CONTROL_PLANE: "/ping"}[name]
     try:
         with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as response:
             return bool(response.status < 500)
@@ -172,6 +188,7 @@ def _endpoints(stack_dir: Path, state: dict[str, dict[str, Any]]) -> StackEndpoi
         moto_url=f"http://{HOST}:{state[MOTO]['port']}",
         registry=f"{HOST}:{state[REGISTRY]['port']}",
         state_dir=stack_dir,
+        sagemaker_url=f"http://{HOST}:{state[CONTROL_PLANE]['port']}",
     )
 
 
@@ -183,17 +200,20 @@ def ensure_running(settings: Settings) -> StackEndpoints:
         return _endpoints(stack_dir, state)  # the fast path every boto3 client takes
     with _locked(stack_dir):
         state = _read_state(stack_dir)  # another process may have started it meanwhile
+        moved = False  # moto or the registry came back on another port
         for name in SERVICES:
             current = _service_status(stack_dir, name, state.get(name))
-            if current.healthy:
+            # The control plane was started with the others' ports: it follows them when they move.
+            follows = name == CONTROL_PLANE and moved
+            if current.healthy and not follows:
                 continue
-            if current.running:  # alive but not answering: maybe still starting
+            if current.running and not follows:  # alive but not answering: maybe still starting
                 if _wait_until_answers(name, int(current.port or 0), current.pid, deadline=5.0):
                     continue
+            if current.running:
                 _terminate(current.pid, name)
-            # moto starts first: the registry's htpasswd holds moto's ECR token.
-            moto_url = f"http://{HOST}:{state[MOTO]['port']}" if name == REGISTRY else ""
-            state[name] = _start(settings, stack_dir, name, current.port, moto_url)
+            state[name] = _start(settings, stack_dir, name, current.port, state)
+            moved = moved or state[name]["port"] != current.port
             _write_state(stack_dir, state)
     return _endpoints(stack_dir, state)
 
@@ -274,13 +294,41 @@ def _http_secret(stack_dir: Path) -> str:
 
 
 def _start(
-    settings: Settings, stack_dir: Path, name: str, preferred_port: int | None, moto_url: str
+    settings: Settings,
+    stack_dir: Path,
+    name: str,
+    preferred_port: int | None,
+    state: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     port = _free_port(preferred_port)
     log_path = stack_dir / f"{name}.log"
+    environment = dict(os.environ)
+    moto_url = f"http://{HOST}:{state[MOTO]['port']}" if name != MOTO else ""
     if name == MOTO:
         command = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
         label = "moto"
+        recording = stack_dir / MOTO_RECORDING
+        recording_module.compact(recording)
+        environment.update({"MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": str(recording)})
+    elif name == CONTROL_PLANE:
+        label = "the training control plane"
+        command = [
+            sys.executable,
+            "-m",
+            "services.local.control_plane",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(stack_dir / CONTROL_PLANE_DIR),
+            "--moto-url",
+            moto_url,
+            "--registry",
+            f"{HOST}:{state[REGISTRY]['port']}",
+            "--region",
+            settings.region,
+            "--stop-grace-seconds",
+            str(settings.local_stop_grace_seconds),
+        ]
     else:
         label = "the Docker registry"
         try:
@@ -298,6 +346,7 @@ def _start(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=stack_dir,
+                env=environment,
                 start_new_session=True,  # survives the caller's exit and its Ctrl-C
                 close_fds=True,
             )
@@ -309,7 +358,26 @@ def _start(
         if process.poll() is None:
             _terminate(process.pid, name)
         raise LocalStackError(f"{label} failed to start on {HOST}:{port}: {_last_log_line(log_path)}")
+    if name == MOTO:
+        _replay_moto(port, log_path)
     return {"pid": process.pid, "port": port, "started_at": time.time(), "command": command}
+
+
+def _replay_moto(port: int, log_path: Path) -> None:
+    """Put back what moto held before it stopped: replay its (compacted) request recording."""
+    started = time.monotonic()
+    request = urllib.request.Request(
+        f"http://{HOST}:{port}/moto-api/recorder/replay-recording", method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:
+            response.read()
+    except (OSError, ValueError) as exc:
+        raise LocalStackError(
+            f"moto started on {HOST}:{port} but replaying its recording failed: {exc}"
+        ) from None
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"titanic-sm: replayed the moto recording in {time.monotonic() - started:.2f}s\n")
 
 
 def _wait_until_answers(
@@ -363,16 +431,33 @@ def _reap(pid: int) -> None:
 
 
 def stop(settings: Settings) -> list[str]:
-    """Stop both services; returns the names of those that were running. Data stays on disk."""
+    """Stop every service; returns the names of those that were running. Data stays on disk.
+
+    Training jobs that still run keep their containers: the control plane adopts them when it
+    starts again."""
     stack_dir = _stack_dir(settings)
     if not stack_dir.is_dir():
         return []
     with _locked(stack_dir):
         state = _read_state(stack_dir)
-        stopped = [name for name in SERVICES if _terminate((state.get(name) or {}).get("pid"), name)]
+        # The control plane first: it must not see moto go away under a running job's upload.
+        stopped = {name for name in reversed(SERVICES) if _terminate((state.get(name) or {}).get("pid"), name)}
         # Keep the ports: the next start reuses them, so image URIs on 127.0.0.1:PORT stay valid.
         _write_state(stack_dir, {n: {"pid": None, "port": e.get("port")} for n, e in state.items()})
-    return stopped
+    return [name for name in SERVICES if name in stopped]
+
+
+def client_environment(settings: Settings, endpoints: StackEndpoints) -> dict[str, str]:
+    """The variables that point any AWS client (boto3, the AWS CLI, the SageMaker SDK) at the stack:
+    moto for every service, the control plane for SageMaker, the region and moto's fake keys."""
+    return {
+        "AWS_ENDPOINT_URL": endpoints.moto_url,
+        "AWS_ENDPOINT_URL_SAGEMAKER": endpoints.sagemaker_url,
+        "AWS_DEFAULT_REGION": settings.region,
+        "AWS_REGION": settings.region,
+        "AWS_ACCESS_KEY_ID": aws.LOCAL_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": aws.LOCAL_CREDENTIALS["aws_secret_access_key"],
+    }
 
 
 def describe(settings: Settings) -> dict[str, Any]:

@@ -51,6 +51,8 @@ class Settings:
     max_run_seconds: int = 3600
     max_wait_seconds: int | None = None
     aws_profile: str | None = None
+    # Local stack: SIGTERM to SIGKILL when a job is stopped (SageMaker's 120 s; tests shorten it).
+    local_stop_grace_seconds: int = 120
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -58,7 +60,7 @@ class Settings:
             object.__setattr__(self, name, Path(getattr(self, name)))
         if self.target not in ("local", "aws"):
             raise SettingsError(f"target ({ENV_PREFIX}TARGET) must be 'local' or 'aws', not {self.target!r}")
-        for name in ("instance_count", "max_run_seconds", "max_wait_seconds"):
+        for name in ("instance_count", "max_run_seconds", "max_wait_seconds", "local_stop_grace_seconds"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise SettingsError(f"{name} ({ENV_PREFIX}{name.upper()}) must be at least 1, not {value}")
@@ -108,7 +110,7 @@ def _parse(name: str, raw: str) -> Any:
         return _parse_hyperparameters(raw)
     if name in ("state_dir", "runs_dir", "data_dir"):
         return Path(raw)
-    if name in ("instance_count", "max_run_seconds", "max_wait_seconds"):
+    if name in ("instance_count", "max_run_seconds", "max_wait_seconds", "local_stop_grace_seconds"):
         try:
             return int(raw)
         except ValueError:

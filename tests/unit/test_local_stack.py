@@ -1,4 +1,5 @@
-"""The local stack for real: moto and Debian's docker-registry as detached processes on 127.0.0.1."""
+"""The local stack for real: moto, Debian's docker-registry and the training control plane as
+detached processes on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -41,20 +42,21 @@ def _get(url: str, auth: tuple[str, str] | None = None) -> int:
         return exc.code
 
 
-def test_up_is_idempotent_and_down_stops_both(settings: Settings) -> None:
+def test_up_is_idempotent_and_down_stops_all(settings: Settings) -> None:
     endpoints = local_stack.ensure_running(settings)
     assert endpoints.moto_url.startswith("http://127.0.0.1:")
     assert endpoints.registry.startswith("127.0.0.1:")
     assert endpoints.state_dir == settings.local_stack_dir.resolve()
+    assert endpoints.sagemaker_url.startswith("http://127.0.0.1:")
     statuses = local_stack.status(settings)
-    assert [s.name for s in statuses] == ["moto", "registry"]
+    assert [s.name for s in statuses] == ["moto", "registry", "control-plane"]
     assert all(s.running and s.healthy for s in statuses)
     pids = _pids(settings)
 
     assert local_stack.ensure_running(settings) == endpoints
     assert _pids(settings) == pids, "a second call starts nothing"
 
-    assert sorted(local_stack.stop(settings)) == ["moto", "registry"]
+    assert local_stack.stop(settings) == ["moto", "registry", "control-plane"]
     assert not any(s.running for s in local_stack.status(settings))
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids.values())
     assert local_stack.stop(settings) == []
@@ -156,11 +158,11 @@ def test_cli_up_status_down(tmp_path: Path) -> None:
         assert lines["moto"].strip().startswith("http://127.0.0.1:")
         registry = lines["registry"].strip()
         status = run("local", "status")
-        assert status.returncode == 0 and status.stdout.count("healthy") == 2 and registry in status.stdout
+        assert status.returncode == 0 and status.stdout.count("healthy") == 3 and registry in status.stdout
         described = json.loads(run("local", "status", "--json").stdout)
         assert described["registry"]["address"] == registry and described["moto"]["healthy"] is True
     finally:
         down = run("local", "down")
-    assert down.returncode == 0 and down.stdout.strip() == "stopped: moto, registry"
+    assert down.returncode == 0 and down.stdout.strip() == "stopped: moto, registry, control-plane"
     after = run("local", "status")
-    assert after.returncode == 1 and after.stdout.count("stopped") == 2
+    assert after.returncode == 1 and after.stdout.count("stopped") == 3

@@ -1,0 +1,3 @@
+from services.local.control_plane.server import main
+
+raise SystemExit(main())
