@@ -11,6 +11,7 @@ the reasons it was excluded. Every figure names its source and the date it was f
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -159,8 +160,14 @@ class Evidence:
 
 def training_instance_types() -> list[str]:
     """Every type SageMaker accepts for training, from the installed botocore's service model."""
+    return list(_training_instance_enum())
+
+
+@functools.cache
+def _training_instance_enum() -> tuple[str, ...]:
+    # Read once: the sagemaker service model is large, and every launch checks its type here.
     model = botocore.session.get_session().get_service_model("sagemaker")
-    return list(model.shape_for("TrainingInstanceType").enum)
+    return tuple(model.shape_for("TrainingInstanceType").enum)
 
 
 def botocore_source() -> str:

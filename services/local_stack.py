@@ -441,7 +441,9 @@ def stop(settings: Settings) -> list[str]:
     with _locked(stack_dir):
         state = _read_state(stack_dir)
         # The control plane first: it must not see moto go away under a running job's upload.
-        stopped = {name for name in reversed(SERVICES) if _terminate((state.get(name) or {}).get("pid"), name)}
+        stopped = {
+            name for name in reversed(SERVICES) if _terminate((state.get(name) or {}).get("pid"), name)
+        }
         # Keep the ports: the next start reuses them, so image URIs on 127.0.0.1:PORT stay valid.
         _write_state(stack_dir, {n: {"pid": None, "port": e.get("port")} for n, e in state.items()})
     return [name for name in SERVICES if name in stopped]

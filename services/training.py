@@ -13,14 +13,14 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from container.hyperparameters import HyperparameterError, to_sagemaker
 from container.metrics import METRIC_DEFINITIONS
-from services import aws
+from services import aws, instances
 from services.settings import Settings
 
 __all__ = [
@@ -93,14 +93,6 @@ def checkpoint_uri(settings: Settings, job_name: str) -> str:
     return settings.s3_uri("checkpoints", job_name)
 
 
-def _training_instance_types() -> Sequence[str]:
-    """botocore's TrainingInstanceType enum: read from the installed service model, no client made."""
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    return tuple(model.shape_for("TrainingInstanceType").enum)
-
-
 def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
     """Check what SageMaker would reject, before anything is created (moto checks nothing);
     return the hyperparameters as the strings the Estimator sends."""
@@ -127,7 +119,7 @@ def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
             )
     elif request.max_wait_seconds is not None:
         raise TrainingError("max_wait applies only to spot training; turn spot on or leave max_wait empty")
-    if request.instance_type not in _training_instance_types():
+    if request.instance_type not in instances.training_instance_types():
         raise TrainingError(f"{request.instance_type!r} is not a SageMaker training instance type")
     try:
         return to_sagemaker(request.hyperparameters)
