@@ -68,7 +68,7 @@ bench-capacity: install docker ## Capacity probe: peak memory and wall time unde
 .PHONY: run
 run: install docker ## Serve the dashboard on 127.0.0.1:8501 (starts the local stack first)
 	$(BIN)/titanic-sm local up
-	STREAMLIT_BROWSER_GATHER_USAGE_STATS=false $(BIN)/streamlit run app/Home.py \
+	$(BIN)/streamlit run app/Home.py \
 		--server.address 127.0.0.1 --server.port 8501 --server.headless true --client.toolbarMode viewer \
 		--client.showErrorDetails type
 
