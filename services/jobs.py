@@ -102,6 +102,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN heartbeat_at REAL;
     INSERT INTO transitions (job_id, status, at) SELECT id, status, updated_at FROM jobs;
     """,
+    # v3: the sha256 of the job's model.joblib, recorded when the artifact was verified from the
+    # job's own output path: the trust `titanic-sm predict` needs before it unpickles a model.
+    """
+    ALTER TABLE jobs ADD COLUMN model_sha256 TEXT;
+    CREATE INDEX jobs_model_sha256 ON jobs(model_sha256) WHERE model_sha256 IS NOT NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -132,6 +138,7 @@ _UPDATABLE = frozenset(
         "worker_pid",
         "heartbeat_at",
         "secondary_status",
+        "model_sha256",
     }
 )
 
@@ -189,6 +196,7 @@ class Job:
     log_file: str | None = None
     worker_pid: int | None = None
     heartbeat_at: float | None = None
+    model_sha256: str | None = None
     transitions: tuple[Transition, ...] = ()
 
     @property
@@ -480,6 +488,18 @@ class JobStore:
             ).fetchall()
             history = _transitions(conn, [r["id"] for r in rows])
         return [_row_to_job(r, history.get(r["id"], ())) for r in rows]
+
+    def find_by_model_sha256(self, sha256: str) -> Job | None:
+        """The job whose verified artifact holds a model.joblib with this sha256, if any (the oldest).
+
+        A missing store file has no such job, and is not created by asking."""
+        if not self.path.is_file():
+            return None
+        with self._connect(write=False) as conn:
+            row = conn.execute(
+                "SELECT id FROM jobs WHERE model_sha256 = ? ORDER BY created_at LIMIT 1", (sha256.lower(),)
+            ).fetchone()
+            return self._get(conn, row["id"]) if row is not None else None
 
     def _require(self, conn: sqlite3.Connection, job_id: str) -> sqlite3.Row:
         row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
