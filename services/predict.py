@@ -27,6 +27,7 @@ import pandas as pd
 from container import data
 from container.contract import METRICS_FILE, MODEL_FILE
 from container.model import predict_proba
+from services import dataset
 
 if TYPE_CHECKING:
     from services.jobs import JobStore
@@ -154,7 +155,7 @@ def predict_file(
     if source.exists() and target.exists() and source.resolve() == target.resolve():
         raise ModelError(f"--output {target} is the input file; choose another path")
     model = load_model(model_path, store=store, trust=trust)
-    frame = data.load_frame(source, require_label=False)
+    frame = data.load_frame(dataset.read_csv_file(source), require_label=False, name=source.name)
     result = predict_frame(model, frame, proba)
     target.parent.mkdir(parents=True, exist_ok=True)
     result.to_csv(target, index=False, lineterminator="\n")
