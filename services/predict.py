@@ -154,8 +154,9 @@ def predict_file(
     source, target = Path(input_csv), Path(output_csv)
     if source.exists() and target.exists() and source.resolve() == target.resolve():
         raise ModelError(f"--output {target} is the input file; choose another path")
+    content = dataset.read_csv_file(source)  # size-checked before the model is even opened
     model = load_model(model_path, store=store, trust=trust)
-    frame = data.load_frame(dataset.read_csv_file(source), require_label=False, name=source.name)
+    frame = data.load_frame(content, require_label=False, name=source.name)
     result = predict_frame(model, frame, proba)
     target.parent.mkdir(parents=True, exist_ok=True)
     result.to_csv(target, index=False, lineterminator="\n")
