@@ -234,6 +234,7 @@ def save_run(
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{job_name}.", suffix=".partial", dir=settings.runs_dir))
     try:
+        staging.chmod(0o755)  # mkdtemp's 0700 would make runs/<job>/ private once renamed
         _write_run(staging, run_dir, job_name, artifact_uri, data, metrics, sent_hyperparameters, summary)
         _replace_folder(staging, run_dir)
     except BaseException:

@@ -287,6 +287,7 @@ def _replace_file(path: Path, content: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(content)
+        os.chmod(temp, 0o644)  # mkstemp's 0600 would make the shared data folder private
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):

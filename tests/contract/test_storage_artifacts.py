@@ -158,6 +158,7 @@ def test_runs_folder_is_replaced_whole_and_leaves_no_staging_behind(settings: Se
         run = artifacts.save_run(settings, "job-r", "s3://b/k", data, {"n": 1}, None)
     assert (run.local_path / "model" / "model.joblib").read_bytes() == b"two"
     assert not (run.local_path / "model" / "extra.txt").exists()  # nothing of the first run mixed in
+    assert run.local_path.stat().st_mode & 0o777 == 0o755  # not the staging folder's private 0700
     assert sorted(p.name for p in settings.runs_dir.iterdir()) == ["job-r"]
     with pytest.raises(artifacts.ArtifactError):
         artifacts.save_run(settings, "job-bad", "s3://b/k", b"not a tarball", {}, None)
