@@ -89,3 +89,4 @@ pipeline: install docker ## Headless end to end: data -> S3 channels -> build ->
 .PHONY: bench-run
 bench-run: install docker ## Wall time of each `titanic-sm run` stage, cold (new stack, empty bucket and registry) and warm
 	$(BIN)/python -m services.pipeline
+	$(BIN)/python benchmarks/bench_concurrent_runs.py
