@@ -463,6 +463,7 @@ def jobs_show(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
         "dataset": record.dataset_version,
         "artifact": record.artifact_uri,
         "local path": record.local_path,
+        "model sha256": record.model_sha256,
         "accuracy": record.validation_accuracy,
         "auc": record.validation_auc,
         "estimated $": record.estimated_cost,

@@ -38,8 +38,9 @@ def _left_behind(home: CliHome, inputs: set[str]) -> list[str]:
         ("data", "prepare", "--source", "big.csv"),
         ("run", "--source", "big.csv"),
         ("predict", "--model", "nowhere", "--input", "big.csv", "--output", "out.csv"),
+        ("train-here", "--train", "big.csv", "--model-dir", "model"),
     ],
-    ids=["data-prepare", "run", "predict"],
+    ids=["data-prepare", "run", "predict", "train-here"],
 )
 def test_an_oversize_csv_is_one_line_exit_1_and_nothing_written(
     cli_home: CliHome, command: tuple[str, ...]
