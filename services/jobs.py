@@ -121,6 +121,7 @@ _UPDATABLE = frozenset(
         "artifact_uri",
         "hyperparameters",
         "metrics",
+        "model_sha256",
         "failure_reason",
         "dataset_version",
         "request",
@@ -138,7 +139,6 @@ _UPDATABLE = frozenset(
         "worker_pid",
         "heartbeat_at",
         "secondary_status",
-        "model_sha256",
     }
 )
 
@@ -181,6 +181,7 @@ class Job:
     artifact_uri: str | None = None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    model_sha256: str | None = None  # of model.joblib, recorded when the job's artifact was verified
     request: dict[str, Any] = field(default_factory=dict)
     validation_accuracy: float | None = None
     validation_auc: float | None = None
@@ -196,7 +197,6 @@ class Job:
     log_file: str | None = None
     worker_pid: int | None = None
     heartbeat_at: float | None = None
-    model_sha256: str | None = None
     transitions: tuple[Transition, ...] = ()
 
     @property

@@ -85,12 +85,12 @@ def run_pipeline(
             done = _stage("stack", progress, seconds)
             endpoints = local_stack.ensure_running(settings)
             done(f"moto {endpoints.moto_url}, registry {endpoints.registry}")
+        stage = "data"
         from services import dataset, storage
 
         # The data folder is shared by every run: held from prepare to upload, so what is uploaded
         # is what this run prepared, never a concurrent run's half-written or different split.
         with dataset.data_lock(settings.data_dir) if channels_dir is None else contextlib.nullcontext():
-            stage = "data"
             done = _stage("data", progress, seconds)
             train_file, validation_file, manifest = _channel_files(
                 settings, source, channels_dir, validation_fraction, seed
