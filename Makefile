@@ -68,7 +68,7 @@ bench-capacity: install docker ## Capacity probe: peak memory and wall time unde
 .PHONY: run
 run: install docker ## Serve the dashboard on 127.0.0.1:8501 (starts the local stack first)
 	$(BIN)/titanic-sm local up
-	STREAMLIT_BROWSER_GATHER_USAGE_STATS=false $(BIN)/streamlit run app/Home.py \
+	$(BIN)/streamlit run app/Home.py \
 		--server.address 127.0.0.1 --server.port 8501 --server.headless true --client.toolbarMode viewer \
 		--client.showErrorDetails type
 
@@ -89,3 +89,4 @@ pipeline: install docker ## Headless end to end: data -> S3 channels -> build ->
 .PHONY: bench-run
 bench-run: install docker ## Wall time of each `titanic-sm run` stage, cold (new stack, empty bucket and registry) and warm
 	$(BIN)/python -m services.pipeline
+	$(BIN)/python benchmarks/bench_concurrent_runs.py

@@ -1,24 +1,35 @@
 """What a job produced: ``model.tar.gz`` verified, unpacked safely into ``runs/<job>/``, and ``run.json``.
 
 Verification is the proof the job did what was asked: the archive holds ``model.joblib`` and
-``metrics.json``, and the effective hyperparameters in ``metrics.json`` equal what was sent
-(after the container's own typed parsing).
+``metrics.json`` once each, and the effective hyperparameters in ``metrics.json`` equal what was
+sent (after the container's own typed parsing). ``record_trusted_model`` then files the sha256 of
+that ``model.joblib`` in the job store: the only trust ``titanic-sm predict`` accepts without
+``--trust``, because it comes from outside the archive (a hash inside it proves nothing).
+
+``runs/<job>/`` appears whole or not at all: it is written in a hidden sibling folder, then renamed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
+import shutil
 import tarfile
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from container.contract import METRICS_FILE, MODEL_FILE
 from container.hyperparameters import HyperparameterError, parse
 from services import storage
 from services.settings import Settings
+
+if TYPE_CHECKING:
+    from services.jobs import Job, JobStore
 
 __all__ = [
     "ArtifactError",
@@ -26,8 +37,11 @@ __all__ = [
     "download_run",
     "failure_reason_from_output",
     "fetch_verified",
+    "job_artifact_uri",
+    "model_sha256",
     "output_tar_uri",
     "read_artifact",
+    "record_trusted_model",
     "save_run",
     "unpack_safely",
     "verify_archive",
@@ -51,7 +65,27 @@ class DownloadedRun:
 
 
 def _members(archive: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
-    return {str(PurePosixPath(m.name.lstrip("./") or ".")): m for m in archive.getmembers()}
+    """Members by normalised path (``./model.joblib`` is ``model.joblib``). Two members with one
+    path are refused: which one a reader gets would differ between the check and the use."""
+    members: dict[str, tarfile.TarInfo] = {}
+    for member in archive.getmembers():
+        parts = [part for part in PurePosixPath(member.name).parts if part != "."]
+        name = "/".join(parts) or "."
+        if name in members and name != ".":
+            raise ArtifactError(f"{MODEL_ARCHIVE} holds {name!r} twice; refusing an ambiguous archive")
+        members[name] = member
+    return members
+
+
+def model_sha256(data: bytes) -> str:
+    """The sha256 of the one ``model.joblib`` in a ``model.tar.gz`` (refused when absent or doubled)."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        member = _members(archive).get(MODEL_FILE)
+        handle = archive.extractfile(member) if member is not None else None
+        if handle is None:
+            raise ArtifactError(f"{MODEL_ARCHIVE} has no regular {MODEL_FILE}")
+        with handle:
+            return hashlib.sha256(handle.read()).hexdigest()
 
 
 def verify_archive(data: bytes, sent_hyperparameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -99,8 +133,12 @@ def unpack_safely(data: bytes, destination: Path) -> list[Path]:
     destination.mkdir(parents=True, exist_ok=True)
     root = destination.resolve()
     written: list[Path] = []
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        for member in archive.getmembers():
+    try:
+        archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")  # noqa: SIM115 -- closed by the with below; opening is what may fail
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ArtifactError(f"{MODEL_ARCHIVE} is not a gzip tar archive: {exc}") from exc
+    with archive:
+        for member in _members(archive).values():
             name = PurePosixPath(member.name)
             if name.is_absolute() or ".." in name.parts:
                 raise ArtifactError(f"unsafe path in {MODEL_ARCHIVE}: {member.name!r}")
@@ -153,6 +191,31 @@ def fetch_verified(
     return verify_archive(data, sent_hyperparameters), data
 
 
+def job_artifact_uri(settings: Settings, job_name: str) -> str:
+    """Where SageMaker (and local mode) writes a job's ``model.tar.gz``: its own output path."""
+    from services import training
+
+    return f"{training.output_path(settings)}/{job_name}/output/{MODEL_ARCHIVE}"
+
+
+def record_trusted_model(
+    settings: Settings, store: JobStore, job: Job, artifact_uri: str, data: bytes
+) -> str:
+    """File the sha256 of the verified artifact's ``model.joblib`` with its job; returns it.
+
+    Only an artifact read from the job's own output path is recorded: anything else is not
+    known to be what this job trained, so the verify stage fails instead of trusting it.
+    """
+    expected = job_artifact_uri(settings, job.job_name)
+    if artifact_uri != expected:
+        raise ArtifactError(
+            f"the artifact {artifact_uri} is not at the job's own output path {expected}; not trusting it"
+        )
+    digest = model_sha256(data)
+    store.update(job.id, model_sha256=digest)
+    return digest
+
+
 def save_run(
     settings: Settings,
     job_name: str,
@@ -162,13 +225,56 @@ def save_run(
     sent_hyperparameters: Mapping[str, Any] | None,
     summary: Mapping[str, Any] | None = None,
 ) -> DownloadedRun:
-    """The download stage: keep the archive, unpack it safely into ``runs/<job>/``, write ``run.json``."""
+    """The download stage: keep the archive, unpack it safely into ``runs/<job>/``, write ``run.json``.
+
+    Everything is written into a hidden folder beside ``runs/<job>/`` and renamed into place, so
+    a reader (or a crash) never sees half a run; an earlier ``runs/<job>/`` is replaced whole.
+    """
     run_dir = settings.runs_dir / job_name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    archive = run_dir / MODEL_ARCHIVE
-    archive.write_bytes(data)
-    unpack_safely(data, run_dir / "model")
-    manifest = run_dir / RUN_MANIFEST
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{job_name}.", suffix=".partial", dir=settings.runs_dir))
+    try:
+        staging.chmod(0o755)  # mkdtemp's 0700 would make runs/<job>/ private once renamed
+        _write_run(staging, run_dir, job_name, artifact_uri, data, metrics, sent_hyperparameters, summary)
+        _replace_folder(staging, run_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return DownloadedRun(
+        local_path=run_dir,
+        archive=run_dir / MODEL_ARCHIVE,
+        metrics=dict(metrics),
+        run_manifest=run_dir / RUN_MANIFEST,
+    )
+
+
+def _replace_folder(staging: Path, target: Path) -> None:
+    """Rename ``staging`` to ``target``; an existing ``target`` is moved aside first, then removed."""
+    try:
+        os.rename(staging, target)
+        return
+    except OSError:
+        if not target.exists():
+            raise
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.rename(target, retired / target.name)
+    os.rename(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _write_run(
+    folder: Path,
+    run_dir: Path,
+    job_name: str,
+    artifact_uri: str,
+    data: bytes,
+    metrics: Mapping[str, Any],
+    sent_hyperparameters: Mapping[str, Any] | None,
+    summary: Mapping[str, Any] | None,
+) -> None:
+    (folder / MODEL_ARCHIVE).write_bytes(data)
+    unpack_safely(data, folder / "model")
+    manifest = folder / RUN_MANIFEST
     document = {
         "job_name": job_name,
         "artifact_uri": artifact_uri,
@@ -178,7 +284,6 @@ def save_run(
         **dict(summary or {}),
     }
     manifest.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
-    return DownloadedRun(local_path=run_dir, archive=archive, metrics=dict(metrics), run_manifest=manifest)
 
 
 def download_run(

@@ -120,21 +120,36 @@ def train_here(
 
 @app.command("predict")
 def predict(
+    ctx: typer.Context,
     model: Annotated[str, typer.Option(help="model.tar.gz, or a folder with model.joblib + metrics.json.")],
     input_csv: Annotated[str, typer.Option("--input", help="Passenger CSV (Kaggle test.csv: no Survived).")],
     output: Annotated[str, typer.Option(help="Submission CSV to write: PassengerId,Survived.")],
     proba: Annotated[bool, typer.Option("--proba", help="Add a Probability column.")] = False,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="Load a model no job here recorded (unpickling runs its code: trusted files only).",
+        ),
+    ] = False,
 ) -> None:
-    """Predict survival with a verified model and write Kaggle's submission format."""
+    """Predict survival with a model trained here (or --trust); write Kaggle's submission format."""
     from services import predict as predictor
+    from services.jobs import JobStore
 
+    if trust:
+        typer.echo(f"warning: {predictor.TRUST_WARNING}", err=True)
+    store = JobStore(settings_of(ctx).job_store_path)
     try:
-        result = predictor.predict_file(model, input_csv, output, proba=proba)
+        result = predictor.predict_file(model, input_csv, output, proba=proba, store=store, trust=trust)
     except ValueError as exc:  # ModelError and DataError: one line naming the file and cause
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
-    typer.echo(f"{result.output}: {result.rows} passengers, {result.survivors} predicted to survive")
+    typer.echo(
+        f"{result.output}: {result.rows} passengers, {result.survivors} predicted to survive "
+        f"(model trusted by {result.trusted_by})"
+    )
 
 
 @app.command("instances")
@@ -464,6 +479,7 @@ def jobs_show(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
         "dataset": record.dataset_version,
         "artifact": record.artifact_uri,
         "local path": record.local_path,
+        "model sha256": record.model_sha256,
         "accuracy": record.validation_accuracy,
         "auc": record.validation_auc,
         "estimated $": record.estimated_cost,

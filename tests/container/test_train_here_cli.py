@@ -36,15 +36,18 @@ def test_cli_train_here_then_predict_on_titanic(tmp_path: Path, prepared: Any) -
     # Honest on titanic3 without boat/body: above sex-only (0.78), below leakage (0.90).
     assert 0.78 < metrics["validation"]["accuracy"] < 0.90
 
+    # A model trained here is in no job's record: predicting with it takes --trust (and a warning).
     predicted = runner.invoke(
         cli.app,
         [
+            *("--state-dir", str(tmp_path / "state")),
             *("predict", "--model", str(tmp_path / "model"), "--input", str(prepared.validation_path)),
-            *("--output", str(tmp_path / "submission.csv")),
+            *("--output", str(tmp_path / "submission.csv"), "--trust"),
         ],
     )
     assert predicted.exit_code == 0, predicted.output
-    assert predicted.output.startswith(f"{tmp_path / 'submission.csv'}: 262 passengers, ")
+    assert predicted.stdout.startswith(f"{tmp_path / 'submission.csv'}: 262 passengers, ")
+    assert predicted.stderr.startswith("warning: --trust: ")
 
 
 def test_cli_train_here_errors_are_one_line(tmp_path: Path, prepared: Any) -> None:

@@ -96,3 +96,27 @@ def test_download_missing_object_names_the_uri(settings: Settings, tmp_path: Pat
     uri = f"s3://{settings.bucket}/nothing/model.tar.gz"
     with pytest.raises(storage.StorageError, match=f"object not found: {uri}"):
         storage.download_file(settings, uri, tmp_path / "x")
+
+
+def test_a_version_damaged_earlier_is_uploaded_again(
+    settings: Settings, channel_files: tuple[Path, Path]
+) -> None:
+    """A manifest whose sha256 is not the content's (as concurrent runs once left) is not trusted."""
+    import hashlib
+
+    train, validation = channel_files
+    first = storage.upload_channels(settings, train, validation)
+    s3 = aws.client(settings, "s3")
+    _, manifest_key = storage.parse_s3_uri(first.manifest_uri)
+    _, train_prefix = storage.parse_s3_uri(first.train_uri)
+    damaged = json.loads(s3.get_object(Bucket=settings.bucket, Key=manifest_key)["Body"].read())
+    damaged["sha256"]["train"]["train.csv"] = "0" * 64
+    s3.put_object(Bucket=settings.bucket, Key=manifest_key, Body=json.dumps(damaged).encode())
+    s3.put_object(Bucket=settings.bucket, Key=train_prefix + "train.csv", Body=b"truncated")
+
+    repaired = storage.upload_channels(settings, train, validation)
+    assert repaired.uploaded and repaired.version == first.version
+    body = s3.get_object(Bucket=settings.bucket, Key=train_prefix + "train.csv")["Body"].read()
+    manifest = json.loads(s3.get_object(Bucket=settings.bucket, Key=manifest_key)["Body"].read())
+    assert body == train.read_bytes()
+    assert manifest["sha256"]["train"]["train.csv"] == hashlib.sha256(body).hexdigest()

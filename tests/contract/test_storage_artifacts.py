@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
@@ -107,3 +108,58 @@ def test_failure_reason_is_read_from_output_tar(settings: Settings) -> None:
         artifacts.failure_reason_from_output(settings, f"s3://{settings.bucket}/titanic/jobs/none/output")
         is None
     )
+
+
+def test_the_verified_model_hash_is_recorded_only_from_the_jobs_own_output_path(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from services.jobs import JobStore
+
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job, _ = store.create(target="local", job_name="job-own")
+    data = _tar({"model.joblib": b"the-model", "metrics.json": _metrics({})})
+    own = _put(settings, "titanic/jobs/job-own/output/model.tar.gz", data)
+    assert own == artifacts.job_artifact_uri(settings, "job-own")
+
+    elsewhere = _put(settings, "titanic/jobs/other-job/output/model.tar.gz", data)
+    with pytest.raises(artifacts.ArtifactError, match=r"is not at the job's own output path .*job-own"):
+        artifacts.record_trusted_model(settings, store, job, elsewhere, data)
+    assert store.get(job.id).model_sha256 is None
+
+    digest = artifacts.record_trusted_model(settings, store, job, own, data)
+    assert digest == hashlib.sha256(b"the-model").hexdigest()
+    found = store.find_by_model_sha256(digest)
+    assert found is not None and found.job_name == "job-own"
+
+
+def test_a_doubled_member_is_refused_before_anything_is_unpacked(settings: Settings) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, content in (
+            ("model.joblib", b"first"),
+            ("metrics.json", _metrics({})),
+            ("./model.joblib", b"2"),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    uri = _put(settings, "titanic/jobs/j-dup/output/model.tar.gz", buffer.getvalue())
+    with pytest.raises(artifacts.ArtifactError, match=r"holds 'model\.joblib' twice; refusing an ambiguous"):
+        artifacts.download_run(settings, "j-dup", uri, None)
+    with pytest.raises(artifacts.ArtifactError, match="twice"):
+        artifacts.model_sha256(buffer.getvalue())
+    assert not (settings.runs_dir / "j-dup").exists()
+
+
+def test_runs_folder_is_replaced_whole_and_leaves_no_staging_behind(settings: Settings) -> None:
+    first = _tar({"model.joblib": b"one", "metrics.json": _metrics({}), "extra.txt": b"old"})
+    second = _tar({"model.joblib": b"two", "metrics.json": _metrics({})})
+    for data in (first, second):
+        run = artifacts.save_run(settings, "job-r", "s3://b/k", data, {"n": 1}, None)
+    assert (run.local_path / "model" / "model.joblib").read_bytes() == b"two"
+    assert not (run.local_path / "model" / "extra.txt").exists()  # nothing of the first run mixed in
+    assert run.local_path.stat().st_mode & 0o777 == 0o755  # not the staging folder's private 0700
+    assert sorted(p.name for p in settings.runs_dir.iterdir()) == ["job-r"]
+    with pytest.raises(artifacts.ArtifactError):
+        artifacts.save_run(settings, "job-bad", "s3://b/k", b"not a tarball", {}, None)
+    assert sorted(p.name for p in settings.runs_dir.iterdir()) == ["job-r"]

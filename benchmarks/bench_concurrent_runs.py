@@ -1,0 +1,70 @@
+"""Wall time of 5 concurrent `titanic-sm run` against one (`make bench-run`).
+
+Everything happens in a temp folder with its own state dir: a warm-up run first (it starts the
+stack and pushes the image into the fresh registry, which is not what is measured), then one run
+alone, then five at once. Each run is the CLI as a user types it, so whatever runs the job behind
+`titanic-sm run` is what is measured. The stack is stopped and the folder removed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from services import local_stack
+from services.settings import ENV_PREFIX, Settings
+
+CONCURRENT = 5
+RUN_ARGS = ("run", "--hp", "num_leaves=7")
+
+
+def _start(home: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("titanic-sm")), "--state-dir", "state", *RUN_ARGS],
+        cwd=home,
+        env={**env, "SAGEMAKER_SUPPRESS_V2_WARNING": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _timed(home: Path, count: int) -> float:
+    """Seconds until ``count`` runs started together have all ended; exits on any failure."""
+    started = time.monotonic()
+    processes = [_start(home) for _ in range(count)]
+    for process in processes:
+        _, stderr = process.communicate()
+        if process.returncode != 0:
+            tail = stderr.strip().splitlines()[-1:] or ["no output"]
+            raise SystemExit(f"error: a run failed (exit {process.returncode}): {tail[0]}")
+    return time.monotonic() - started
+
+
+def main() -> int:
+    home = Path(tempfile.mkdtemp(prefix="titanic-bench-concurrent-"))
+    settings = Settings(state_dir=home / "state", runs_dir=home / "runs", data_dir=home / "data/processed")
+    try:
+        warm_up = _timed(home, 1)
+        one = _timed(home, 1)
+        many = _timed(home, CONCURRENT)
+    finally:
+        local_stack.stop(settings)
+        shutil.rmtree(home, ignore_errors=True)
+    print(f"{'runs':<22}{'wall':>9}{'per run':>10}")
+    print(f"{'warm-up (fresh stack)':<22}{warm_up:>8.1f}s{warm_up:>9.1f}s")
+    print(f"{'1 alone':<22}{one:>8.1f}s{one:>9.1f}s")
+    print(f"{f'{CONCURRENT} at once':<22}{many:>8.1f}s{many / CONCURRENT:>9.1f}s")
+    ratio = many / one
+    print(f"{CONCURRENT} concurrent runs take {ratio:.1f}x the wall time of one ({os.cpu_count()} CPUs here)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
