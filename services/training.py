@@ -43,7 +43,6 @@ TELEMETRY_OPT_OUT_CONFIG: dict[str, Any] = {
     "SchemaVersion": "1.0",
     "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
 }
-VOLUME_SIZE_GB = 5
 _NAME_SUFFIX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -92,8 +91,11 @@ def checkpoint_uri(settings: Settings, job_name: str) -> str:
 
 
 def _training_instance_types(settings: Settings) -> Sequence[str]:
-    model = aws.boto_session(settings).client("sagemaker", region_name=settings.region).meta.service_model
-    return tuple(model.shape_for("TrainingInstanceType").enum)
+    # botocore's own model, read without a credential session: a mistyped profile is the
+    # pre-flight check's one line (services.preflight), not a ProfileNotFound traceback here.
+    from services.instances import training_instance_types
+
+    return tuple(training_instance_types())
 
 
 def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
@@ -171,13 +173,17 @@ def build_estimator(settings: Settings, request: FitRequest, session: Any | None
         role=settings.role_arn,
         instance_count=request.instance_count,
         instance_type="local" if settings.is_local else request.instance_type,
-        volume_size=VOLUME_SIZE_GB,
+        volume_size=settings.volume_size_gb,
         max_run=request.max_run_seconds,
+        base_job_name=settings.job_name_base,
+        # The trainer reads S3 channels SageMaker mounts and needs no network of its own.
+        enable_network_isolation=settings.network_isolation,
         output_path=output_path(settings),
         # The SDK's annotations want dict[str, str | PipelineVariable]; ours are plain strings.
         hyperparameters=cast(dict[str, Any], hyperparameters),
         metric_definitions=cast(list[dict[str, Any]], METRIC_DEFINITIONS),
-        tags=[{"Key": k, "Value": v} for k, v in sorted(request.tags.items())],
+        # The user's tags, then the project's own (project, job id, target), which win.
+        tags=[{"Key": k, "Value": v} for k, v in sorted({**settings.tags, **request.tags}.items())],
         # The Debugger profiler serves framework containers; ours would only pay for its rule jobs.
         disable_profiler=True,
         sagemaker_session=session if session is not None else sagemaker_session(settings),
