@@ -53,7 +53,9 @@ class CleanPlan:
 def _our_jobs(settings: Settings) -> list[Job]:
     if not settings.job_store_path.exists():
         return []
-    return [job for job in JobStore(settings.job_store_path).list(reap=False) if job.target == settings.target]
+    return [
+        job for job in JobStore(settings.job_store_path).list(reap=False) if job.target == settings.target
+    ]
 
 
 def _digest_of(image_uri: str | None, repository: str) -> str | None:
@@ -78,7 +80,9 @@ def plan(settings: Settings, *, repository: bool = False, local_state: bool = Tr
             result.s3_keys += [f"s3://{settings.bucket}/{key}" for key in storage.list_keys(settings, prefix)]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
-            raise CleanError(f"cannot list s3://{settings.bucket}/{settings.prefix}/: {_cause(exc)}") from None
+            raise CleanError(
+                f"cannot list s3://{settings.bucket}/{settings.prefix}/: {_cause(exc)}"
+            ) from None
     digests = sorted({d for job in jobs if (d := _digest_of(job.image_uri, settings.repository))})
     if digests:
         present = _present_digests(settings)
@@ -97,7 +101,9 @@ def _present_digests(settings: Settings) -> set[str]:
     ecr = aws.client(settings, "ecr")
     try:
         pages = ecr.get_paginator("list_images").paginate(repositoryName=settings.repository)
-        return {str(i["imageDigest"]) for page in pages for i in page.get("imageIds", []) if "imageDigest" in i}
+        return {
+            str(i["imageDigest"]) for page in pages for i in page.get("imageIds", []) if "imageDigest" in i
+        }
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "RepositoryNotFoundException":
             return set()

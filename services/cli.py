@@ -587,10 +587,15 @@ def jobs_stop(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
         fail(str(exc))
     typer.echo(f"{record.job_name}: {record.status}")
 
+
 # -- the user's own account: config, pre-flight, least-privilege IAM, the stack, train, clean -------
-config_app = typer.Typer(help="Settings: where each value comes from, a config file, the checks.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Settings: where each value comes from, a config file, the checks.", no_args_is_help=True
+)
 iam_app = typer.Typer(help="Least-privilege IAM policies for one account, as JSON.", no_args_is_help=True)
-infra_app = typer.Typer(help="The hardened stack (infra/titanic-sm.yaml) via CloudFormation.", no_args_is_help=True)
+infra_app = typer.Typer(
+    help="The hardened stack (infra/titanic-sm.yaml) via CloudFormation.", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
 app.add_typer(iam_app, name="iam")
 app.add_typer(infra_app, name="infra")
@@ -658,7 +663,7 @@ def config_check(
     job_name: Annotated[str | None, typer.Option(help="Check this job name (default: a fresh one).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
-    """Credentials, role, bucket, prefix, repository, instance quota, job name, spot: one line each, with the fix."""
+    """Credentials, role, bucket, prefix, repository, quota, job name, spot: one line each, with the fix."""
     import json
 
     from services import preflight
@@ -677,16 +682,22 @@ def config_check(
 def iam_render(
     ctx: typer.Context,
     out: Annotated[str, typer.Option(help="Folder for the four JSON documents.")],
-    account: Annotated[str | None, typer.Option(help="12-digit account id [default: sts:GetCallerIdentity].")] = None,
+    account: Annotated[
+        str | None, typer.Option(help="12-digit account id [default: sts:GetCallerIdentity].")
+    ] = None,
     region: Annotated[str | None, typer.Option(help="Region [default: the settings'].")] = None,
     bucket: Annotated[str | None, typer.Option(help="Bucket [default: the settings'].")] = None,
     prefix: Annotated[str | None, typer.Option(help="S3 key prefix [default: the settings'].")] = None,
     repo: Annotated[str | None, typer.Option(help="ECR repository [default: the settings'].")] = None,
-    role_name: Annotated[str | None, typer.Option(help="Execution role name [default: from role_arn].")] = None,
+    role_name: Annotated[
+        str | None, typer.Option(help="Execution role name [default: from role_arn].")
+    ] = None,
     instance_type: Annotated[
         list[str] | None, typer.Option(help="Allowed training type; repeat [default: the settings'].")
     ] = None,
-    max_run: Annotated[int | None, typer.Option(help="Longest MaxRuntimeInSeconds the operator may ask.")] = None,
+    max_run: Annotated[
+        int | None, typer.Option(help="Longest MaxRuntimeInSeconds the operator may ask.")
+    ] = None,
     stack_name: Annotated[str, typer.Option(help="The infra stack's name (infra policy).")] = "titanic-sm",
 ) -> None:
     """Execution-role trust and permissions, the operator policy and the infra policy, concrete."""
@@ -720,12 +731,16 @@ def iam_render(
 @infra_app.command("up")
 def infra_up(
     ctx: typer.Context,
-    stack_name: Annotated[str, typer.Option(help="CloudFormation stack name (at most 32 characters).")] = "titanic-sm",
+    stack_name: Annotated[
+        str, typer.Option(help="CloudFormation stack name (at most 32 characters).")
+    ] = "titanic-sm",
     create_log_group: Annotated[
         bool | None,
         typer.Option("--create-log-group/--no-create-log-group", help="[default: only if it is missing]"),
     ] = None,
-    retention_days: Annotated[int | None, typer.Option(help="Retention if the stack creates the log group.")] = None,
+    retention_days: Annotated[
+        int | None, typer.Option(help="Retention if the stack creates the log group.")
+    ] = None,
     write_config: Annotated[
         str | None, typer.Option(help="Write the stack's settings to this titanic-sm.toml.")
     ] = None,
@@ -834,7 +849,7 @@ def train_command(
         fail(
             f"no dataset version {dataset} in {settings.s3_uri(storage.DATASETS)}/"
             if dataset
-            else f"no dataset in {settings.s3_uri(storage.DATASETS)}/: run `titanic-sm run` once, or upload one"
+            else f"no dataset in {settings.s3_uri(storage.DATASETS)}/: `titanic-sm run` uploads one"
         )
     job_name = training.job_name_for(settings.job_name_base)
     report = preflight.run_checks(
@@ -868,7 +883,9 @@ def train_command(
 
     try:
         job, _ = worker.record_job(settings, request)
-        outcome = worker.run_job(settings, job.id, progress=progress, echo=None if settings.is_local else typer.echo)
+        outcome = worker.run_job(
+            settings, job.id, progress=progress, echo=None if settings.is_local else typer.echo
+        )
     except training.TrainingError as exc:
         fail(str(exc))
     except worker.StageError as exc:
@@ -886,9 +903,11 @@ def clean_command(
     repository: Annotated[
         bool, typer.Option("--repository", help="Also the ECR repository, if nothing else is left in it.")
     ] = False,
-    keep_local: Annotated[bool, typer.Option("--keep-local", help="Keep runs/ and the state folder.")] = False,
+    keep_local: Annotated[
+        bool, typer.Option("--keep-local", help="Keep runs/ and the state folder.")
+    ] = False,
 ) -> None:
-    """Remove what this project created (its jobs' S3 prefixes, pushed images, local state), after listing it."""
+    """Remove what this project created (its jobs' S3 prefixes, images, local state), after listing it."""
     from services import clean
 
     settings = settings_of(ctx)

@@ -149,7 +149,11 @@ def up(
 
 
 def down(
-    settings: Settings, stack_name: str = DEFAULT_STACK, *, echo: Echo | None = None, timeout_seconds: float = 1800
+    settings: Settings,
+    stack_name: str = DEFAULT_STACK,
+    *,
+    echo: Echo | None = None,
+    timeout_seconds: float = 1800,
 ) -> StackState:
     """Delete the stack (the shared log group is retained: DeletionPolicy Retain) and wait."""
     cfn = _cfn(settings)
@@ -185,7 +189,8 @@ def _wait(cfn: Any, stack_name: str, echo: Echo | None, timeout_seconds: float) 
             reason = event.get("ResourceStatusReason")
             _say(
                 echo,
-                f"{event['LogicalResourceId']:<22} {event['ResourceStatus']}" + (f": {reason}" if reason else ""),
+                f"{event['LogicalResourceId']:<22} {event['ResourceStatus']}"
+                + (f": {reason}" if reason else ""),
             )
         if stack is None:
             return "GONE"

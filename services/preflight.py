@@ -266,9 +266,7 @@ def _trust_check(settings: Settings, account: str, name: str, document: Any) -> 
     if isinstance(document, str):  # the IAM API returns it URL-encoded; boto3 usually decodes it
         document = json.loads(urllib.parse.unquote(document))
     document = document or {}
-    job_arn = (
-        f"arn:aws:sagemaker:{settings.region}:{account}:training-job/{settings.job_name_base.lower()}-x"
-    )
+    job_arn = f"arn:aws:sagemaker:{settings.region}:{account}:training-job/{settings.job_name_base.lower()}-x"
     for statement in _as_list(document.get("Statement", [])):
         if statement.get("Effect") != "Allow":
             continue
@@ -293,7 +291,8 @@ def _trust_check(settings: Settings, account: str, name: str, document: Any) -> 
         "role",
         "fail",
         f"role {name} does not trust {SAGEMAKER_PRINCIPAL} (its trust policy has no such Allow)",
-        "use a SageMaker execution role, or add sagemaker.amazonaws.com to its trust (execution-role-trust.json)",
+        "use a SageMaker execution role, or add sagemaker.amazonaws.com to its trust "
+        "(execution-role-trust.json)",
     )
 
 
@@ -320,7 +319,9 @@ def _bucket(settings: Settings, account: str) -> Iterator[Check]:
                 "bucket",
                 "ok" if settings.is_local else "warn",
                 f"{bucket} does not exist: the first upload creates it in {settings.region}",
-                "" if settings.is_local else f"if you meant an existing bucket, fix bucket; creating it "
+                ""
+                if settings.is_local
+                else f"if you meant an existing bucket, fix bucket; creating it "
                 f"needs {grant_of(settings, 's3:CreateBucket', account)}",
             )
             yield Check("prefix", "skip", f"s3://{bucket}/{settings.prefix}/: the bucket does not exist yet")
@@ -392,7 +393,9 @@ def _repository(settings: Settings, account: str) -> Check:
                 "repository",
                 "ok" if settings.is_local else "warn",
                 f"{name} does not exist in {settings.region}: `image` creates it",
-                "" if settings.is_local else f"if you meant an existing repository, fix repository; creating "
+                ""
+                if settings.is_local
+                else f"if you meant an existing repository, fix repository; creating "
                 f"it needs {grant_of(settings, 'ecr:CreateRepository', account)}",
             )
         if _denied(exc):

@@ -233,7 +233,7 @@ def _typed(path: Path, name: str, value: Any) -> Any:
     default = next(f for f in fields(Settings) if f.name == name).default
     if name in _TABLE_FIELDS:
         if not isinstance(value, dict):
-            raise SettingsError(f"{where} must be a table ([{name}] with key = \"value\" lines)")
+            raise SettingsError(f'{where} must be a table ([{name}] with key = "value" lines)')
         return {str(k): _scalar_text(v) for k, v in value.items()}
     if name in _INT_FIELDS:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import iam_eval
 import pytest
 from botocore.exceptions import ClientError
 from moto.core.authorization import enable_iam_authentication
 
 from services import logs, storage, training
-import iam_eval
 from services.settings import Settings
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "titanic-sm.yaml"
@@ -276,7 +276,9 @@ def test_operator_policy_covers_every_call_of_the_aws_target(stack: Stack, moto_
         ("sagemaker:NetworkIsolation", "false"),
         ("sagemaker:MaxRuntimeInSeconds", str(28 * 24 * 3600)),
     ):
-        assert not allowed(policy, "sagemaker:CreateTrainingJob", _job_arn(job), {**within, key: outside}), key
+        assert not allowed(policy, "sagemaker:CreateTrainingJob", _job_arn(job), {**within, key: outside}), (
+            key
+        )
     missing = {k: v for k, v in within.items() if k != "sagemaker:InstanceTypes"}
     assert not allowed(policy, "sagemaker:CreateTrainingJob", _job_arn(job), missing)
     assert allowed(policy, "sagemaker:ListTrainingJobs", "*")

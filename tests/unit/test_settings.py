@@ -75,7 +75,7 @@ def test_order_is_flag_then_env_then_file_then_default(tmp_path: Path) -> None:
     path = _config(
         tmp_path,
         'region = "eu-west-1"\nbucket = "from-file"\nrepository = "file-repo"\nvolume_size_gb = 10\n'
-        "network_isolation = false\n[tags]\nteam = \"ml\"\ncourse = 2026\n",
+        'network_isolation = false\n[tags]\nteam = "ml"\ncourse = 2026\n',
     )
     env = {"TITANIC_SM_BUCKET": "from-env", "TITANIC_SM_REGION": "eu-central-1"}
     resolved = Settings.resolve(env, path, region="ap-south-1")
@@ -146,7 +146,7 @@ def test_bad_config_files_are_one_line_naming_the_cause(tmp_path: Path, text: st
 
 
 def test_a_named_config_file_that_is_missing_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="config file .*nope.toml does not exist"):
+    with pytest.raises(SettingsError, match=r"config file .*nope\.toml does not exist"):
         Settings.from_env({}, tmp_path / "nope.toml")
 
 
@@ -157,7 +157,8 @@ def test_config_init_writes_a_file_that_reads_back_as_the_same_settings(tmp_path
         "target": "aws",
         "region": "us-east-1",
         "bucket": "course-bucket",
-        "role_arn": "arn:aws:iam::111122223333:role/service-role/AmazonSageMaker-ExecutionRole-20260123T111313",
+        "role_arn": "arn:aws:iam::111122223333:role/service-role/"
+        "AmazonSageMaker-ExecutionRole-20260123T111313",
         "tags": {"course": "mlops"},
     }
     text = config.render_toml(values, ["account 111122223333"])

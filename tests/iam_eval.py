@@ -76,7 +76,9 @@ def statement_matches(statement: Mapping[str, Any], action: str, resource: str, 
     return condition_holds(statement.get("Condition", {}), context)
 
 
-def matching(document: Mapping[str, Any], action: str, resource: str, context: Context | None = None) -> list[str]:
+def matching(
+    document: Mapping[str, Any], action: str, resource: str, context: Context | None = None
+) -> list[str]:
     """The Sids of the statements that match one request."""
     return [
         str(s.get("Sid", i))
