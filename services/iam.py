@@ -49,7 +49,7 @@ DOCUMENTS = (
 # a stale exception too. docs/aws.md lists them for reviewers.
 DOCUMENTED_FINDINGS: dict[str, dict[str, str]] = {
     "execution-role-policy.json": {
-        "CREDENTIALS_EXPOSURE": "ecr:GetAuthorizationToken: SageMaker pulls the training image from ECR with it",
+        "CREDENTIALS_EXPOSURE": "ecr:GetAuthorizationToken: SageMaker pulls the training image with it",
     },
     "operator-policy.json": {
         "CREDENTIALS_EXPOSURE": "ecr:GetAuthorizationToken: `docker login` to ECR, to push the image",
