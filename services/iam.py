@@ -76,7 +76,8 @@ _ACCOUNT = re.compile(r"\d{12}")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REPOSITORY = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
-_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
+# A role name, optionally after its path: console-made roles live under service-role/.
+_ROLE_NAME = re.compile(r"(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}")
 _PREFIX = re.compile(r"[a-zA-Z0-9!_.*'()-]+(?:/[a-zA-Z0-9!_.*'()-]+)*")
 # At most 32, so CloudFormation's generated role name <stack>-ExecutionRole-<12> keeps the whole
 # stack name (IAM allows 64) and the infra policy's role/<stack>-ExecutionRole-* matches it.
@@ -112,7 +113,12 @@ class PolicyInputs:
             ("--bucket", self.bucket, _BUCKET, "3-63 lowercase letters, digits, dots and hyphens"),
             ("--prefix", self.prefix, _PREFIX, "S3 key segments without leading or trailing '/'"),
             ("--repo", self.repository, _REPOSITORY, "a lowercase ECR repository name"),
-            ("--role-name", self.role_name, _ROLE_NAME, "1-64 of letters, digits and +=,.@_-"),
+            (
+                "--role-name",
+                self.role_name,
+                _ROLE_NAME,
+                "[PATH/]NAME, the name 1-64 of letters, digits and +=,.@_-",
+            ),
             (
                 "--stack-name",
                 self.stack_name,
@@ -141,7 +147,8 @@ class PolicyInputs:
             "bucket": settings.bucket,
             "prefix": settings.prefix,
             "repository": settings.repository,
-            "role_name": settings.role_arn.rsplit("/", 1)[-1],
+            # With its path (service-role/ for console-made roles): it is part of the role's ARN.
+            "role_name": settings.role_arn.split(":role/", 1)[-1],
             "base_job_name": settings.base_job_name,
             "instance_types": (settings.instance_type,),
             "max_run_seconds": settings.max_run_seconds,
@@ -329,8 +336,6 @@ def operator_policy(inputs: PolicyInputs) -> dict[str, Any]:
             "ReadQuotasAndPrices",
             [
                 "pricing:GetProducts",
-                "servicequotas:GetAWSDefaultServiceQuota",
-                "servicequotas:GetServiceQuota",
                 "servicequotas:ListAWSDefaultServiceQuotas",
                 "servicequotas:ListServiceQuotas",
             ],

@@ -430,7 +430,7 @@ def _instance(settings: Settings, instance_type: str, use_spot: bool, evidence: 
     row = evidence.decision(use_spot).candidate(instance_type)
     if row is None:
         return Check("instance", "fail", f"{instance_type} is not among the Instance page's candidates")
-    where = f"{row.quota_source}" if row.quota_source else "no quota source"
+    where = ", ".join(x for x in (row.quota_source, row.quota_fetched) if x) or "no quota source"
     if row.quota is None:
         return Check(
             "instance",

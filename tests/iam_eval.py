@@ -113,9 +113,16 @@ SAGEMAKER = "sagemaker.amazonaws.com"
 
 
 def requests_of(
-    service: str, operation: str, params: Mapping[str, Any], *, region: str, account: str
+    service: str,
+    operation: str,
+    params: Mapping[str, Any],
+    *,
+    region: str,
+    account: str,
+    role_paths: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str, dict[str, Any]]]:
-    """The (action, resource, condition context) IAM evaluates for one API call."""
+    """The (action, resource, condition context) IAM evaluates for one API call; ``role_paths``
+    gives a role's path (its ARN has it; a RoleName parameter does not)."""
     if service == "s3":
         key = params.get("Key")
         resource = f"arn:aws:s3:::{params['Bucket']}" + (f"/{key}" if key else "")
@@ -157,5 +164,7 @@ def requests_of(
             for name in params["repositoryNames"]
         ]
     if service == "iam" and "RoleName" in params:
-        return [(f"iam:{operation}", f"arn:aws:iam::{account}:role/{params['RoleName']}", {})]
+        name = params["RoleName"]
+        path = (role_paths or {}).get(name, "/")
+        return [(f"iam:{operation}", f"arn:aws:iam::{account}:role{path}{name}", {})]
     return [(f"{service}:{operation}", "*", {})]

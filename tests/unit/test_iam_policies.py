@@ -31,8 +31,6 @@ WILDCARD_RESOURCE_ACTIONS = frozenset(
         "cloudwatch:putmetricdata",
         "sagemaker:listtrainingjobs",
         "pricing:getproducts",
-        "servicequotas:getservicequota",
-        "servicequotas:getawsdefaultservicequota",
         "servicequotas:listservicequotas",
         "servicequotas:listawsdefaultservicequotas",
         "logs:describeloggroups",
