@@ -58,7 +58,8 @@ class Check:
     fix: str = ""
 
     def line(self) -> str:
-        return f"{self.status:<4}  {self.name:<11} {self.detail}" + (f" -> {self.fix}" if self.fix else "")
+        detail, fix = _flat(self.detail), _flat(self.fix)
+        return f"{self.status:<4}  {self.name:<11} {detail}" + (f" -> {fix}" if fix else "")
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,12 @@ def grant_of(settings: Settings, action: str, account: str | None = None) -> str
         if action in actions:
             return f"{action} (statement {statement['Sid']} of operator-policy.json, `titanic-sm iam render`)"
     return f"{action} (not in the operator policy)"
+
+
+def _flat(text: str, limit: int = 300) -> str:
+    """One line: an error text from a server may carry newlines or a whole page."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _code(exc: ClientError) -> str:
