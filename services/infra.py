@@ -98,7 +98,10 @@ def status(settings: Settings, stack_name: str = DEFAULT_STACK) -> StackState:
         str(stack["StackStatus"]),
         str(stack.get("StackStatusReason", "")),
         {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
-        [(r["LogicalResourceId"], r["ResourceType"], r["ResourceStatus"]) for r in resources],
+        [
+            (r.get("LogicalResourceId", "?"), r.get("ResourceType", "?"), r.get("ResourceStatus", "?"))
+            for r in resources
+        ],
     )
 
 
