@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -197,10 +198,8 @@ def test_jobs_status_and_logs_follow_until_the_job_ends(
     job_id, job = _a_finished_job(settings, moto_url, tmp_path)
     client = _plain("logs", moto_url)
     stream = logs.stream_name(job, int(time.time()))
-    try:
+    with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
         client.create_log_group(logGroupName=logs.LOG_GROUP)
-    except client.exceptions.ResourceAlreadyExistsException:
-        pass
     client.create_log_stream(logGroupName=logs.LOG_GROUP, logStreamName=stream)
 
     def put(message: str) -> None:

@@ -9,6 +9,7 @@ push goes through the registry protocol, not boto3, and moto has no StopTraining
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -192,10 +193,8 @@ def _run_the_aws_path(settings: Settings, moto_url: str, tmp_path: Path) -> str:
     # What SageMaker writes for a job: a log stream, and the artifact.
     stream = logs.stream_name(job, int(time.time()))
     logs_client = _plain("logs", moto_url)
-    try:
+    with contextlib.suppress(logs_client.exceptions.ResourceAlreadyExistsException):  # another test's
         logs_client.create_log_group(logGroupName=logs.LOG_GROUP)
-    except ClientError:
-        pass  # another test made it
     logs_client.create_log_stream(logGroupName=logs.LOG_GROUP, logStreamName=stream)
     logs_client.put_log_events(
         logGroupName=logs.LOG_GROUP,

@@ -54,8 +54,18 @@ def test_config_init_writes_a_commented_file_that_config_show_reads(workdir: Pat
     role = "arn:aws:iam::111122223333:role/service-role/AmazonSageMaker-ExecutionRole-20260123T111313"
     result = CliRunner().invoke(
         app,
-        ["config", "init", "--target", "aws", "--bucket", "course-bucket", "--repository", "course-repo"]
-        + ["--role-arn", role],
+        [
+            "config",
+            "init",
+            "--target",
+            "aws",
+            "--bucket",
+            "course-bucket",
+            "--repository",
+            "course-repo",
+            "--role-arn",
+            role,
+        ],
     )
     assert result.exit_code == 0, result.output
     text = (workdir / "titanic-sm.toml").read_text()
