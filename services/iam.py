@@ -33,6 +33,7 @@ __all__ = [
     "PolicyInputError",
     "PolicyInputs",
     "render",
+    "rendered_for",
     "write",
 ]
 
@@ -444,6 +445,21 @@ def render(inputs: PolicyInputs) -> dict[str, dict[str, Any]]:
 
 def to_json(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2) + "\n"
+
+
+def rendered_for(settings: Settings, account: str | None = None, **overrides: Any) -> dict[str, str]:
+    """File name → JSON text of the four documents for ``settings`` (the dashboard's download
+    buttons): the account from ``sts:GetCallerIdentity`` unless given (on local, moto's).
+
+    Raises PolicyInputError for a setting the policies cannot be built from, and botocore's errors
+    when the account has to be asked and cannot be.
+    """
+    if account is None:
+        from services import aws
+
+        account = str(aws.client(settings, "sts").get_caller_identity()["Account"])
+    inputs = PolicyInputs.from_settings(settings, account, **overrides)
+    return {name: to_json(document) for name, document in render(inputs).items()}
 
 
 def write(inputs: PolicyInputs, out_dir: Path | str) -> list[Path]:

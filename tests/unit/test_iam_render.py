@@ -256,6 +256,24 @@ def test_the_template_holds_the_rendered_policies() -> None:
     assert _resolve(role["AssumeRolePolicyDocument"], values) == rendered["execution-role-trust.json"]
 
 
+def test_the_dashboards_service_function_gives_the_json_of_each_document() -> None:
+    from services.settings import Settings
+
+    settings = Settings(
+        bucket="course-bucket",
+        role_arn=f"arn:aws:iam::{ACCOUNT}:role/service-role/{ROLE}",
+        max_run_seconds=86400,
+    )
+    rendered = iam.rendered_for(settings, ACCOUNT)
+    assert list(rendered) == list(iam.DOCUMENTS)
+    assert (
+        json.loads(rendered["operator-policy.json"])
+        == iam.render(iam.PolicyInputs(**{**INPUTS.__dict__, "role_name": f"service-role/{ROLE}"}))[
+            "operator-policy.json"
+        ]
+    )
+
+
 # --- the CLI ----------------------------------------------------------------------------------------
 
 
