@@ -62,11 +62,17 @@ def root(
     target: Annotated[str | None, typer.Option(help="local (moto + Docker, the default) or aws.")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region.")] = None,
     state_dir: Annotated[str | None, typer.Option(help="Local stack state and job store folder.")] = None,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", help="Settings file [default: ./titanic-sm.toml, or TITANIC_SM_CONFIG]."),
+    ] = None,
 ) -> None:
     try:
-        ctx.obj = Settings.from_env(target=target, region=region, state_dir=state_dir)
+        resolved = Settings.resolve(None, config, target=target, region=region, state_dir=state_dir)
     except SettingsError as exc:
         fail(str(exc))
+    ctx.obj = resolved.settings
+    ctx.meta["resolved"] = resolved  # `config show` prints where each value came from
 
 
 @data_app.command("prepare")
@@ -502,21 +508,103 @@ def jobs_show(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
 
 
 @jobs_app.command("logs")
-def jobs_logs(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job id or job name.")]) -> None:
+def jobs_logs(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="Job id or job name.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between reads with --follow.")] = 5.0,
+) -> None:
     """The job's log lines from CloudWatch Logs (the same Logs API on local and aws)."""
-    from services import jobs, logs
+    import time
+
+    from services import logs
 
     settings = settings_of(ctx)
+    name, record = _job_name_of(settings, job)
+    token: str | None = None
+    while True:
+        with aws_errors(f"reading {logs.LOG_GROUP}"):
+            page = logs.read_events(settings, name, token)
+        for event in page.events:
+            typer.echo(event.message)
+        token = page.next_token
+        if not follow:
+            if page.stream is None:
+                fail(f"no log stream yet for {name} in {logs.LOG_GROUP}")
+            return
+        status = _current_status(settings, name, record)
+        if status in ("Completed", "Failed", "Stopped") and not page.events:
+            typer.echo(f"{name}: {status}", err=True)
+            return
+        time.sleep(interval)
+
+
+def _job_name_of(settings: Settings, job: str) -> tuple[str, object | None]:
+    """(job name, store record or None): a job this store never saw is taken as a SageMaker job name."""
+    from services import jobs
+
     try:
         record = jobs.JobStore(settings.job_store_path).get(job)
     except jobs.JobNotFoundError as exc:
-        fail(str(exc))
-    with aws_errors(f"reading {logs.LOG_GROUP}"):
-        page = logs.read_events(settings, record.job_name)
-    if page.stream is None:
-        fail(f"no log stream yet for {record.job_name} in {logs.LOG_GROUP}")
-    for event in page.events:
-        typer.echo(event.message)
+        if settings.is_local:
+            fail(str(exc))
+        return job, None
+    return record.job_name, record
+
+
+def _describe_training_job(settings: Settings, name: str) -> dict[str, object]:
+    from services import aws
+
+    with aws_errors(f"describing {name}"):
+        return dict(aws.client(settings, "sagemaker").describe_training_job(TrainingJobName=name))
+
+
+def _current_status(settings: Settings, name: str, record: object | None) -> str:
+    from services import jobs
+
+    if record is not None and getattr(record, "target", "local") == "local":
+        return jobs.JobStore(settings.job_store_path).get(name).status
+    described = _describe_training_job(settings, name) or {}
+    return str(described.get("TrainingJobStatus", "Unknown"))
+
+
+@jobs_app.command("status")
+def jobs_status(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="Job id or job name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """The job's status now: the store's record and, on aws, SageMaker's DescribeTrainingJob."""
+    import json
+
+    settings = settings_of(ctx)
+    name, record = _job_name_of(settings, job)
+    status: dict[str, object] = {"name": name}
+    if record is not None:
+        status.update(
+            id=getattr(record, "id", None),
+            target=getattr(record, "target", None),
+            store_status=getattr(record, "status", None),
+            secondary_status=getattr(record, "secondary_status", None),
+            failure_reason=getattr(record, "failure_reason", None),
+        )
+    if record is None or getattr(record, "target", "local") == "aws":
+        described = _describe_training_job(settings, name)
+        transitions: list[dict[str, object]] = list(described.get("SecondaryStatusTransitions") or [])  # type: ignore[call-overload]
+        status.update(
+            sagemaker_status=described.get("TrainingJobStatus"),
+            sagemaker_secondary_status=described.get("SecondaryStatus"),
+            sagemaker_message=transitions[-1].get("StatusMessage") if transitions else None,
+            sagemaker_failure_reason=described.get("FailureReason"),
+            billable_seconds=described.get("BillableTimeInSeconds"),
+            training_seconds=described.get("TrainingTimeInSeconds"),
+        )
+    if as_json:
+        typer.echo(json.dumps(status, indent=2, default=str))
+        return
+    for key, value in status.items():
+        if value is not None:
+            typer.echo(f"{key + ':':<27} {value}")
 
 
 @jobs_app.command("stop")
@@ -530,6 +618,348 @@ def jobs_stop(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
     except jobs.JobNotFoundError as exc:
         fail(str(exc))
     typer.echo(f"{record.job_name}: {record.status}")
+
+
+# -- the user's own account: config, pre-flight, least-privilege IAM, the stack, train, clean -------
+config_app = typer.Typer(
+    help="Settings: where each value comes from, a config file, the checks.", no_args_is_help=True
+)
+iam_app = typer.Typer(help="Least-privilege IAM policies for one account, as JSON.", no_args_is_help=True)
+infra_app = typer.Typer(
+    help="The hardened stack (infra/titanic-sm.yaml) via CloudFormation.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+app.add_typer(iam_app, name="iam")
+app.add_typer(infra_app, name="infra")
+
+
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print values and sources as JSON.")] = False,
+) -> None:
+    """Every resolved setting and where it came from: flag, env, file or default."""
+    from services import config
+
+    resolved = ctx.meta["resolved"]
+    if as_json:
+        typer.echo(config.show_json(resolved))
+        return
+    for line in config.show_lines(resolved):
+        typer.echo(line)
+
+
+@config_app.command("init")
+def config_init(
+    ctx: typer.Context,
+    out: Annotated[str, typer.Option(help="File to write.")] = "titanic-sm.toml",
+    discover: Annotated[
+        bool, typer.Option("--discover", help="Ask your credentials: account, region, bucket, repository.")
+    ] = False,
+    bucket: Annotated[str | None, typer.Option(help="An existing bucket to use.")] = None,
+    repository: Annotated[str | None, typer.Option(help="An existing ECR repository to use.")] = None,
+    role_arn: Annotated[str | None, typer.Option(help="An existing SageMaker execution role ARN.")] = None,
+    target: Annotated[str | None, typer.Option(help="Write this target (aws for your account).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented titanic-sm.toml (every setting, its default commented out)."""
+    from pathlib import Path
+
+    from services import config
+
+    settings = settings_of(ctx)
+    path = Path(out)
+    if path.exists() and not force:
+        fail(f"{path} exists; pass --force to overwrite it")
+    values: dict[str, object] = {"bucket": bucket, "repository": repository, "role_arn": role_arn}
+    if target:
+        values["target"] = target
+    notes: list[str] = []
+    if discover:
+        found = config.discover(settings, bucket, repository)
+        values.update({k: v for k, v in found.values.items() if v is not None})
+        notes = found.notes
+        for note in notes:
+            typer.echo(f"discovered: {note}", err=True)
+    text = config.render_toml(values, notes)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
+    typer.echo(f"{path}: written; `titanic-sm config check` tests it")
+
+
+@config_app.command("check")
+def config_check(
+    ctx: typer.Context,
+    job_name: Annotated[str | None, typer.Option(help="Check this job name (default: a fresh one).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Credentials, role, bucket, prefix, repository, quota, job name, spot: one line each, with the fix."""
+    import json
+
+    from services import preflight
+
+    report = preflight.run_checks(settings_of(ctx), job_name=job_name)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for line in report.lines():
+            typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@iam_app.command("render")
+def iam_render(
+    ctx: typer.Context,
+    out: Annotated[str, typer.Option(help="Folder for the four JSON documents.")],
+    account: Annotated[
+        str | None, typer.Option(help="12-digit account id [default: sts:GetCallerIdentity].")
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="Region [default: the settings'].")] = None,
+    bucket: Annotated[str | None, typer.Option(help="Bucket [default: the settings'].")] = None,
+    prefix: Annotated[str | None, typer.Option(help="S3 key prefix [default: the settings'].")] = None,
+    repo: Annotated[str | None, typer.Option(help="ECR repository [default: the settings'].")] = None,
+    role_name: Annotated[
+        str | None, typer.Option(help="Execution role name [default: from role_arn].")
+    ] = None,
+    instance_type: Annotated[
+        list[str] | None, typer.Option(help="Allowed training type; repeat [default: the settings'].")
+    ] = None,
+    max_run: Annotated[
+        int | None, typer.Option(help="Longest MaxRuntimeInSeconds the operator may ask.")
+    ] = None,
+    stack_name: Annotated[str, typer.Option(help="The infra stack's name (infra policy).")] = "titanic-sm",
+) -> None:
+    """Execution-role trust and permissions, the operator policy and the infra policy, concrete."""
+    from services import aws, iam
+
+    settings = settings_of(ctx).with_overrides(region=region)
+    if account is None:
+        with aws_errors("finding the account (pass --account)"):
+            account = str(aws.client(settings, "sts").get_caller_identity()["Account"])
+    try:
+        inputs = iam.PolicyInputs.from_settings(
+            settings,
+            account,
+            bucket=bucket,
+            prefix=prefix,
+            repository=repo,
+            role_name=role_name,
+            instance_types=tuple(instance_type) if instance_type else None,
+            max_run_seconds=max_run,
+            stack_name=stack_name,
+        )
+        written = iam.write(inputs, out)
+    except iam.PolicyInputError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
+    for path in written:
+        typer.echo(str(path))
+
+
+@infra_app.command("up")
+def infra_up(
+    ctx: typer.Context,
+    stack_name: Annotated[
+        str, typer.Option(help="CloudFormation stack name (at most 32 characters).")
+    ] = "titanic-sm",
+    create_log_group: Annotated[
+        bool | None,
+        typer.Option("--create-log-group/--no-create-log-group", help="[default: only if it is missing]"),
+    ] = None,
+    retention_days: Annotated[
+        int | None, typer.Option(help="Retention if the stack creates the log group.")
+    ] = None,
+    write_config: Annotated[
+        str | None, typer.Option(help="Write the stack's settings to this titanic-sm.toml.")
+    ] = None,
+) -> None:
+    """Create or update the stack and wait, printing its events; then print its settings."""
+    from services import config, infra
+
+    settings = settings_of(ctx)
+    try:
+        with aws_errors(f"deploying {stack_name}"):
+            parameters = infra.parameters_for(
+                settings, create_log_group=create_log_group, retention_days=retention_days
+            )
+            state = infra.up(settings, stack_name, parameters=parameters, echo=typer.echo)
+    except infra.InfraError as exc:
+        fail(str(exc))
+    for key, value in sorted(state.outputs.items()):
+        typer.echo(f"{key}: {value}")
+    if write_config:
+        from pathlib import Path
+
+        env = state.environment
+        values = {name.removeprefix("TITANIC_SM_").lower(): value for name, value in env.items()}
+        Path(write_config).write_text(config.render_toml(values, [f"stack {stack_name}"]), encoding="utf-8")
+        typer.echo(f"{write_config}: written")
+
+
+@infra_app.command("down")
+def infra_down(
+    ctx: typer.Context,
+    stack_name: Annotated[str, typer.Option(help="CloudFormation stack name.")] = "titanic-sm",
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Delete the stack (bucket must be empty; the shared log group is kept)."""
+    from services import infra
+
+    settings = settings_of(ctx)
+    if not yes and not typer.confirm(f"delete stack {stack_name} in {settings.region}?"):
+        fail("not confirmed; nothing deleted")
+    try:
+        with aws_errors(f"deleting {stack_name}"):
+            infra.down(settings, stack_name, echo=typer.echo)
+    except infra.InfraError as exc:
+        fail(str(exc))
+
+
+@infra_app.command("status")
+def infra_status(
+    ctx: typer.Context,
+    stack_name: Annotated[str, typer.Option(help="CloudFormation stack name.")] = "titanic-sm",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
+) -> None:
+    """The stack's status, resources and outputs; exit 1 when it is not deployed."""
+    import json
+    from dataclasses import asdict
+
+    from services import infra
+
+    try:
+        with aws_errors(f"reading {stack_name}"):
+            state = infra.status(settings_of(ctx), stack_name)
+    except infra.InfraError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(asdict(state), indent=2))
+    else:
+        typer.echo(f"{state.name}: {state.status}" + (f" ({state.reason})" if state.reason else ""))
+        for logical_id, kind, status in state.resources:
+            typer.echo(f"  {logical_id:<22} {kind:<28} {status}")
+        for key, value in sorted(state.outputs.items()):
+            typer.echo(f"  {key}: {value}")
+    if state.status == "NOT_DEPLOYED":
+        raise typer.Exit(1)
+
+
+@app.command("train")
+def train_command(
+    ctx: typer.Context,
+    image_uri: Annotated[str, typer.Option(help="A pushed image, pinned: REPO_URI@sha256:DIGEST.")],
+    dataset: Annotated[
+        str | None, typer.Option(help="Dataset version in S3 [default: the newest uploaded].")
+    ] = None,
+    hp: Annotated[list[str] | None, typer.Option(help="Hyperparameter KEY=VALUE; repeat for more.")] = None,
+    instance_type: Annotated[str | None, typer.Option(help="Training instance.")] = None,
+    spot: Annotated[bool | None, typer.Option("--spot/--no-spot", help="Managed spot training.")] = None,
+    max_run: Annotated[int | None, typer.Option(help="MaxRuntimeInSeconds.")] = None,
+    max_wait: Annotated[int | None, typer.Option(help="MaxWaitTimeInSeconds (spot only).")] = None,
+) -> None:
+    """Train only: an image already pushed, on channels already in S3 (no prepare, build or push)."""
+    import time
+
+    from services import local_runner, preflight, storage, training, worker
+
+    settings = settings_of(ctx)
+    try:
+        hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
+    except ValueError as exc:
+        fail(str(exc))
+    use_spot = settings.use_spot if spot is None else spot
+    max_run_seconds = max_run if max_run is not None else settings.max_run_seconds
+    max_wait_seconds = max_wait if max_wait is not None else settings.max_wait_seconds
+    with aws_errors("listing the dataset versions"):
+        versions = storage.list_dataset_versions(settings)
+    chosen = next((v for v in versions if dataset in (None, v.version)), None)
+    if chosen is None or "train" not in chosen.channels:
+        fail(
+            f"no dataset version {dataset} in {settings.s3_uri(storage.DATASETS)}/"
+            if dataset
+            else f"no dataset in {settings.s3_uri(storage.DATASETS)}/: `titanic-sm run` uploads one"
+        )
+    job_name = training.job_name_for(settings.job_name_base)
+    report = preflight.run_checks(
+        settings,
+        job_name=job_name,
+        instance_type=instance_type,
+        use_spot=use_spot,
+        max_run_seconds=max_run_seconds,
+        max_wait_seconds=max_wait_seconds,
+    )
+    for check in report.checks:
+        if check.status != "ok":
+            typer.echo(check.line(), err=True)
+    if not report.ok:
+        fail("pre-flight checks failed; nothing was created (`titanic-sm config check` lists them all)")
+    request = worker.LaunchRequest(
+        channels=dict(chosen.channels),
+        dataset_version=chosen.version,
+        instance_type=instance_type,
+        hyperparameters=hyperparameters,
+        use_spot=use_spot,
+        max_run_seconds=max_run_seconds,
+        max_wait_seconds=max_wait_seconds,
+        image_uri=image_uri,
+        job_name=job_name,
+    )
+    started = time.monotonic()
+
+    def progress(stage: str, message: str) -> None:
+        typer.echo(f"[{time.monotonic() - started:6.1f}s] {stage}: {message}", err=True)
+
+    try:
+        job, _ = worker.record_job(settings, request)
+        outcome = worker.run_job(
+            settings, job.id, progress=progress, echo=None if settings.is_local else typer.echo
+        )
+    except training.TrainingError as exc:
+        fail(str(exc))
+    except worker.StageError as exc:
+        fail(str(exc))
+    final = outcome.job
+    typer.echo(f"job:      {final.job_name} ({final.status})")
+    typer.echo(f"artifact: {final.artifact_uri}")
+    typer.echo(f"local:    {outcome.local_path}")
+
+
+@app.command("clean")
+def clean_command(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", help="Remove without asking.")] = False,
+    repository: Annotated[
+        bool, typer.Option("--repository", help="Also the ECR repository, if nothing else is left in it.")
+    ] = False,
+    keep_local: Annotated[
+        bool, typer.Option("--keep-local", help="Keep runs/ and the state folder.")
+    ] = False,
+) -> None:
+    """Remove what this project created (its jobs' S3 prefixes, images, local state), after listing it."""
+    from services import clean
+
+    settings = settings_of(ctx)
+    try:
+        with aws_errors("listing what to clean"):
+            to_remove = clean.plan(settings, repository=repository, local_state=not keep_local)
+    except clean.CleanError as exc:
+        fail(str(exc))
+    if to_remove.empty:
+        typer.echo("nothing to clean")
+        return
+    for line in to_remove.lines():
+        typer.echo(line)
+    if not yes and not typer.confirm(f"remove these {len(to_remove.lines())} items?"):
+        fail("not confirmed; nothing removed")
+    try:
+        with aws_errors("cleaning"):
+            clean.execute(settings, to_remove, echo=typer.echo)
+    except clean.CleanError as exc:
+        fail(str(exc))
 
 
 def main() -> None:

@@ -2,23 +2,44 @@
 
 Nothing here reads the environment at import time: ``Settings.from_env()`` is called by the
 CLI and the app, once, and the result is handed to every service function.
+
+Each value is resolved in this order: a CLI flag or the app, a ``TITANIC_SM_*`` variable, the
+config file (``titanic-sm.toml`` in the working directory, ``TITANIC_SM_CONFIG`` or ``--config``),
+then the default. ``Settings.resolve`` also says where each value came from (``config show``).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["ENV_PREFIX", "LOCAL_ACCOUNT_ID", "Settings", "SettingsError"]
+__all__ = [
+    "CONFIG_ENV",
+    "CONFIG_FILE",
+    "ENV_PREFIX",
+    "LOCAL_ACCOUNT_ID",
+    "Resolved",
+    "Settings",
+    "SettingsError",
+    "format_pairs",
+    "load_config_file",
+]
 
 ENV_PREFIX = "TITANIC_SM_"
+# The config file read from the working directory, unless TITANIC_SM_CONFIG or --config names one.
+CONFIG_FILE = "titanic-sm.toml"
+CONFIG_ENV = "TITANIC_SM_CONFIG"
 # moto's default account: every ARN on the local target carries it.
 LOCAL_ACCOUNT_ID = "123456789012"
 
 Target = Literal["local", "aws"]
+# job_name_for adds -YYYYMMDD-HHMMSS-xxxxxx (23 characters) to at most 40.
+_BASE_JOB_NAME = re.compile(r"[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,39}")
 
 
 class SettingsError(ValueError):
@@ -54,16 +75,44 @@ class Settings:
     # Local stack: SIGTERM to SIGKILL when a job is stopped (SageMaker's 120 s; tests shorten it).
     local_stop_grace_seconds: int = 120
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
+    # The training volume (VolumeSizeInGB); Titanic needs well under 1 GB.
+    volume_size_gb: int = 5
+    # Job names are <base_job_name>-YYYYMMDD-HHMMSS-<6>; empty: the prefix. The execution role's
+    # trust and the operator policy match arn:...:training-job/<base>-*.
+    base_job_name: str = ""
+    # Tags on every training job (on top of the project's own project/job-id/target tags).
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # EnableNetworkIsolation: the container gets no network (our trainer needs none).
+    network_isolation: bool = True
 
     def __post_init__(self) -> None:
         for name in ("state_dir", "runs_dir", "data_dir"):
             object.__setattr__(self, name, Path(getattr(self, name)))
         if self.target not in ("local", "aws"):
             raise SettingsError(f"target ({ENV_PREFIX}TARGET) must be 'local' or 'aws', not {self.target!r}")
-        for name in ("instance_count", "max_run_seconds", "max_wait_seconds", "local_stop_grace_seconds"):
+        for name in ("hyperparameters", "tags"):
+            object.__setattr__(self, name, dict(getattr(self, name)))
+        for name in (
+            "instance_count",
+            "max_run_seconds",
+            "max_wait_seconds",
+            "volume_size_gb",
+            "local_stop_grace_seconds",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise SettingsError(f"{name} ({ENV_PREFIX}{name.upper()}) must be at least 1, not {value}")
+        if self.base_job_name and not _BASE_JOB_NAME.fullmatch(self.base_job_name):
+            raise SettingsError(
+                f"base_job_name ({ENV_PREFIX}BASE_JOB_NAME) must be 1-40 letters, digits and inner "
+                f"hyphens (the job name adds 23 characters; SageMaker allows 63), not {self.base_job_name!r}"
+            )
+        for key, value in self.tags.items():
+            if not 1 <= len(key) <= 128 or len(value) > 256 or key.lower().startswith("aws:"):
+                raise SettingsError(
+                    f"tag {key!r} ({ENV_PREFIX}TAGS): keys are 1-128 characters and may not start with "
+                    "'aws:', values at most 256"
+                )
         if self.target == "aws" and self.bucket == Settings.bucket:
             raise SettingsError("target 'aws' needs a bucket: set TITANIC_SM_BUCKET")
         if self.target == "aws" and self.role_arn == Settings.role_arn:
@@ -72,6 +121,11 @@ class Settings:
     @property
     def is_local(self) -> bool:
         return self.target == "local"
+
+    @property
+    def job_name_base(self) -> str:
+        """What every job name starts with (before ``-YYYYMMDD-...``)."""
+        return self.base_job_name or self.prefix
 
     @property
     def job_store_path(self) -> Path:
@@ -90,27 +144,138 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build from ``TITANIC_SM_*`` variables, then apply explicit overrides (CLI flags)."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, config: Path | str | None = None, **overrides: Any
+    ) -> Settings:
+        """Build from flags (``overrides``), ``TITANIC_SM_*`` variables and the config file."""
+        return cls.resolve(environ, config, **overrides).settings
+
+    @classmethod
+    def resolve(
+        cls, environ: Mapping[str, str] | None = None, config: Path | str | None = None, **overrides: Any
+    ) -> Resolved:
+        """The settings and, per field, where its value came from.
+
+        The config file is ``config``, else ``TITANIC_SM_CONFIG``, else ``./titanic-sm.toml`` when it
+        exists and ``environ`` is the process environment (an explicit ``environ`` reads no file
+        unless one is named, so tests stay hermetic).
+        """
         env = os.environ if environ is None else environ
+        path = _config_path(env, config, look_in_cwd=environ is None)
         values: dict[str, Any] = {}
+        sources: dict[str, str] = {f.name: "default" for f in fields(cls)}
+        if path is not None:
+            for name, value in load_config_file(path).items():
+                values[name] = value
+                sources[name] = f"file {path}"
         for f in fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
             # An empty variable means "not set", as in most shells' `VAR= command`.
             if not raw:
                 continue
             values[f.name] = _parse(f.name, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+            sources[f.name] = f"env {ENV_PREFIX}{f.name.upper()}"
+        for name, value in overrides.items():
+            if value is not None:
+                values[name] = value
+                sources[name] = "flag"
+        return Resolved(cls(**values), sources, path)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Settings with the origin of each value: ``flag``, ``env VAR``, ``file PATH`` or ``default``."""
+
+    settings: Settings
+    sources: Mapping[str, str]
+    config_file: Path | None
+
+    def rows(self) -> list[tuple[str, Any, str]]:
+        """(field, value, source) for every field, in declaration order."""
+        return [(f.name, getattr(self.settings, f.name), self.sources[f.name]) for f in fields(Settings)]
+
+
+def _config_path(env: Mapping[str, str], config: Path | str | None, *, look_in_cwd: bool) -> Path | None:
+    if config is not None:
+        path = Path(config)
+    elif env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV])
+    elif look_in_cwd and Path(CONFIG_FILE).is_file():
+        return Path(CONFIG_FILE)
+    else:
+        return None
+    if not path.exists():
+        raise SettingsError(f"config file {path} does not exist")
+    return path
+
+
+_INT_FIELDS = (
+    "instance_count",
+    "max_run_seconds",
+    "max_wait_seconds",
+    "volume_size_gb",
+    "local_stop_grace_seconds",
+)
+_PATH_FIELDS = ("state_dir", "runs_dir", "data_dir")
+_TABLE_FIELDS = ("hyperparameters", "tags")
+
+
+def load_config_file(path: Path | str) -> dict[str, Any]:
+    """The settings a TOML config file sets, typed; unknown keys and wrong types are one line."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    known = {f.name: f for f in fields(Settings)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise SettingsError(
+            f"config file {path}: unknown key{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(k) for k in unknown)} (keys are the settings' names, e.g. region, bucket)"
+        )
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        values[name] = _typed(path, name, value)
+    return values
+
+
+def _typed(path: Path, name: str, value: Any) -> Any:
+    where = f"config file {path}: {name}"
+    default = next(f for f in fields(Settings) if f.name == name).default
+    if name in _TABLE_FIELDS:
+        if not isinstance(value, dict):
+            raise SettingsError(f'{where} must be a table ([{name}] with key = "value" lines)')
+        return {str(k): _scalar_text(v) for k, v in value.items()}
+    if name in _INT_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(f"{where} must be a whole number, not {value!r}")
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise SettingsError(f"{where} must be true or false, not {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise SettingsError(f"{where} must be a string, not {value!r}")
+    return Path(value) if name in _PATH_FIELDS else value
+
+
+def _scalar_text(value: Any) -> str:
+    # As the Estimator would send it, but true/false in JSON's spelling, which the container parses.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _parse(name: str, raw: str) -> Any:
     default = next(f for f in fields(Settings) if f.name == name).default
-    if name == "hyperparameters":
-        return _parse_hyperparameters(raw)
-    if name in ("state_dir", "runs_dir", "data_dir"):
+    if name in _TABLE_FIELDS:
+        return _parse_pairs(name, raw)
+    if name in _PATH_FIELDS:
         return Path(raw)
-    if name in ("instance_count", "max_run_seconds", "max_wait_seconds", "local_stop_grace_seconds"):
+    if name in _INT_FIELDS:
         try:
             return int(raw)
         except ValueError:
@@ -124,14 +289,19 @@ def _parse(name: str, raw: str) -> Any:
     return raw
 
 
-def _parse_hyperparameters(raw: str) -> dict[str, str]:
+def format_pairs(values: Mapping[str, str]) -> str:
+    """The ``KEY=VALUE,...`` form ``TITANIC_SM_HYPERPARAMETERS`` and ``TITANIC_SM_TAGS`` take."""
+    return ",".join(f"{k}={v}" for k, v in values.items())
+
+
+def _parse_pairs(name: str, raw: str) -> dict[str, str]:
     """``num_leaves=7,learning_rate=0.05`` → strings; the container's schema checks them at launch."""
     values: dict[str, str] = {}
     for pair in raw.split(","):
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise SettingsError(
-                f"{ENV_PREFIX}HYPERPARAMETERS must be KEY=VALUE pairs separated by commas, not {pair!r}"
+                f"{ENV_PREFIX}{name.upper()} must be KEY=VALUE pairs separated by commas, not {pair!r}"
             )
         values[key.strip()] = value.strip()
     return values

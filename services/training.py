@@ -45,7 +45,6 @@ TELEMETRY_OPT_OUT_CONFIG: dict[str, Any] = {
     "SchemaVersion": "1.0",
     "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
 }
-VOLUME_SIZE_GB = 5
 _NAME_SUFFIX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -158,13 +157,17 @@ def build_estimator(settings: Settings, request: FitRequest, session: Any | None
         role=settings.role_arn,
         instance_count=request.instance_count,
         instance_type=request.instance_type,
-        volume_size=VOLUME_SIZE_GB,
+        volume_size=settings.volume_size_gb,
         max_run=request.max_run_seconds,
+        base_job_name=settings.job_name_base,
+        # The trainer reads S3 channels SageMaker mounts and needs no network of its own.
+        enable_network_isolation=settings.network_isolation,
         output_path=output_path(settings),
         # The SDK's annotations want dict[str, str | PipelineVariable]; ours are plain strings.
         hyperparameters=cast(dict[str, Any], hyperparameters),
         metric_definitions=cast(list[dict[str, Any]], METRIC_DEFINITIONS),
-        tags=[{"Key": k, "Value": v} for k, v in sorted(request.tags.items())],
+        # The user's tags, then the project's own (project, job id, target), which win.
+        tags=[{"Key": k, "Value": v} for k, v in sorted({**settings.tags, **request.tags}.items())],
         # The Debugger profiler serves framework containers; ours would only pay for its rule jobs.
         disable_profiler=True,
         sagemaker_session=session if session is not None else sagemaker_session(settings),

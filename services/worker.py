@@ -143,7 +143,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """TITANIC_SM_* for every setting, so the worker's CLI edge rebuilds these very settings."""
     env: dict[str, str] = {}
     for name, value in _settings_to_dict(settings).items():
-        if value is None or name == "hyperparameters":
+        if value is None or name in ("hyperparameters", "tags"):  # mappings: the job's stored settings
             continue
         env[ENV_PREFIX + name.upper()] = (
             ("true" if value else "false") if isinstance(value, bool) else str(value)
@@ -222,7 +222,7 @@ def record_job(settings: Settings, request: LaunchRequest) -> tuple[Job, bool]:
     from services import training
 
     instance_type = request.instance_type or settings.instance_type
-    job_name = request.job_name or training.job_name_for(settings.prefix)
+    job_name = request.job_name or training.job_name_for(settings.job_name_base)
     check = training.FitRequest(
         job_name=job_name,
         image_uri=request.image_uri or _PLACEHOLDER_IMAGE,

@@ -28,7 +28,7 @@ def settings(
     """Local-target settings whose every AWS client talks to this session's moto server.
 
     Each test gets its own bucket and state dir, so tests never see each other's objects.
-    With TITANIC_SM_REAL_AWS=1, an `aws_verified` test gets aws-target settings from the
+    With TITANIC_SM_AWS_VERIFIED=1, an `aws_verified` test gets aws-target settings from the
     TITANIC_SM_* variables instead (see docs/aws.md), under its own key prefix in that bucket.
     """
     if real_aws_account:

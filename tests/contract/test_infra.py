@@ -13,7 +13,6 @@ test_infra_template.py.
 from __future__ import annotations
 
 import ast
-import fnmatch
 import json
 import uuid
 from collections.abc import Iterator, Mapping
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import iam_eval
 import pytest
 from botocore.exceptions import ClientError
 from moto.core.authorization import enable_iam_authentication
@@ -86,7 +86,10 @@ def _deploy(moto_url: str, tmp_path: Path, **parameters: str) -> Stack:
 @pytest.fixture
 def stack(settings: Settings, moto_url: str, tmp_path: Path) -> Iterator[Stack]:
     # The settings fixture points AWS_ENDPOINT_URL at moto, so the aws target's clients reach it.
-    deployed = _deploy(moto_url, tmp_path)
+    # As `titanic-sm infra up` decides: create the shared group only where it is missing (the
+    # first stack of the session creates it; DeletionPolicy Retain keeps it for the next ones).
+    existing = _client("logs", moto_url).describe_log_groups(logGroupNamePrefix=logs.LOG_GROUP)["logGroups"]
+    deployed = _deploy(moto_url, tmp_path, CreateLogGroup="false" if existing else "true")
     yield deployed
     # The next test's stack creates the region's one training log group again.
     _client("cloudformation", moto_url).delete_stack(StackName=deployed.name)
@@ -103,13 +106,9 @@ def _document(raw: Any) -> dict[str, Any]:
         return dict(ast.literal_eval(raw))
 
 
-def _statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
-    statements = document["Statement"]
-    return list(statements) if isinstance(statements, list) else [statements]
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
+_statements = iam_eval.statements
+_as_list = iam_eval.as_list
+allowed = iam_eval.allowed
 
 
 def _role_policy(moto_url: str, stack: Stack) -> dict[str, Any]:
@@ -122,43 +121,6 @@ def _operator_policy(moto_url: str, stack: Stack) -> dict[str, Any]:
     arn = stack.outputs["OperatorPolicyArn"]
     version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
     return _document(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
-
-
-# A small IAM evaluator: explicit deny wins, else any matching allow. Enough for our policies:
-# wildcard actions and resources, and the condition operators the template uses.
-def _condition_holds(condition: Mapping[str, Mapping[str, Any]], context: Mapping[str, str]) -> bool:
-    for operator, tests in condition.items():
-        for key, expected in tests.items():
-            if key not in context:
-                return False
-            value, patterns = context[key], [str(p) for p in _as_list(expected)]
-            if operator in ("StringEquals", "ArnEquals", "Bool"):
-                matched = value in patterns
-            elif operator in ("StringLike", "ArnLike"):
-                matched = any(fnmatch.fnmatchcase(value, p) for p in patterns)
-            else:
-                raise AssertionError(f"the evaluator does not know condition operator {operator}")
-            if not matched:
-                return False
-    return True
-
-
-def _statement_matches(
-    statement: Mapping[str, Any], action: str, resource: str, context: Mapping[str, str]
-) -> bool:
-    actions = [a.lower() for a in _as_list(statement["Action"])]
-    if not any(fnmatch.fnmatchcase(action.lower(), a) for a in actions):
-        return False
-    if not any(fnmatch.fnmatchcase(resource, r) for r in _as_list(statement.get("Resource", "*"))):
-        return False
-    return _condition_holds(statement.get("Condition", {}), context)
-
-
-def allowed(
-    document: Mapping[str, Any], action: str, resource: str, context: Mapping[str, str] | None = None
-) -> bool:
-    matching = [s for s in _statements(document) if _statement_matches(s, action, resource, context or {})]
-    return bool(matching) and all(s["Effect"] == "Allow" for s in matching)
 
 
 def _object_arn(uri: str) -> str:
@@ -194,11 +156,12 @@ def test_outputs_are_the_settings_the_code_reads(stack: Stack, moto_url: str) ->
     assert found["repositoryUri"].startswith(f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/")
 
     groups = _client("logs", moto_url).describe_log_groups(logGroupNamePrefix=logs.LOG_GROUP)["logGroups"]
-    assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [(logs.LOG_GROUP, 30)]
+    assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [(logs.LOG_GROUP, 365)]
 
 
-def test_log_group_can_be_left_to_an_existing_one(moto_url: str, tmp_path: Path, settings: Settings) -> None:
-    stack = _deploy(moto_url, tmp_path, CreateLogGroup="false")
+def test_log_group_is_left_to_sagemaker_by_default(moto_url: str, tmp_path: Path, settings: Settings) -> None:
+    # The default: the group exists wherever a training job ever ran, and creating it again fails.
+    stack = _deploy(moto_url, tmp_path)
     cfn = _client("cloudformation", moto_url)
     resources = cfn.describe_stack_resources(StackName=stack.name)
     cfn.delete_stack(StackName=stack.name)
@@ -272,7 +235,9 @@ def test_execution_role_policy_is_what_a_training_job_needs(stack: Stack, moto_u
     assert not allowed(
         policy, "logs:PutLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/other:log-stream:x"
     )
-    assert allowed(policy, "cloudwatch:PutMetricData", "*")
+    namespace = {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}
+    assert allowed(policy, "cloudwatch:PutMetricData", "*", namespace)
+    assert not allowed(policy, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "Other"})
     assert not allowed(policy, "iam:PassRole", settings.role_arn)
 
 
@@ -291,11 +256,31 @@ def test_operator_policy_covers_every_call_of_the_aws_target(stack: Stack, moto_
         assert allowed(policy, action, repository_arn), action
         assert not allowed(policy, action, f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/other"), action
     assert allowed(policy, "ecr:GetAuthorizationToken", "*")
-    assert not allowed(policy, "ecr:DeleteRepository", repository_arn)
+    # `clean` removes the images it pushed and (--repository) the repository: this one only.
+    for action in ("ecr:BatchDeleteImage", "ecr:DeleteRepository", "ecr:ListImages"):
+        assert allowed(policy, action, repository_arn), action
+        assert not allowed(policy, action, f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/other"), action
 
-    for action in ("CreateTrainingJob", "AddTags", "DescribeTrainingJob", "StopTrainingJob"):
+    for action in ("AddTags", "DescribeTrainingJob", "StopTrainingJob"):
         assert allowed(policy, f"sagemaker:{action}", _job_arn(job)), action
         assert not allowed(policy, f"sagemaker:{action}", _job_arn("other-20260101-000000-abcd")), action
+    within = {
+        "sagemaker:InstanceTypes": ["ml.m5.large"],
+        "sagemaker:NetworkIsolation": "true",
+        "sagemaker:MaxRuntimeInSeconds": "3600",
+    }
+    assert allowed(policy, "sagemaker:CreateTrainingJob", _job_arn(job), within)
+    assert not allowed(policy, "sagemaker:CreateTrainingJob", _job_arn("other-20260101-000000-abcd"), within)
+    for key, outside in (
+        ("sagemaker:InstanceTypes", ["ml.p4d.24xlarge"]),
+        ("sagemaker:NetworkIsolation", "false"),
+        ("sagemaker:MaxRuntimeInSeconds", str(28 * 24 * 3600)),
+    ):
+        assert not allowed(policy, "sagemaker:CreateTrainingJob", _job_arn(job), {**within, key: outside}), (
+            key
+        )
+    missing = {k: v for k, v in within.items() if k != "sagemaker:InstanceTypes"}
+    assert not allowed(policy, "sagemaker:CreateTrainingJob", _job_arn(job), missing)
     assert allowed(policy, "sagemaker:ListTrainingJobs", "*")
     assert not allowed(policy, "sagemaker:CreateEndpoint", "*")
 
@@ -316,12 +301,12 @@ def test_operator_policy_covers_every_call_of_the_aws_target(stack: Stack, moto_
     for action in (
         "servicequotas:ListServiceQuotas",
         "servicequotas:ListAWSDefaultServiceQuotas",
-        "servicequotas:GetServiceQuota",
-        "servicequotas:GetAWSDefaultServiceQuota",
         "pricing:GetProducts",
     ):
         assert allowed(policy, action, "*"), action
-    assert not allowed(policy, "servicequotas:RequestServiceQuotaIncrease", "*")
+    # The aws path lists quotas (services/quotas.py fetch_quota_table) and reads no single one.
+    for action in ("servicequotas:RequestServiceQuotaIncrease", "servicequotas:GetServiceQuota"):
+        assert not allowed(policy, action, "*"), action
 
 
 # --- S3 under moto's IAM enforcement ------------------------------------------------------------------
@@ -415,7 +400,8 @@ def test_operator_runs_the_storage_code_and_cannot_write_elsewhere(
 
         s3 = _s3_as(moto_url, credentials)
         assert _denied(s3.put_object, Bucket=settings.bucket, Key="elsewhere/x.csv", Body=b"1")
-        assert _denied(s3.delete_object, Bucket=settings.bucket, Key=storage.parse_s3_uri(artifact)[1])
+        assert _denied(s3.get_object, Bucket=settings.bucket, Key="elsewhere/x.csv")
+        assert _denied(s3.delete_object, Bucket=settings.bucket, Key="elsewhere/x.csv")
         assert _denied(s3.delete_bucket, Bucket=settings.bucket)
 
 
@@ -452,54 +438,18 @@ def test_stack_deletion_removes_the_role_and_the_repository(stack: Stack, moto_u
         iam.get_role(RoleName=stack.role_name)
     with pytest.raises(ClientError, match="RepositoryNotFound"):
         _client("ecr", moto_url).describe_repositories(repositoryNames=[stack.settings.repository])
+    # The shared training log group outlives the stack (DeletionPolicy Retain).
+    groups = _client("logs", moto_url).describe_log_groups(logGroupNamePrefix=logs.LOG_GROUP)["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [logs.LOG_GROUP]
 
 
 # --- every call the aws code path makes, recorded, against the deployed operator policy ------------
 
-# S3 operations authorised under another action name (AWS's S3 authorization table).
-S3_ACTION_OF = {
-    "HeadBucket": "ListBucket",
-    "ListObjectsV2": "ListBucket",
-    "HeadObject": "GetObject",
-    "CreateMultipartUpload": "PutObject",
-    "UploadPart": "PutObject",
-    "CompleteMultipartUpload": "PutObject",
-}
-# Needs no permission at all.
-UNAUTHORISED_CALLS = {"sts:GetCallerIdentity"}
+UNAUTHORISED_CALLS = iam_eval.UNAUTHORISED_CALLS
 
 
-def _iam_requests(
-    service: str, operation: str, params: Mapping[str, Any]
-) -> list[tuple[str, str, dict[str, str]]]:
-    """The (action, resource, condition context) IAM evaluates for one API call."""
-    if service == "s3":
-        key = params.get("Key")
-        resource = f"arn:aws:s3:::{params['Bucket']}" + (f"/{key}" if key else "")
-        context = {"s3:prefix": params["Prefix"]} if "Prefix" in params else {}
-        return [(f"s3:{S3_ACTION_OF.get(operation, operation)}", resource, context)]
-    if service == "sagemaker":
-        name = params.get("TrainingJobName")
-        resource = _job_arn(name) if name else "*"
-        requests = [(f"sagemaker:{operation}", resource, {})]
-        if operation == "CreateTrainingJob":
-            requests.append(("iam:PassRole", params["RoleArn"], {"iam:PassedToService": SAGEMAKER}))
-            if params.get("Tags"):
-                requests.append(("sagemaker:AddTags", resource, {}))
-        return requests
-    if service == "logs":
-        group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{params['logGroupName']}"
-        stream = params.get("logStreamName")
-        return [(f"logs:{operation}", f"{group}:log-stream:{stream}" if stream else f"{group}:*", {})]
-    if service == "ecr" and "repositoryName" in params:
-        resource = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{params['repositoryName']}"
-        return [(f"ecr:{operation}", resource, {})]
-    if service == "ecr" and "repositoryNames" in params:
-        return [
-            (f"ecr:{operation}", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}", {})
-            for name in params["repositoryNames"]
-        ]
-    return [(f"{service}:{operation}", "*", {})]
+def _iam_requests(service: str, operation: str, params: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+    return iam_eval.requests_of(service, operation, params, region=REGION, account=ACCOUNT)
 
 
 def test_every_call_of_the_aws_code_path_is_allowed_to_the_operator(

@@ -136,7 +136,8 @@ def test_outputs_and_variables_the_doc_names_exist() -> None:
     named = set(re.findall(r"OutputKey=='(\w+)'", _doc())) | set(re.findall(r"output `(\w+)`", _doc()))
     assert named and named <= outputs
     fields = {f"TITANIC_SM_{name.upper()}" for name in Settings.__dataclass_fields__}
-    fields.add("TITANIC_SM_REAL_AWS")  # the test suite's real-account switch, not a setting
+    # The test suite's real-account switch (and its old name), and the config file's variable.
+    fields |= {"TITANIC_SM_AWS_VERIFIED", "TITANIC_SM_REAL_AWS", "TITANIC_SM_CONFIG"}
     variables = set(re.findall(r"TITANIC_SM_[A-Z_]+[A-Z]", _doc()))
     assert variables - fields == set()
 

@@ -86,9 +86,32 @@ def test_create_training_job_request_on_the_aws_path(
     assert {"Key": "project", "Value": "titanic-sm"} in job["Tags"]
     assert job.get("ProfilerConfig", {"DisableProfiler": True})["DisableProfiler"] is True
     assert "ProfilerRuleConfigurations" not in job
+    assert job["EnableNetworkIsolation"] is True  # on by default: the trainer needs no network
     # moto accepted it: the job exists on the service side.
     described = aws.client(aws_settings, "sagemaker").describe_training_job(TrainingJobName=request_.job_name)
     assert described["AlgorithmSpecification"]["TrainingImage"] == IMAGE
+
+
+def test_volume_tags_and_isolation_come_from_the_settings(
+    aws_settings: Settings, request_: training.FitRequest
+) -> None:
+    settings = replace(
+        aws_settings,
+        volume_size_gb=12,
+        network_isolation=False,
+        tags={"course": "mlops", "project": "theirs"},
+    )
+    named = replace(request_, job_name=training.job_name_for("titanic-settings"))
+    session = training.sagemaker_session(settings)
+    sent = _capture_create_requests(session)
+    estimator = training.start_fit(settings, named, session=session, wait=False)
+    job = sent[0]
+    assert job["ResourceConfig"]["VolumeSizeInGB"] == 12
+    assert job.get("EnableNetworkIsolation", False) is False
+    tags = {t["Key"]: t["Value"] for t in job["Tags"]}
+    assert tags["course"] == "mlops"
+    assert tags["project"] == "titanic-sm"  # the project's own tags win over the user's
+    assert estimator.base_job_name == settings.job_name_base
 
 
 def test_on_demand_sends_no_spot_or_checkpoint(aws_settings: Settings, request_: training.FitRequest) -> None:

@@ -31,10 +31,10 @@ WILDCARD_RESOURCE_ACTIONS = frozenset(
         "cloudwatch:putmetricdata",
         "sagemaker:listtrainingjobs",
         "pricing:getproducts",
-        "servicequotas:getservicequota",
-        "servicequotas:getawsdefaultservicequota",
         "servicequotas:listservicequotas",
         "servicequotas:listawsdefaultservicequotas",
+        "logs:describeloggroups",
+        "cloudformation:validatetemplate",
     }
 )
 
@@ -124,7 +124,8 @@ def test_the_role_has_no_aws_managed_policies() -> None:
 
 
 def test_wildcard_resources_in_the_template_are_only_the_unavoidable_ones() -> None:
-    """The audit allows these; the template should use them and nothing else on "*"."""
+    """The audit allows these; the template (with `iam render`'s infra policy, which holds the
+    last two) should use them and nothing else on "*"."""
     on_star = {
         str(action).lower()
         for _, kind, doc in policy_documents(template()["Resources"])
@@ -133,7 +134,10 @@ def test_wildcard_resources_in_the_template_are_only_the_unavoidable_ones() -> N
         if "*" in _as_list(statement.get("Resource"))
         for action in _as_list(statement["Action"])
     }
-    assert on_star == WILDCARD_RESOURCE_ACTIONS
+    assert on_star == WILDCARD_RESOURCE_ACTIONS - {
+        "logs:describeloggroups",
+        "cloudformation:validatetemplate",
+    }
 
 
 def _identity(statement: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,510 @@
+"""Checked before anything is created: `titanic-sm config check`, and the same checks before every launch.
+
+``run_checks`` reads (never writes: the prefix check starts a multipart upload and aborts it, which
+leaves no object and no version) and returns one :class:`Check` per question, each with the fix.
+``require_ready`` raises :class:`PreflightError` when one fails, so a caller that calls it first
+creates nothing on a failure. A denied call names the action and the statement of
+``titanic-sm iam render``'s operator policy that grants it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+
+from services import aws
+from services.settings import LOCAL_ACCOUNT_ID, Settings
+
+__all__ = [
+    "ROLE_ARN_PATTERN",
+    "Check",
+    "PreflightError",
+    "Report",
+    "grant_of",
+    "require_ready",
+    "run_checks",
+]
+
+Status = Literal["ok", "warn", "fail", "skip"]
+# arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME, the name at most 64 characters.
+ROLE_ARN_PATTERN = re.compile(
+    r"arn:(?P<partition>aws(?:-cn|-us-gov)?):iam::(?P<account>\d{12}):role/"
+    r"(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,64})"
+)
+JOB_NAME_LIMIT = 63
+SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
+DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403", "Forbidden"}
+)
+# The key the write check starts (and aborts) a multipart upload on.
+WRITE_CHECK_KEY = ".titanic-sm-write-check"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One question: ``ok``, ``warn`` (go on, but read this), ``fail`` (nothing is created) or
+    ``skip`` (could not check, says why)."""
+
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        detail, fix = _flat(self.detail), _flat(self.fix)
+        return f"{self.status:<4}  {self.name:<11} {detail}" + (f" -> {fix}" if fix else "")
+
+
+@dataclass(frozen=True)
+class Report:
+    checks: tuple[Check, ...]
+    account: str | None = None
+    caller_arn: str | None = None
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.status == "fail")
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def lines(self) -> list[str]:
+        return [c.line() for c in self.checks]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "account": self.account,
+            "caller_arn": self.caller_arn,
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+
+class PreflightError(RuntimeError):
+    """A pre-flight check failed; the message is the failing checks' lines."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        super().__init__("; ".join(f"{c.name}: {c.detail} -> {c.fix}" for c in report.failed))
+
+
+def grant_of(settings: Settings, action: str, account: str | None = None) -> str:
+    """``"<action> (statement <Sid> of operator-policy.json, `titanic-sm iam render`)"``."""
+    from services import iam
+
+    try:
+        inputs = iam.PolicyInputs.from_settings(settings, account or LOCAL_ACCOUNT_ID)
+    except iam.PolicyInputError:
+        return f"{action} (`titanic-sm iam render` writes the operator policy)"
+    for statement in iam.operator_policy(inputs)["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if action in actions:
+            return f"{action} (statement {statement['Sid']} of operator-policy.json, `titanic-sm iam render`)"
+    return f"{action} (not in the operator policy)"
+
+
+def _flat(text: str, limit: int = 300) -> str:
+    """One line: an error text from a server may carry newlines or a whole page."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _message(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _denied(exc: ClientError) -> bool:
+    code = _code(exc)
+    return code in DENIED_CODES or "AccessDenied" in code or "not authorized" in _message(exc)
+
+
+def run_checks(
+    settings: Settings,
+    *,
+    job_name: str | None = None,
+    instance_type: str | None = None,
+    use_spot: bool | None = None,
+    max_run_seconds: int | None = None,
+    max_wait_seconds: int | None = None,
+    evidence: Any | None = None,
+) -> Report:
+    """Every check, in order; a failing credentials check skips those that need an account."""
+    checks: list[Check] = []
+    use_spot = settings.use_spot if use_spot is None else use_spot
+    max_run = settings.max_run_seconds if max_run_seconds is None else max_run_seconds
+    max_wait = settings.max_wait_seconds if max_wait_seconds is None else max_wait_seconds
+    instance_type = instance_type or settings.instance_type
+
+    identity = _credentials(settings)
+    checks.append(identity.check)
+    account = identity.account
+    checks.append(_role(settings, account))
+    if account is None:
+        skipped = "needs working credentials (see the credentials line)"
+        checks += [Check(name, "skip", skipped) for name in ("bucket", "prefix", "repository", "job name")]
+    else:
+        checks += list(_bucket(settings, account))
+        checks.append(_repository(settings, account))
+    checks.append(_instance(settings, instance_type, use_spot, evidence))
+    if account is not None:
+        checks.append(_job_name(settings, account, job_name))
+    checks.append(_spot(use_spot, max_run, max_wait))
+    order = ["credentials", "role", "bucket", "prefix", "repository", "instance", "job name", "spot"]
+    checks.sort(key=lambda c: order.index(c.name) if c.name in order else len(order))
+    return Report(tuple(checks), account, identity.caller_arn)
+
+
+def require_ready(settings: Settings, **kwargs: Any) -> Report:
+    """``run_checks``, raising PreflightError when any check fails; call it before creating anything."""
+    report = run_checks(settings, **kwargs)
+    if not report.ok:
+        raise PreflightError(report)
+    return report
+
+
+# -- credentials ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Identity:
+    check: Check
+    account: str | None = None
+    caller_arn: str | None = None
+
+
+def _credentials(settings: Settings) -> _Identity:
+    profile = f"profile {settings.aws_profile!r} " if settings.aws_profile else ""
+    try:
+        identity = aws.client(settings, "sts").get_caller_identity()
+    except ProfileNotFound:
+        return _Identity(
+            Check(
+                "credentials",
+                "fail",
+                f"AWS profile {settings.aws_profile!r} is not in ~/.aws/config or ~/.aws/credentials",
+                "fix aws_profile (TITANIC_SM_AWS_PROFILE) or run `aws configure --profile NAME`",
+            )
+        )
+    except NoCredentialsError:
+        return _Identity(
+            Check(
+                "credentials",
+                "fail",
+                "no AWS credentials found (environment, profile, SSO or instance role)",
+                "run `aws configure` or `aws sso login`, or set aws_profile",
+            )
+        )
+    except ClientError as exc:
+        return _Identity(
+            Check(
+                "credentials",
+                "fail",
+                f"sts:GetCallerIdentity with {profile}was refused: {_code(exc)}",
+                "refresh the credentials (expired session?) and try again",
+            )
+        )
+    except BotoCoreError as exc:
+        return _Identity(
+            Check("credentials", "fail", f"cannot reach STS: {_message(exc)}", "check network and region")
+        )
+    account, arn = str(identity["Account"]), str(identity["Arn"])
+    return _Identity(Check("credentials", "ok", f"account {account} as {arn}"), account, arn)
+
+
+# -- execution role --------------------------------------------------------------------------------
+
+
+def _role(settings: Settings, account: str | None) -> Check:
+    match = ROLE_ARN_PATTERN.fullmatch(settings.role_arn)
+    if match is None:
+        return Check(
+            "role",
+            "fail",
+            f"role_arn {settings.role_arn!r} is not an IAM role ARN",
+            "use arn:aws:iam::ACCOUNT:role/NAME (IAM console > Roles > the role > ARN)",
+        )
+    if account is not None and match["account"] != account:
+        return Check(
+            "role",
+            "fail",
+            f"role {match['name']} is in account {match['account']}, the credentials in {account}",
+            "use an execution role of the account you train in (SageMaker cannot pass another's)",
+        )
+    if settings.is_local:
+        return Check("role", "ok", f"{settings.role_arn} (local: only its form matters)")
+    if account is None:
+        return Check("role", "skip", "trust not read: needs working credentials")
+    try:
+        role = aws.client(settings, "iam").get_role(RoleName=match["name"])["Role"]
+    except ClientError as exc:
+        if _code(exc) == "NoSuchEntity":
+            return Check(
+                "role",
+                "fail",
+                f"role {match['name']} does not exist in account {account}",
+                "create it (`titanic-sm infra up`, or the SageMaker console) or fix role_arn",
+            )
+        if _denied(exc):
+            return Check(
+                "role",
+                "skip",
+                f"{settings.role_arn}: could not read its trust policy (iam:GetRole denied)",
+                f"optional: grant {grant_of(settings, 'iam:GetRole', account)}",
+            )
+        return Check("role", "skip", f"could not read {match['name']}: {_code(exc)}")
+    except BotoCoreError as exc:
+        return Check("role", "skip", f"could not read {match['name']}: {_message(exc)}")
+    return _trust_check(settings, account, match["name"], role.get("AssumeRolePolicyDocument"))
+
+
+def _trust_check(settings: Settings, account: str, name: str, document: Any) -> Check:
+    if isinstance(document, str):  # the IAM API returns it URL-encoded; boto3 usually decodes it
+        document = json.loads(urllib.parse.unquote(document))
+    document = document or {}
+    job_arn = f"arn:aws:sagemaker:{settings.region}:{account}:training-job/{settings.job_name_base.lower()}-x"
+    for statement in _as_list(document.get("Statement", [])):
+        if statement.get("Effect") != "Allow":
+            continue
+        services = _as_list(statement.get("Principal", {}).get("Service", []))
+        actions = _as_list(statement.get("Action", []))
+        if SAGEMAKER_PRINCIPAL not in services or not {"sts:AssumeRole", "sts:*", "*"} & set(actions):
+            continue
+        condition = statement.get("Condition", {})
+        source_arns = [
+            str(p) for op in ("ArnLike", "ArnEquals", "StringLike") for p in _patterns(condition, op)
+        ]
+        if source_arns and not any(fnmatch.fnmatchcase(job_arn, p) for p in source_arns):
+            return Check(
+                "role",
+                "fail",
+                f"role {name} trusts SageMaker only for {', '.join(source_arns)}, "
+                f"not jobs named {settings.job_name_base}-*",
+                "set base_job_name (or prefix) to what the trust allows, or widen the role's aws:SourceArn",
+            )
+        return Check("role", "ok", f"{name} trusts {SAGEMAKER_PRINCIPAL}")
+    return Check(
+        "role",
+        "fail",
+        f"role {name} does not trust {SAGEMAKER_PRINCIPAL} (its trust policy has no such Allow)",
+        "use a SageMaker execution role, or add sagemaker.amazonaws.com to its trust "
+        "(execution-role-trust.json)",
+    )
+
+
+def _patterns(condition: Mapping[str, Any], operator: str) -> list[Any]:
+    return _as_list(condition.get(operator, {}).get("aws:SourceArn", []))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+# -- bucket and prefix -----------------------------------------------------------------------------
+
+
+def _bucket(settings: Settings, account: str) -> Iterator[Check]:
+    s3 = aws.client(settings, "s3")
+    bucket = settings.bucket
+    try:
+        location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    except ClientError as exc:
+        code = _code(exc)
+        if code in ("NoSuchBucket", "404"):
+            yield Check(
+                "bucket",
+                "ok" if settings.is_local else "warn",
+                f"{bucket} does not exist: the first upload creates it in {settings.region}",
+                ""
+                if settings.is_local
+                else f"if you meant an existing bucket, fix bucket; creating it "
+                f"needs {grant_of(settings, 's3:CreateBucket', account)}",
+            )
+            yield Check("prefix", "skip", f"s3://{bucket}/{settings.prefix}/: the bucket does not exist yet")
+            return
+        if _denied(exc):
+            yield Check(
+                "bucket",
+                "fail",
+                f"{bucket}: s3:GetBucketLocation denied (another account's bucket, or a missing grant)",
+                f"grant {grant_of(settings, 's3:GetBucketLocation', account)}, or fix bucket",
+            )
+            yield Check("prefix", "skip", "the bucket could not be read")
+            return
+        yield Check("bucket", "fail", f"{bucket}: {code}: {_message(exc)}", "check the bucket name")
+        yield Check("prefix", "skip", "the bucket could not be read")
+        return
+    # us-east-1 answers None; the legacy "EU" constraint is eu-west-1.
+    region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+    if region != settings.region:
+        yield Check(
+            "bucket",
+            "fail",
+            f"{bucket} is in {region}, not {settings.region}",
+            f'set region = "{region}", or use a bucket in {settings.region} (SageMaker reads its own region)',
+        )
+        yield Check("prefix", "skip", "the bucket is in another region")
+        return
+    yield Check("bucket", "ok", f"{bucket} in {region}")
+    yield _prefix_writable(settings, s3, account)
+
+
+def _prefix_writable(settings: Settings, s3: Any, account: str) -> Check:
+    key = f"{settings.prefix}/{WRITE_CHECK_KEY}"
+    try:
+        upload = s3.create_multipart_upload(Bucket=settings.bucket, Key=key)
+    except ClientError as exc:
+        if _denied(exc):
+            return Check(
+                "prefix",
+                "fail",
+                f"cannot write s3://{settings.bucket}/{settings.prefix}/ (s3:PutObject denied)",
+                f"grant {grant_of(settings, 's3:PutObject', account)}",
+            )
+        return Check("prefix", "fail", f"cannot write s3://{settings.bucket}/{key}: {_code(exc)}")
+    try:
+        s3.abort_multipart_upload(Bucket=settings.bucket, Key=key, UploadId=upload["UploadId"])
+    except ClientError as exc:
+        return Check(
+            "prefix",
+            "warn",
+            f"s3://{settings.bucket}/{settings.prefix}/ is writable, but aborting the check's upload "
+            f"was refused ({_code(exc)})",
+            f"grant {grant_of(settings, 's3:AbortMultipartUpload', account)}; the bucket's "
+            "lifecycle rule removes the incomplete upload",
+        )
+    return Check("prefix", "ok", f"s3://{settings.bucket}/{settings.prefix}/ is writable")
+
+
+# -- repository ------------------------------------------------------------------------------------
+
+
+def _repository(settings: Settings, account: str) -> Check:
+    name = settings.repository
+    try:
+        found = aws.client(settings, "ecr").describe_repositories(repositoryNames=[name])["repositories"][0]
+    except ClientError as exc:
+        if _code(exc) == "RepositoryNotFoundException":
+            return Check(
+                "repository",
+                "ok" if settings.is_local else "warn",
+                f"{name} does not exist in {settings.region}: `image` creates it",
+                ""
+                if settings.is_local
+                else f"if you meant an existing repository, fix repository; creating "
+                f"it needs {grant_of(settings, 'ecr:CreateRepository', account)}",
+            )
+        if _denied(exc):
+            return Check(
+                "repository",
+                "fail",
+                f"{name}: ecr:DescribeRepositories denied",
+                f"grant {grant_of(settings, 'ecr:DescribeRepositories', account)}",
+            )
+        return Check("repository", "fail", f"{name}: {_code(exc)}: {_message(exc)}")
+    return Check("repository", "ok", str(found["repositoryUri"]))
+
+
+# -- instance, job name, spot ----------------------------------------------------------------------
+
+
+def _instance(settings: Settings, instance_type: str, use_spot: bool, evidence: Any | None) -> Check:
+    from services import instances
+
+    purchase = "spot" if use_spot else "on-demand"
+    if instance_type not in instances.training_instance_types():
+        return Check(
+            "instance",
+            "fail",
+            f"{instance_type!r} is not a SageMaker training instance type ({instances.botocore_source()})",
+            "pick one from `titanic-sm instances`",
+        )
+    try:
+        evidence = evidence if evidence is not None else instances.gather(settings)
+    except (BotoCoreError, ClientError, OSError, ValueError) as exc:
+        return Check("instance", "skip", f"{instance_type}: no quota evidence ({_message(exc)})")
+    row = evidence.decision(use_spot).candidate(instance_type)
+    if row is None:
+        return Check("instance", "fail", f"{instance_type} is not among the Instance page's candidates")
+    where = ", ".join(x for x in (row.quota_source, row.quota_fetched) if x) or "no quota source"
+    if row.quota is None:
+        return Check(
+            "instance",
+            "warn",
+            f"{instance_type} {purchase}: quota unknown ({where})",
+            "grant servicequotas:ListServiceQuotas, or check the quota in the Service Quotas console",
+        )
+    if row.quota < 1:
+        return Check(
+            "instance",
+            "fail",
+            f"{instance_type} {purchase}: quota {row.quota:g} in {settings.region} ({where})",
+            "request an increase (docs/aws.md, step 3) or pick another type from `titanic-sm instances`",
+        )
+    return Check("instance", "ok", f"{instance_type} {purchase}: quota {row.quota:g} ({where})")
+
+
+def _job_name(settings: Settings, account: str, job_name: str | None) -> Check:
+    from services import training
+
+    name = job_name or training.job_name_for(settings.job_name_base)
+    if len(name) > JOB_NAME_LIMIT or not training.JOB_NAME_PATTERN.match(name):
+        return Check(
+            "job name",
+            "fail",
+            f"{name!r} is not a valid job name ({len(name)} characters; at most {JOB_NAME_LIMIT} letters, "
+            "digits and hyphens)",
+            "shorten base_job_name (at most 40 characters)",
+        )
+    try:
+        aws.client(settings, "sagemaker").describe_training_job(TrainingJobName=name)
+    except ClientError as exc:
+        if _code(exc) in ("ValidationException", "ResourceNotFound"):
+            return Check("job name", "ok", f"{name} is free ({len(name)} characters)")
+        if _denied(exc):
+            return Check(
+                "job name",
+                "fail",
+                f"{name}: sagemaker:DescribeTrainingJob denied",
+                f"grant {grant_of(settings, 'sagemaker:DescribeTrainingJob', account)}; the job name must "
+                f"start with {settings.job_name_base}-",
+            )
+        return Check("job name", "skip", f"{name}: {_code(exc)}")
+    except BotoCoreError as exc:
+        return Check("job name", "skip", f"{name}: {_message(exc)}")
+    return Check("job name", "fail", f"a training job named {name} already exists", "use another name")
+
+
+def _spot(use_spot: bool, max_run: int, max_wait: int | None) -> Check:
+    if not use_spot:
+        if max_wait is not None:
+            return Check(
+                "spot", "fail", "max_wait is set but spot is off", "turn spot on, or leave max_wait unset"
+            )
+        return Check("spot", "ok", f"on-demand, max_run {max_run} s")
+    if max_wait is None:
+        return Check("spot", "fail", "spot needs max_wait", f"set max_wait >= max_run ({max_run} s)")
+    if max_wait < max_run:
+        return Check(
+            "spot",
+            "fail",
+            f"max_wait ({max_wait} s) is shorter than max_run ({max_run} s)",
+            f"set max_wait to at least {max_run}",
+        )
+    return Check("spot", "ok", f"spot, max_run {max_run} s <= max_wait {max_wait} s")
+
+
+def describe(report: Report, echo: Callable[[str], None]) -> None:
+    for line in report.lines():
+        echo(line)
