@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import statistics
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,7 @@ __all__ = [
     "image_digest",
     "parallel_coordinates",
     "phase_history",
+    "phase_medians",
     "resource_series",
     "startup_phases",
 ]
@@ -156,6 +158,16 @@ def phase_history(
         )
         for j in jobs
     ]
+
+
+def phase_medians(history: Sequence[JobPhases]) -> dict[str, float | None]:
+    """The median seconds of each phase over the jobs that went through it: the line a slow
+    launch stands out against (None for a phase no job recorded)."""
+    medians: dict[str, float | None] = {}
+    for phase in PHASES:
+        values = sorted(p.seconds[phase] for p in history if p.seconds.get(phase))
+        medians[phase] = statistics.median(values) if values else None
+    return medians
 
 
 # -- CPU and memory from CloudWatch -----------------------------------------------------------
