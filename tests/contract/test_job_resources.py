@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import types
 
-from services import aws, job_detail
+import pytest
+
+from services import aws, job_detail, local_stack
 from services.jobs import JobStore
 from services.settings import Settings
 
@@ -28,6 +31,13 @@ def _put(cloudwatch: object, host: str, metric: str, points: list[tuple[dt.datet
     )
 
 
+@pytest.fixture
+def stack_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local stack answers (this session's moto stands in for it)."""
+    monkeypatch.setattr(local_stack, "status", lambda s: [types.SimpleNamespace(healthy=True)])
+
+
+@pytest.mark.usefixtures("stack_up")
 def test_cpu_and_memory_series_and_peak_memory_against_the_instance(settings: Settings) -> None:
     store = JobStore(settings.job_store_path)
     job, _ = store.create(target="local", job_name="titanic-resources-1", instance_type="ml.m5.large")
@@ -53,6 +63,7 @@ def test_cpu_and_memory_series_and_peak_memory_against_the_instance(settings: Se
     assert series.notes == [] and "/aws/sagemaker/TrainingJobs" in series.source
 
 
+@pytest.mark.usefixtures("stack_up")
 def test_a_job_without_datapoints_says_so(settings: Settings) -> None:
     store = JobStore(settings.job_store_path)
     job, _ = store.create(target="local", job_name="titanic-resources-none", instance_type="ml.p5.4xlarge")
@@ -60,3 +71,17 @@ def test_a_job_without_datapoints_says_so(settings: Settings) -> None:
     series = job_detail.resource_series(settings, store.get(job.id))
     assert series.cpu == [] and series.memory == [] and series.peak_memory_gib is None
     assert series.notes == ["no_datapoints", "no_instance_memory"]  # ml.p5.4xlarge: no specs known
+
+
+def test_a_stopped_local_stack_is_not_started_to_draw_a_chart(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(s: Settings) -> None:
+        raise AssertionError("the local stack was asked to start")
+
+    monkeypatch.setattr(local_stack, "ensure_running", refuse)
+    store = JobStore(settings.job_store_path)
+    job, _ = store.create(target="local", job_name="titanic-resources-down", instance_type="ml.m5.large")
+    store.heartbeat(job.id, pid=1)
+    series = job_detail.resource_series(settings, store.get(job.id))  # nothing runs in this state dir
+    assert series.notes == ["local_stack_down"] and series.cpu == [] and series.instance_memory_gib == 8.0
