@@ -4,8 +4,8 @@ Seeds a fresh job store with 10,000 finished jobs (each with its phase transitio
 request and a metrics document of realistic size), then prints:
 - the service reads the page makes (one page, the total, the phases of the page's jobs; and a
   filtered, searched page), median of 5;
-- ``Jobs page, 10000 jobs: N s``: from opening the Jobs page to the history table and the job
-  detail shown, median of 3 loads in a real browser (goal <= 2 s).
+- ``Jobs page, 10000 jobs: N s``: from clicking the Jobs link to the history table shown and the
+  page's script run finished, median of 3 loads in headless chromium (goal <= 2 s).
 
 No Docker or local stack is needed: the Jobs page only reads the store. Run from the
 repository root: ``.venv/bin/python tests/ui/bench_jobs.py [--jobs N] [--no-browser]``.
@@ -159,27 +159,41 @@ def service_figures(store: JobStore) -> dict[str, float]:
 
 
 def browser_figure(state_root: Path, loads: int = 3) -> list[float]:
-    """Seconds from opening /Jobs to the history table and the job detail, per load."""
-    from browser import app_environment, chromium, page_text, streamlit_server, wait_for
+    """Seconds from clicking the Jobs link to the history table shown and the script run done,
+    per load (as bench_ui.py measures its pages: a client-side switch from Home, session kept)."""
+    from browser import app_environment, chromium, streamlit_server, wait_for, wait_idle
     from selenium.webdriver.common.by import By
 
     env = app_environment(state_root)
     times: list[float] = []
     with streamlit_server(env, state_root / "streamlit.log") as url, chromium() as driver:
-        driver.get(url)  # the server's first script run (imports) is not the Jobs page's cost
-        wait_for(driver, lambda d: d.find_elements(By.TAG_NAME, "h1"), 60, "the Home page")
         for _ in range(loads):
+            driver.get(f"{url}/?lang=en")  # Home, untimed: the Jobs page is what is measured
+            wait_for(driver, lambda d: d.find_elements(By.TAG_NAME, "h1"), 60, "the Home page")
+            wait_idle(driver, 60)
+            # The sidebar's link to the page, whatever its label's language.
+            link = wait_for(
+                driver,
+                lambda d: next(
+                    (
+                        a
+                        for a in d.find_elements(By.CSS_SELECTOR, "[data-testid='stSidebar'] a")
+                        if (a.get_attribute("href") or "").endswith("/Jobs")
+                    ),
+                    None,
+                ),
+                60,
+                "the sidebar link to the Jobs page",
+            )
             started = time.monotonic()
-            driver.get(f"{url}/Jobs")
+            link.click()
             wait_for(
                 driver,
-                lambda d: (
-                    d.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrame']")
-                    and "Transitions" in page_text(d)
-                ),
+                lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrame']"),
                 120,
-                "the history table and the job detail",
+                "the history table",
             )
+            wait_idle(driver, 120)
             times.append(time.monotonic() - started)
     return times
 
