@@ -744,7 +744,11 @@ def reconcile_with_aws(
     not its end: the worker records that itself, with the metrics, cost and download, and a
     terminal status written first would make the store drop the worker's final write.
     """
-    listed = jobs if jobs is not None else store.list(targets=["aws"], reap=False)
+    listed = (
+        jobs
+        if jobs is not None
+        else store.list(statuses=sorted(ACTIVE_STATUSES), targets=["aws"], reap=False)  # by index
+    )
     candidates = [j for j in listed if j.is_active]
     if not candidates:
         return []
