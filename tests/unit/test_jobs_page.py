@@ -61,6 +61,11 @@ def test_filters_and_text_are_counted_in_sql(store: JobStore) -> None:
     assert [j.job_name for j in store.page(text="50%").jobs] == ["titanic-007"]
     assert store.page(text="titanic_0").total == 0
     assert store.page(text="nothing like it").total == 0 and store.page(text="nothing").jobs == []
+    # hostile text is only text: no SQL, no wildcard, no escape character of its own
+    for text in ("'; DROP TABLE jobs; --", "\\", "\\%", '" OR 1=1 --'):
+        assert store.page(text=text).total == 0
+    assert store.page(text="   ").total == 23  # blank: no text filter
+    assert store.page(limit=1).total == 23
 
 
 def test_bad_page_arguments_are_refused(store: JobStore) -> None:
