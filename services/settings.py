@@ -40,6 +40,8 @@ LOCAL_ACCOUNT_ID = "123456789012"
 Target = Literal["local", "aws"]
 # job_name_for adds -YYYYMMDD-HHMMSS-xxxxxx (23 characters) to at most 40.
 _BASE_JOB_NAME = re.compile(r"[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,39}")
+DEFAULT_MAX_JOB_COST_USD = 10.0
+_NO_BUDGET = frozenset({"none", "off", "unlimited"})
 
 
 class SettingsError(ValueError):
@@ -74,6 +76,9 @@ class Settings:
     aws_profile: str | None = None
     # Local stack: SIGTERM to SIGKILL when a job is stopped (SageMaker's 120 s; tests shorten it).
     local_stop_grace_seconds: int = 120
+    # A launch whose maximum cost (max_run, or spot max_wait, x price x count) is above this is
+    # refused. "none" turns the guard off.
+    max_job_cost_usd: float | None = DEFAULT_MAX_JOB_COST_USD
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
     # The training volume (VolumeSizeInGB); Titanic needs well under 1 GB.
     volume_size_gb: int = 5
@@ -113,6 +118,11 @@ class Settings:
                     f"tag {key!r} ({ENV_PREFIX}TAGS): keys are 1-128 characters and may not start with "
                     "'aws:', values at most 256"
                 )
+        if self.max_job_cost_usd is not None and not self.max_job_cost_usd > 0:
+            raise SettingsError(
+                f"max_job_cost_usd ({ENV_PREFIX}MAX_JOB_COST_USD) must be above 0, "
+                f"not {self.max_job_cost_usd}"
+            )
         if self.target == "aws" and self.bucket == Settings.bucket:
             raise SettingsError("target 'aws' needs a bucket: set TITANIC_SM_BUCKET")
         if self.target == "aws" and self.role_arn == Settings.role_arn:
@@ -253,6 +263,12 @@ def _typed(path: Path, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SettingsError(f"{where} must be a whole number, not {value!r}")
         return value
+    if name == "max_job_cost_usd":
+        if isinstance(value, str):
+            return _parse_budget(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SettingsError(f"{where} must be a number of US dollars (or 'none'), not {value!r}")
+        return float(value)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise SettingsError(f"{where} must be true or false, not {value!r}")
@@ -280,6 +296,8 @@ def _parse(name: str, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be a whole number, not {raw!r}") from None
+    if name == "max_job_cost_usd":
+        return _parse_budget(raw)
     if isinstance(default, bool):
         if raw.lower() in ("1", "true", "yes", "on"):
             return True
@@ -287,6 +305,20 @@ def _parse(name: str, raw: str) -> Any:
             return False
         raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be true or false, not {raw!r}")
     return raw
+
+
+def _parse_budget(raw: str) -> float | None:
+    if raw.strip().lower() in _NO_BUDGET:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise SettingsError(
+            f"{ENV_PREFIX}MAX_JOB_COST_USD must be a number of US dollars above 0 (or 'none'), not {raw!r}"
+        )
+    return value
 
 
 def format_pairs(values: Mapping[str, str]) -> str:
