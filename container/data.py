@@ -31,6 +31,8 @@ __all__ = [
     "LEAK_COLUMNS",
     "MISSING_MARKERS",
     "DataError",
+    "extra_columns",
+    "leak_columns",
     "load_frame",
     "normalise",
     "read_channel",
@@ -124,6 +126,23 @@ def read_csv(path_or_buffer: CsvSource, name: str | None = None) -> pd.DataFrame
     frame = pd.DataFrame(rows, columns=header, index=pd.Index(lines, name=LINE_INDEX), dtype=object)
     frame.attrs[SOURCE] = label
     return frame
+
+
+def leak_columns(columns: Iterable[object]) -> list[str]:
+    """The header's titanic3 columns that leak the label (``boat``, ``body``, ``home.dest``), as written."""
+    return [str(c) for c in columns if str(c).strip().lower() in LEAK_COLUMNS]
+
+
+def extra_columns(columns: Iterable[object]) -> list[str]:
+    """The header's columns that are neither Kaggle's or titanic3's nor a leaking one, as written.
+
+    The trainer refuses them (``normalise``); the host drops them, saying so, before validating.
+    """
+    return [
+        str(c)
+        for c in columns
+        if str(c).strip().lower() not in LEAK_COLUMNS and str(c).strip().lower() not in _CANONICAL
+    ]
 
 
 def normalise(raw: pd.DataFrame) -> pd.DataFrame:

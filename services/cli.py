@@ -86,6 +86,8 @@ def data_prepare(
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}")
+    for warning in prepared.warnings:  # dropped columns, never silently
+        typer.echo(f"warning: {warning.message}", err=True)
     for name, entry in prepared.manifest["files"].items():
         typer.echo(f"{prepared.out_dir / name}: {entry['rows']} rows, {entry['survival_rate']:.1%} survived")
     typer.echo(f"{prepared.manifest_path}: dataset version {prepared.version}")

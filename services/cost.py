@@ -15,14 +15,20 @@ if TYPE_CHECKING:
     from services.settings import Settings
 
 __all__ = [
+    "BudgetExceededError",
     "CostActual",
+    "CostCeiling",
     "CostError",
     "CostEstimate",
+    "LaunchCost",
     "actual",
+    "check_budget",
     "estimate",
     "estimate_job",
     "last_comparable_seconds",
+    "launch_cost",
     "local_equivalent",
+    "maximum",
     "spot_savings",
 ]
 
@@ -31,6 +37,20 @@ SECONDS_PER_HOUR = 3600.0
 
 class CostError(ValueError):
     """A cost input is missing or impossible; the message names it."""
+
+
+class BudgetExceededError(CostError):
+    """The most a launch can cost is above ``max_job_cost_usd``; the message gives both numbers."""
+
+    def __init__(self, ceiling: CostCeiling, budget_usd: float) -> None:
+        super().__init__(
+            f"the job's maximum cost ${ceiling.usd:.2f} ({ceiling.basis} {ceiling.seconds:.0f} s x "
+            f"${ceiling.usd_per_hour:g}/h x {ceiling.instance_count} {ceiling.instance_type}) is over "
+            f"the budget of ${budget_usd:.2f} (max_job_cost_usd); raise TITANIC_SM_MAX_JOB_COST_USD "
+            f"or shorten {ceiling.basis} to launch it"
+        )
+        self.ceiling = ceiling
+        self.budget_usd = budget_usd
 
 
 @dataclass(frozen=True)
@@ -42,6 +62,42 @@ class CostEstimate:
     expected_seconds: float
     seconds_source: str
     usd: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CostCeiling:
+    """The most a job can cost: it is billed at most max_run (spot: max_wait) seconds per instance."""
+
+    instance_type: str
+    instance_count: int
+    usd_per_hour: float
+    price_source: str
+    seconds: float
+    basis: str  # "max_run" or "max_wait"
+    usd: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LaunchCost:
+    """What the Train page shows before launch: expected and maximum cost, and the budget.
+
+    A figure that cannot be known is None, and its ``*_unknown`` field says why in one line.
+    """
+
+    instance_type: str
+    spot: bool
+    expected: CostEstimate | None
+    expected_unknown: str
+    maximum: CostCeiling | None
+    maximum_unknown: str
+    budget_usd: float | None
+    over_budget: bool
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -210,4 +266,137 @@ def estimate_job(
         settings.instance_count,
         previous_job_seconds=previous,
         probe_seconds=probe.docker_seconds if probe is not None else None,
+    )
+
+
+def maximum(
+    instance_type: str,
+    usd_per_hour: float,
+    price_source: str,
+    instance_count: int = 1,
+    *,
+    max_run_seconds: int,
+    max_wait_seconds: int | None = None,
+    spot: bool = False,
+) -> CostCeiling:
+    """``max_run x price x count``; with spot ``max_wait x price x count`` (the job's whole allowance).
+
+    Managed spot bills at most the on-demand rate; a stop at max_wait ends billing, so max_wait bounds
+    what a spot job can be billed, interruptions included.
+    """
+    _check(usd_per_hour, instance_count)
+    if spot:
+        if max_wait_seconds is None:
+            raise CostError("spot training needs max_wait (seconds) to bound its cost")
+        seconds, basis = max_wait_seconds, "max_wait"
+    else:
+        seconds, basis = max_run_seconds, "max_run"
+    if seconds < 1:
+        raise CostError(f"{basis} must be at least 1 s, not {seconds}")
+    return CostCeiling(
+        instance_type=instance_type,
+        instance_count=instance_count,
+        usd_per_hour=usd_per_hour,
+        price_source=price_source,
+        seconds=float(seconds),
+        basis=basis,
+        usd=_usd(seconds, usd_per_hour, instance_count),
+    )
+
+
+def _ceiling(
+    settings: Settings,
+    instance_type: str,
+    spot: bool,
+    max_run_seconds: int,
+    max_wait_seconds: int | None,
+    offline: bool,
+) -> CostCeiling:
+    from services import instances
+
+    quote = instances.price_quote(settings, instance_type, spot, offline)
+    if quote is None:
+        raise CostError(
+            f"no {'spot ' if spot else ''}training price for {instance_type} in {settings.region}"
+        )
+    return maximum(
+        instance_type,
+        quote.usd_per_hour,
+        f"{quote.source}, {quote.fetched}",
+        settings.instance_count,
+        max_run_seconds=max_run_seconds,
+        max_wait_seconds=max_wait_seconds,
+        spot=spot,
+    )
+
+
+def check_budget(
+    settings: Settings,
+    instance_type: str,
+    *,
+    spot: bool,
+    max_run_seconds: int,
+    max_wait_seconds: int | None = None,
+    offline: bool = False,
+) -> CostCeiling | None:
+    """Refuse a launch whose maximum cost is over ``settings.max_job_cost_usd``.
+
+    Returns the ceiling (None when no budget is set, or when no price is known: the instance
+    checks already make a type without a price need an override reason). Raises
+    BudgetExceededError, one line with both numbers.
+    """
+    budget = settings.max_job_cost_usd
+    if budget is None:
+        return None
+    try:
+        ceiling = _ceiling(settings, instance_type, spot, max_run_seconds, max_wait_seconds, offline)
+    except CostError:
+        return None
+    if ceiling.usd > budget:
+        raise BudgetExceededError(ceiling, budget)
+    return ceiling
+
+
+def launch_cost(
+    settings: Settings,
+    instance_type: str | None = None,
+    *,
+    spot: bool | None = None,
+    max_run_seconds: int | None = None,
+    max_wait_seconds: int | None = None,
+    dataset_version: str | None = None,
+    offline: bool = False,
+) -> LaunchCost:
+    """Expected and maximum cost of a launch, against the budget; never raises for a missing figure.
+
+    Unset arguments come from ``settings`` (instance type, spot, max_run, max_wait).
+    """
+    instance_type = instance_type or settings.instance_type
+    spot = settings.use_spot if spot is None else spot
+    max_run = max_run_seconds if max_run_seconds is not None else settings.max_run_seconds
+    max_wait = max_wait_seconds if max_wait_seconds is not None else settings.max_wait_seconds
+    expected: CostEstimate | None = None
+    expected_unknown = ""
+    try:
+        expected = estimate_job(
+            settings, instance_type, spot=spot, dataset_version=dataset_version, offline=offline
+        )
+    except CostError as exc:
+        expected_unknown = str(exc)
+    ceiling: CostCeiling | None = None
+    maximum_unknown = ""
+    try:
+        ceiling = _ceiling(settings, instance_type, spot, max_run, max_wait, offline)
+    except CostError as exc:
+        maximum_unknown = str(exc)
+    budget = settings.max_job_cost_usd
+    return LaunchCost(
+        instance_type=instance_type,
+        spot=spot,
+        expected=expected,
+        expected_unknown=expected_unknown,
+        maximum=ceiling,
+        maximum_unknown=maximum_unknown,
+        budget_usd=budget,
+        over_budget=ceiling is not None and budget is not None and ceiling.usd > budget,
     )

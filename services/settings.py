@@ -19,6 +19,8 @@ ENV_PREFIX = "TITANIC_SM_"
 LOCAL_ACCOUNT_ID = "123456789012"
 
 Target = Literal["local", "aws"]
+DEFAULT_MAX_JOB_COST_USD = 10.0
+_NO_BUDGET = frozenset({"none", "off", "unlimited"})
 
 
 class SettingsError(ValueError):
@@ -51,6 +53,9 @@ class Settings:
     max_run_seconds: int = 3600
     max_wait_seconds: int | None = None
     aws_profile: str | None = None
+    # A launch whose maximum cost (max_run, or spot max_wait, x price x count) is above this is
+    # refused. "none" turns the guard off.
+    max_job_cost_usd: float | None = DEFAULT_MAX_JOB_COST_USD
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -62,6 +67,11 @@ class Settings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise SettingsError(f"{name} ({ENV_PREFIX}{name.upper()}) must be at least 1, not {value}")
+        if self.max_job_cost_usd is not None and not self.max_job_cost_usd > 0:
+            raise SettingsError(
+                f"max_job_cost_usd ({ENV_PREFIX}MAX_JOB_COST_USD) must be above 0, "
+                f"not {self.max_job_cost_usd}"
+            )
         if self.target == "aws" and self.bucket == Settings.bucket:
             raise SettingsError("target 'aws' needs a bucket: set TITANIC_SM_BUCKET")
         if self.target == "aws" and self.role_arn == Settings.role_arn:
@@ -113,6 +123,8 @@ def _parse(name: str, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be a whole number, not {raw!r}") from None
+    if name == "max_job_cost_usd":
+        return _parse_budget(raw)
     if isinstance(default, bool):
         if raw.lower() in ("1", "true", "yes", "on"):
             return True
@@ -120,6 +132,20 @@ def _parse(name: str, raw: str) -> Any:
             return False
         raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be true or false, not {raw!r}")
     return raw
+
+
+def _parse_budget(raw: str) -> float | None:
+    if raw.strip().lower() in _NO_BUDGET:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise SettingsError(
+            f"{ENV_PREFIX}MAX_JOB_COST_USD must be a number of US dollars above 0 (or 'none'), not {raw!r}"
+        )
+    return value
 
 
 def _parse_hyperparameters(raw: str) -> dict[str, str]:

@@ -213,7 +213,7 @@ def estimate_cost(settings: Settings, instance_type: str, use_spot: bool) -> str
 
 def record_job(settings: Settings, request: LaunchRequest) -> tuple[Job, bool]:
     """Validate the request and record it as a Pending job (or return the one with its key)."""
-    from services import training
+    from services import cost, training
 
     instance_type = request.instance_type or settings.instance_type
     job_name = request.job_name or training.job_name_for(settings.prefix)
@@ -229,6 +229,13 @@ def record_job(settings: Settings, request: LaunchRequest) -> tuple[Job, bool]:
         max_wait_seconds=request.max_wait_seconds,
     )
     sent = training.validate_request(settings, check)  # raises TrainingError with one line
+    cost.check_budget(
+        settings,
+        instance_type,
+        spot=request.use_spot,
+        max_run_seconds=request.max_run_seconds,
+        max_wait_seconds=request.max_wait_seconds,
+    )  # over max_job_cost_usd: refused
     store = JobStore(settings.job_store_path)
     estimate = _estimate(settings, instance_type, request.use_spot, request.dataset_version)
     return store.create(
