@@ -159,7 +159,7 @@ def show_cost(figures: cost.LaunchCost) -> None:
         maximum_col.metric(t("train.maximum_cost"), plain("common.none"))
         maximum_col.caption(t("train.unknown_because", cause=figures.maximum_unknown))
     if figures.over_budget and ceiling is not None and figures.budget_usd is not None:
-        st.error(t("train.over_budget", maximum=ceiling.usd, budget=figures.budget_usd))
+        st.warning(t("train.over_budget", maximum=ceiling.usd, budget=figures.budget_usd))
 
 
 def newest_job(statuses: list[str] | None = None) -> Job | None:
@@ -324,7 +324,7 @@ def launch_job(request: worker.LaunchRequest) -> str | None:
                 "train.refused_budget",
                 maximum=exc.ceiling.usd,
                 budget=exc.budget_usd,
-                basis=code(exc.ceiling.basis),
+                basis=exc.ceiling.basis,
             )
         )
         return None

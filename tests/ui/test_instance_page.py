@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -75,7 +76,7 @@ def test_funnel_counts_are_the_decisions_own(page: Callable[..., AppTest], app_s
     assert counts[-2] == len(eligible) and counts[-1] == 1
     assert counts == sorted(counts, reverse=True)
     # Each step removes exactly the types that leave there, and the removed add up.
-    assert [a - b for a, b in zip(counts, counts[1:], strict=False)] == steps["removed"].tolist()[1:]
+    assert [a - b for a, b in itertools.pairwise(counts)] == steps["removed"].tolist()[1:]
     # The picture shows the same counts, under the catalogue's step names.
     funnel = figure(at, "funnel_chart")["data"][0]
     assert funnel["x"] == counts
