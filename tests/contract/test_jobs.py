@@ -25,7 +25,7 @@ from services.settings import Settings
 def test_fresh_store_is_at_the_latest_schema(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.sqlite3")
     assert store.list() == []
-    assert store.schema_version() == jobs.SCHEMA_VERSION == 2
+    assert store.schema_version() == jobs.SCHEMA_VERSION == 4
 
 
 def test_upgrading_a_v1_database_keeps_its_jobs(tmp_path: Path) -> None:
@@ -42,8 +42,8 @@ def test_upgrading_a_v1_database_keeps_its_jobs(tmp_path: Path) -> None:
     conn.close()
 
     store = JobStore(path)
-    assert store.migrate() == 2
-    assert store.schema_version() == 2
+    assert store.migrate() == jobs.SCHEMA_VERSION
+    assert store.schema_version() == jobs.SCHEMA_VERSION
     old = store.get("old1")
     assert (old.job_name, old.status, old.hyperparameters) == ("titanic-old", "Completed", {"num_leaves": 7})
     assert [t.status for t in old.transitions] == ["Completed"]

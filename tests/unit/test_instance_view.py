@@ -148,3 +148,13 @@ def test_decision_view_serialises(tmp_path: Path) -> None:
     data = instances.decision_view(_evidence(tmp_path)).to_dict()
     assert json.loads(json.dumps(data))["chosen"] == "ml.m5.large"
     assert [s["key"] for s in data["funnel"]] == list(instances.FUNNEL_STEPS)
+
+
+def test_cli_markdown_has_the_funnel_in_one_line(tmp_path: Path) -> None:
+    evidence = _evidence(tmp_path)
+    counts = [s.count for s in instances.funnel(evidence)]
+    line = next(x for x in instances.to_markdown(evidence).splitlines() if x.startswith("- Funnel: "))
+    assert line == (
+        f"- Funnel: training types {counts[0]} → with specs {counts[1]} → priced in the region {counts[2]} "
+        f"→ fit the need {counts[3]} → with quota {counts[4]} → chosen {counts[5]}"
+    )

@@ -93,6 +93,10 @@ def test_phase_history_agrees_with_each_jobs_own_phases(tmp_path: Path) -> None:
         own = job_detail.startup_phases(store.get(phases.job_id), now=now)
         assert phases.seconds == pytest.approx(own.seconds)
     assert history[0].seconds["Training"] >= 5.0  # still training: until now
+    medians = job_detail.phase_medians(history)
+    assert medians["Downloading"] is None and medians["Uploading"] is None  # no job went through them
+    training = sorted(p.seconds["Training"] for p in history)
+    assert medians["Training"] == pytest.approx(training[1])
 
 
 def test_compare_keeps_only_what_differs_across_any_number_of_jobs() -> None:

@@ -97,3 +97,36 @@ def test_phase_seconds_follow_the_transitions(tmp_path: Path, monkeypatch: pytes
     assert seconds[idle.id] == {}
     assert set(store.phase_seconds([job.id], now=150.0)) == {job.id}
     assert set(PHASES) == {"Starting", "Downloading", "Training", "Uploading"}
+
+
+def test_a_v2_store_gains_the_history_indexes_and_keeps_its_jobs(tmp_path: Path) -> None:
+    import sqlite3
+
+    from services import jobs
+
+    path = tmp_path / "jobs.sqlite3"
+    conn = sqlite3.connect(path)
+    for script in jobs.MIGRATIONS[:2]:
+        conn.executescript(script)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (2)")
+    conn.execute(
+        "INSERT INTO jobs (id, target, job_name, status, created_at, updated_at) "
+        "VALUES ('old2', 'local', 'titanic-v2', 'Completed', 100.0, 200.0)"
+    )
+    conn.commit()
+    conn.close()
+    store = JobStore(path)
+    assert store.migrate() == jobs.SCHEMA_VERSION == 4
+    assert [j.job_name for j in store.page().jobs] == ["titanic-v2"]
+    with sqlite3.connect(path) as conn:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        plan = " ".join(
+            str(r[3])
+            for r in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT rowid FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT 50"
+            )
+        )
+    assert {"jobs_created", "jobs_status_created"} <= indexes
+    # newest-first pages walk the index instead of sorting the whole history
+    assert "jobs_created" in plan and "TEMP B-TREE" not in plan, plan
