@@ -230,9 +230,10 @@ def price_vs_memory(
     return fig
 
 
-def startup_phases(rows: pd.DataFrame, say: Say) -> go.Figure:
+def startup_phases(rows: pd.DataFrame, say: Say, median_total: float | None = None) -> go.Figure:
     """Seconds per phase (Starting, Downloading, Training, Uploading) as stacked bars per job, so a
-    slow launch stands out across the history. ``rows``: job, phase, seconds."""
+    slow launch stands out across the history; the median job's total as a dashed line.
+    ``rows``: job, phase, seconds."""
     fig = px.bar(
         rows,
         x="job",
@@ -243,6 +244,14 @@ def startup_phases(rows: pd.DataFrame, say: Say) -> go.Figure:
         category_orders={"phase": ["Starting", "Downloading", "Training", "Uploading"]},
     )
     fig.update_layout(barmode="stack", height=340)
+    if median_total:
+        fig.add_hline(
+            y=median_total,
+            line_dash="dash",
+            line_color="grey",
+            annotation_text=say("chart.median_total", seconds=median_total),
+            annotation_position="top left",
+        )
     fig.update_xaxes(showticklabels=len(rows["job"].unique()) <= 40 if not rows.empty else True)
     return fig
 

@@ -136,6 +136,9 @@ def render_effective_hyperparameters(rows: Sequence[Any], key: str) -> None:
 
 def render_resources(series: Any, key: str) -> None:
     """CPU and memory over the job's run, and its peak memory against the instance's memory."""
+    if "local_stack_down" in series.notes:
+        st.caption(t("jobs.stack_down"))
+        return
     if "no_datapoints" in series.notes:
         st.caption(t("jobs.no_datapoints", source=series.source))
         return

@@ -149,7 +149,9 @@ if spans:
         ]
     )
     if not bars.empty and bars["seconds"].sum() > 0:
-        st.plotly_chart(charts.startup_phases(bars, plain), key="phases_chart")
+        medians = job_detail.phase_medians(spans)
+        median_total = sum(value for value in medians.values() if value is not None)
+        st.plotly_chart(charts.startup_phases(bars, plain, median_total), key="phases_chart")
 
 names = [job.job_name for job in jobs]
 by_name = {job.job_name: job for job in jobs}
