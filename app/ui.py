@@ -242,6 +242,7 @@ def page_setup(title_key: str, icon: str = "🚢") -> Settings:
     if st.query_params.get("lang") != lang:
         st.query_params["lang"] = lang
     with st.sidebar:
+        page_links()
         st.radio(
             plain("sidebar.language"),
             list(messages.LANGUAGES),
@@ -260,29 +261,28 @@ def page_setup(title_key: str, icon: str = "🚢") -> Settings:
     return settings
 
 
-# The pages, in the order of the flow: (script relative to app/, its catalogue title, icon).
+# The pages, in the order of the flow: (script relative to app/, its catalogue title).
 PAGES = (
-    ("Home.py", "nav.home", "🚢"),
-    ("pages/1_Data.py", "nav.data", "📄"),
-    ("pages/2_Instance.py", "nav.instance", "🖥️"),
-    ("pages/3_Train.py", "nav.train", "🏋️"),
-    ("pages/4_Jobs.py", "nav.jobs", "📋"),
+    ("Home.py", "nav.home"),
+    ("pages/1_Data.py", "nav.data"),
+    ("pages/2_Instance.py", "nav.instance"),
+    ("pages/3_Train.py", "nav.train"),
+    ("pages/4_Jobs.py", "nav.jobs"),
 )
 
 
 def page_links() -> None:
     """The page list in the reader's language (Streamlit's own one is off in
     .streamlit/config.toml: it would show the English file names)."""
-    for path, title_key, icon in PAGES:
+    for path, title_key in PAGES:
         try:
-            st.page_link(path, label=t(title_key), icon=icon)
+            st.page_link(path, label=t(title_key))
         except Exception:  # a lone page under AppTest has no page registry to link into
             log.debug("no page link to %s in this run", path)
 
 
 def sidebar(settings: Settings) -> None:
     with st.sidebar:
-        page_links()
         st.markdown(t("sidebar.target_heading"))
         st.markdown(
             t(

@@ -116,8 +116,7 @@ def rationale_line(item: instances.RationaleItem) -> str:
         line = t("instance.why_proof_failed", summary=values.get("summary") or "")
     else:
         line = t("instance.why_no_proof")
-    mark = "✅" if item.ok else "⚠️"
-    return f"{mark} {line}"
+    return t("instance.mark_ok" if item.ok else "instance.mark_unverified", line=line)
 
 
 spot = st.toggle(t("instance.spot"), value=settings.use_spot, key="instance_spot")
@@ -143,9 +142,12 @@ for item in view.rationale:
         st.warning(rationale_line(item))  # a probe that did not complete is a warning, not a proof
     else:
         st.markdown(rationale_line(item))
-    st.caption(
-        t("instance.source_date", source=item.source or plain("instance.no_source"), date=item.date or "?")
-    )
+    if item.date and item.date not in item.source:
+        st.caption(
+            t("instance.source_date", source=item.source or plain("instance.no_source"), date=item.date)
+        )
+    else:
+        st.caption(t("instance.source_only", source=item.source or plain("instance.no_source")))
 with st.expander(t("instance.long_text")):
     st.markdown(t("common.as_is", message=decision.rationale))
     requirement = evidence.requirement
@@ -223,6 +225,7 @@ picked_reasons = st.multiselect(
         for name, count in view.reason_counts.items()
     }.__getitem__,
     key="exclusion_reasons",
+    placeholder=plain("instance.all_reasons"),
 )
 excluded = instances.exclusion_rows(evidence, spot, picked_reasons or None)
 st.dataframe(

@@ -87,8 +87,12 @@ if not settings.is_local:
 
 # -- the history: filtered, counted and paged in SQL ------------------------------------------------
 filter_status, filter_target, filter_text, filter_size = st.columns([2, 1, 2, 1])
-statuses = filter_status.multiselect(t("jobs.filter_status"), STATUSES, key="filter_status")
-targets = filter_target.multiselect(t("jobs.filter_target"), ["local", "aws"], key="filter_target")
+statuses = filter_status.multiselect(
+    t("jobs.filter_status"), STATUSES, key="filter_status", placeholder=plain("common.choose")
+)
+targets = filter_target.multiselect(
+    t("jobs.filter_target"), ["local", "aws"], key="filter_target", placeholder=plain("common.choose")
+)
 search = filter_text.text_input(
     t("jobs.filter_text"), key="filter_text", placeholder=plain("jobs.filter_hint")
 )
@@ -274,7 +278,13 @@ with compare:
     )
     completed_jobs = {j.job_name: j for j in (recent_completed.jobs if recent_completed else [])}
     completed = list(completed_jobs)
-    picked = st.multiselect(t("jobs.compare_pick"), completed, default=completed[:2], key="compare_jobs")
+    picked = st.multiselect(
+        t("jobs.compare_pick"),
+        completed,
+        default=completed[:2],
+        key="compare_jobs",
+        placeholder=plain("common.choose"),
+    )
     if len(picked) >= 2:
         chosen_jobs = [completed_jobs[name] for name in picked]
         comparison = action(t("jobs.comparing"), job_detail.compare_jobs, chosen_jobs)

@@ -26,6 +26,9 @@ from browser import (
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
+from services import local_stack
+from services.settings import Settings
+
 OUTPUT_DIR = REPO_ROOT / "test-output"
 HEADER = "PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked"
 
@@ -100,6 +103,13 @@ def upload(driver: webdriver.Chrome, path: Path) -> None:
 
 def test_markdown_and_html_in_a_csv_stay_text(tmp_path: Path) -> None:
     env = app_environment(tmp_path)
+    try:
+        check_hostile_uploads(tmp_path, env)
+    finally:
+        local_stack.stop(Settings.from_env(env))  # the Data page's S3 reads started it
+
+
+def check_hostile_uploads(tmp_path: Path, env: dict[str, str]) -> None:
     with recording_server() as (base, hits):
         valid = tmp_path / "hostile_valid.csv"
         extra = f"Note {hostile(base, 'header')}"

@@ -99,8 +99,8 @@ def test_five_reasons_each_name_a_source(page: Callable[..., AppTest], app_setti
     evidence = instances.gather(app_settings)
     at = page(PAGE).run()
     reasons = [shown(str(e.value)) for kind in ("markdown", "warning") for e in getattr(at, kind)]
-    lines = [line for line in reasons if line.startswith(("✅ **", "⚠️ **"))]
-    assert [line.split("**")[1] for line in lines] == ["Need", "Fit", "Quota", "Price", "Proof"], lines
+    lines = [line for line in reasons if line.startswith((":green[**✓**] **", ":orange[**!**] **"))]
+    assert [line.split("**")[3] for line in lines] == ["Need", "Fit", "Quota", "Price", "Proof"], lines
     assert all(len(line) < 160 for line in lines), lines
     sources = [shown(c.value) for c in at.caption if shown(c.value).startswith("source: ")]
     assert len(sources) == 5, sources
@@ -189,4 +189,4 @@ def test_a_proof_run_that_did_not_complete_is_a_warning_not_a_proof(
     assert not at.exception
     warnings = [shown(w.value) for w in at.warning]
     assert any("did not complete" in w and "out of memory" in w for w in warnings), warnings
-    assert not any(shown(m.value).startswith("✅ **Proof**") for m in at.markdown)
+    assert not any(":green[**✓**] **Proof**" in m.value for m in at.markdown)
