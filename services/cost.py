@@ -247,8 +247,10 @@ def estimate_job(
         )
     previous = None
     if settings.job_store_path.is_file():
-        jobs = JobStore(settings.job_store_path).list(statuses=["Completed"], reap=False)
-        previous = last_comparable_seconds(jobs, instance_type, dataset_version)
+        latest = JobStore(settings.job_store_path).latest_completed(
+            instance_type, dataset_version=dataset_version, timed=True
+        )
+        previous = last_comparable_seconds([latest] if latest else [], instance_type, dataset_version)
     # A proof run that did not complete (e.g. out of memory on a small type) has no duration to
     # offer; the measuring probe still has one.
     probe = next(

@@ -739,8 +739,7 @@ def find_proof(settings: Settings, instance_type: str) -> dict[str, Any] | None:
         return None
     from services.jobs import JobStore
 
-    jobs = JobStore(settings.job_store_path).list(statuses=["Completed"], targets=["aws"], reap=False)
-    job = next((j for j in jobs if j.instance_type == instance_type), None)
+    job = JobStore(settings.job_store_path).latest_completed(instance_type, target="aws")
     if job is None:
         return None
     return {

@@ -206,13 +206,17 @@ def _window(job: Job, now: float) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def _period(start: dt.datetime, end: dt.datetime) -> int:
-    """At most ~500 points: 1 s for short (local) jobs, else a CloudWatch-valid multiple."""
+def _period(start: dt.datetime, end: dt.datetime, minimum: int = 1) -> int:
+    """At most ~500 points, never below ``minimum``: 1 s for short local jobs, else a valid multiple.
+
+    SageMaker's instance metrics are one-minute (standard resolution), so on AWS the minimum is
+    60 s; the local control plane publishes every few seconds.
+    """
     span = (end - start).total_seconds()
     for period in (1, 5, 10, 30, 60):
-        if span / period <= 500:
+        if period >= minimum and span / period <= 500:
             return period
-    return 60 * math.ceil(span / 500 / 60)
+    return 60 * max(1, math.ceil(span / 500 / 60))
 
 
 def _stack_is_down(settings: Settings) -> bool:
@@ -242,7 +246,7 @@ def resource_series(
 
     now = time.time() if now is None else now
     start, end = _window(job, now)
-    period = period_seconds or _period(start, end)
+    period = period_seconds or _period(start, end, minimum=1 if settings.is_local else 60)
     host = host_dimension(job.job_name)
     spec = instances.load_specs().get(job.instance_type or "")
     memory_gib = spec.memory_gib if spec is not None else None

@@ -561,6 +561,33 @@ class JobStore:
         jobs = [_row_to_job(r, history.get(r["id"], ())) for r in rows]
         return JobPage(jobs=jobs, total=total, offset=offset, limit=limit)
 
+    def latest_completed(
+        self,
+        instance_type: str,
+        *,
+        dataset_version: str | None = None,
+        target: str | None = None,
+        timed: bool = False,
+    ) -> Job | None:
+        """The newest Completed job on ``instance_type`` (and data version, target; with ``timed``,
+        only one with training seconds), found in SQL: the cost estimate and the proof need one job."""
+        clauses = ["status = 'Completed'", "instance_type = ?"]
+        params: list[Any] = [instance_type]
+        if dataset_version is not None:
+            clauses.append("dataset_version = ?")
+            params.append(dataset_version)
+        if target is not None:
+            clauses.append("target = ?")
+            params.append(target)
+        if timed:
+            clauses.append("training_seconds > 0")
+        with self._connect(write=False) as conn:
+            where = " AND ".join(clauses)
+            row = conn.execute(
+                f"SELECT id FROM jobs WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT 1", params
+            ).fetchone()
+            return self._get(conn, row["id"]) if row is not None else None
+
     def get_many(self, job_ids: Sequence[str]) -> builtins.list[Job]:
         """The jobs with these ids or names, in the order given; unknown ones are a JobNotFoundError."""
         if not job_ids:
@@ -717,7 +744,11 @@ def reconcile_with_aws(
     not its end: the worker records that itself, with the metrics, cost and download, and a
     terminal status written first would make the store drop the worker's final write.
     """
-    listed = jobs if jobs is not None else store.list(targets=["aws"], reap=False)
+    listed = (
+        jobs
+        if jobs is not None
+        else store.list(statuses=sorted(ACTIVE_STATUSES), targets=["aws"], reap=False)  # by index
+    )
     candidates = [j for j in listed if j.is_active]
     if not candidates:
         return []

@@ -150,3 +150,12 @@ def test_parallel_coordinates_has_the_varying_hyperparameters_against_accuracy()
 def test_image_digest_of_a_pinned_uri() -> None:
     assert job_detail.image_digest(f"r/x@{DIGEST_A}") == DIGEST_A
     assert job_detail.image_digest("r/x:latest") is None and job_detail.image_digest(None) is None
+
+
+def test_the_series_period_fits_the_span_and_the_target() -> None:
+    import datetime as dt
+
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    span = [start + dt.timedelta(seconds=s) for s in (120, 3000, 36_000, 5 * 86_400)]
+    assert [job_detail._period(start, end) for end in span] == [1, 10, 120, 900]
+    assert [job_detail._period(start, end, minimum=60) for end in span] == [60, 60, 120, 900]

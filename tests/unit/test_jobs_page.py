@@ -61,6 +61,11 @@ def test_filters_and_text_are_counted_in_sql(store: JobStore) -> None:
     assert [j.job_name for j in store.page(text="50%").jobs] == ["titanic-007"]
     assert store.page(text="titanic_0").total == 0
     assert store.page(text="nothing like it").total == 0 and store.page(text="nothing").jobs == []
+    # hostile text is only text: no SQL, no wildcard, no escape character of its own
+    for text in ("'; DROP TABLE jobs; --", "\\", "\\%", '" OR 1=1 --'):
+        assert store.page(text=text).total == 0
+    assert store.page(text="   ").total == 23  # blank: no text filter
+    assert store.page(limit=1).total == 23
 
 
 def test_bad_page_arguments_are_refused(store: JobStore) -> None:
@@ -130,3 +135,29 @@ def test_a_v2_store_gains_the_history_indexes_and_keeps_its_jobs(tmp_path: Path)
     assert {"jobs_created", "jobs_status_created"} <= indexes
     # newest-first pages walk the index instead of sorting the whole history
     assert "jobs_created" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_latest_completed_is_the_newest_matching_job(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+
+    def finished(
+        name: str, instance: str, version: str, seconds: float | None, target: str = "local"
+    ) -> None:
+        job, _ = store.create(target=target, job_name=name, instance_type=instance, dataset_version=version)
+        store.set_status(job.id, "InProgress", secondary_status="Training")
+        store.set_status(job.id, "Completed", secondary_status="Completed", training_seconds=seconds)
+
+    finished("old-v1", "ml.m5.large", "v1", 40.0)
+    finished("new-v2", "ml.m5.large", "v2", 30.0, target="aws")
+    finished("untimed", "ml.m5.large", "v2", None)
+    finished("other-type", "ml.m5.xlarge", "v1", 20.0)
+    store.create(target="local", job_name="running", instance_type="ml.m5.large")  # not Completed
+
+    def name(job: object) -> str | None:
+        return getattr(job, "job_name", None)
+
+    assert name(store.latest_completed("ml.m5.large")) == "untimed"
+    assert name(store.latest_completed("ml.m5.large", timed=True)) == "new-v2"
+    assert name(store.latest_completed("ml.m5.large", dataset_version="v1", timed=True)) == "old-v1"
+    assert name(store.latest_completed("ml.m5.large", target="local", timed=True)) == "old-v1"
+    assert store.latest_completed("ml.p3.2xlarge") is None
