@@ -95,7 +95,7 @@ def upload(driver: webdriver.Chrome, path: Path) -> None:
         lambda d: next(
             iter(d.find_elements(By.CSS_SELECTOR, "[data-testid='stFileUploader'] input[type='file']")), None
         ),
-        30,
+        90,
         "the file uploader",
     )
     field.send_keys(str(path))
@@ -130,6 +130,7 @@ def check_hostile_uploads(tmp_path: Path, env: dict[str, str]) -> None:
             wait_text(driver, "Titanic survival on SageMaker", 60)
             open_page(driver, "Data")
             wait_text(driver, "Valid: 1309 rows", 60)
+            wait_idle(driver, 60)
             driver.find_element(By.XPATH, "//label[contains(., 'Upload a CSV')]").click()
 
             upload(driver, valid)
