@@ -83,7 +83,7 @@ bench-ui: install docker ## Dashboard timings: cold page load, launch to first l
 	$(BIN)/python tests/ui/bench_jobs.py
 
 .PHONY: screenshots
-screenshots: install docker ## Refresh docs/screenshots/ (one page each) while measuring as bench-ui does
+screenshots: install docker ## Refresh docs/screenshots/ (each page in English, and in Korean as <page>-ko.png) while measuring as bench-ui does
 	bash scripts/ensure-browser.sh
 	$(BIN)/python tests/ui/bench_ui.py --screenshots docs/screenshots
 

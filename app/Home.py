@@ -1,45 +1,35 @@
-"""Titanic on SageMaker: the dashboard's home page (``streamlit run app/Home.py``)."""
+"""Titanic on SageMaker: the dashboard's home page (``streamlit run app/Home.py``): what it does,
+the four steps, and the latest job."""
 
 from __future__ import annotations
 
 import streamlit as st
-from ui import action, page_setup
+from ui import action, code, page_setup, t
 
 from services.jobs import JobStore
 
-settings = page_setup("Home")
+settings = page_setup("nav.home")
 
-st.title("🚢 Titanic survival on SageMaker")
-st.markdown(
-    "Train our own container as an Amazon SageMaker *bring your own container* training job, "
-    + (
-        "**locally**: moto stands in for AWS and SageMaker local mode runs the real image through Docker."
-        if settings.is_local
-        else f"on **AWS** in `{settings.region}`."
-    )
-)
-st.markdown(
-    "1. **Data**: validate a CSV (or the bundled passenger list), preview it, split it and write the "
-    "channels to S3 under a content-hash version.\n"
-    "2. **Instance**: the smallest training instance that fits, checked against quotas and prices.\n"
-    "3. **Train**: the image by digest, hyperparameters, spot, cost; launch, watch the logs, stop.\n"
-    "4. **Jobs**: the history, each job's metrics from its `model.tar.gz`, and comparisons."
-)
+st.title(t("home.title"))
+st.markdown(t("home.intro_local") if settings.is_local else t("home.intro_aws", region=code(settings.region)))
+st.markdown(t("home.steps"))
 columns = st.columns(4)
 for column, (page, label) in zip(
     columns,
     [
-        ("pages/1_Data.py", "1 · Data"),
-        ("pages/2_Instance.py", "2 · Instance"),
-        ("pages/3_Train.py", "3 · Train"),
-        ("pages/4_Jobs.py", "4 · Jobs"),
+        ("pages/1_Data.py", "home.link_data"),
+        ("pages/2_Instance.py", "home.link_instance"),
+        ("pages/3_Train.py", "home.link_train"),
+        ("pages/4_Jobs.py", "home.link_jobs"),
     ],
     strict=True,
 ):
-    column.page_link(page, label=label)
+    column.page_link(page, label=t(label))
 
-latest = action("Reading the job store", JobStore(settings.job_store_path).list, limit=1)
+latest = action(t("common.reading_store"), JobStore(settings.job_store_path).list, limit=1)
 if latest:
     job = latest[0]
-    auc = f" · validation AUC {job.validation_auc:.3f}" if job.validation_auc is not None else ""
-    st.caption(f"Latest job: {job.job_name} · {job.status}{auc} (details on the Jobs page)")
+    if job.validation_auc is not None:
+        st.caption(t("home.latest_auc", name=job.job_name, status=job.status, auc=job.validation_auc))
+    else:
+        st.caption(t("home.latest", name=job.job_name, status=job.status))

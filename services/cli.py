@@ -6,6 +6,7 @@ and passed down; a user error becomes one line on stderr and exit code 1 (never 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,9 +31,17 @@ app.add_typer(data_app, name="data")
 app.add_typer(local_app, name="local")
 
 
+def say(key: str, **values: object) -> str:
+    """A CLI message from the catalogue: English, or Korean with TITANIC_SM_LANG=ko."""
+    from services import messages
+
+    asked = os.environ.get("TITANIC_SM_LANG", "").strip().lower()
+    return messages.text(key, "ko" if asked.startswith("ko") else "en", **values)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one line naming the cause and exit."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"{say('cli.error_prefix')}: {message}", err=True)
     raise typer.Exit(code)
 
 

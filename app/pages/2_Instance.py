@@ -1,4 +1,6 @@
-"""2 · Instance: the smallest training instance that fits, with its evidence and sources."""
+"""2 · Instance: the smallest training instance that fits, shown as the decision's funnel, a
+price-against-memory chart with the need and the choice marked, five short reasons with their
+sources, and the exclusions filterable by reason."""
 
 from __future__ import annotations
 
@@ -9,29 +11,43 @@ from ui import (
     LAUNCH_INSTANCE_KEY,
     LAUNCH_OVERRIDE_KEY,
     LAUNCH_SPOT_KEY,
+    code,
     flash,
     instance_evidence,
     one_line,
     page_setup,
+    plain,
     show_flash,
+    t,
 )
 
 from services import instances
 
-settings = page_setup("Instance")
-st.title("2 · Instance")
+settings = page_setup("nav.instance")
+st.title(t("instance.title"))
 
 
-def quota_state(quota: float | None) -> str:
-    if quota is None:
-        return "quota unknown"
-    return "quota ≥ 1" if quota >= 1 else "quota 0"
+def reason_label(code_name: str) -> str:
+    return plain(f"instance.reason_{code_name}")
+
+
+def purchase_label(purchase: str) -> str:
+    """ "on-demand" or "spot" in the page's language."""
+    return plain(f"instance.purchase_{purchase.replace('-', '_')}")
+
+
+def verdict_words(row: instances.Candidate) -> str:
+    """ "eligible", or each reason that excludes the type, in the page's language."""
+    if row.eligible:
+        return plain("instance.eligible")
+    return "; ".join(reason_label(code_name) for code_name in row.exclusion_codes)
 
 
 def fit_words(row: instances.Candidate) -> str:
     if row.vcpu is None or row.memory_gib is None:
-        return "specs unknown"
-    return "too small" if any(e.startswith(instances.DOES_NOT_FIT) for e in row.exclusions) else "fits"
+        return plain("instance.specs_unknown")
+    too_small = instances.EXCLUSION_CODES[instances.DOES_NOT_FIT] in row.exclusion_codes
+    return plain("instance.too_small") if too_small else plain("instance.fits")
 
 
 def evidence_table(evidence: instances.Evidence, spot: bool, show_all: bool) -> pd.DataFrame:
@@ -54,7 +70,7 @@ def evidence_table(evidence: instances.Evidence, spot: bool, show_all: bool) -> 
                 "spot $/h": sp.usd_per_hour,
                 "on-demand quota": od.quota,
                 "spot quota": sp.quota,
-                "verdict": "eligible" if row.eligible else "; ".join(row.exclusions),
+                "verdict": verdict_words(row),
             }
         )
     return pd.DataFrame(rows)
@@ -65,87 +81,232 @@ def highlight_recommended(row: pd.Series) -> list[str]:
     return [style] * len(row)
 
 
-spot = st.toggle("Spot training", value=settings.use_spot, key="instance_spot")
-evidence: instances.Evidence | None = instance_evidence(settings, "Gathering the instance evidence")
+def rationale_line(item: instances.RationaleItem) -> str:
+    """One of the five reasons, one short line in the page's language (its source goes below)."""
+    values = item.values
+    if item.key == "need":
+        line = t("instance.why_need", vcpu=values["min_vcpu"], gib=values["min_memory_gib"])
+    elif decision.chosen is None:
+        line = t("instance.why_none", purchase=purchase_label(decision.purchase))
+    elif item.key == "fit":
+        line = t(
+            "instance.why_fit",
+            instance=code(values["instance_type"]),
+            vcpu=values["vcpu"],
+            gib=values["memory_gib"],
+            need_vcpu=values["min_vcpu"],
+            need_gib=values["min_memory_gib"],
+        )
+    elif item.key == "quota":
+        line = (
+            t(
+                "instance.why_quota",
+                purchase=purchase_label(values["purchase"]),
+                quota=values["quota"],
+                code=values["quota_code"] or "?",
+            )
+            if item.ok
+            else t("instance.why_quota_unknown", purchase=purchase_label(values["purchase"]))
+        )
+    elif item.key == "price":
+        line = t("instance.why_price", price=values["usd_per_hour"], count=values["eligible_count"])
+    elif values.get("completed"):
+        line = t("instance.why_proof", summary=values.get("summary") or "")
+    elif values.get("kind"):
+        line = t("instance.why_proof_failed", summary=values.get("summary") or "")
+    else:
+        line = t("instance.why_no_proof")
+    return t("instance.mark_ok" if item.ok else "instance.mark_unverified", line=line)
+
+
+spot = st.toggle(t("instance.spot"), value=settings.use_spot, key="instance_spot")
+evidence: instances.Evidence | None = instance_evidence(settings, t("instance.gathering"))
 if evidence is None:
     st.stop()
 decision = evidence.decision(spot)
+view = instances.decision_view(evidence, spot)
 
 if decision.chosen:
-    st.success(f"Recommended ({decision.purchase}): **{decision.chosen}**")
+    st.success(
+        t("instance.recommended", purchase=purchase_label(decision.purchase), instance=decision.chosen)
+    )
 else:
-    st.warning(f"No {decision.purchase} instance passes every check.")
-st.markdown(decision.rationale)
-requirement = evidence.requirement
-st.markdown(
-    "**Sources**\n"
-    f"- requirement: {requirement.min_vcpu} vCPU, {requirement.min_memory_gib:g} GiB: {requirement.basis} "
-    f"({requirement.source}, {requirement.measured_at or 'not measured'})\n"
-    f"- candidates: {evidence.candidates_source}\n"
-    f"- prices: {evidence.price_source}\n"
-    f"- quotas: {evidence.quota_source}\n"
-    f"- gathered: {evidence.generated_at}"
-)
+    st.warning(t("instance.none_passes", purchase=purchase_label(decision.purchase)))
 for warning in evidence.warnings:
-    st.warning(warning)
-proof = evidence.proofs.get(decision.chosen) if decision.chosen else None
-if proof and proof.get("completed"):
-    st.info(f"Proof it completes on {decision.chosen}: {proof.get('summary', proof)}")
-elif proof:
-    st.warning(f"The probe on {decision.chosen}'s limits did not complete: {proof.get('summary', proof)}")
-elif decision.chosen:
-    st.caption(f"No capacity probe has run on {decision.chosen}'s limits yet (`titanic-sm probe` runs one).")
+    st.warning(t("common.as_is", message=warning))
 
-show_all = st.checkbox("Show types without a price too", key="instance_show_all")
-table = evidence_table(evidence, spot, show_all)
+# -- five short reasons, each with its source and date -------------------------------------------
+st.subheader(t("instance.why_heading"))
+for item in view.rationale:
+    if item.key == "proof" and not item.ok and item.values.get("kind"):
+        st.warning(rationale_line(item))  # a probe that did not complete is a warning, not a proof
+    else:
+        st.markdown(rationale_line(item))
+    if item.date and item.date not in item.source:
+        st.caption(
+            t("instance.source_date", source=item.source or plain("instance.no_source"), date=item.date)
+        )
+    else:
+        st.caption(t("instance.source_only", source=item.source or plain("instance.no_source")))
+with st.expander(t("instance.long_text")):
+    st.markdown(t("common.as_is", message=decision.rationale))
+    requirement = evidence.requirement
+    st.markdown(
+        t(
+            "instance.sources",
+            vcpu=requirement.min_vcpu,
+            gib=requirement.min_memory_gib,
+            basis=requirement.basis,
+            source=requirement.source,
+            measured=requirement.measured_at or plain("instance.not_measured"),
+            candidates=evidence.candidates_source,
+            prices=evidence.price_source,
+            quotas=evidence.quota_source,
+            gathered=evidence.generated_at,
+        )
+    )
+
+# -- the funnel and the chart ---------------------------------------------------------------------
+funnel_col, chart_col = st.columns(2)
+steps = [(plain(f"instance.step_{step.key}"), step.count) for step in view.funnel]
+funnel_col.plotly_chart(charts.instance_funnel(steps, plain), key="funnel_chart")
+points = pd.DataFrame(
+    [
+        {
+            "instance_type": point.instance_type,
+            "memory_gib": point.memory_gib,
+            "price_per_hour": point.usd_per_hour,
+            "verdict": plain("instance.eligible") if point.eligible else reason_label(point.codes[0]),
+        }
+        for point in view.chart
+    ]
+)
+if not points.empty:
+    chart_col.plotly_chart(
+        charts.price_vs_memory(
+            points,
+            plain,
+            need_gib=view.requirement.min_memory_gib,
+            chosen=view.chosen,
+            purchase=purchase_label(decision.purchase),
+        ),
+        key="price_chart",
+    )
+funnel_table = pd.DataFrame(
+    [
+        {
+            "step": plain(f"instance.step_{step.key}"),
+            "left": step.count,
+            "removed": len(step.removed),
+            "why": "; ".join(f"{reason_label(name)} ({count})" for name, count in step.reasons.items()),
+            "source": step.source,
+        }
+        for step in view.funnel
+    ]
+)
 st.dataframe(
-    table.style.apply(highlight_recommended, axis=1),
+    funnel_table,
     hide_index=True,
-    key="instance_table",
+    key="funnel_table",
     column_config={
-        "vCPU": st.column_config.NumberColumn(format="%d"),
-        "memory GiB": st.column_config.NumberColumn(format="%.1f"),
-        "on-demand quota": st.column_config.NumberColumn(format="%d"),
-        "spot quota": st.column_config.NumberColumn(format="%d"),
-        "on-demand $/h": st.column_config.NumberColumn(format="$%.4f"),
-        "spot $/h": st.column_config.NumberColumn(format="$%.4f"),
+        name: st.column_config.Column(plain(f"instance.funnel_col_{name}"))
+        for name in ("step", "left", "removed", "why", "source")
     },
 )
-priced = [c for c in decision.candidates if c.usd_per_hour is not None and c.memory_gib is not None]
-if priced:
-    chart_rows = pd.DataFrame(
-        {
-            "instance_type": [c.instance_type for c in priced],
-            "memory_gib": [c.memory_gib for c in priced],
-            "price_per_hour": [c.usd_per_hour for c in priced],
-            "quota": [quota_state(c.quota) for c in priced],
-        }
-    )
-    st.plotly_chart(charts.price_vs_memory(chart_rows, purchase=decision.purchase), key="price_chart")
 
-st.subheader("Use an instance for the next launch")
+# -- the exclusions, filterable by reason -----------------------------------------------------------
+st.subheader(t("instance.exclusions_heading"))
+reasons = list(view.reason_counts)
+picked_reasons = st.multiselect(
+    t("instance.filter_reason"),
+    reasons,
+    format_func={
+        name: plain("instance.reason_count", reason=reason_label(name), count=count)
+        for name, count in view.reason_counts.items()
+    }.__getitem__,
+    key="exclusion_reasons",
+    placeholder=plain("instance.all_reasons"),
+)
+excluded = instances.exclusion_rows(evidence, spot, picked_reasons or None)
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "instance": row.instance_type,
+                "reasons": "; ".join(reason_label(name) for name in row.codes),
+                "details": "; ".join(row.reasons),
+                "vCPU": row.vcpu,
+                "memory GiB": row.memory_gib,
+                "$/h": row.usd_per_hour,
+            }
+            for row in excluded
+        ],
+        columns=["instance", "reasons", "details", "vCPU", "memory GiB", "$/h"],
+    ),
+    hide_index=True,
+    key="exclusions_table",
+    column_config={
+        "instance": st.column_config.TextColumn(plain("instance.col_instance")),
+        "reasons": st.column_config.TextColumn(plain("instance.col_reasons")),
+        "details": st.column_config.TextColumn(plain("instance.col_details")),
+        "memory GiB": st.column_config.NumberColumn(plain("instance.col_memory"), format="%.1f"),
+        "$/h": st.column_config.NumberColumn(plain("instance.col_price"), format="$%.4f"),
+    },
+)
+st.caption(t("instance.exclusions_count", shown=len(excluded), total=len(view.exclusions)))
+
+with st.expander(t("instance.all_types")):
+    show_all = st.checkbox(t("instance.show_all"), key="instance_show_all")
+    table = evidence_table(evidence, spot, show_all)
+    st.dataframe(
+        table.style.apply(highlight_recommended, axis=1),
+        hide_index=True,
+        key="instance_table",
+        column_config={
+            "recommended": st.column_config.TextColumn(plain("instance.col_recommended")),
+            "instance": st.column_config.TextColumn(plain("instance.col_instance")),
+            "vCPU": st.column_config.NumberColumn(format="%d"),
+            "memory GiB": st.column_config.NumberColumn(plain("instance.col_memory"), format="%.1f"),
+            "fit": st.column_config.TextColumn(plain("instance.col_fit")),
+            "on-demand quota": st.column_config.NumberColumn(plain("instance.col_od_quota"), format="%d"),
+            "spot quota": st.column_config.NumberColumn(plain("instance.col_spot_quota"), format="%d"),
+            "on-demand $/h": st.column_config.NumberColumn(plain("instance.col_od_price"), format="$%.4f"),
+            "spot $/h": st.column_config.NumberColumn(plain("instance.col_spot_price"), format="$%.4f"),
+            "verdict": st.column_config.TextColumn(plain("instance.col_verdict")),
+        },
+    )
+
+# -- the choice for the next launch ------------------------------------------------------------------
+st.subheader(t("instance.use_heading"))
 choices = [c.instance_type for c in decision.candidates]
 default = st.session_state.get(LAUNCH_INSTANCE_KEY) or decision.chosen or settings.instance_type
 pick_col, reason_col = st.columns([1, 2])
 picked = pick_col.selectbox(
-    "Instance type", choices, index=choices.index(default) if default in choices else 0, key="instance_pick"
+    t("instance.pick"),
+    choices,
+    index=choices.index(default) if default in choices else 0,
+    key="instance_pick",
 )
-reason = reason_col.text_input(
-    "Override reason (needed only for a type that fails a check)", key="instance_override_reason"
-)
-if st.button("Use this instance", type="primary", key="use_instance"):
+reason = reason_col.text_input(t("instance.override_reason"), key="instance_override_reason")
+if st.button(t("instance.use"), type="primary", key="use_instance"):
     try:
         choice = instances.check_choice(evidence, picked, reason or None, spot=spot)
     except instances.InstanceChoiceError as exc:
-        st.error(one_line(exc))
+        st.error(t("common.as_is", message=one_line(exc)))
     else:
         st.session_state[LAUNCH_INSTANCE_KEY] = choice.instance_type
         st.session_state[LAUNCH_OVERRIDE_KEY] = choice.override_reason
         st.session_state[LAUNCH_SPOT_KEY] = spot
         flash(
             "instance",
-            f"Next launch uses {choice.instance_type} ({choice.purchase})"
-            + (f", override recorded: {choice.override_reason}" if choice.override_reason else ""),
+            t(
+                "instance.next_launch",
+                instance=choice.instance_type,
+                purchase=purchase_label(choice.purchase),
+                override=t("instance.override_recorded", reason=choice.override_reason)
+                if choice.override_reason
+                else "",
+            ),
         )
         st.rerun()
 show_flash("instance")

@@ -8,6 +8,7 @@ same job.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -20,14 +21,19 @@ from ui import (
     SELECTED_DATASET_KEY,
     WATCH_JOB_KEY,
     action,
+    code,
     instance_evidence,
     one_line,
     page_setup,
+    plain,
+    t,
+    untrusted_block,
 )
 
 from container.hyperparameters import SCHEMA, HyperParameter
-from services import images, instances, logs, storage, worker
+from services import cost, images, instances, logs, storage, worker
 from services.jobs import ACTIVE_STATUSES, Job, JobStore
+from services.messages import catalogue
 
 POLL_SECONDS = 1.5
 LOG_LINES_KEPT = 2000
@@ -38,19 +44,27 @@ LOG_STATE_KEY = "log_state"
 MAX_SECONDS = 432_000
 DEFAULTS = {spec.name: spec.default for spec in SCHEMA}
 
-settings = page_setup("Train")
-st.title("3 · Train")
+settings = page_setup("nav.train")
+st.title(t("train.title"))
 store = JobStore(settings.job_store_path)
+
+
+def hyperparameter_help(spec: HyperParameter) -> str:
+    """The schema's help in the page's language (the catalogue's ``hp.<name>``), the container's
+    English text where the catalogue has none."""
+    key = f"hp.{spec.name}"
+    return plain(key) if key in catalogue() else spec.help
 
 
 def hyperparameter_input(spec: HyperParameter) -> Any:
     """One widget per schema entry: its type, range, default and help come from the container."""
     key = f"hp_{spec.name}"
+    help_text = hyperparameter_help(spec)
     if spec.choices is not None:
         index = spec.choices.index(spec.default)
-        return st.selectbox(spec.name, spec.choices, index=index, help=spec.help, key=key)
+        return st.selectbox(spec.name, spec.choices, index=index, help=help_text, key=key)
     if spec.type is bool:
-        return st.checkbox(spec.name, value=bool(spec.default), help=spec.help, key=key)
+        return st.checkbox(spec.name, value=bool(spec.default), help=help_text, key=key)
     if spec.type is int:
         return int(
             st.number_input(
@@ -59,7 +73,7 @@ def hyperparameter_input(spec: HyperParameter) -> Any:
                 max_value=int(spec.max) if spec.max is not None else None,
                 value=int(spec.default),
                 step=1,
-                help=spec.help,
+                help=help_text,
                 key=key,
             )
         )
@@ -71,29 +85,81 @@ def hyperparameter_input(spec: HyperParameter) -> Any:
                 max_value=float(spec.max) if spec.max is not None else None,
                 value=float(spec.default),
                 format="%.4g",
-                help=spec.help,
+                help=help_text,
                 key=key,
             )
         )
-    return st.text_input(spec.name, value=str(spec.default), help=spec.help, key=key)
+    return st.text_input(spec.name, value=str(spec.default), help=help_text, key=key)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def cost_estimate(
-    _settings: Any, target: str, region: str, state_dir: str, instance_type: str, spot: bool
-) -> str:
+def launch_cost(
+    _settings: Any,
+    target: str,
+    region: str,
+    state_dir: str,
+    instance_type: str,
+    spot: bool,
+    max_run: int,
+    max_wait: int | None,
+    budget: float | None,
+    dataset_version: str | None,
+) -> cost.LaunchCost:
     """On aws the price is a paged Price List read: a minute's cache spares one on every rerun."""
-    return worker.estimate_cost(_settings, instance_type, spot)
+    return cost.launch_cost(
+        _settings,
+        instance_type,
+        spot=spot,
+        max_run_seconds=max_run,
+        max_wait_seconds=max_wait,
+        dataset_version=dataset_version,
+    )
 
 
 def form_seconds(name: str, seconds: int) -> int:
     """A settings value as the form's start value: within SageMaker's 1 s to 5 days, or it is said."""
     inside = min(max(seconds, 1), MAX_SECONDS)
     if inside != seconds:
-        st.warning(
-            f"{name} is {seconds} s, outside SageMaker's 1 to {MAX_SECONDS} s: the form starts at {inside}"
-        )
+        st.warning(t("train.seconds_outside", name=name, seconds=seconds, limit=MAX_SECONDS, inside=inside))
     return inside
+
+
+def show_cost(figures: cost.LaunchCost) -> None:
+    """Expected and maximum cost side by side, each with its price's source, and the budget."""
+    expected_col, maximum_col = st.columns(2)
+    expected = figures.expected
+    if expected is not None:
+        expected_col.metric(t("train.expected_cost"), f"${expected.usd:.4f}")
+        expected_col.caption(
+            t(
+                "train.expected_basis",
+                seconds=expected.expected_seconds,
+                seconds_source=expected.seconds_source,
+                price=expected.usd_per_hour,
+                source=expected.price_source,
+            )
+        )
+    else:
+        expected_col.metric(t("train.expected_cost"), plain("common.none"))
+        expected_col.caption(t("train.unknown_because", cause=figures.expected_unknown))
+    ceiling = figures.maximum
+    if ceiling is not None:
+        maximum_col.metric(t("train.maximum_cost"), f"${ceiling.usd:.2f}")
+        maximum_col.caption(
+            t(
+                "train.maximum_basis",
+                basis=code(ceiling.basis),
+                seconds=ceiling.seconds,
+                price=ceiling.usd_per_hour,
+                count=ceiling.instance_count,
+                source=ceiling.price_source,
+            )
+        )
+    else:
+        maximum_col.metric(t("train.maximum_cost"), plain("common.none"))
+        maximum_col.caption(t("train.unknown_because", cause=figures.maximum_unknown))
+    if figures.over_budget and ceiling is not None and figures.budget_usd is not None:
+        st.warning(t("train.over_budget", maximum=ceiling.usd, budget=figures.budget_usd))
 
 
 def newest_job(statuses: list[str] | None = None) -> Job | None:
@@ -112,46 +178,47 @@ def watched_job() -> Job | None:
 # -- inputs chosen on the other pages ------------------------------------------------------
 dataset = st.session_state.get(SELECTED_DATASET_KEY)
 if dataset is None:
-    versions = action("Listing dataset versions", storage.list_dataset_versions, settings) or []
+    versions = action(t("common.listing_versions"), storage.list_dataset_versions, settings) or []
     if versions:
         dataset = {"version": versions[0].version, "channels": versions[0].channels}
 instance_type = st.session_state.get(LAUNCH_INSTANCE_KEY) or settings.instance_type
 override_reason = st.session_state.get(LAUNCH_OVERRIDE_KEY)
 st.markdown(
-    f"**Dataset** `{dataset['version'] if dataset else 'none: write one on the Data page'}` · "
-    f"**Instance** `{instance_type}`"
-    + (f" (override: {override_reason})" if override_reason else "")
-    + (
-        " · runs in SageMaker local mode on this machine, priced as that instance"
-        if settings.is_local
-        else ""
+    t(
+        "train.inputs",
+        dataset=code(dataset["version"]) if dataset else t("train.no_dataset"),
+        instance=code(instance_type),
+        override=t("train.override", reason=override_reason) if override_reason else "",
+        where=t("train.where_local") if settings.is_local else "",
     )
 )
 
 # -- the image -------------------------------------------------------------------------------
-st.subheader("Image")
+st.subheader(t("train.image_heading"))
 last_image = st.session_state.get(IMAGE_KEY)
-recent = action("Reading the job store", store.list, limit=20) or []
+recent = action(t("common.reading_store"), store.list, limit=20) or []
 latest_with_image = next((j for j in recent if j.image_uri), None)
 if last_image:
-    st.markdown(f"`{last_image}`")
-    st.caption("built and pushed to the registry from this session; jobs pull it by digest")
+    st.markdown(code(last_image))
+    st.caption(t("train.image_from_session"))
 elif latest_with_image is not None:
-    st.markdown(f"`{latest_with_image.image_uri}`")
-    st.caption(
-        f"pushed, used by {latest_with_image.job_name}; Launch rebuilds only if the container code changed"
-    )
+    st.markdown(code(latest_with_image.image_uri))
+    st.caption(t("train.image_from_job", name=latest_with_image.job_name))
 else:
-    st.caption("not built yet: Launch (or the button) builds it, pushes it and pins it by digest")
-if st.button("Build and push the image", key="rebuild_image"):
-    with st.status("Building and pushing the image…", expanded=True) as progress_box:
+    st.caption(t("train.image_not_built"))
+if st.button(t("train.build_image"), key="rebuild_image"):
+    with st.status(plain("train.building"), expanded=True) as progress_box:
 
         def progress(stage: str, message: str) -> None:
-            progress_box.write(f"**{stage}** · {message}")
+            progress_box.write(t("train.build_progress", stage=stage, message=message))
 
-        ref = action("Building the image", images.ensure_image, settings, progress=progress)
+        ref = action(t("train.build_what"), images.ensure_image, settings, progress=progress)
         progress_box.update(
-            label=f"Image ready: {ref.uri_with_digest}" if ref is not None else "Image build failed",
+            label=(
+                plain("train.image_ready", uri=ref.uri_with_digest)
+                if ref is not None
+                else plain("train.image_failed")
+            ),
             state="complete" if ref is not None else "error",
         )
     if ref is not None:
@@ -159,25 +226,25 @@ if st.button("Build and push the image", key="rebuild_image"):
         st.rerun()
 
 # -- the launch form ---------------------------------------------------------------------------
-st.subheader("Launch")
-active = action("Reading the job store", newest_job, sorted(ACTIVE_STATUSES))
+st.subheader(t("train.launch_heading"))
+active = action(t("common.reading_store"), newest_job, sorted(ACTIVE_STATUSES))
 with st.form("launch_form"):
     chosen: dict[str, Any] = {}
-    with st.expander("Hyperparameters (the container's own schema: types, ranges and defaults)"):
+    with st.expander(t("train.hyperparameters")):
         columns = st.columns(3)
         for index, spec in enumerate(SCHEMA):
             with columns[index % 3]:
                 chosen[spec.name] = hyperparameter_input(spec)
-    st.markdown("**Stopping and spot**")
-    col_spot, col_run, col_wait = st.columns(3)
+    st.markdown(t("train.stopping_heading"))
+    col_spot, col_run, col_wait, col_budget = st.columns(4)
     use_spot = col_spot.toggle(
-        "Managed spot training",
+        t("train.spot"),
         value=bool(st.session_state.get(LAUNCH_SPOT_KEY, settings.use_spot)),
         key="use_spot",
     )
     max_run = int(
         col_run.number_input(
-            "max_run (s)",
+            t("train.max_run"),
             min_value=1,
             max_value=MAX_SECONDS,
             value=form_seconds("TITANIC_SM_MAX_RUN_SECONDS", settings.max_run_seconds),
@@ -187,7 +254,7 @@ with st.form("launch_form"):
     )
     max_wait = int(
         col_wait.number_input(
-            "max_wait (s, spot only: at least max_run)",
+            t("train.max_wait"),
             min_value=1,
             max_value=MAX_SECONDS,
             value=(
@@ -199,39 +266,73 @@ with st.form("launch_form"):
             key="max_wait",
         )
     )
-    launch = st.form_submit_button("Launch", type="primary", disabled=active is not None, key="launch")
+    # The budget (max_job_cost_usd) comes from the settings; raising it here is the user's explicit
+    # choice for this launch, and 0 means no budget.
+    budget_value = col_budget.number_input(
+        t("train.budget"),
+        min_value=0.0,
+        value=float(settings.max_job_cost_usd or 0.0),
+        step=1.0,
+        format="%.2f",
+        help=plain("train.budget_help"),
+        key="max_job_cost_usd",
+    )
+    launch = st.form_submit_button(
+        t("train.launch"), type="primary", disabled=active is not None, key="launch"
+    )
 
-estimate = action(
-    "Estimating the cost",
-    cost_estimate,
-    settings,
+launch_settings = dataclasses.replace(settings, max_job_cost_usd=float(budget_value) or None)
+figures = action(
+    t("train.estimating"),
+    launch_cost,
+    launch_settings,
     settings.target,
     settings.region,
     str(settings.state_dir),
     instance_type,
     use_spot,
+    max_run,
+    max_wait if use_spot else None,
+    launch_settings.max_job_cost_usd,
+    dataset["version"] if dataset else None,
 )
-if estimate is not None:
-    st.caption(f"Estimated cost: {estimate}")
+if figures is not None:
+    show_cost(figures)
 if active is not None:
-    st.info(f"{active.job_name} is {active.status}: stop it or let it finish to launch another.")
+    st.info(t("train.one_at_a_time", name=active.job_name, status=active.status))
 
 
 def checked_instance(spot: bool) -> instances.InstanceChoice | None:
     """The instance, checked for this purchase option; a failing type needs the Instance page's override."""
-    evidence = instance_evidence(settings, "Checking the instance")
+    evidence = instance_evidence(settings, t("train.checking_instance"))
     if evidence is None:
         return None
     try:
         return instances.check_choice(evidence, instance_type, override_reason, spot=spot)
     except instances.InstanceChoiceError as exc:
-        st.error(f"Cannot launch: {one_line(exc)} on the Instance page")
+        st.error(t("train.cannot_launch_instance", cause=one_line(exc)))
+        return None
+
+
+def launch_job(request: worker.LaunchRequest) -> str | None:
+    """Hand the request to the worker; a budget refusal is one line with both numbers."""
+    try:
+        return worker.launch(launch_settings, request)
+    except cost.BudgetExceededError as exc:
+        st.error(
+            t(
+                "train.refused_budget",
+                maximum=exc.ceiling.usd,
+                budget=exc.budget_usd,
+                basis=exc.ceiling.basis,
+            )
+        )
         return None
 
 
 if launch:
     if dataset is None:
-        st.error("Cannot launch: no dataset version in S3; write one on the Data page")
+        st.error(t("train.cannot_launch_no_data"))
     elif (instance_choice := checked_instance(use_spot)) is not None:
         # One key per submission: a double click or a resent request launches once.
         request_key = st.session_state.setdefault(REQUEST_KEY, uuid.uuid4().hex)
@@ -246,7 +347,7 @@ if launch:
             max_wait_seconds=max_wait if use_spot else None,
             request_key=request_key,
         )
-        job_id = action("Launch", worker.launch, settings, request)
+        job_id = action(t("train.launch_what"), launch_job, request)
         if job_id is not None:
             st.session_state[WATCH_JOB_KEY] = job_id
             st.session_state.pop(REQUEST_KEY, None)
@@ -257,46 +358,56 @@ if launch:
 try:
     initial = watched_job()
 except Exception as exc:  # a vanished job is one line, not a traceback
-    st.error(f"Reading the job failed: {one_line(exc)}")
+    st.error(t("train.reading_job_failed", cause=one_line(exc)))
     initial = None
 
 
 def render_job(job: Job) -> None:
     st.session_state["last_job_name"] = job.job_name
-    st.subheader(f"Job {job.job_name}")
+    st.subheader(t("train.job_heading", name=job.job_name))
     status_col, secondary_col, elapsed_col, stop_col = st.columns(4)
-    status_col.metric("Status", job.status)
-    secondary_col.metric("Secondary status", job.secondary_status or "—")
+    status_col.metric(t("train.status"), job.status)
+    secondary_col.metric(t("train.secondary_status"), job.secondary_status or plain("common.none"))
     duration = job.duration_seconds
-    elapsed_col.metric("Elapsed", "—" if duration is None else f"{duration:.0f} s")
-    if job.is_active and stop_col.button("Stop", key="stop_job"):
-        stopped = action("Stopping the job", worker.stop, settings, job.id)
+    elapsed_col.metric(
+        t("train.elapsed"),
+        plain("common.none") if duration is None else plain("train.seconds", seconds=duration),
+    )
+    if job.is_active and stop_col.button(t("train.stop"), key="stop_job"):
+        stopped = action(t("train.stop_what"), worker.stop, settings, job.id)
         if stopped is not None:
             st.rerun()
     st.caption(
-        "Transitions: "
-        + " → ".join(
-            t.status + (f" ({t.secondary_status})" if t.secondary_status else "") for t in job.transitions
+        t(
+            "train.transitions",
+            steps=" → ".join(
+                mark.status + (f" ({mark.secondary_status})" if mark.secondary_status else "")
+                for mark in job.transitions
+            ),
         )
     )
     if job.status == "Failed":
-        st.error(f"Failure reason: {job.failure_reason or 'not recorded'}")
+        st.error(
+            t("common.failure_reason", reason=job.failure_reason)
+            if job.failure_reason
+            else t("common.failure_unrecorded")
+        )
 
     state = st.session_state.setdefault(LOG_STATE_KEY, {"job": job.job_name, "token": None, "lines": []})
     if state["job"] != job.job_name:
         state.update(job=job.job_name, token=None, lines=[])
-    page = action("Reading the logs", logs.read_events, settings, job.job_name, state["token"])
+    page = action(t("train.reading_logs"), logs.read_events, settings, job.job_name, state["token"])
     if page is not None:
         state["lines"] = (state["lines"] + [event.message for event in page.events])[-LOG_LINES_KEPT:]
         state["token"] = page.next_token
-    st.markdown(f"**CloudWatch Logs** ({len(state['lines'])} lines)")
+    st.markdown(t("train.logs_heading", count=len(state["lines"])))
     with st.container(height=360, autoscroll=True, key="log_box"):
-        st.code("\n".join(state["lines"]) or "(waiting for the first log line…)", language=None)
+        untrusted_block("\n".join(state["lines"]), "train.waiting_for_logs")
 
     if job.status == "Completed" and job.artifact_uri:
-        found = action("Reading the model artifact", job_views.artifact_files, settings, job.artifact_uri)
+        found = action(t("train.reading_artifact"), job_views.artifact_files, settings, job.artifact_uri)
         if found is not None:
-            st.success(f"Completed: {job.artifact_uri}")
+            st.success(t("train.completed", uri=code(job.artifact_uri)))
             job_views.render_metrics(found[0], key="train_metrics")
 
 
@@ -306,10 +417,10 @@ def watch() -> None:
     try:
         job = watched_job()
     except Exception as exc:  # a vanished store or job is one line, not a traceback
-        st.error(f"Reading the job failed: {one_line(exc)}")
+        st.error(t("train.reading_job_failed", cause=one_line(exc)))
         return
     if job is None:
-        st.caption("No job yet.")
+        st.caption(t("train.no_job"))
         return
     render_job(job)
     if initial is not None and initial.is_active and not job.is_active:

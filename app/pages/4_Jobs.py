@@ -1,4 +1,5 @@
-"""4 · Jobs: the history from the job store, one job's detail and metrics, and a comparison."""
+"""4 · Jobs: the history (filtered and paged in SQL), where the jobs' time went, one job's detail
+and metrics, and a comparison of any number of jobs."""
 
 from __future__ import annotations
 
@@ -9,15 +10,29 @@ import charts
 import job_views
 import pandas as pd
 import streamlit as st
-from ui import WATCH_JOB_KEY, action, page_setup
+from ui import (
+    WATCH_JOB_KEY,
+    action,
+    code,
+    page_setup,
+    plain,
+    t,
+    untrusted_block,
+)
 
-from services import aws, worker
-from services.jobs import STATUSES, Job, JobStore, as_summary, reconcile_with_aws
+from services import aws, job_detail, worker
+from services.jobs import STATUSES, Job, JobPage, JobStore, as_summary, reconcile_with_aws
+from services.messages import catalogue
 
 LOG_TAIL_LINES = 60
+PAGE_SIZES = (25, 50, 100, 200)
+COMPARE_CHOICES = 200  # the newest completed jobs offered for comparison
+POLL_SECONDS = 2.0
+# The jobs this session saw running: when one ends, a toast says so (once).
+WATCHED_KEY = "jobs_watched_active"
 
-settings = page_setup("Jobs")
-st.title("4 · Jobs")
+settings = page_setup("nav.jobs")
+st.title(t("jobs.title"))
 store = JobStore(settings.job_store_path)
 
 
@@ -30,129 +45,226 @@ def when(timestamp: float | None) -> str:
 def phases(job: Job) -> list[tuple[str, datetime, datetime]]:
     """Each status (with its secondary status) from its transition to the next one, or to now."""
     marks = list(job.transitions)
-    ends = [t.at for t in marks[1:]] + [marks[-1].at if not job.is_active else datetime.now(UTC).timestamp()]
+    ends = [m.at for m in marks[1:]] + [marks[-1].at if not job.is_active else datetime.now(UTC).timestamp()]
     return [
         (
-            t.status
-            + (f" · {t.secondary_status}" if t.secondary_status and t.secondary_status != t.status else ""),
-            datetime.fromtimestamp(t.at, UTC),
-            datetime.fromtimestamp(max(end, t.at + 0.05), UTC),  # keep instant steps visible
+            mark.status
+            + (
+                f" · {mark.secondary_status}"
+                if mark.secondary_status and mark.secondary_status != mark.status
+                else ""
+            ),
+            datetime.fromtimestamp(mark.at, UTC),
+            datetime.fromtimestamp(max(end, mark.at + 0.05), UTC),  # keep instant steps visible
         )
-        for t, end in zip(marks, ends, strict=True)
+        for mark, end in zip(marks, ends, strict=True)
     ]
 
 
 def metrics_of(job: Job) -> tuple[dict[str, Any], bytes] | None:
     if not job.artifact_uri:
         return None
-    return action(f"Reading {job.artifact_uri}", job_views.artifact_files, settings, job.artifact_uri)
+    return action(
+        t("jobs.reading_artifact", uri=job.artifact_uri), job_views.artifact_files, settings, job.artifact_uri
+    )
+
+
+def announce_ended(jobs: list[Job]) -> None:
+    """A toast for each job this session watched running that has since ended."""
+    watched: dict[str, str] = st.session_state.setdefault(WATCHED_KEY, {})
+    for job in jobs:
+        if job.is_active:
+            watched[job.id] = job.job_name
+        elif job.id in watched:
+            watched.pop(job.id)
+            st.toast(t("jobs.ended_toast", name=job.job_name, status=job.status), icon="🏁")
 
 
 if not settings.is_local:
     # On aws the store is brought up to date from SageMaker (list_training_jobs) before it is shown.
     # The client is made inside the action: a bad profile is one line, not a traceback.
-    action("Reconciling with SageMaker", lambda: reconcile_with_aws(store, aws.client(settings, "sagemaker")))
+    action(t("jobs.reconciling"), lambda: reconcile_with_aws(store, aws.client(settings, "sagemaker")))
 
-filter_status, filter_target = st.columns(2)
-statuses = filter_status.multiselect("Status", STATUSES, key="filter_status")
-targets = filter_target.multiselect("Target", ["local", "aws"], key="filter_target")
-jobs = action("Reading the job store", store.list, statuses=statuses or None, targets=targets or None) or []
+# -- the history: filtered, counted and paged in SQL ------------------------------------------------
+filter_status, filter_target, filter_text, filter_size = st.columns([2, 1, 2, 1])
+statuses = filter_status.multiselect(
+    t("jobs.filter_status"), STATUSES, key="filter_status", placeholder=plain("common.choose")
+)
+targets = filter_target.multiselect(
+    t("jobs.filter_target"), ["local", "aws"], key="filter_target", placeholder=plain("common.choose")
+)
+search = filter_text.text_input(
+    t("jobs.filter_text"), key="filter_text", placeholder=plain("jobs.filter_hint")
+)
+page_size = int(filter_size.selectbox(t("jobs.page_size"), PAGE_SIZES, index=1, key="page_size"))
+page_number = int(st.session_state.get("page_number", 1))
+found: JobPage | None = action(
+    t("common.reading_store"),
+    store.page,
+    statuses=statuses or None,
+    targets=targets or None,
+    text=search or None,
+    offset=(max(page_number, 1) - 1) * page_size,
+    limit=page_size,
+)
+jobs = found.jobs if found is not None else []
 
 if not jobs:
-    st.info("No jobs yet: launch one on the Train page." if not (statuses or targets) else "No job matches.")
+    filtered = bool(statuses or targets or search)
+    st.info(t("jobs.no_match") if filtered else t("jobs.no_jobs"))
     st.stop()
+assert found is not None
+announce_ended(jobs)
 
 history = pd.DataFrame([as_summary(job) for job in jobs]).drop(columns=["id"])
+history_labels = {
+    column: st.column_config.TextColumn(plain(f"jobs.col_{column}"))
+    for column in history.columns
+    if f"jobs.col_{column}" in catalogue()
+}
 st.dataframe(
     history,
     hide_index=True,
     key="history",
     column_config={
-        "accuracy": st.column_config.NumberColumn(format="%.3f"),
-        "auc": st.column_config.NumberColumn("AUC", format="%.3f"),
-        "cost": st.column_config.NumberColumn("cost ($)", format="%.5f"),
-        "duration_s": st.column_config.NumberColumn("duration (s)", format="%.1f"),
+        **history_labels,
+        "accuracy": st.column_config.NumberColumn(plain("jobs.col_accuracy"), format="%.3f"),
+        "auc": st.column_config.NumberColumn(plain("jobs.col_auc"), format="%.3f"),
+        "cost": st.column_config.NumberColumn(plain("jobs.col_cost"), format="%.5f"),
+        "duration_s": st.column_config.NumberColumn(plain("jobs.col_duration_s"), format="%.1f"),
     },
 )
+pager, page_caption = st.columns([1, 4])
+# The page the store actually served (an offset past the end gives the last page).
+st.session_state["page_number"] = found.page_number
+pager.number_input(t("jobs.page"), min_value=1, max_value=found.page_count, step=1, key="page_number")
+page_caption.caption(
+    t("jobs.page_of", page=found.page_number, pages=found.page_count, total=found.total, shown=len(jobs))
+)
+
+# Where each job's time went, across the page shown: a slow launch stands out.
+spans = action(t("jobs.reading_phases"), job_detail.phase_history, store, jobs)
+if spans:
+    bars = pd.DataFrame(
+        [
+            {"job": span.job_name, "phase": phase, "seconds": seconds}
+            for span in reversed(spans)  # oldest on the left
+            for phase, seconds in span.seconds.items()
+        ]
+    )
+    if not bars.empty and bars["seconds"].sum() > 0:
+        medians = job_detail.phase_medians(spans)
+        median_total = sum(value for value in medians.values() if value is not None)
+        st.plotly_chart(charts.startup_phases(bars, plain, median_total), key="phases_chart")
 
 names = [job.job_name for job in jobs]
 by_name = {job.job_name: job for job in jobs}
 default = st.session_state.get("last_job_name")
 chosen = st.selectbox(
-    "Job", names, index=names.index(default) if default in names else 0, key="job_detail_choice"
+    t("jobs.job"), names, index=names.index(default) if default in names else 0, key="job_detail_choice"
 )
 job = by_name[chosen]
-detail, compare = st.tabs(["Detail", "Compare"])
+detail, compare = st.tabs([plain("jobs.tab_detail"), plain("jobs.tab_compare")])
 
 with detail:
     st.subheader(
-        f"{job.job_name} · {job.status}"
-        + (f" ({job.secondary_status})" if job.secondary_status not in (None, job.status) else "")
+        t(
+            "jobs.detail_heading",
+            name=job.job_name,
+            status=job.status,
+            secondary=(
+                t("jobs.secondary", secondary=job.secondary_status)
+                if job.secondary_status not in (None, job.status)
+                else ""
+            ),
+        )
     )
     if job.status == "Failed":
-        st.error(f"Failure reason: {job.failure_reason or 'not recorded'}")
+        st.error(
+            t("common.failure_reason", reason=job.failure_reason)
+            if job.failure_reason
+            else t("common.failure_unrecorded")
+        )
     restartable = job.status in ("Failed", "Stopped") and bool(job.request.get("launch"))
-    if restartable and st.button("Launch again with the same request", key="restart_job"):
-        new_id = action("Launching again", worker.restart, settings, job.id)
+    if restartable and st.button(t("jobs.launch_again"), key="restart_job"):
+        new_id = action(t("jobs.launch_again_what"), worker.restart, settings, job.id)
         if new_id is not None:
             st.session_state[WATCH_JOB_KEY] = new_id
             st.switch_page("pages/3_Train.py")
     if job.is_active:
-        st.page_link("pages/3_Train.py", label=f"{job.job_name} is running: watch it live on the Train page")
+        st.page_link("pages/3_Train.py", label=t("jobs.watch_live", name=job.job_name))
     if job.transitions:
-        st.plotly_chart(charts.status_timeline(phases(job)), key="timeline_chart")
+        st.plotly_chart(charts.status_timeline(phases(job), plain), key="timeline_chart")
     left, right = st.columns(2)
     with left:
-        st.markdown("**Transitions**")
+        st.markdown(t("jobs.transitions_heading"))
         st.dataframe(
             pd.DataFrame(
                 [
                     {
-                        "at": when(t.at),
-                        "status": t.status,
-                        "secondary": t.secondary_status or "",
-                        "message": t.message or "",
+                        "at": when(mark.at),
+                        "status": mark.status,
+                        "secondary": mark.secondary_status or "",
+                        "message": mark.message or "",
                     }
-                    for t in job.transitions
+                    for mark in job.transitions
                 ]
             ),
             hide_index=True,
             key="timeline",
+            column_config={
+                name: st.column_config.TextColumn(plain(f"jobs.tr_col_{name}"))
+                for name in ("at", "status", "secondary", "message")
+            },
         )
-        st.markdown("**Hyperparameters**")
-        st.json(job.hyperparameters or {}, expanded=False)
     with right:
         cost = job.actual_cost if job.actual_cost is not None else job.estimated_cost
-        cost_kind = "actual" if job.actual_cost is not None else "estimated"
         st.markdown(
-            f"- target: `{job.target}` · instance: `{job.instance_type or '?'}`"
-            + (f" (override: {job.instance_reason})" if job.instance_reason else "")
-            + f"\n- spot: {'yes' if job.use_spot else 'no'}"
-            + (f" · savings {job.spot_savings:.0%}" if job.spot_savings is not None else "")
-            + f"\n- cost ({cost_kind}): {'—' if cost is None else f'${cost:.4f}'}"
-            + f"\n- dataset version: `{job.dataset_version or '?'}`"
-            + f"\n- image: `{job.image_uri or '?'}`"
-            + f"\n- artifact: `{job.artifact_uri or 'not yet'}`"
-            + "".join(f"\n- channel {name}: `{uri}`" for name, uri in job.channels.items())
+            t(
+                "jobs.facts",
+                target=code(job.target),
+                instance=code(job.instance_type or "?"),
+                override=t("train.override", reason=job.instance_reason) if job.instance_reason else "",
+                spot=t("common.yes") if job.use_spot else t("common.no"),
+                savings=(t("jobs.savings", savings=job.spot_savings) if job.spot_savings is not None else ""),
+                cost_kind=t("jobs.cost_actual") if job.actual_cost is not None else t("jobs.cost_estimated"),
+                cost=plain("common.none") if cost is None else f"${cost:.4f}",
+                dataset=code(job.dataset_version or "?"),
+                image=code(job.image_uri or "?"),
+                artifact=code(job.artifact_uri) if job.artifact_uri else t("jobs.not_yet"),
+            )
+            + "".join(t("jobs.channel", name=name, uri=code(uri)) for name, uri in job.channels.items())
         )
-    if job.status == "Failed" or st.toggle("Show the log tail", key="show_log_tail"):
+
+    st.markdown(t("jobs.hp_heading"))
+    effective = action(t("jobs.reading_hp"), job_detail.effective_hyperparameters, job)
+    if effective:
+        job_views.render_effective_hyperparameters(effective, key="effective_hp")
+
+    if job.status != "Pending":
+        st.markdown(t("jobs.resources_heading"))
+        series = action(t("jobs.reading_resources"), job_detail.resource_series, settings, job)
+        if series is not None:
+            job_views.render_resources(series, key="resources_chart")
+
+    if job.status == "Failed" or st.toggle(t("jobs.show_log_tail"), key="show_log_tail"):
         from services import logs
 
-        page = action("Reading the job's logs", logs.read_events, settings, job.job_name)
+        page = action(t("jobs.reading_logs"), logs.read_events, settings, job.job_name)
         if page is not None:
             tail = [event.message for event in page.events[-LOG_TAIL_LINES:]]
-            st.code("\n".join(tail) or "(no log lines)", language=None)
+            untrusted_block("\n".join(tail), "jobs.no_log_lines")
 
-    found = metrics_of(job) if job.status == "Completed" else None
-    if found is not None:
-        metrics, tarball = found
+    found_metrics = metrics_of(job) if job.status == "Completed" else None
+    if found_metrics is not None:
+        metrics, tarball = found_metrics
         job_views.render_metrics(metrics, key="detail")
         down_model, down_metrics = st.columns(2)
         down_model.download_button(
-            "Download model.tar.gz", tarball, file_name=f"{job.job_name}-model.tar.gz", key="download_model"
+            t("jobs.download_model"), tarball, file_name=f"{job.job_name}-model.tar.gz", key="download_model"
         )
         down_metrics.download_button(
-            "Download metrics.json",
+            t("jobs.download_metrics"),
             job_views.metrics_json_bytes(metrics),
             file_name=f"{job.job_name}-metrics.json",
             mime="application/json",
@@ -160,18 +272,47 @@ with detail:
         )
 
 with compare:
-    # All completed jobs, whatever the history filters, so the picked pair stays put.
-    all_completed = action("Reading the job store", store.list, statuses=["Completed"], reap=False) or []
-    completed_jobs = {j.job_name: j for j in all_completed if j.artifact_uri}
+    # The newest completed jobs, whatever the history filters, so the picked ones stay put.
+    recent_completed = action(
+        t("common.reading_store"), store.page, statuses=["Completed"], limit=COMPARE_CHOICES, reap=False
+    )
+    completed_jobs = {j.job_name: j for j in (recent_completed.jobs if recent_completed else [])}
     completed = list(completed_jobs)
     picked = st.multiselect(
-        "Two jobs to compare", completed, default=completed[:2], max_selections=2, key="compare_jobs"
+        t("jobs.compare_pick"),
+        completed,
+        default=completed[:2],
+        key="compare_jobs",
+        placeholder=plain("common.choose"),
     )
-    if len(picked) == 2:
+    if len(picked) >= 2:
+        chosen_jobs = [completed_jobs[name] for name in picked]
+        comparison = action(t("jobs.comparing"), job_detail.compare_jobs, chosen_jobs)
+        parallel = action(t("jobs.comparing"), job_detail.parallel_coordinates, chosen_jobs)
         loaded = {name: metrics_of(completed_jobs[name]) for name in picked}
-        if all(found is not None for found in loaded.values()):
+        if comparison is not None and parallel is not None:
             job_views.render_comparison(
-                {name: found[0] for name, found in loaded.items() if found}, key="compare"
+                comparison,
+                parallel,
+                {name: item[0] for name, item in loaded.items() if item is not None},
+                key="compare",
             )
     else:
-        st.caption("Pick two completed jobs.")
+        st.caption(t("jobs.compare_hint"))
+
+
+# While a job on this page runs, poll: when it ends, a toast says so and the page redraws.
+@st.fragment(run_every=POLL_SECONDS if any(j.is_active for j in jobs) else None)
+def watch_running() -> None:
+    running = [j for j in jobs if j.is_active]
+    if not running:
+        return
+    try:
+        now = store.get_many([j.id for j in running])
+    except Exception:  # the next full run shows the cause in one line
+        return
+    if any(not j.is_active for j in now):
+        st.rerun()
+
+
+watch_running()

@@ -3,7 +3,8 @@
 Prints: cold page load, Launch click → first streamed log line (warm), Launch → metrics shown
 (warm), and the Jobs page load with 200 jobs in history. "Warm" means the image is pushed and
 the stack is up: one job runs first to get there. With ``--screenshots DIR`` it also saves a
-screenshot of each page (docs/screenshots/ in the Makefile).
+screenshot of each page in English and, switched in the sidebar, in Korean (``<page>-ko.png``;
+docs/screenshots/ in the Makefile).
 
 Run from the repository root: ``.venv/bin/python tests/ui/bench_ui.py [--screenshots DIR]``.
 """
@@ -14,6 +15,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # browser.py beside this file
@@ -32,7 +34,7 @@ from browser import (  # beside this file, found through the path above
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from services import local_stack
+from services import local_stack, messages
 from services.jobs import JobStore
 from services.settings import Settings
 
@@ -79,6 +81,31 @@ def launch_and_watch(driver: webdriver.Chrome) -> tuple[float, float, float]:
         driver, lambda d: "Completed:" in page_text(d) and roc_chart_shown(d), JOB_TIMEOUT, "the metrics"
     )
     return first_line, container_line, time.monotonic() - started
+
+
+def korean_shots(driver: webdriver.Chrome, shot: Callable[[webdriver.Chrome, str], None]) -> None:
+    """The same session switched to Korean in the sidebar: each page again, as ``<page>-ko``."""
+    driver.find_element(By.XPATH, "//*[@data-testid='stSidebar']//label[contains(., '한국어')]").click()
+    wait_text(driver, messages.text("jobs.title", "ko"), 30)
+    for name, title_key in (
+        ("home", "nav.home"),
+        ("data", "nav.data"),
+        ("instance", "nav.instance"),
+        ("train", "nav.train"),
+        ("jobs", "nav.jobs"),
+    ):
+        open_page(driver, messages.text(title_key, "ko"))
+        if name in ("train", "jobs"):
+            roc = messages.text("chart.roc", "ko")
+            wait_for(
+                driver,
+                lambda d, roc=roc: d.find_elements(By.XPATH, f"//*[name()='text' and contains(., {roc!r})]"),
+                60,
+                "the ROC chart in Korean",
+            )
+        shot(driver, f"{name}-ko")
+    driver.find_element(By.XPATH, "//*[@data-testid='stSidebar']//label[contains(., 'English')]").click()
+    wait_text(driver, "4 · Jobs", 30)
 
 
 def seed_history(settings: Settings, size: int) -> None:
@@ -165,6 +192,7 @@ def main() -> int:
                     open_page(driver, "Jobs")
                     wait_for(driver, roc_chart_shown, 30, "the job's ROC chart")
                     shot(driver, "jobs")
+                    korean_shots(driver, shot)
 
                 seed_history(settings, HISTORY_SIZE)
                 started = time.monotonic()

@@ -118,14 +118,17 @@ def streamlit_server(env: Mapping[str, str], log_path: Path, timeout: float = 60
 
 
 @contextmanager
-def chromium() -> Iterator[webdriver.Chrome]:
-    """Debian's headless chromium with a fresh profile."""
+def chromium(accept_language: str = "en-US,en") -> Iterator[webdriver.Chrome]:
+    """Debian's headless chromium with a fresh profile, asking for ``accept_language`` (the
+    dashboard opens in Korean for "ko-KR,ko", as a Korean user's browser asks)."""
     with tempfile.TemporaryDirectory(prefix="titanic-sm-chromium-") as profile:
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for flag in CHROMIUM_FLAGS:
             options.add_argument(flag)
         options.add_argument(f"--user-data-dir={profile}")
+        options.add_argument(f"--lang={accept_language.split(',')[0]}")
+        options.add_experimental_option("prefs", {"intl.accept_languages": accept_language})
         driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
         try:
             yield driver
@@ -166,15 +169,24 @@ def click(driver: webdriver.Chrome, label: str, timeout: float = 30.0) -> None:
     element.click()
 
 
+def _link_label(link: WebElement) -> str:
+    """A sidebar page link's words, without its icon (the last line of the link's text)."""
+    lines = [line.strip() for line in link.text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
 def open_page(driver: webdriver.Chrome, name: str, timeout: float = 30.0) -> None:
-    """Follow the sidebar link (a client-side switch: the session and its choices are kept)."""
+    """Follow the sidebar link named ``name`` in the page's language (a client-side switch: the
+    session and its choices are kept). app/ui.py draws these links; Streamlit's own list is off."""
     link = wait_for(
         driver,
         lambda d: next(
             (
                 a
-                for a in d.find_elements(By.CSS_SELECTOR, "[data-testid='stSidebarNav'] a")
-                if a.text.strip() == name
+                for a in d.find_elements(
+                    By.CSS_SELECTOR, "[data-testid='stSidebar'] a[data-testid='stPageLink-NavLink']"
+                )
+                if _link_label(a) == name or a.text.strip().endswith(name)
             ),
             None,
         ),

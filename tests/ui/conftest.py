@@ -49,10 +49,13 @@ def app_settings(tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.fixture
-def page(app_settings: Settings) -> Callable[[str], AppTest]:
-    """AppTest for one page script under app/, e.g. page("pages/1_Data.py")."""
+def page(app_settings: Settings) -> Callable[..., AppTest]:
+    """AppTest for one page script under app/, e.g. page("pages/1_Data.py"), opened as a link
+    with ``?lang=`` would be (English unless ``lang="ko"``; the language tests cover both)."""
 
-    def make(relative: str) -> AppTest:
-        return AppTest.from_file(str(APP_DIR / relative), default_timeout=PAGE_TIMEOUT_SECONDS)
+    def make(relative: str, lang: str = "en") -> AppTest:
+        at = AppTest.from_file(str(APP_DIR / relative), default_timeout=PAGE_TIMEOUT_SECONDS)
+        at.query_params["lang"] = lang
+        return at
 
     return make

@@ -13,7 +13,7 @@ from services import aws, dataset
 from services.settings import Settings
 
 PAGE = "pages/1_Data.py"
-UPLOAD = "Upload a CSV (Kaggle or titanic3 columns)"
+UPLOAD = "upload"  # the radio's value; its label is the catalogue's data.source_upload
 HEADER = "PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked"
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 from streamlit.testing.v1 import AppTest
-from ui_helpers import errors, texts
+from ui_helpers import errors, shown, texts
 
 from services import capacity, instances
 from services.settings import Settings
@@ -18,8 +21,14 @@ def instance_table(at: AppTest) -> pd.DataFrame:
     return next(d.value for d in at.dataframe if "verdict" in d.value.columns)
 
 
+def figure(at: AppTest, key: str) -> dict[str, Any]:
+    """The plotly figure the page drew under ``key``, as the JSON the browser receives."""
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id and key in c.proto.id)
+    return json.loads(chart.proto.spec)
+
+
 def test_table_renders_with_recommendation_and_source_labels(
-    page: Callable[[str], AppTest], app_settings: Settings
+    page: Callable[..., AppTest], app_settings: Settings
 ) -> None:
     at = page(PAGE).run()
     assert not at.exception
@@ -48,16 +57,79 @@ def test_table_renders_with_recommendation_and_source_labels(
     assert (table["verdict"] != "eligible").any()
 
     shown = texts(at)
-    assert evidence.on_demand.rationale in shown
+    assert evidence.on_demand.rationale in shown  # the long text, behind its expander
     # Local target: the price snapshot and the sample quotas are labelled as such, with dates.
     assert evidence.price_source in shown and evidence.quota_source in shown
     assert "sample quotas" in evidence.quota_source.lower()
     assert "botocore" in shown
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2  # the funnel and price against memory
+
+
+def test_funnel_counts_are_the_decisions_own(page: Callable[..., AppTest], app_settings: Settings) -> None:
+    evidence = instances.gather(app_settings)
+    decision = evidence.on_demand
+    at = page(PAGE).run()
+    steps = next(d.value for d in at.dataframe if "left" in d.value.columns)
+    counts = steps["left"].tolist()
+    eligible = [c for c in decision.candidates if c.eligible]
+    assert counts[0] == len(decision.candidates) == len(instances.training_instance_types())
+    assert counts[-2] == len(eligible) and counts[-1] == 1
+    assert counts == sorted(counts, reverse=True)
+    # Each step removes exactly the types that leave there, and the removed add up.
+    assert [a - b for a, b in itertools.pairwise(counts)] == steps["removed"].tolist()[1:]
+    # The picture shows the same counts, under the catalogue's step names.
+    funnel = figure(at, "funnel_chart")["data"][0]
+    assert funnel["x"] == counts
+    assert funnel["y"][0] == "in botocore's enum" and funnel["y"][-1] == "chosen"
+
+
+def test_price_chart_marks_the_need_and_the_choice(
+    page: Callable[..., AppTest], app_settings: Settings
+) -> None:
+    evidence = instances.gather(app_settings)
+    at = page(PAGE).run()
+    chart = figure(at, "price_chart")
+    need_lines = [s for s in chart["layout"].get("shapes", []) if s.get("type") == "line"]
+    assert [line["x0"] for line in need_lines] == [evidence.requirement.min_memory_gib]
+    chosen = [trace for trace in chart["data"] if trace.get("name") == "chosen"]
+    assert len(chosen) == 1 and chosen[0]["text"] == [evidence.on_demand.chosen]
+
+
+def test_five_reasons_each_name_a_source(page: Callable[..., AppTest], app_settings: Settings) -> None:
+    evidence = instances.gather(app_settings)
+    at = page(PAGE).run()
+    reasons = [shown(str(e.value)) for kind in ("markdown", "warning") for e in getattr(at, kind)]
+    lines = [line for line in reasons if line.startswith((":green[**✓**] **", ":orange[**!**] **"))]
+    assert [line.split("**")[3] for line in lines] == ["Need", "Fit", "Quota", "Price", "Proof"], lines
+    assert all(len(line) < 160 for line in lines), lines
+    sources = [shown(c.value) for c in at.caption if shown(c.value).startswith("source: ")]
+    assert len(sources) == 5, sources
+    assert evidence.requirement.source in sources[0] and evidence.price_source.split(",")[0] in sources[3]
+
+
+def test_exclusions_filter_by_reason(page: Callable[..., AppTest], app_settings: Settings) -> None:
+    evidence = instances.gather(app_settings)
+    at = page(PAGE).run()
+    excluded = next(d.value for d in at.dataframe if "details" in d.value.columns)
+    assert len(excluded) == sum(not c.eligible for c in evidence.on_demand.candidates)
+    at.multiselect(key="exclusion_reasons").select("quota_zero").run()
+    filtered = next(d.value for d in at.dataframe if "details" in d.value.columns)
+    quota_zero = {c.instance_type for c in evidence.on_demand.candidates if "quota_zero" in c.exclusion_codes}
+    assert quota_zero and set(filtered["instance"]) == quota_zero
+    assert all("quota 0" in reasons for reasons in filtered["reasons"])
+
+
+def test_the_page_in_korean(page: Callable[..., AppTest], app_settings: Settings) -> None:
+    evidence = instances.gather(app_settings)
+    at = page(PAGE, lang="ko").run()
+    assert not at.exception and not errors(at)
+    assert at.title[0].value == "2 · 인스턴스"
+    assert f"추천 (온디맨드): **{evidence.on_demand.chosen}**" in [s.value for s in at.success]
+    assert "botocore 열거형의 유형" in figure(at, "funnel_chart")["data"][0]["y"]
 
 
 def test_use_this_instance_sets_the_launch_choice_and_refuses_a_failing_type_without_reason(
-    page: Callable[[str], AppTest], app_settings: Settings
+    page: Callable[..., AppTest], app_settings: Settings
 ) -> None:
     at = page(PAGE).run()
     evidence = instances.gather(app_settings)
@@ -78,7 +150,7 @@ def test_use_this_instance_sets_the_launch_choice_and_refuses_a_failing_type_wit
 
 
 def test_spot_view_recommends_from_the_spot_decision_and_carries_spot_to_the_launch(
-    page: Callable[[str], AppTest], app_settings: Settings
+    page: Callable[..., AppTest], app_settings: Settings
 ) -> None:
     evidence = instances.gather(app_settings)
     at = page(PAGE).run()
@@ -92,7 +164,7 @@ def test_spot_view_recommends_from_the_spot_decision_and_carries_spot_to_the_lau
 
 
 def test_a_proof_run_that_did_not_complete_is_a_warning_not_a_proof(
-    page: Callable[[str], AppTest], app_settings: Settings
+    page: Callable[..., AppTest], app_settings: Settings
 ) -> None:
     chosen = instances.gather(app_settings).on_demand.chosen
     assert chosen is not None
@@ -115,7 +187,6 @@ def test_a_proof_run_that_did_not_complete_is_a_warning_not_a_proof(
     )
     at = page(PAGE).run()
     assert not at.exception
-    assert not any(i.value.startswith("Proof it completes") for i in at.info)
-    assert any(
-        f"{chosen}'s limits did not complete" in w.value and "out of memory" in w.value for w in at.warning
-    ), [w.value for w in at.warning]
+    warnings = [shown(w.value) for w in at.warning]
+    assert any("did not complete" in w and "out of memory" in w for w in warnings), warnings
+    assert not any(":green[**✓**] **Proof**" in m.value for m in at.markdown)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import re
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -11,8 +13,9 @@ from typing import Any
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
-from ui_helpers import errors, texts
+from ui_helpers import errors, shown, texts
 
+from container.hyperparameters import SCHEMA
 from services import aws, dataset, local_runner, storage
 from services.jobs import JobStore
 from services.settings import Settings
@@ -63,7 +66,7 @@ def history(at: AppTest) -> pd.DataFrame:
 
 
 def test_jobs_page_renders_a_stored_jobs_metrics_from_its_model_tarball(
-    page: Callable[[str], AppTest], app_settings: Settings, trained_model: tuple[bytes, dict[str, Any]]
+    page: Callable[..., AppTest], app_settings: Settings, trained_model: tuple[bytes, dict[str, Any]]
 ) -> None:
     tarball, metrics = trained_model
     store_completed_job(app_settings, "titanic-ui-completed", tarball, metrics)
@@ -85,14 +88,15 @@ def test_jobs_page_renders_a_stored_jobs_metrics_from_its_model_tarball(
     cards = {m.label: m.value for m in at.metric}
     assert cards["Accuracy"] == f"{metrics['validation']['accuracy']:.3f}"
     assert cards["ROC AUC"] == f"{metrics['validation']['roc_auc']:.3f}"
-    # Status timeline, ROC curve, confusion matrix, feature importance, CV spread.
-    assert len(at.get("plotly_chart")) == 5
+    # Startup phases across the history, status timeline, ROC curve, confusion matrix, feature
+    # importance, CV spread.
+    assert len(at.get("plotly_chart")) == 6
     downloads = at.get("download_button")
     assert len(downloads) == 2
 
 
 def test_filters_and_comparison(
-    page: Callable[[str], AppTest], app_settings: Settings, trained_model: tuple[bytes, dict[str, Any]]
+    page: Callable[..., AppTest], app_settings: Settings, trained_model: tuple[bytes, dict[str, Any]]
 ) -> None:
     tarball, metrics = trained_model
     for name in ("titanic-ui-a", "titanic-ui-b"):
@@ -112,10 +116,10 @@ def test_filters_and_comparison(
         d.value for d in at.dataframe if set(d.value.columns) == {"titanic-ui-a", "titanic-ui-b"}
     )
     assert side_by_side.loc["ROC AUC"].tolist() == pytest.approx([metrics["validation"]["roc_auc"]] * 2)
-    assert "Same hyperparameters" in texts(at)
+    assert "The picked jobs agree on every compared field." in texts(at)
 
 
-def test_empty_store_says_where_to_start(page: Callable[[str], AppTest], app_settings: Settings) -> None:
+def test_empty_store_says_where_to_start(page: Callable[..., AppTest], app_settings: Settings) -> None:
     at = page(PAGE).run()
     assert not errors(at)
     assert any("Train page" in i.value for i in at.info)
@@ -123,7 +127,7 @@ def test_empty_store_says_where_to_start(page: Callable[[str], AppTest], app_set
 
 
 def test_aws_target_with_an_unknown_profile_is_one_line_not_a_traceback(
-    page: Callable[[str], AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    page: Callable[..., AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TITANIC_SM_TARGET", "aws")
     monkeypatch.setenv("TITANIC_SM_BUCKET", "titanic-sm-ui-aws-bucket")
@@ -135,3 +139,100 @@ def test_aws_target_with_an_unknown_profile_is_one_line_not_a_traceback(
     message = " ".join(errors(at))
     assert "Reconciling with SageMaker failed" in message and "titanic-sm-no-such-profile" in message
     assert any("Train page" in i.value for i in at.info)  # the rest of the page still renders
+
+
+def job_with(store: JobStore, name: str, status: str = "Completed", **values: Any) -> str:
+    job, _ = store.create(
+        target="local",
+        job_name=name,
+        instance_type="ml.m5.large",
+        hyperparameters=values.pop("hyperparameters", {}),
+    )
+    store.set_status(job.id, "InProgress", secondary_status="Starting")
+    store.set_status(job.id, "InProgress", secondary_status="Training")
+    if status != "InProgress":
+        store.set_status(job.id, status, secondary_status=status, **values)
+    return job.id
+
+
+def test_effective_hyperparameters_mark_defaults_and_set_values(
+    page: Callable[..., AppTest], app_settings: Settings
+) -> None:
+    store = JobStore(app_settings.job_store_path)
+    job_with(store, "titanic-ui-hp", hyperparameters={"num_leaves": "7"})
+    at = page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "origin" in d.value.columns)
+    rows = table.set_index("name")
+    assert (rows.loc["num_leaves", "value"], rows.loc["num_leaves", "origin"]) == ("7", "set")
+    default = next(spec for spec in SCHEMA if spec.name == "learning_rate")
+    assert rows.loc["learning_rate", "origin"] == "default"
+    assert float(rows.loc["learning_rate", "value"]) == default.default
+    assert set(rows.index) == {spec.name for spec in SCHEMA}  # defaults included: never `{}`
+
+
+def test_compare_any_number_shows_only_what_differs(
+    page: Callable[..., AppTest], app_settings: Settings
+) -> None:
+    store = JobStore(app_settings.job_store_path)
+    for name, leaves in (("titanic-ui-c1", "7"), ("titanic-ui-c2", "15"), ("titanic-ui-c3", "31")):
+        job_with(store, name, hyperparameters={"num_leaves": leaves}, validation_accuracy=0.8)
+    at = page(PAGE).run()
+    at.multiselect(key="compare_jobs").select("titanic-ui-c1").run()
+    assert len(at.multiselect(key="compare_jobs").value) == 3
+    diff = next(d.value for d in at.dataframe if "field" in d.value.columns)
+    assert list(diff["field"]) == ["num_leaves"]
+    assert list(diff.iloc[0][["titanic-ui-c3", "titanic-ui-c2", "titanic-ui-c1"]]) == ["31", "15", "7"]
+    assert any(c.key and "compare_parallel" in c.proto.id for c in at.get("plotly_chart"))
+
+
+def test_history_is_paged_in_sql_and_searched(page: Callable[..., AppTest], app_settings: Settings) -> None:
+    store = JobStore(app_settings.job_store_path)
+    for number in range(120):
+        store.create(target="local", job_name=f"titanic-ui-page-{number:03d}", instance_type="ml.m5.large")
+    at = page(PAGE).run()
+    assert len(history(at)) == 50
+    assert any("Page 1 of 3" in shown(c.value) and "120 jobs match" in shown(c.value) for c in at.caption)
+    at.number_input(key="page_number").set_value(3).run()
+    assert list(history(at)["name"])[-1] == "titanic-ui-page-000"
+    assert len(history(at)) == 20
+    at.text_input(key="filter_text").input("page-11").run()
+    assert sorted(history(at)["name"]) == [f"titanic-ui-page-11{n}" for n in range(10)]
+
+
+def test_a_toast_says_when_a_watched_job_ends(page: Callable[..., AppTest], app_settings: Settings) -> None:
+    store = JobStore(app_settings.job_store_path)
+    job_id = job_with(store, "titanic-ui-watched", status="InProgress")
+    store.heartbeat(job_id, pid=os.getpid())
+    at = page(PAGE).run()
+    assert not at.toast
+    store.set_status(job_id, "Completed", secondary_status="Completed")
+    at.run()
+    assert [shown(toast.value) for toast in at.toast] == ["titanic-ui-watched ended: Completed"]
+
+
+def test_a_failure_reason_with_markdown_and_html_is_shown_as_text(
+    page: Callable[..., AppTest], app_settings: Settings
+) -> None:
+    hostile = "bad cell ![x](http://127.0.0.1:9/i.png) [fix](http://127.0.0.1:9/) <img src=x> **bold**"
+    store = JobStore(app_settings.job_store_path)
+    failed, _ = store.create(target="local", job_name="titanic-ui-hostile", instance_type="ml.m5.large")
+    store.set_status(failed.id, "Failed", failure_reason=hostile)
+    at = page(PAGE).run()
+    body = at.error[0].value
+    assert shown(body) == f"Failure reason: {hostile}"  # the reader reads it all, as text
+    # ...and none of it is Markdown the page would interpret: every special character is escaped.
+    value = body.removeprefix("Failure reason: ")
+    assert not re.search(r"(?<!\\)[\[\]()<>!*]", value), value
+
+
+def test_the_page_in_korean(
+    page: Callable[..., AppTest], app_settings: Settings, trained_model: tuple[bytes, dict[str, Any]]
+) -> None:
+    tarball, metrics = trained_model
+    store_completed_job(app_settings, "titanic-ui-ko", tarball, metrics)
+    at = page(PAGE, lang="ko").run()
+    assert not at.exception and not errors(at), errors(at)
+    assert at.title[0].value == "4 · 작업"
+    assert {"정확도", "ROC AUC"} <= {m.label for m in at.metric}
+    assert [tab.label for tab in at.tabs] == ["상세", "비교"]

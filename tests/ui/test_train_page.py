@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from ui_helpers import errors
+from ui_helpers import errors, shown
 
 from container.hyperparameters import SCHEMA
-from services import logs, worker
+from services import cost, logs, worker
 from services.jobs import JobStore
 from services.settings import Settings
 
@@ -26,7 +26,7 @@ DATASET = {
 
 
 def test_hyperparameter_form_is_generated_from_the_schema(
-    page: Callable[[str], AppTest], app_settings: Settings
+    page: Callable[..., AppTest], app_settings: Settings
 ) -> None:
     at = page(PAGE).run()
     assert not at.exception
@@ -43,7 +43,7 @@ def test_hyperparameter_form_is_generated_from_the_schema(
 
 
 def test_spot_launch_with_max_wait_below_max_run_is_refused_and_records_nothing(
-    page: Callable[[str], AppTest], app_settings: Settings
+    page: Callable[..., AppTest], app_settings: Settings
 ) -> None:
     at = page(PAGE)
     at.session_state["selected_dataset"] = DATASET
@@ -60,7 +60,7 @@ def test_spot_launch_with_max_wait_below_max_run_is_refused_and_records_nothing(
 
 
 def test_launch_without_a_dataset_names_the_missing_step(
-    page: Callable[[str], AppTest], app_settings: Settings
+    page: Callable[..., AppTest], app_settings: Settings
 ) -> None:
     at = page(PAGE).run()
     at.button(key="launch").click().run()
@@ -84,7 +84,7 @@ def log_box(at: AppTest) -> str:
 
 
 def test_a_fresh_tab_shows_the_running_job_streams_its_logs_and_blocks_a_second_launch(
-    page: Callable[[str], AppTest], app_settings: Settings
+    page: Callable[..., AppTest], app_settings: Settings
 ) -> None:
     running_job(app_settings, "titanic-ui-running", os.getpid())
     with logs.LogForwarder(app_settings, "titanic-ui-running") as forwarder:
@@ -111,7 +111,7 @@ def test_a_fresh_tab_shows_the_running_job_streams_its_logs_and_blocks_a_second_
 
 
 def test_stop_ends_the_worker_and_records_stopped(
-    page: Callable[[str], AppTest], app_settings: Settings
+    page: Callable[..., AppTest], app_settings: Settings
 ) -> None:
     # A stand-in worker in its own session, as services.worker.launch starts them.
     fake_worker = subprocess.Popen(["sleep", "120"], start_new_session=True)
@@ -130,7 +130,7 @@ def test_stop_ends_the_worker_and_records_stopped(
 
 
 def test_launch_on_a_type_that_fails_a_check_needs_the_instance_pages_override(
-    page: Callable[[str], AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    page: Callable[..., AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # ml.t3.medium has sample quota 0: chosen only through settings, it is refused at Launch.
     monkeypatch.setenv("TITANIC_SM_INSTANCE_TYPE", "ml.t3.medium")
@@ -166,7 +166,7 @@ def test_launch_on_a_type_that_fails_a_check_needs_the_instance_pages_override(
 
 @pytest.mark.parametrize(("max_run", "expected_run"), [(259_200, 259_200), (500_000, 432_000)])
 def test_max_run_settings_outside_sagemakers_limits_start_the_form_inside_them(
-    page: Callable[[str], AppTest],
+    page: Callable[..., AppTest],
     app_settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
     max_run: int,
@@ -177,34 +177,100 @@ def test_max_run_settings_outside_sagemakers_limits_start_the_form_inside_them(
     assert not at.exception, [e.value for e in at.exception]
     assert at.number_input(key="max_run").value == expected_run
     assert at.number_input(key="max_wait").value == min(2 * expected_run, 432_000)
-    warned = any("TITANIC_SM_MAX_RUN_SECONDS" in w.value for w in at.warning)
+    warned = any("TITANIC_SM_MAX_RUN_SECONDS" in shown(w.value) for w in at.warning)
     assert warned == (max_run != expected_run)
 
 
 def test_a_max_run_setting_below_one_second_is_one_settings_error(
-    page: Callable[[str], AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    page: Callable[..., AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TITANIC_SM_MAX_RUN_SECONDS", "0")
     at = page(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [e.value for e in at.error] == [
-        "Settings: max_run_seconds (TITANIC_SM_MAX_RUN_SECONDS) must be at least 1, not 0"
-    ]
+    assert errors(at) == ["Settings: max_run_seconds (TITANIC_SM_MAX_RUN_SECONDS) must be at least 1, not 0"]
 
 
-def test_the_cost_estimate_is_not_recomputed_on_every_rerun(
-    page: Callable[[str], AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+def test_the_cost_is_not_recomputed_on_every_rerun(
+    page: Callable[..., AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # On aws each estimate pages through the Price List; a rerun (any click) must not repeat it.
-    calls: list[tuple[str, bool]] = []
+    # On aws each figure pages through the Price List; a rerun (any click) must not repeat it.
+    calls: list[tuple[str, bool | None]] = []
+    real = cost.launch_cost
 
-    def estimate(settings: Settings, instance_type: str, use_spot: bool) -> str:
-        calls.append((instance_type, use_spot))
-        return "$0.00013 for 4 s"
+    def counted(settings: Settings, instance_type: str | None = None, **kwargs: object) -> cost.LaunchCost:
+        calls.append((str(instance_type), kwargs.get("spot")))  # type: ignore[arg-type]
+        return real(settings, instance_type, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(worker, "estimate_cost", estimate)
+    monkeypatch.setattr(cost, "launch_cost", counted)
     at = page(PAGE).run()
     at.run()
     at.run()
     assert calls == [("ml.m5.large", False)]
-    assert any(c.value == "Estimated cost: $0.00013 for 4 s" for c in at.caption)
+
+
+def cards(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_expected_and_maximum_cost_name_their_price_source(
+    page: Callable[..., AppTest], app_settings: Settings
+) -> None:
+    at = page(PAGE).run()
+    figures = cost.launch_cost(app_settings, max_run_seconds=app_settings.max_run_seconds)
+    assert figures.maximum is not None
+    assert cards(at)["Maximum cost"] == f"${figures.maximum.usd:.2f}"
+    captions = [shown(c.value).replace("`", "") for c in at.caption]
+    assert any(c.startswith("max_run ") and figures.maximum.price_source in c for c in captions), captions
+
+    # With spot the ceiling is max_wait x price x count.
+    at.toggle(key="use_spot").set_value(True)
+    at.number_input(key="max_run").set_value(3600)
+    at.number_input(key="max_wait").set_value(7200)
+    at.button(key="launch").click().run()  # the form's values apply on submit
+    spot = cost.launch_cost(app_settings, spot=True, max_run_seconds=3600, max_wait_seconds=7200)
+    assert spot.maximum is not None and spot.maximum.basis == "max_wait"
+    assert cards(at)["Maximum cost"] == f"${spot.maximum.usd:.2f}"
+
+
+def test_a_launch_over_the_budget_is_refused_in_one_line_until_the_budget_is_raised(
+    page: Callable[..., AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TITANIC_SM_MAX_JOB_COST_USD", "0.05")
+    launched: list[str] = []
+
+    def record_only(settings: Settings, request: worker.LaunchRequest) -> str:
+        job, _ = worker.record_job(settings, request)  # the budget check lives here
+        launched.append(job.id)
+        return job.id
+
+    monkeypatch.setattr(worker, "launch", record_only)
+    at = page(PAGE)
+    at.session_state["selected_dataset"] = DATASET
+    at.run()
+    at.number_input(key="max_run").set_value(86_400)
+    at.button(key="launch").click().run()
+    ceiling = cost.launch_cost(app_settings, max_run_seconds=86_400).maximum
+    assert ceiling is not None and ceiling.usd > 0.05
+    assert errors(at) == [
+        f"Launch refused: the maximum cost ${ceiling.usd:.2f} (by max_run) is over the budget of $0.05 "
+        "(max_job_cost_usd)."
+    ], errors(at)
+    assert launched == [] and JobStore(app_settings.job_store_path).list() == []
+    assert any("over the budget" in shown(w.value) for w in at.warning)  # said before the click too
+
+    # Raising the budget is the user's explicit choice: then it launches.
+    at.number_input(key="max_job_cost_usd").set_value(ceiling.usd + 1)
+    at.button(key="launch").click().run()
+    assert not errors(at), errors(at)
+    assert len(launched) == 1
+
+
+def test_the_page_in_korean(page: Callable[..., AppTest], app_settings: Settings) -> None:
+    at = page(PAGE, lang="ko").run()
+    assert not at.exception and not errors(at), errors(at)
+    assert at.title[0].value == "3 · 학습"
+    assert {"예상 비용", "최대 비용"} <= set(cards(at))
+    assert at.button(key="launch").label == "실행"
+    # The hyperparameters' help speaks Korean too; their names stay as they are.
+    assert at.number_input(key="hp_num_leaves").label == "num_leaves"
+    assert "트리당" in (at.number_input(key="hp_num_leaves").help or "")

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import re
+
 from streamlit.testing.v1 import AppTest
 
 from services import aws
 from services.settings import Settings
 
+_ESCAPED = re.compile(r"\\(.)")
+WORD_JOINER = "\u2060"  # what ui.escape_markdown puts inside an autolink pattern
+
+
+def shown(markdown: str) -> str:
+    """A Markdown body as the reader reads it: backslash escapes resolved, word joiners gone."""
+    return _ESCAPED.sub(r"\1", markdown).replace(WORD_JOINER, "")
+
 
 def errors(at: AppTest) -> list[str]:
-    return [str(e.value) for e in at.error]
+    return [shown(str(e.value)) for e in at.error]
 
 
 def texts(at: AppTest) -> str:
-    """All markdown, captions, successes and infos of a run, joined: what a reader sees."""
+    """All markdown, captions, successes, infos and warnings of a run, joined: what a reader sees."""
     parts = [
-        str(e.value)
+        shown(str(e.value))
         for kind in ("markdown", "caption", "success", "info", "warning")
         for e in getattr(at, kind)
     ]
