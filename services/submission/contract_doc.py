@@ -17,6 +17,7 @@ from container.hyperparameters import SCHEMA
 __all__ = ["render_markdown"]
 
 _PATHS = (
+    ("config_dir", "read", "SageMaker's three JSON files below"),
     (
         "hyperparameters_file",
         "read",
@@ -68,6 +69,10 @@ def _cell(text: str) -> str:
 
 
 def render_markdown() -> str:
+    described = {name for name, _, _ in _PATHS}
+    missing = [n for n, v in vars(contract.Paths).items() if isinstance(v, property) and n not in described]
+    if missing:  # a new path in the contract must be described here before the doc can be written
+        raise ValueError(f"container/contract.py has paths this doc does not describe: {missing}")
     lines = [
         "# The container contract",
         "",

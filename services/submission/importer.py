@@ -210,13 +210,25 @@ def _download(settings: Settings, store: JobStore, job: Job, imported: dict[str,
     imported["unknown"] = [name for name in imported["unknown"] if name != "metrics.json"]
     validation = run.metrics.get("validation") or {}
     cv = run.metrics.get("cv") or {}
+    found = {
+        "validation_accuracy": validation.get("accuracy"),
+        "validation_auc": validation.get("roc_auc"),
+        "cv_accuracy": (cv.get("accuracy") or {}).get("mean"),
+        "cv_auc": (cv.get("roc_auc") or {}).get("mean"),
+    }
+    # metrics.json wins where it has a score; FinalMetricDataList's stays where it has none.
+    headline = {name: value if value is not None else getattr(job, name) for name, value in found.items()}
     return store.update(
         job.id,
         request={"imported": imported},
-        metrics=run.metrics,
+        metrics={
+            **run.metrics,
+            **(
+                {"final_metric_data": job.metrics["final_metric_data"]}
+                if job.metrics.get("final_metric_data")
+                else {}
+            ),
+        },
         local_path=str(run.local_path),
-        validation_accuracy=validation.get("accuracy"),
-        validation_auc=validation.get("roc_auc"),
-        cv_accuracy=(cv.get("accuracy") or {}).get("mean"),
-        cv_auc=(cv.get("roc_auc") or {}).get("mean"),
+        **headline,
     )
