@@ -158,6 +158,7 @@ with detail:
             mime="application/json",
             key="download_metrics",
         )
+        job_views.render_submission_download(settings, job.id)
 
 with compare:
     # All completed jobs, whatever the history filters, so the picked pair stays put.

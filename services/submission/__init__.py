@@ -27,6 +27,7 @@ __all__ = [
     "Submission",
     "SubmissionError",
     "archive",
+    "download",
     "generate",
     "image_revision",
     "instance_evidence",
@@ -174,3 +175,9 @@ def archive(submission: Submission) -> bytes:
         for image in submission.images.values():
             bundle.write(image, f"images/{image.name}")
     return buffer.getvalue()
+
+
+def download(settings: Settings, job_ref: str, lang: str = "ko") -> tuple[str, bytes]:
+    """For the dashboard's button: write the submission and return (zip file name, zip bytes)."""
+    written = generate(settings, job_ref, lang)
+    return f"{written.job_name}-submission-{written.lang}.zip", archive(written)
