@@ -578,6 +578,20 @@ def image_labels(settings: Settings, image_uri: str) -> dict[str, str] | None:
     repository_uri, _, digest = image_uri.partition("@")
     if not digest:
         return None
+    # The same manifest under another registry address (a restarted local stack has a new port).
+    listed = docker(
+        ["images", "--digests", "--format", "{{.Digest}} {{.ID}}"], what="docker images", check=False
+    )
+    for line in listed.stdout.splitlines():
+        seen, _, image_id = line.partition(" ")
+        if seen == digest and image_id:
+            again = docker(
+                ["image", "inspect", "--format", "{{json .Config.Labels}}", image_id],
+                what="inspect",
+                check=False,
+            )
+            if again.returncode == 0:
+                return dict(json.loads(again.stdout or "null") or {})
     try:
         ecr = aws.client(settings, "ecr")
         if settings.is_local:

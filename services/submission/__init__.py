@@ -144,7 +144,9 @@ def generate(
     folder.mkdir(parents=True, exist_ok=True)
     job_settings = _job_settings(settings, job)
     if revision is None:
-        revision = image_revision(job_settings, job.image_uri)
+        # A run.json that recorded the image's revision at the time wins over asking Docker now.
+        recorded = gathered.run.get("image_revision")
+        revision = str(recorded) if recorded else image_revision(job_settings, job.image_uri)
     excerpts = code.key_code(PROJECT_ROOT, revision)
     rendered = (
         figures.render(gathered.metrics, language, folder / "images")

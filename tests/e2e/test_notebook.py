@@ -10,6 +10,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from services import images
 from services.images import ImageRef
 from services.jobs import JobStore
 from services.settings import Settings
@@ -49,4 +50,9 @@ def test_the_notebook_runs_end_to_end(
     job = next(j for j in jobs if f"학습 작업: {j.job_name}" in outputs)
     assert job.image_uri == training_image.uri_with_digest
     assert (e2e_settings.runs_dir / job.job_name / "predictions.csv").is_file()
-    assert (e2e_settings.runs_dir / job.job_name / "submission" / "submission.ko.md").is_file()
+    document = (e2e_settings.runs_dir / job.job_name / "submission" / "submission.ko.md").read_text()
+    # The image's revision label was read back (from Docker or the registry) and the key code
+    # comes from git at that commit.
+    revision = images.image_labels(e2e_settings, training_image.uri_with_digest) or {}
+    commit = revision.get(images.REVISION_LABEL, "").removesuffix("-dirty")
+    assert commit and f"`{commit}`" in document and "```dockerfile" in document
