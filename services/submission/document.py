@@ -196,6 +196,8 @@ def _how_to_run(facts: Facts, lang: str) -> list[str]:
             env.append(f"TITANIC_SM_{variable}={shlex.quote(str(res[name]))}")
     if settings.get("prefix"):
         env.append(f"TITANIC_SM_PREFIX={shlex.quote(str(settings['prefix']))}")
+    if res.get("instance_count") not in (None, "1"):
+        env.append(f"TITANIC_SM_INSTANCE_COUNT={res['instance_count']}")
     flags = [f"--instance-type {res['instance_type']}"] if res["instance_type"] else []
     hp = _hp_flags(job.hyperparameters)
     if hp:

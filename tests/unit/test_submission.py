@@ -200,6 +200,8 @@ def test_every_resource_value_is_the_jobs_record(
     assert f'image_uri="{expected["image_uri"]}"' in markdown
     assert f'role="{expected["role_arn"]}"' in markdown
     assert f"instance_count={expected['instance_count']}" in markdown
+    if expected["instance_count"] != "1":
+        assert f"export TITANIC_SM_INSTANCE_COUNT={expected['instance_count']}" in markdown
     assert f"{job.channels['train']}" in markdown.split("```mermaid", 1)[1].split("```", 1)[0]
 
 
