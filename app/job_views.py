@@ -13,7 +13,8 @@ import pandas as pd
 import streamlit as st
 from ui import plain, t
 
-from services import artifacts
+from services import artifacts, submission
+from services.messages import text
 
 __all__ = [
     "artifact_files",
@@ -22,6 +23,7 @@ __all__ = [
     "render_effective_hyperparameters",
     "render_metrics",
     "render_resources",
+    "render_submission_download",
 ]
 
 
@@ -227,3 +229,26 @@ def render_comparison(
 
 def metrics_json_bytes(metrics: Mapping[str, Any]) -> bytes:
     return json.dumps(metrics, indent=2, sort_keys=True).encode()
+
+
+def render_submission_download(settings: Any, job_id: str) -> None:
+    """Write the job's submission document (Korean or English) and offer it as a zip."""
+    from ui import action
+
+    choose, make = st.columns(2)
+    lang = choose.radio(
+        text("submission.ui.language", "ko"), ["ko", "en"], horizontal=True, key="submission_lang"
+    )
+    if make.button(text("submission.ui.prepare", lang), key="make_submission"):
+        made = action(text("submission.ui.writing", lang), submission.download, settings, job_id, lang)
+        st.session_state["submission_zip"] = (job_id, lang, made) if made else None
+    ready = st.session_state.get("submission_zip")
+    if ready and ready[0] == job_id and ready[1] == lang:
+        file_name, data = ready[2]
+        st.download_button(
+            text("submission.ui.download", lang),
+            data,
+            file_name=file_name,
+            mime="application/zip",
+            key="download_submission",
+        )

@@ -973,6 +973,63 @@ def clean_command(
         fail(str(exc))
 
 
+def _cli_text(key: str, **values: object) -> str:
+    """A CLI line from the catalogue: English unless TITANIC_SM_LANG=ko."""
+    import os
+
+    from services.messages import text
+
+    return text(key, os.environ.get("TITANIC_SM_LANG") or "en", **values)
+
+
+@jobs_app.command("import")
+def jobs_import(
+    ctx: typer.Context,
+    job_name: Annotated[str, typer.Argument(help="The SageMaker training job's name.")],
+    download: Annotated[
+        bool, typer.Option("--download/--no-download", help="Fetch and verify its model.tar.gz.")
+    ] = True,
+) -> None:
+    """Bring a training job run outside this project into the job store, from DescribeTrainingJob
+    (what it cannot know is marked unknown), so its submission can be generated."""
+    from services.submission.importer import ImportJobError, import_job
+
+    try:
+        with aws_errors(f"importing {job_name}"):
+            job = import_job(settings_of(ctx), job_name, download=download)
+    except ImportJobError as exc:
+        fail(str(exc))
+    imported = job.request.get("imported") or {}
+    typer.echo(_cli_text("cli.import.done", job=job.job_name, status=job.status, id=job.id))
+    typer.echo(_cli_text("cli.import.unknown", fields=", ".join(imported.get("unknown") or []) or "-"))
+    if imported.get("download_error"):
+        typer.echo(_cli_text("cli.import.no_download", reason=imported["download_error"]), err=True)
+
+
+@app.command("submission")
+def submission_command(
+    ctx: typer.Context,
+    job: Annotated[
+        str | None, typer.Argument(help="Job id or name [default: the latest Completed job].")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="ko (Korean, the default) or en.")] = "ko",
+    out: Annotated[str | None, typer.Option(help="Output folder [default: runs/<job>/submission].")] = None,
+) -> None:
+    """Write the submission document (Markdown + images) of a job, from the job store, run.json
+    and the artifacts."""
+    from pathlib import Path
+
+    from services import submission
+
+    if lang not in ("ko", "en"):
+        fail(f"--lang must be ko or en, not {lang!r}")
+    try:
+        written = submission.generate(settings_of(ctx), job, lang, Path(out) if out else None)
+    except submission.SubmissionError as exc:
+        fail(str(exc))
+    typer.echo(_cli_text("cli.submission.done", path=str(written.markdown), images=len(written.images)))
+
+
 def main() -> None:
     from services.jobs import JobStoreError
 

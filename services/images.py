@@ -40,6 +40,7 @@ __all__ = [
     "KEEP_LAST_IMAGES",
     "LOCAL_IMAGE_REPOSITORY",
     "PLATFORM",
+    "REVISION_LABEL",
     "ImageError",
     "ImageRef",
     "base_identity",
@@ -48,6 +49,7 @@ __all__ = [
     "current_image",
     "ensure_image",
     "ensure_repository",
+    "image_labels",
     "lifecycle_policy",
     "login",
     "project_root",
@@ -558,6 +560,65 @@ def prune_local_builds(
         ):
             removed.append(name)
     return removed
+
+
+REVISION_LABEL = "org.opencontainers.image.revision"
+
+
+def image_labels(settings: Settings, image_uri: str) -> dict[str, str] | None:
+    """The labels of a pushed image (``repo@sha256:...``), e.g. its git revision: from the local
+    Docker when it holds the image, otherwise from the image's config blob in the registry (the
+    stack's registry on local, ECR on aws). None when neither can say."""
+    found = docker(
+        ["image", "inspect", "--format", "{{json .Config.Labels}}", image_uri], what="inspect", check=False
+    )
+    if found.returncode == 0:
+        return dict(json.loads(found.stdout or "null") or {})
+    repository_uri, _, digest = image_uri.partition("@")
+    if not digest:
+        return None
+    # The same manifest under another registry address (a restarted local stack has a new port).
+    listed = docker(
+        ["images", "--digests", "--format", "{{.Digest}} {{.ID}}"], what="docker images", check=False
+    )
+    for line in listed.stdout.splitlines():
+        seen, _, image_id = line.partition(" ")
+        if seen == digest and image_id:
+            again = docker(
+                ["image", "inspect", "--format", "{{json .Config.Labels}}", image_id],
+                what="inspect",
+                check=False,
+            )
+            if again.returncode == 0:
+                return dict(json.loads(again.stdout or "null") or {})
+    try:
+        ecr = aws.client(settings, "ecr")
+        if settings.is_local:
+            manifest = _local_manifest(settings, ecr, repository_uri, digest)
+            if manifest is None:
+                return None
+            config_digest = json.loads(manifest[0])["config"]["digest"]
+            user, password, _ = _authorization(settings, ecr)
+            registry, _, repository = repository_uri.partition("/")
+            request = urllib.request.Request(
+                f"http://{registry}/v2/{repository}/blobs/{config_digest}",
+                headers={
+                    "Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+                },
+            )
+        else:
+            repository = repository_uri.partition("/")[2]
+            images = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": digest}])
+            if not images.get("images"):
+                return None
+            config_digest = json.loads(images["images"][0]["imageManifest"])["config"]["digest"]
+            url = ecr.get_download_url_for_layer(repositoryName=repository, layerDigest=config_digest)
+            request = urllib.request.Request(url["downloadUrl"])
+        with urllib.request.urlopen(request, timeout=20) as response:
+            config = json.loads(response.read())
+    except (ClientError, BotoCoreError, ImageError, urllib.error.URLError, OSError, ValueError, KeyError):
+        return None
+    return dict((config.get("config") or {}).get("Labels") or {})
 
 
 def image_config(ref: str) -> dict[str, Any]:

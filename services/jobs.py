@@ -390,6 +390,47 @@ class JobStore:
             )
             return self._get(conn, job_id), True
 
+    def record_external(
+        self,
+        *,
+        target: str,
+        job_name: str,
+        status: str,
+        created_at: float,
+        transitions: Sequence[Transition] = (),
+        **values: Any,
+    ) -> Job:
+        """Record a job that ran outside this store (``titanic-sm jobs import``), with its own
+        creation time and timeline; a name already in the store is refused."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown job status {status!r}; expected one of {', '.join(STATUSES)}")
+        unknown = set(values) - _UPDATABLE - {"use_spot"}
+        if unknown:
+            raise TypeError(f"unknown job fields: {sorted(unknown)}")
+        job_id = uuid.uuid4().hex[:12]
+        timeline = list(transitions) or [Transition(status, values.get("secondary_status"), None, created_at)]
+        with self._connect() as conn:
+            if conn.execute("SELECT 1 FROM jobs WHERE job_name = ?", (job_name,)).fetchone():
+                raise JobStoreError(f"job {job_name!r} is already in the job store")
+            columns = {
+                "id": job_id,
+                "target": target,
+                "job_name": job_name,
+                "status": status,
+                "created_at": created_at,
+                "updated_at": max(t.at for t in timeline),
+                **{k: _encode(k, v) for k, v in values.items()},
+            }
+            names = ", ".join(columns)
+            marks = ", ".join("?" for _ in columns)
+            conn.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", tuple(columns.values()))
+            conn.executemany(
+                "INSERT INTO transitions (job_id, status, secondary_status, message, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(job_id, t.status, t.secondary_status, t.message, t.at) for t in timeline],
+            )
+            return self._get(conn, job_id)
+
     def update(self, job_id: str, **values: Any) -> Job:
         """Set fields other than the status (use ``set_status`` for that)."""
         unknown = set(values) - _UPDATABLE

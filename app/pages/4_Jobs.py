@@ -270,6 +270,7 @@ with detail:
             mime="application/json",
             key="download_metrics",
         )
+        job_views.render_submission_download(settings, job.id)
 
 with compare:
     # The newest completed jobs, whatever the history filters, so the picked ones stay put.
