@@ -24,6 +24,7 @@ __all__ = [
     "render_metrics",
     "render_resources",
     "render_submission_download",
+    "render_training_job",
 ]
 
 
@@ -251,4 +252,30 @@ def render_submission_download(settings: Any, job_id: str) -> None:
             file_name=file_name,
             mime="application/zip",
             key="download_submission",
+        )
+
+
+def render_training_job(described: Mapping[str, Any], key: str) -> None:
+    """What the training API (SageMaker, or the local control plane) reports of the job: its
+    training and billable seconds and the final values of the metric definitions."""
+    st.markdown(t("jobs.sagemaker_heading"))
+    training = described.get("TrainingTimeInSeconds")
+    billable = described.get("BillableTimeInSeconds")
+    st.markdown(
+        t(
+            "jobs.sagemaker_seconds",
+            training=plain("common.none") if training is None else f"{training}",
+            billable=plain("common.none") if billable is None else f"{billable}",
+        )
+    )
+    final = described.get("FinalMetricDataList") or []
+    if final:
+        st.dataframe(
+            pd.DataFrame([{"metric": m.get("MetricName", ""), "value": m.get("Value")} for m in final]),
+            hide_index=True,
+            key=key,
+            column_config={
+                "metric": st.column_config.TextColumn(plain("jobs.final_metric_name")),
+                "value": st.column_config.NumberColumn(plain("jobs.final_metric_value"), format="%.4f"),
+            },
         )

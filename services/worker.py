@@ -493,6 +493,7 @@ def _run_stages(
             secondary_status="Completed",
             metrics=run.metrics,
             local_path=str(run.local_path),
+            training_job={**store.get(job.id, reap=False).training_job, **_peak_memory(settings, job)},
             **results,
         )
         done()
@@ -524,6 +525,21 @@ def _run_stages(
         error = StageError(stage, " ".join(str(exc).split()) or type(exc).__name__)
         _record_failure(store, job.id, str(error))
         raise error from exc
+
+
+def _peak_memory(settings: Settings, job: Job) -> dict[str, float]:
+    """The job's peak MemoryUtilization (percent of its instance's memory) from CloudWatch: each job
+    is a proof that its instance type fits. Empty when no datapoint is there (yet)."""
+    from services import job_detail
+
+    try:
+        # The stored job: its transitions bound the window the metrics are read in.
+        series = job_detail.resource_series(settings, JobStore(settings.job_store_path).get(job.id))
+    except Exception:  # evidence, not the job: a refused or missing metric never fails a run
+        return {}
+    if series.peak_memory_percent is None:
+        return {}
+    return {"PeakMemoryUtilization": float(series.peak_memory_percent)}
 
 
 def cost_basis(job: Job) -> str:

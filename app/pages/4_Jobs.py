@@ -236,6 +236,9 @@ with detail:
             + "".join(t("jobs.channel", name=name, uri=code(uri)) for name, uri in job.channels.items())
         )
 
+    if job.training_job:
+        job_views.render_training_job(job.training_job, key="training_job")
+
     st.markdown(t("jobs.hp_heading"))
     effective = action(t("jobs.reading_hp"), job_detail.effective_hyperparameters, job)
     if effective:

@@ -236,3 +236,31 @@ def test_the_page_in_korean(
     assert at.title[0].value == "4 · 작업"
     assert {"정확도", "ROC AUC"} <= {m.label for m in at.metric}
     assert [tab.label for tab in at.tabs] == ["상세", "비교"]
+
+
+def test_the_job_shows_what_the_training_api_reported(
+    page: Callable[..., AppTest], app_settings: Settings
+) -> None:
+    """The same SageMaker fields on both targets: billable seconds and FinalMetricDataList."""
+    store = JobStore(app_settings.job_store_path)
+    job_id = job_with(store, "titanic-ui-described")
+    store.update(
+        job_id,
+        training_job={
+            "TrainingJobStatus": "Completed",
+            "TrainingTimeInSeconds": 7,
+            "BillableTimeInSeconds": 3,
+            "FinalMetricDataList": [
+                {"MetricName": "validation:auc", "Value": 0.9123, "Timestamp": 1_767_225_600.0},
+                {"MetricName": "validation:accuracy", "Value": 0.8512, "Timestamp": 1_767_225_600.0},
+            ],
+        },
+    )
+    at = page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("billable time 3 s" in m.value for m in at.markdown), [m.value for m in at.markdown]
+    final = next(d.value for d in at.dataframe if "metric" in d.value.columns)
+    assert dict(zip(final["metric"], final["value"], strict=True)) == {
+        "validation:auc": 0.9123,
+        "validation:accuracy": 0.8512,
+    }
