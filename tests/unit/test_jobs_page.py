@@ -122,7 +122,7 @@ def test_a_v2_store_gains_the_history_indexes_and_keeps_its_jobs(tmp_path: Path)
     conn.commit()
     conn.close()
     store = JobStore(path)
-    assert store.migrate() == jobs.SCHEMA_VERSION == 4
+    assert store.migrate() == jobs.SCHEMA_VERSION == len(jobs.MIGRATIONS)
     assert [j.job_name for j in store.page().jobs] == ["titanic-v2"]
     with sqlite3.connect(path) as conn:
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
