@@ -73,11 +73,14 @@ def existing(settings: Settings, moto_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(autouse=True)
-def _instance_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
+def _instance_evidence(monkeypatch: pytest.MonkeyPatch, real_aws_account: bool) -> None:
     """The Instance page's evidence with a known quota: moto has no Price List and no SageMaker
-    quotas, and each refused call is retried (tests/contract/test_iam_calls.py records them)."""
+    quotas, and each refused call is retried (tests/contract/test_iam_calls.py records them).
+    Against a real account, the real evidence."""
     from services import instances
 
+    if real_aws_account:
+        return
     real_gather = instances.gather
     monkeypatch.setattr(instances, "gather", lambda settings, **_: _offline_evidence(settings, real_gather))
 
@@ -392,3 +395,23 @@ def test_train_creates_nothing_when_a_check_fails(existing: Settings, moto_url: 
     assert _plain("sagemaker", moto_url).list_training_jobs()["TrainingJobSummaries"] == before
     store = existing.job_store_path
     assert not store.exists() or jobs.JobStore(store).list() == []
+
+
+@pytest.mark.aws_verified
+def test_the_configured_account_passes_the_checks(settings: Settings) -> None:
+    """On moto: the local target's settings. With TITANIC_SM_AWS_VERIFIED=1: your account's, as
+    `titanic-sm config check` reads them (docs/aws.md, 6a); it only reads, and aborts its upload."""
+    report = preflight.run_checks(settings)
+    assert report.ok, report.lines()
+    assert report.account is not None
+    assert all("\n" not in line for line in report.lines())
+    assert {c.name for c in report.checks} == {
+        "credentials",
+        "role",
+        "bucket",
+        "prefix",
+        "repository",
+        "instance",
+        "job name",
+        "spot",
+    }
