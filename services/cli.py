@@ -23,7 +23,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Prepare the Titanic data set.", no_args_is_help=True)
 local_app = typer.Typer(
-    help="The local stack: moto, a Docker registry and the training control plane on 127.0.0.1.", no_args_is_help=True
+    help="The local stack: moto, a Docker registry and the training control plane on 127.0.0.1.",
+    no_args_is_help=True,
 )
 app.add_typer(data_app, name="data")
 app.add_typer(local_app, name="local")

@@ -207,9 +207,13 @@ def ensure_running(settings: Settings) -> StackEndpoints:
             follows = name == CONTROL_PLANE and moved
             if current.healthy and not follows:
                 continue
-            if current.running and not follows:  # alive but not answering: maybe still starting
-                if _wait_until_answers(name, int(current.port or 0), current.pid, deadline=5.0):
-                    continue
+            # Alive but not answering: maybe still starting.
+            if (
+                current.running
+                and not follows
+                and _wait_until_answers(name, int(current.port or 0), current.pid, deadline=5.0)
+            ):
+                continue
             if current.running:
                 _terminate(current.pid, name)
             state[name] = _start(settings, stack_dir, name, current.port, state)
@@ -441,7 +445,9 @@ def stop(settings: Settings) -> list[str]:
     with _locked(stack_dir):
         state = _read_state(stack_dir)
         # The control plane first: it must not see moto go away under a running job's upload.
-        stopped = {name for name in reversed(SERVICES) if _terminate((state.get(name) or {}).get("pid"), name)}
+        stopped = {
+            name for name in reversed(SERVICES) if _terminate((state.get(name) or {}).get("pid"), name)
+        }
         # Keep the ports: the next start reuses them, so image URIs on 127.0.0.1:PORT stay valid.
         _write_state(stack_dir, {n: {"pid": None, "port": e.get("port")} for n, e in state.items()})
     return [name for name in SERVICES if name in stopped]

@@ -110,7 +110,7 @@ def _remove_images_of(registry: str) -> None:
 
 @pytest.fixture(scope="session")
 def local_stack(stack_settings: Settings) -> StackEndpoints:
-    """This session's stack (``moto_url``, ``registry``, ``sagemaker_url``); stopped with ``stack_settings``."""
+    """This session's stack (``moto_url``, ``registry``, ``sagemaker_url``), stopped with the settings."""
     from services import local_stack as stack
 
     return stack.ensure_running(stack_settings)

@@ -233,7 +233,8 @@ class TrainingJob:
     def billable(self, seconds: float) -> int:
         """SageMaker bills whole seconds, at least one; spot here at the simulated discount."""
         factor = 1.0 - SIMULATED_SPOT_SAVINGS if self.spot else 1.0
-        return max(1, math.ceil(seconds * factor)) if seconds > 0 else 0
+        # Rounded first: 100 s x 0.3 is 30.000000000000004 in floating point, not 31 s.
+        return max(1, math.ceil(round(seconds * factor, 6))) if seconds > 0 else 0
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
@@ -254,7 +255,9 @@ MESSAGES = {
     "Stopped": "Training job stopped",
     "MaxRuntimeExceeded": "Training job stopped: it exceeded MaxRuntimeInSeconds",
     "MaxWaitTimeExceeded": "Training job stopped: it exceeded MaxWaitTimeInSeconds",
-    "Interrupted": "Simulated spot interruption: the instance was reclaimed (local stack, not a real spot event)",
+    "Interrupted": (
+        "Simulated spot interruption: the instance was reclaimed (local stack, not a real spot event)"
+    ),
     "Restarting": "Restarting the training job on a new instance (simulated spot)",
 }
 STOP_MESSAGES = {
@@ -352,14 +355,16 @@ def validate_create(
     if max_run is not None and not (isinstance(max_run, int) and 1 <= max_run <= MAX_RUNTIME_LIMIT_SECONDS):
         raise _fail(
             "stoppingCondition.maxRuntimeInSeconds",
-            f"failed to satisfy constraint: must be between 1 and {MAX_RUNTIME_LIMIT_SECONDS}, not {max_run!r}",
+            f"failed to satisfy constraint: must be between 1 and {MAX_RUNTIME_LIMIT_SECONDS}, "
+            f"not {max_run!r}",
         )
     max_wait = stopping.get("MaxWaitTimeInSeconds")
     if request.get("EnableManagedSpotTraining"):
         if max_wait is None:
             raise ApiError(
                 "ValidationException",
-                "MaxWaitTimeInSeconds must be set in StoppingCondition when EnableManagedSpotTraining is true",
+                "MaxWaitTimeInSeconds must be set in StoppingCondition when "
+                "EnableManagedSpotTraining is true",
             )
         if max_wait < (max_run or 86400):
             raise ApiError(
@@ -386,7 +391,8 @@ def validate_create(
         if not valid or not request.get("EnableManagedSpotTraining"):
             raise _fail(
                 f"tags.{SPOT_INTERRUPTION_TAG}",
-                "the simulated spot interruption needs EnableManagedSpotTraining and a positive number of seconds",
+                "the simulated spot interruption needs EnableManagedSpotTraining and a positive "
+                "number of seconds",
             )
     problem = resolve_image(str(image))
     if problem is not None:
@@ -430,7 +436,8 @@ class JobStore:
             if job.name in self._jobs:
                 raise ApiError(
                     "ResourceInUse",
-                    f"Training job names must be unique within an AWS account and region, and a training job with this name already exists ({self._jobs[job.name].arn})",
+                    "Training job names must be unique within an AWS account and region, and a "
+                    f"training job with this name already exists ({self._jobs[job.name].arn})",
                 )
             if admit is not None:
                 admit([j for j in self._jobs.values() if j.active])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -93,6 +94,11 @@ def _docker_seconds(started: str | None, finished: str | None) -> float:
         return 0.0
 
 
+def _fail_if_active(job: TrainingJob, reason: str) -> None:
+    if job.active:
+        job.move("Failed", reason)
+
+
 def _tree_has_files(folder: Path) -> bool:
     return folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
 
@@ -100,9 +106,11 @@ def _tree_has_files(folder: Path) -> bool:
 class _LogShipper:
     """Container lines -> CloudWatch Logs, flushed every ``LOG_FLUSH_SECONDS`` (live, in order)."""
 
-    def __init__(self, logs: Any, stream: str) -> None:
+    def __init__(self, logs: Any, stream: str, after_ms: int | None = None) -> None:
         self._logs = logs
         self.stream = stream
+        # Following a container again after a restart: lines up to here were shipped already.
+        self._after_ms = after_ms
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._sending = threading.Lock()
@@ -113,6 +121,8 @@ class _LogShipper:
             self._logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
 
     def add(self, timestamp_ms: int, line: str) -> None:
+        if self._after_ms is not None and timestamp_ms <= self._after_ms:
+            return
         with self._lock:
             self._pending.append({"timestamp": timestamp_ms, "message": line or " "})
         if time.monotonic() - self._last_flush >= LOG_FLUSH_SECONDS:
@@ -341,7 +351,7 @@ class Runner:
                 f"InternalServerError: the control plane failed running the job: {type(exc).__name__}: {exc}"
             )
             with contextlib.suppress(Exception):
-                self._update(name, lambda job: job.active and job.move("Failed", reason))
+                self._update(name, lambda job: _fail_if_active(job, reason))
         finally:
             if not self.closing.is_set():
                 self._clean_up(name)
@@ -382,7 +392,7 @@ class Runner:
                 try:
                     container = self._prepare(name)
                 except JobFailure as exc:
-                    self._update(name, lambda j, e=exc: j.active and j.move("Failed", str(e)))
+                    self._update(name, functools.partial(_fail_if_active, reason=str(exc)))
                     return
                 if container is None:  # stopped before the container started
                     self._finish_stopped(name, self._tree(name), started=None)
@@ -413,7 +423,8 @@ class Runner:
         capped = "" if cpus == vcpu else f" (capped at this machine's {cpus:g} CPUs)"
         self._note(
             name,
-            f"Preparing the instances for training: {job.instance_type}, {vcpu} vCPU{capped}, {memory_gib:g} GiB",
+            f"Preparing the instances for training: {job.instance_type}, "
+            f"{vcpu} vCPU{capped}, {memory_gib:g} GiB",
         )
         self._lay_out(job, paths)
         self._update(name, lambda j: setattr(j, "tree", str(paths.base)))
@@ -549,7 +560,8 @@ class Runner:
             if count == 0:
                 raise JobFailure(
                     f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. '
-                    "Please ensure that the bucket exists in the selected region, that objects exist under that "
+                    "Please ensure that the bucket exists in the selected region, that objects exist "
+                    "under that "
                     "S3 prefix, and that the role has permission to read them."
                 )
 
@@ -600,16 +612,17 @@ class Runner:
         job = self.store.get(name)
         paths = self._tree(name)
         stream = job.log_streams[-1] if job.log_streams else self._stream_name(name)
-        shipper = _LogShipper(self._logs, stream)
+        shipped_until = self._last_event_ms(stream)
+        shipper = _LogShipper(self._logs, stream, shipped_until)
         metrics = _MetricShipper(self._cloudwatch, name)
         matcher = _MetricMatcher(list(job.request["AlgorithmSpecification"].get("MetricDefinitions") or []))
-        since = self._last_event_seconds(stream)
+        since = shipped_until / 1000 if shipped_until is not None else None
         log_thread = threading.Thread(
             target=self._pump_logs, args=(container, shipper, metrics, matcher, since), daemon=True
         )
         log_thread.start()
         done = threading.Event()
-        vcpu, memory_gib = self.specs.get(job.instance_type, (1, 1.0))
+        _, memory_gib = self.specs.get(job.instance_type, (1, 1.0))
         stats_thread = threading.Thread(
             target=self._pump_stats, args=(container, metrics, memory_gib, done), daemon=True
         )
@@ -679,7 +692,7 @@ class Runner:
         self._update(name, record)
         return "interrupted" if interrupted else "exited"
 
-    def _last_event_seconds(self, stream: str) -> int | None:
+    def _last_event_ms(self, stream: str) -> int | None:
         """When following a container again after a restart: where its shipped lines end."""
         try:
             events = self._logs.get_log_events(
@@ -687,7 +700,7 @@ class Runner:
             )["events"]
         except (BotoCoreError, ClientError):
             return None
-        return int(events[-1]["timestamp"] / 1000) + 1 if events else None
+        return int(events[-1]["timestamp"]) if events else None
 
     def _pump_logs(
         self,
@@ -695,7 +708,7 @@ class Runner:
         shipper: _LogShipper,
         metrics: _MetricShipper,
         matcher: _MetricMatcher,
-        since: int | None,
+        since: float | None,
     ) -> None:
         kwargs: dict[str, Any] = {"stream": True, "follow": True, "timestamps": True}
         if since is not None:
