@@ -246,12 +246,11 @@ def test_a_simulated_spot_interruption_restarts_and_resumes_from_the_checkpoint(
     request = job_request(
         "peer-spot",
         TrainingJobName=name,
-        # Interrupted well after the first checkpoint (the trainer imports for seconds on a busy host).
-        HyperParameters={**SLOW, "n_estimators": "500"},
+        HyperParameters={**SLOW, "n_estimators": "300"},
         EnableManagedSpotTraining=True,
         StoppingCondition={"MaxRuntimeInSeconds": 600, "MaxWaitTimeInSeconds": 1200},
         CheckpointConfig={"S3Uri": f"s3://{BUCKET}/checkpoints/{name}"},
-        Tags=[{"Key": "titanic-sm:simulate-spot-interruption-after-seconds", "Value": "15"}],
+        Tags=[{"Key": "titanic-sm:simulate-spot-interruption-after-seconds", "Value": "5"}],
     )
     sagemaker.create_training_job(**request)
     stop_at_end.append(name)

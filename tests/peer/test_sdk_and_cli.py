@@ -103,7 +103,7 @@ def test_the_aws_cli_lists_and_describes_jobs_through_local_env(
     ("change", "code", "says"),
     [
         ({"TrainingJobName": "under_score"}, "ValidationException", "trainingJobName"),
-        ({"RoleArn": "not-a-role"}, "ValidationException", "roleArn"),
+        ({"RoleArn": "arn:aws:iam::1234:role/short-account"}, "ValidationException", "roleArn"),
         ({"ResourceConfig": {"InstanceType": "ml.c5.large", "InstanceCount": 1, "VolumeSizeInGB": 5}},
          "ValidationException", "TrainingInstanceType"),
         ({"ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 5}},

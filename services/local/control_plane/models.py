@@ -40,7 +40,9 @@ DEFAULT_STOP_GRACE_SECONDS = 120.0
 # Spot on the local stack is simulated: billable time is the training time less this fraction.
 SIMULATED_SPOT_SAVINGS = 0.70
 # Opt-in simulated spot interruption: a tag on the job, its value the seconds of training before it.
-SPOT_INTERRUPTION_TAG = "titanic-sm:simulate-spot-interruption-after-seconds"
+SPOT_INTERRUPTION_TAG = (
+    "titanic-sm:simulate-spot-interruption-after-seconds"  # counted from the first log line
+)
 CONTAINER_LABEL = "titanic-sm.training-job"
 MAX_INSTANCE_COUNT = 1
 MAX_RUNTIME_LIMIT_SECONDS = 28 * 24 * 3600
@@ -138,6 +140,7 @@ class TrainingJob:
     # The container's own run (Docker's StartedAt to FinishedAt), summed over attempts: the
     # figure "fit overhead" is measured against.
     container_seconds: float = 0.0
+    container_exits: list[dict[str, float]] = field(default_factory=list)  # per attempt, for benches
     tags: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod

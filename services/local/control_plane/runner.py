@@ -35,6 +35,7 @@ import boto3
 import botocore.config
 import docker
 import docker.errors
+import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from container.contract import FAILURE_REASON_LIMIT, TRAIN_VERB, Paths
@@ -115,12 +116,15 @@ class _LogShipper:
         self._lock = threading.Lock()
         self._sending = threading.Lock()
         self._last_flush = 0.0
+        self.first_line_at: float | None = None
         with contextlib.suppress(self._logs.exceptions.ResourceAlreadyExistsException):
             self._logs.create_log_group(logGroupName=LOG_GROUP)
         with contextlib.suppress(self._logs.exceptions.ResourceAlreadyExistsException):
             self._logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
 
     def add(self, timestamp_ms: int, line: str) -> None:
+        if self.first_line_at is None:
+            self.first_line_at = time.time()
         if self._after_ms is not None and timestamp_ms <= self._after_ms:
             return
         with self._lock:
@@ -437,32 +441,29 @@ class Runner:
             j.attempt_started = time.time()
 
         self._update(name, downloading)
-        self._download_channels(job, paths)
-        self._restore_checkpoints(job, paths)
-        if self.store.get(name).secondary_status == "Stopping":
-            return None
-        self._note(name, "Downloading the training image")
-        reference = self._pull(str(job.request["AlgorithmSpecification"]["TrainingImage"]))
-        if self.store.get(name).secondary_status == "Stopping":
-            return None
-        environment = {str(k): str(v) for k, v in (job.request.get("Environment") or {}).items()}
-        environment.update({"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn})
-        attempt = self.store.get(name).attempt
+        # The image is resolved and the container created while the channels download: both
+        # wait on I/O, and a created container starts in a fraction of what create+start take.
+        created: dict[str, Any] = {}
+        creator = threading.Thread(
+            target=self._create_container, args=(job, paths, cpus, memory_gib, created), daemon=True
+        )
+        creator.start()
         try:
-            container = self._docker.containers.create(
-                reference,
-                command=[TRAIN_VERB],
-                name=f"titanic-sm-{name}-{attempt}",
-                labels={CONTAINER_LABEL: name, "titanic-sm.attempt": str(attempt)},
-                environment=environment,
-                volumes={str(paths.base.resolve()): {"bind": "/opt/ml", "mode": "rw"}},
-                nano_cpus=int(cpus * 1e9),
-                mem_limit=f"{int(memory_gib * 1024)}m",
-                memswap_limit=f"{int(memory_gib * 1024)}m",
-                network_mode="none" if job.request.get("EnableNetworkIsolation") else "bridge",
-                hostname=HOST_NAME,
-                detach=True,
-            )
+            self._download_channels(job, paths)
+            self._restore_checkpoints(job, paths)
+        finally:
+            if creator.is_alive():
+                self._note(name, "Downloading the training image")
+            creator.join()
+        container = created.get("container")
+        if "error" in created or self.store.get(name).secondary_status == "Stopping" or container is None:
+            if container is not None:
+                with contextlib.suppress(docker.errors.APIError):
+                    container.remove(force=True)
+            if "error" in created:
+                raise created["error"]
+            return None
+        try:
             container.start()
         except docker.errors.APIError as exc:
             raise JobFailure(
@@ -478,6 +479,37 @@ class Runner:
 
         self._update(name, training)
         return container
+
+    def _create_container(
+        self, job: TrainingJob, paths: Paths, cpus: float, memory_gib: float, created: dict[str, Any]
+    ) -> None:
+        """Pull the image (by digest) and create the job's container; the result goes in ``created``."""
+        try:
+            reference = self._pull(str(job.request["AlgorithmSpecification"]["TrainingImage"]))
+            environment = {str(k): str(v) for k, v in (job.request.get("Environment") or {}).items()}
+            environment.update({"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn})
+            attempt = self.store.get(job.name).attempt
+            memory = f"{int(memory_gib * 1024)}m"
+            created["container"] = self._docker.containers.create(
+                reference,
+                command=[TRAIN_VERB],
+                name=f"titanic-sm-{job.name}-{attempt}",
+                labels={CONTAINER_LABEL: job.name, "titanic-sm.attempt": str(attempt)},
+                environment=environment,
+                volumes={str(paths.base.resolve()): {"bind": "/opt/ml", "mode": "rw"}},
+                nano_cpus=int(cpus * 1e9),
+                mem_limit=memory,
+                memswap_limit=memory,  # no swap: the instance's memory is the limit, as on SageMaker
+                network_mode="none" if job.request.get("EnableNetworkIsolation") else "bridge",
+                hostname=HOST_NAME,
+                detach=True,
+            )
+        except JobFailure as exc:
+            created["error"] = exc
+        except docker.errors.APIError as exc:
+            created["error"] = JobFailure(
+                f"InternalServerError: the training container cannot be created: {exc.explanation}"
+            )
 
     def _stream_name(self, name: str) -> str:
         epoch = int(time.time())
@@ -540,6 +572,13 @@ class Runner:
                     relative = key[len(prefix) :].lstrip("/") or key.rsplit("/", 1)[-1]
                     yield key, relative
 
+    def _download(self, bucket: str, key: str, destination: Path) -> None:
+        """One object to a file: a plain GetObject (s3transfer's thread pool costs more than it
+        saves on channel-sized files)."""
+        body = self._s3.get_object(Bucket=bucket, Key=key)["Body"]
+        with open(destination, "wb") as handle:
+            shutil.copyfileobj(body, handle, 1024 * 1024)
+
     def _download_channels(self, job: TrainingJob, paths: Paths) -> None:
         for channel in job.request.get("InputDataConfig") or []:
             uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
@@ -551,7 +590,7 @@ class Runner:
                 for key, relative in self._objects(uri):
                     destination = target / relative
                     destination.parent.mkdir(parents=True, exist_ok=True)
-                    self._s3.download_file(bucket, key, str(destination))
+                    self._download(bucket, key, destination)
                     count += 1
             except ClientError as exc:
                 raise JobFailure(
@@ -581,7 +620,7 @@ class Runner:
             for key, relative in self._objects(uri):
                 destination = paths.checkpoint_dir / relative
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                self._s3.download_file(bucket, key, str(destination))
+                self._download(bucket, key, destination)
         except ClientError as exc:
             raise JobFailure(f"ClientError: cannot restore checkpoints from {uri}: {exc}") from None
 
@@ -627,17 +666,27 @@ class Runner:
             target=self._pump_stats, args=(container, metrics, memory_gib, done), daemon=True
         )
         stats_thread.start()
-        training_started = next(
-            (t["StartTime"] for t in reversed(job.transitions) if t["Status"] == "Training"), time.time()
-        )
         wakeup = self._wakeups.setdefault(name, threading.Event())
         term_sent: float | None = None
         interrupted = False
         checkpoint_synced = 0.0
-        while True:
-            container.reload()
-            if container.status in ("exited", "dead"):
-                break
+        exited = threading.Event()
+
+        def wait_for_exit() -> None:
+            # The daemon answers the moment the container exits: no polling delay at the end.
+            while True:
+                try:
+                    container.wait(timeout=300)
+                    break
+                except docker.errors.APIError:  # (a RequestException too: caught first)
+                    break  # gone (removed): it has ended
+                except requests.exceptions.RequestException:
+                    continue  # a long job outlives one wait call's read timeout
+            exited.set()
+            wakeup.set()
+
+        threading.Thread(target=wait_for_exit, name=f"wait-{name}", daemon=True).start()
+        while not exited.is_set():
             job = self.store.get(name)
             now = time.time()
             if (
@@ -653,7 +702,10 @@ class Runner:
                 and after is not None
                 and job.interruptions == 0
                 and job.secondary_status == "Training"
-                and now - training_started >= after
+                # Counted from the container's first line, so a slow start (imports on a busy
+                # host) never lands the interruption before training has begun.
+                and shipper.first_line_at is not None
+                and now - shipper.first_line_at >= after
             ):
                 interrupted = True
                 self._update(name, lambda j: j.move("Interrupted"))
@@ -672,18 +724,28 @@ class Runner:
             metrics.tick()
             wakeup.wait(POLL_SECONDS)
             wakeup.clear()
+        ended = time.monotonic()
         log_thread.join(timeout=10)
-        done.set()
-        stats_thread.join(timeout=5)
+        drained = time.monotonic()
+        done.set()  # the stats thread ends with its stream; waiting for it would only add latency
         shipper.flush()
         metrics.flush()
+        container.reload()
+        LOG.info(
+            "%s: container exited; logs drained in %.2fs, logs and metrics flushed in %.2fs",
+            name,
+            drained - ended,
+            time.monotonic() - drained,
+        )
         state = container.attrs.get("State", {})
         exit_code = int(state.get("ExitCode", -1))
         ran = _docker_seconds(state.get("StartedAt"), state.get("FinishedAt"))
+        exited_at = time.time()
 
         def record(j: TrainingJob) -> None:
             j.exit_code = exit_code
             j.container_seconds += ran
+            j.container_exits.append({"run_seconds": ran, "seen_at": exited_at})
             merged = {m["MetricName"]: m for m in j.final_metrics}
             merged.update(matcher.final)
             j.final_metrics = list(merged.values())
@@ -827,6 +889,9 @@ class Runner:
 
     def _end(self, name: str, status: str, reason: str | None, artifacts: str | None = None) -> None:
         def change(j: TrainingJob) -> None:
+            nonlocal status
+            if j.secondary_status == "Stopping" and status == "Completed":
+                status = j.stopped_status()  # stopped while uploading: the upload finished first
             if j.attempt_started is not None:
                 j.instance_seconds += self._attempt_seconds(j)
                 j.attempt_started = None
@@ -876,6 +941,8 @@ class Runner:
         """After a restart: follow jobs whose container still runs or has exited; fail the rest."""
         for job in self.store.all():
             if not job.active:
+                if (self.config.jobs_dir / job.name).exists():
+                    self._clean_up(job.name)  # ended while the server was going down
                 continue
             if job.container_id and self._container(job.container_id) is not None:
                 self.start(job.name, adopt=True)
