@@ -3,7 +3,8 @@
 Everything happens in a temp folder with its own state dir: a warm-up run first (it starts the
 stack and pushes the image into the fresh registry, which is not what is measured), then one run
 alone, then five at once. Each run is the CLI as a user types it, so whatever runs the job behind
-`titanic-sm run` is what is measured. The stack is stopped and the folder removed at the end.
+`titanic-sm run` is what is measured. The stack is stopped, its images untagged and the folder
+removed at the end.
 """
 
 from __future__ import annotations
@@ -47,6 +48,27 @@ def _timed(home: Path, count: int) -> float:
     return time.monotonic() - started
 
 
+def _untag_images_of(registry: str) -> None:
+    """The push's tag and what was pulled from the stopped registry (the build's own tag stays)."""
+    listed = subprocess.run(
+        [
+            "docker",
+            "images",
+            "--digests",
+            "--filter",
+            f"reference={registry}/*",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    names = [name for name in listed if not name.endswith(("<none>", ":"))]
+    if names:
+        subprocess.run(["docker", "rmi", *names], capture_output=True, check=False)
+
+
 def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="titanic-bench-concurrent-"))
     settings = Settings(state_dir=home / "state", runs_dir=home / "runs", data_dir=home / "data/processed")
@@ -55,7 +77,10 @@ def main() -> int:
         one = _timed(home, 1)
         many = _timed(home, CONCURRENT)
     finally:
+        registries = [s.address for s in local_stack.status(settings) if s.name == "registry" and s.address]
         local_stack.stop(settings)
+        for registry in registries:
+            _untag_images_of(registry)
         shutil.rmtree(home, ignore_errors=True)
     print(f"{'runs':<22}{'wall':>9}{'per run':>10}")
     print(f"{'warm-up (fresh stack)':<22}{warm_up:>8.1f}s{warm_up:>9.1f}s")

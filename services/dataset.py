@@ -157,7 +157,7 @@ def check_csv_size(path: Path, name: str | None = None, max_bytes: int = MAX_CSV
     with contextlib.suppress(OSError):  # a missing file is the reader's to name
         size = Path(path).stat().st_size
         if size > max_bytes:
-            raise DataError(_too_big(name or Path(path).name, _size(size), max_bytes))
+            raise DataError(_too_big(name or Path(path).name, size, max_bytes))
 
 
 def read_csv_file(path: Path, name: str | None = None, max_bytes: int = MAX_CSV_BYTES) -> bytes:
@@ -177,15 +177,18 @@ def read_csv_file(path: Path, name: str | None = None, max_bytes: int = MAX_CSV_
         if stat.S_ISDIR(info.st_mode):
             raise DataError(f"{label}: {path} is a folder, not a CSV file")
         if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
-            raise DataError(_too_big(label, _size(info.st_size), max_bytes))
+            raise DataError(_too_big(label, info.st_size, max_bytes))
         content = handle.read(max_bytes + 1)
     if len(content) > max_bytes:
         raise DataError(f"{label}: over the limit of {_size(max_bytes)} for a CSV file; read no further")
     return content
 
 
-def _too_big(label: str, size: str, max_bytes: int) -> str:
-    return f"{label}: {size} is over the limit of {_size(max_bytes)} for a CSV file; it was not read"
+def _too_big(label: str, size: int, max_bytes: int) -> str:
+    shown, limit = _size(size), _size(max_bytes)
+    if shown == limit:  # just over: "5.0 MB is over 5.0 MB" would read as a contradiction
+        shown, limit = f"{size:,} bytes", f"{limit} ({max_bytes:,} bytes)"
+    return f"{label}: {shown} is over the limit of {limit} for a CSV file; it was not read"
 
 
 _held: dict[tuple[str, int], int] = {}  # (lock path, thread) -> depth: data_lock is re-entrant

@@ -591,6 +591,12 @@ def image_labels(settings: Settings, image_uri: str) -> dict[str, str] | None:
             )
             if again.returncode == 0:
                 return dict(json.loads(again.stdout or "null") or {})
+    if settings.is_local:
+        from services import local_stack
+
+        # Reading a label never starts the stack: a stack that is down has no registry to ask.
+        if not all(service.healthy for service in local_stack.status(settings)):
+            return None
     try:
         ecr = aws.client(settings, "ecr")
         if settings.is_local:

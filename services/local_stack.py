@@ -207,9 +207,13 @@ def ensure_running(settings: Settings) -> StackEndpoints:
             follows = name == CONTROL_PLANE and moved
             if current.healthy and not follows:
                 continue
-            if current.running and not follows:  # alive but not answering: maybe still starting
-                if _wait_until_answers(name, int(current.port or 0), current.pid, deadline=5.0):
-                    continue
+            # Alive but not answering: maybe still starting.
+            if (
+                current.running
+                and not follows
+                and _wait_until_answers(name, int(current.port or 0), current.pid, deadline=5.0)
+            ):
+                continue
             if current.running:
                 _terminate(current.pid, name)
             state[name] = _start(settings, stack_dir, name, current.port, state)

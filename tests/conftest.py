@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from services.images import ImageRef
+    from services.local_stack import StackEndpoints
+    from services.settings import Settings
 
 TIERS = ("unit", "container", "contract", "peer", "faults", "ui", "e2e")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -75,3 +82,68 @@ def moto_url() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+# The Docker tiers (peer, e2e) share one local stack and one pushed image per session:
+# - ``stack_settings``: local-target Settings on a temp state dir, so this session's stack has its
+#   own free ports and data and never touches a developer's running stack (or another session's);
+#   stops are SIGKILLed after a short grace, so stop tests do not wait SageMaker's 120 s;
+# - ``local_stack``: that stack (moto, registry, control plane) started once, stopped at session
+#   end (also when it was started on demand by an AWS client on ``stack_settings``);
+# - ``training_image``: the training image built (if its content is new), pushed to the stack's
+#   registry and pinned by digest, once per session. The offline base and the build's local tag are
+#   Docker images, so they are reused across sessions; only the push is per session.
+STOP_GRACE_SECONDS = 5
+
+
+@pytest.fixture(scope="session")
+def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    from services import local_stack as stack
+    from services.settings import Settings
+
+    root = tmp_path_factory.mktemp("stack")
+    settings = Settings(
+        target="local",
+        state_dir=root / "state",
+        runs_dir=root / "runs",
+        data_dir=root / "data",
+        bucket="titanic-sm-e2e",
+        local_stop_grace_seconds=STOP_GRACE_SECONDS,
+    )
+    try:
+        yield settings
+    finally:
+        # Any AWS client on these settings starts the stack on demand: stop it however it started.
+        registries = [s.address for s in stack.status(settings) if s.name == "registry" and s.address]
+        stack.stop(settings)
+        # Jobs pulled the image from this session's registry, whose port dies with it.
+        for registry in registries:
+            _remove_images_of(registry)
+
+
+def _remove_images_of(registry: str) -> None:
+    """Untag what jobs pulled from ``registry``; by name, so the build's own tag stays."""
+    query = ["--digests", "--filter", f"reference={registry}/*", "--format", "{{.Repository}}@{{.Digest}}"]
+    listed = subprocess.run(["docker", "images", *query], capture_output=True, text=True, check=False)
+    names = [name for name in listed.stdout.split() if not name.endswith("@<none>")]
+    if names:
+        subprocess.run(["docker", "rmi", *names], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def local_stack(stack_settings: Settings) -> StackEndpoints:
+    """This session's stack (``moto_url``, ``registry``, ``sagemaker_url``), stopped with the settings."""
+    from services import local_stack as stack
+
+    return stack.ensure_running(stack_settings)
+
+
+@pytest.fixture(scope="session")
+def training_image(stack_settings: Settings, local_stack: StackEndpoints) -> ImageRef:
+    """Built and pushed once per session; ``.uri_with_digest`` is what a job should use."""
+    from services import images
+
+    messages: list[str] = []
+    ref = images.ensure_image(stack_settings, progress=lambda stage, message: messages.append(message))
+    assert ref.repository_uri.startswith(local_stack.registry), messages
+    return ref

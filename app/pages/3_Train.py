@@ -40,12 +40,16 @@ LOG_LINES_KEPT = 2000
 REQUEST_KEY = "launch_request_key"
 IMAGE_KEY = "last_image"
 LOG_STATE_KEY = "log_state"
+ENDED_KEY = "train_watched_ended"
 # SageMaker caps MaxRuntimeInSeconds and MaxWaitTimeInSeconds at 5 days.
 MAX_SECONDS = 432_000
 DEFAULTS = {spec.name: spec.default for spec in SCHEMA}
 
 settings = page_setup("nav.train")
 st.title(t("train.title"))
+ended = st.session_state.pop(ENDED_KEY, None)
+if ended:  # the watched job ended during the last poll: say so once, whatever the page shows
+    st.toast(t("jobs.ended_toast", name=ended[0], status=ended[1]), icon="🏁")
 store = JobStore(settings.job_store_path)
 
 
@@ -424,6 +428,7 @@ def watch() -> None:
         return
     render_job(job)
     if initial is not None and initial.is_active and not job.is_active:
+        st.session_state[ENDED_KEY] = (job.job_name, job.status)
         st.rerun()
 
 

@@ -321,6 +321,9 @@ def _results(facts: Facts, lang: str, rendered: Rendered, evidence: Evidence) ->
     unknown = _t("submission.unknown", lang)
     lines: list[str] = []
     final = metrics.get("final_metric_data") or facts.job.metrics.get("final_metric_data") or {}
+    if not final:  # a store that keeps DescribeTrainingJob: its FinalMetricDataList
+        described = getattr(facts.job, "training_job", None) or {}
+        final = {m["MetricName"]: float(m["Value"]) for m in described.get("FinalMetricDataList") or []}
     if not validation and not cv:
         lines += [f"> {_t('submission.results.no_metrics', lang)}", ""]
         if final:

@@ -78,7 +78,11 @@ def job_resources(job: Job, run: dict[str, Any] | None = None) -> dict[str, str 
     """
     run = run or {}
     imported = job.request.get("imported") or {}
-    recorded = imported.get("resources") or job.request.get("settings") or {}
+    recorded = dict(imported.get("resources") or job.request.get("settings") or {})
+    # What SageMaker itself reported of the job, where the store keeps it, fills the rest.
+    described: dict[str, Any] = dict(getattr(job, "training_job", None) or {})
+    recorded.setdefault("role_arn", described.get("RoleArn"))
+    recorded.setdefault("instance_count", (described.get("ResourceConfig") or {}).get("InstanceCount"))
     return {
         "region": _text(recorded.get("region") or run.get("region")),
         "bucket": _text(recorded.get("bucket") or run.get("bucket")),

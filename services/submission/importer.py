@@ -173,7 +173,12 @@ def import_job(settings: Settings, job_name: str, sagemaker: Any | None = None, 
         "describe": json.loads(json.dumps(described, default=str)),
     }
     store = JobStore(settings.job_store_path)
+    from services import jobs as job_store
     from services.jobs import JobStoreError
+
+    if "training_job" in getattr(job_store, "_UPDATABLE", ()):
+        # A store that keeps DescribeTrainingJob itself (as the worker records it) gets it here too.
+        values["training_job"] = imported["describe"]
 
     created = _stamp(described.get("CreationTime")) or dt.datetime.now(dt.UTC).timestamp()
     try:

@@ -3,6 +3,7 @@ detection, restart and stop. Each test starts real `python -m services worker` p
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -97,6 +98,8 @@ def test_launch_returns_at_once_and_the_worker_completes_the_job(aws_settings: S
     ]
     assert job.training_job["TrainingJobStatus"] == "Completed"
     assert job.artifact_uri == f"s3://{aws_settings.bucket}/titanic/jobs/{name}/output/model.tar.gz"
+    # Verified from the job's own output path: its model's hash is recorded, predict's trust.
+    assert job.model_sha256 == hashlib.sha256(b"model").hexdigest()
     assert (job.validation_accuracy, job.validation_auc, job.cv_accuracy, job.cv_auc) == (
         0.81,
         0.86,

@@ -45,12 +45,15 @@ def _left_behind(home: CliHome, inputs: set[str]) -> list[str]:
 def test_an_oversize_csv_is_one_line_exit_1_and_nothing_written(
     cli_home: CliHome, command: tuple[str, ...]
 ) -> None:
-    _csv_of(cli_home.root / "big.csv", dataset.MAX_CSV_BYTES + 1)
+    size = _csv_of(cli_home.root / "big.csv", dataset.MAX_CSV_BYTES + 1).stat().st_size
     result = cli_home.run(*command)
     assert (result.returncode, result.stdout) == (1, ""), result
     assert result.stderr.count("\n") == 1, result.stderr
     line = result.stderr.strip()
-    assert line.startswith("error: ") and "big.csv: 5.0 MB is over the limit of 5.0 MB" in line, line
+    limit = f"{LIMIT} ({dataset.MAX_CSV_BYTES:,} bytes)"
+    assert line.startswith("error: ") and f"big.csv: {size:,} bytes is over the limit of {limit}" in line, (
+        line
+    )
     assert line.endswith("for a CSV file; it was not read"), line
     # No state dir (no stack started), no data folder, no runs/, no submission.
     assert _left_behind(cli_home, {"big.csv"}) == []

@@ -87,14 +87,15 @@ def korean_shots(driver: webdriver.Chrome, shot: Callable[[webdriver.Chrome, str
     """The same session switched to Korean in the sidebar: each page again, as ``<page>-ko``."""
     driver.find_element(By.XPATH, "//*[@data-testid='stSidebar']//label[contains(., '한국어')]").click()
     wait_text(driver, messages.text("jobs.title", "ko"), 30)
-    for name, title_key in (
-        ("home", "nav.home"),
-        ("data", "nav.data"),
-        ("instance", "nav.instance"),
-        ("train", "nav.train"),
-        ("jobs", "nav.jobs"),
+    for name, link_key, heading_key in (
+        ("home", "nav.home", "home.title"),
+        ("data", "nav.data", "data.title"),
+        ("instance", "nav.instance", "instance.title"),
+        ("train", "nav.train", "train.title"),
+        ("jobs", "nav.jobs", "jobs.title"),
     ):
-        open_page(driver, messages.text(title_key, "ko"))
+        heading = messages.text(heading_key, "ko").removeprefix("🚢 ")
+        open_page(driver, messages.text(link_key, "ko"), 60, heading=heading)
         if name in ("train", "jobs"):
             roc = messages.text("chart.roc", "ko")
             wait_for(

@@ -175,9 +175,10 @@ def _link_label(link: WebElement) -> str:
     return lines[-1] if lines else ""
 
 
-def open_page(driver: webdriver.Chrome, name: str, timeout: float = 30.0) -> None:
+def open_page(driver: webdriver.Chrome, name: str, timeout: float = 30.0, heading: str | None = None) -> None:
     """Follow the sidebar link named ``name`` in the page's language (a client-side switch: the
-    session and its choices are kept). app/ui.py draws these links; Streamlit's own list is off."""
+    session and its choices are kept), until a heading holds ``heading`` (default: ``name``).
+    app/ui.py draws these links; Streamlit's own list is off."""
     link = wait_for(
         driver,
         lambda d: next(
@@ -196,7 +197,7 @@ def open_page(driver: webdriver.Chrome, name: str, timeout: float = 30.0) -> Non
     link.click()
     wait_for(
         driver,
-        lambda d: d.find_elements(By.XPATH, f"//h1[contains(., {name!r})]"),
+        lambda d: d.find_elements(By.XPATH, f"//h1[contains(., {heading or name!r})]"),
         timeout,
         f"the {name} page",
     )

@@ -401,6 +401,8 @@ def test_cli_writes_the_latest_completed_job(tmp_path: Path, trained: tuple[byte
     )
     assert result.exit_code == 0, result.output
     assert job.job_name in (out / "submission.en.md").read_text(encoding="utf-8")
+    # Asking for the image's revision label never starts a local stack as a side effect.
+    assert not (settings.state_dir / "local-stack").exists()
 
 
 def test_cli_without_a_completed_job_is_one_line(tmp_path: Path) -> None:

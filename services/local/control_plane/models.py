@@ -40,7 +40,9 @@ DEFAULT_STOP_GRACE_SECONDS = 120.0
 # Spot on the local stack is simulated: billable time is the training time less this fraction.
 SIMULATED_SPOT_SAVINGS = 0.70
 # Opt-in simulated spot interruption: a tag on the job, its value the seconds of training before it.
-SPOT_INTERRUPTION_TAG = "titanic-sm:simulate-spot-interruption-after-seconds"
+SPOT_INTERRUPTION_TAG = (
+    "titanic-sm:simulate-spot-interruption-after-seconds"  # counted from the first log line
+)
 CONTAINER_LABEL = "titanic-sm.training-job"
 MAX_INSTANCE_COUNT = 1
 MAX_RUNTIME_LIMIT_SECONDS = 28 * 24 * 3600
@@ -138,6 +140,7 @@ class TrainingJob:
     # The container's own run (Docker's StartedAt to FinishedAt), summed over attempts: the
     # figure "fit overhead" is measured against.
     container_seconds: float = 0.0
+    container_exits: list[dict[str, float]] = field(default_factory=list)  # per attempt, for benches
     tags: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
@@ -233,7 +236,8 @@ class TrainingJob:
     def billable(self, seconds: float) -> int:
         """SageMaker bills whole seconds, at least one; spot here at the simulated discount."""
         factor = 1.0 - SIMULATED_SPOT_SAVINGS if self.spot else 1.0
-        return max(1, math.ceil(seconds * factor)) if seconds > 0 else 0
+        # Rounded first: 100 s x 0.3 is 30.000000000000004 in floating point, not 31 s.
+        return max(1, math.ceil(round(seconds * factor, 6))) if seconds > 0 else 0
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
@@ -254,7 +258,9 @@ MESSAGES = {
     "Stopped": "Training job stopped",
     "MaxRuntimeExceeded": "Training job stopped: it exceeded MaxRuntimeInSeconds",
     "MaxWaitTimeExceeded": "Training job stopped: it exceeded MaxWaitTimeInSeconds",
-    "Interrupted": "Simulated spot interruption: the instance was reclaimed (local stack, not a real spot event)",
+    "Interrupted": (
+        "Simulated spot interruption: the instance was reclaimed (local stack, not a real spot event)"
+    ),
     "Restarting": "Restarting the training job on a new instance (simulated spot)",
 }
 STOP_MESSAGES = {
@@ -352,14 +358,16 @@ def validate_create(
     if max_run is not None and not (isinstance(max_run, int) and 1 <= max_run <= MAX_RUNTIME_LIMIT_SECONDS):
         raise _fail(
             "stoppingCondition.maxRuntimeInSeconds",
-            f"failed to satisfy constraint: must be between 1 and {MAX_RUNTIME_LIMIT_SECONDS}, not {max_run!r}",
+            f"failed to satisfy constraint: must be between 1 and {MAX_RUNTIME_LIMIT_SECONDS}, "
+            f"not {max_run!r}",
         )
     max_wait = stopping.get("MaxWaitTimeInSeconds")
     if request.get("EnableManagedSpotTraining"):
         if max_wait is None:
             raise ApiError(
                 "ValidationException",
-                "MaxWaitTimeInSeconds must be set in StoppingCondition when EnableManagedSpotTraining is true",
+                "MaxWaitTimeInSeconds must be set in StoppingCondition when "
+                "EnableManagedSpotTraining is true",
             )
         if max_wait < (max_run or 86400):
             raise ApiError(
@@ -386,7 +394,8 @@ def validate_create(
         if not valid or not request.get("EnableManagedSpotTraining"):
             raise _fail(
                 f"tags.{SPOT_INTERRUPTION_TAG}",
-                "the simulated spot interruption needs EnableManagedSpotTraining and a positive number of seconds",
+                "the simulated spot interruption needs EnableManagedSpotTraining and a positive "
+                "number of seconds",
             )
     problem = resolve_image(str(image))
     if problem is not None:
@@ -430,7 +439,8 @@ class JobStore:
             if job.name in self._jobs:
                 raise ApiError(
                     "ResourceInUse",
-                    f"Training job names must be unique within an AWS account and region, and a training job with this name already exists ({self._jobs[job.name].arn})",
+                    "Training job names must be unique within an AWS account and region, and a "
+                    f"training job with this name already exists ({self._jobs[job.name].arn})",
                 )
             if admit is not None:
                 admit([j for j in self._jobs.values() if j.active])

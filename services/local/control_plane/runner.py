@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ import boto3
 import botocore.config
 import docker
 import docker.errors
+import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from container.contract import FAILURE_REASON_LIMIT, TRAIN_VERB, Paths
@@ -93,6 +95,11 @@ def _docker_seconds(started: str | None, finished: str | None) -> float:
         return 0.0
 
 
+def _fail_if_active(job: TrainingJob, reason: str) -> None:
+    if job.active:
+        job.move("Failed", reason)
+
+
 def _tree_has_files(folder: Path) -> bool:
     return folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
 
@@ -100,19 +107,26 @@ def _tree_has_files(folder: Path) -> bool:
 class _LogShipper:
     """Container lines -> CloudWatch Logs, flushed every ``LOG_FLUSH_SECONDS`` (live, in order)."""
 
-    def __init__(self, logs: Any, stream: str) -> None:
+    def __init__(self, logs: Any, stream: str, after_ms: int | None = None) -> None:
         self._logs = logs
         self.stream = stream
+        # Following a container again after a restart: lines up to here were shipped already.
+        self._after_ms = after_ms
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._sending = threading.Lock()
         self._last_flush = 0.0
+        self.first_line_at: float | None = None
         with contextlib.suppress(self._logs.exceptions.ResourceAlreadyExistsException):
             self._logs.create_log_group(logGroupName=LOG_GROUP)
         with contextlib.suppress(self._logs.exceptions.ResourceAlreadyExistsException):
             self._logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
 
     def add(self, timestamp_ms: int, line: str) -> None:
+        if self.first_line_at is None:
+            self.first_line_at = time.time()
+        if self._after_ms is not None and timestamp_ms <= self._after_ms:
+            return
         with self._lock:
             self._pending.append({"timestamp": timestamp_ms, "message": line or " "})
         if time.monotonic() - self._last_flush >= LOG_FLUSH_SECONDS:
@@ -341,7 +355,7 @@ class Runner:
                 f"InternalServerError: the control plane failed running the job: {type(exc).__name__}: {exc}"
             )
             with contextlib.suppress(Exception):
-                self._update(name, lambda job: job.active and job.move("Failed", reason))
+                self._update(name, lambda job: _fail_if_active(job, reason))
         finally:
             if not self.closing.is_set():
                 self._clean_up(name)
@@ -382,7 +396,7 @@ class Runner:
                 try:
                     container = self._prepare(name)
                 except JobFailure as exc:
-                    self._update(name, lambda j, e=exc: j.active and j.move("Failed", str(e)))
+                    self._update(name, functools.partial(_fail_if_active, reason=str(exc)))
                     return
                 if container is None:  # stopped before the container started
                     self._finish_stopped(name, self._tree(name), started=None)
@@ -413,7 +427,8 @@ class Runner:
         capped = "" if cpus == vcpu else f" (capped at this machine's {cpus:g} CPUs)"
         self._note(
             name,
-            f"Preparing the instances for training: {job.instance_type}, {vcpu} vCPU{capped}, {memory_gib:g} GiB",
+            f"Preparing the instances for training: {job.instance_type}, "
+            f"{vcpu} vCPU{capped}, {memory_gib:g} GiB",
         )
         self._lay_out(job, paths)
         self._update(name, lambda j: setattr(j, "tree", str(paths.base)))
@@ -426,32 +441,29 @@ class Runner:
             j.attempt_started = time.time()
 
         self._update(name, downloading)
-        self._download_channels(job, paths)
-        self._restore_checkpoints(job, paths)
-        if self.store.get(name).secondary_status == "Stopping":
-            return None
-        self._note(name, "Downloading the training image")
-        reference = self._pull(str(job.request["AlgorithmSpecification"]["TrainingImage"]))
-        if self.store.get(name).secondary_status == "Stopping":
-            return None
-        environment = {str(k): str(v) for k, v in (job.request.get("Environment") or {}).items()}
-        environment.update({"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn})
-        attempt = self.store.get(name).attempt
+        # The image is resolved and the container created while the channels download: both
+        # wait on I/O, and a created container starts in a fraction of what create+start take.
+        created: dict[str, Any] = {}
+        creator = threading.Thread(
+            target=self._create_container, args=(job, paths, cpus, memory_gib, created), daemon=True
+        )
+        creator.start()
         try:
-            container = self._docker.containers.create(
-                reference,
-                command=[TRAIN_VERB],
-                name=f"titanic-sm-{name}-{attempt}",
-                labels={CONTAINER_LABEL: name, "titanic-sm.attempt": str(attempt)},
-                environment=environment,
-                volumes={str(paths.base.resolve()): {"bind": "/opt/ml", "mode": "rw"}},
-                nano_cpus=int(cpus * 1e9),
-                mem_limit=f"{int(memory_gib * 1024)}m",
-                memswap_limit=f"{int(memory_gib * 1024)}m",
-                network_mode="none" if job.request.get("EnableNetworkIsolation") else "bridge",
-                hostname=HOST_NAME,
-                detach=True,
-            )
+            self._download_channels(job, paths)
+            self._restore_checkpoints(job, paths)
+        finally:
+            if creator.is_alive():
+                self._note(name, "Downloading the training image")
+            creator.join()
+        container = created.get("container")
+        if "error" in created or self.store.get(name).secondary_status == "Stopping" or container is None:
+            if container is not None:
+                with contextlib.suppress(docker.errors.APIError):
+                    container.remove(force=True)
+            if "error" in created:
+                raise created["error"]
+            return None
+        try:
             container.start()
         except docker.errors.APIError as exc:
             raise JobFailure(
@@ -467,6 +479,37 @@ class Runner:
 
         self._update(name, training)
         return container
+
+    def _create_container(
+        self, job: TrainingJob, paths: Paths, cpus: float, memory_gib: float, created: dict[str, Any]
+    ) -> None:
+        """Pull the image (by digest) and create the job's container; the result goes in ``created``."""
+        try:
+            reference = self._pull(str(job.request["AlgorithmSpecification"]["TrainingImage"]))
+            environment = {str(k): str(v) for k, v in (job.request.get("Environment") or {}).items()}
+            environment.update({"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn})
+            attempt = self.store.get(job.name).attempt
+            memory = f"{int(memory_gib * 1024)}m"
+            created["container"] = self._docker.containers.create(
+                reference,
+                command=[TRAIN_VERB],
+                name=f"titanic-sm-{job.name}-{attempt}",
+                labels={CONTAINER_LABEL: job.name, "titanic-sm.attempt": str(attempt)},
+                environment=environment,
+                volumes={str(paths.base.resolve()): {"bind": "/opt/ml", "mode": "rw"}},
+                nano_cpus=int(cpus * 1e9),
+                mem_limit=memory,
+                memswap_limit=memory,  # no swap: the instance's memory is the limit, as on SageMaker
+                network_mode="none" if job.request.get("EnableNetworkIsolation") else "bridge",
+                hostname=HOST_NAME,
+                detach=True,
+            )
+        except JobFailure as exc:
+            created["error"] = exc
+        except docker.errors.APIError as exc:
+            created["error"] = JobFailure(
+                f"InternalServerError: the training container cannot be created: {exc.explanation}"
+            )
 
     def _stream_name(self, name: str) -> str:
         epoch = int(time.time())
@@ -529,6 +572,13 @@ class Runner:
                     relative = key[len(prefix) :].lstrip("/") or key.rsplit("/", 1)[-1]
                     yield key, relative
 
+    def _download(self, bucket: str, key: str, destination: Path) -> None:
+        """One object to a file: a plain GetObject (s3transfer's thread pool costs more than it
+        saves on channel-sized files)."""
+        body = self._s3.get_object(Bucket=bucket, Key=key)["Body"]
+        with open(destination, "wb") as handle:
+            shutil.copyfileobj(body, handle, 1024 * 1024)
+
     def _download_channels(self, job: TrainingJob, paths: Paths) -> None:
         for channel in job.request.get("InputDataConfig") or []:
             uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
@@ -540,7 +590,7 @@ class Runner:
                 for key, relative in self._objects(uri):
                     destination = target / relative
                     destination.parent.mkdir(parents=True, exist_ok=True)
-                    self._s3.download_file(bucket, key, str(destination))
+                    self._download(bucket, key, destination)
                     count += 1
             except ClientError as exc:
                 raise JobFailure(
@@ -549,7 +599,8 @@ class Runner:
             if count == 0:
                 raise JobFailure(
                     f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. '
-                    "Please ensure that the bucket exists in the selected region, that objects exist under that "
+                    "Please ensure that the bucket exists in the selected region, that objects exist "
+                    "under that "
                     "S3 prefix, and that the role has permission to read them."
                 )
 
@@ -569,7 +620,7 @@ class Runner:
             for key, relative in self._objects(uri):
                 destination = paths.checkpoint_dir / relative
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                self._s3.download_file(bucket, key, str(destination))
+                self._download(bucket, key, destination)
         except ClientError as exc:
             raise JobFailure(f"ClientError: cannot restore checkpoints from {uri}: {exc}") from None
 
@@ -600,31 +651,42 @@ class Runner:
         job = self.store.get(name)
         paths = self._tree(name)
         stream = job.log_streams[-1] if job.log_streams else self._stream_name(name)
-        shipper = _LogShipper(self._logs, stream)
+        shipped_until = self._last_event_ms(stream)
+        shipper = _LogShipper(self._logs, stream, shipped_until)
         metrics = _MetricShipper(self._cloudwatch, name)
         matcher = _MetricMatcher(list(job.request["AlgorithmSpecification"].get("MetricDefinitions") or []))
-        since = self._last_event_seconds(stream)
+        since = shipped_until / 1000 if shipped_until is not None else None
         log_thread = threading.Thread(
             target=self._pump_logs, args=(container, shipper, metrics, matcher, since), daemon=True
         )
         log_thread.start()
         done = threading.Event()
-        vcpu, memory_gib = self.specs.get(job.instance_type, (1, 1.0))
+        _, memory_gib = self.specs.get(job.instance_type, (1, 1.0))
         stats_thread = threading.Thread(
             target=self._pump_stats, args=(container, metrics, memory_gib, done), daemon=True
         )
         stats_thread.start()
-        training_started = next(
-            (t["StartTime"] for t in reversed(job.transitions) if t["Status"] == "Training"), time.time()
-        )
         wakeup = self._wakeups.setdefault(name, threading.Event())
         term_sent: float | None = None
         interrupted = False
         checkpoint_synced = 0.0
-        while True:
-            container.reload()
-            if container.status in ("exited", "dead"):
-                break
+        exited = threading.Event()
+
+        def wait_for_exit() -> None:
+            # The daemon answers the moment the container exits: no polling delay at the end.
+            while True:
+                try:
+                    container.wait(timeout=300)
+                    break
+                except docker.errors.APIError:  # (a RequestException too: caught first)
+                    break  # gone (removed): it has ended
+                except requests.exceptions.RequestException:
+                    continue  # a long job outlives one wait call's read timeout
+            exited.set()
+            wakeup.set()
+
+        threading.Thread(target=wait_for_exit, name=f"wait-{name}", daemon=True).start()
+        while not exited.is_set():
             job = self.store.get(name)
             now = time.time()
             if (
@@ -640,7 +702,10 @@ class Runner:
                 and after is not None
                 and job.interruptions == 0
                 and job.secondary_status == "Training"
-                and now - training_started >= after
+                # Counted from the container's first line, so a slow start (imports on a busy
+                # host) never lands the interruption before training has begun.
+                and shipper.first_line_at is not None
+                and now - shipper.first_line_at >= after
             ):
                 interrupted = True
                 self._update(name, lambda j: j.move("Interrupted"))
@@ -659,18 +724,28 @@ class Runner:
             metrics.tick()
             wakeup.wait(POLL_SECONDS)
             wakeup.clear()
+        ended = time.monotonic()
         log_thread.join(timeout=10)
-        done.set()
-        stats_thread.join(timeout=5)
+        drained = time.monotonic()
+        done.set()  # the stats thread ends with its stream; waiting for it would only add latency
         shipper.flush()
         metrics.flush()
+        container.reload()
+        LOG.info(
+            "%s: container exited; logs drained in %.2fs, logs and metrics flushed in %.2fs",
+            name,
+            drained - ended,
+            time.monotonic() - drained,
+        )
         state = container.attrs.get("State", {})
         exit_code = int(state.get("ExitCode", -1))
         ran = _docker_seconds(state.get("StartedAt"), state.get("FinishedAt"))
+        exited_at = time.time()
 
         def record(j: TrainingJob) -> None:
             j.exit_code = exit_code
             j.container_seconds += ran
+            j.container_exits.append({"run_seconds": ran, "seen_at": exited_at})
             merged = {m["MetricName"]: m for m in j.final_metrics}
             merged.update(matcher.final)
             j.final_metrics = list(merged.values())
@@ -679,7 +754,7 @@ class Runner:
         self._update(name, record)
         return "interrupted" if interrupted else "exited"
 
-    def _last_event_seconds(self, stream: str) -> int | None:
+    def _last_event_ms(self, stream: str) -> int | None:
         """When following a container again after a restart: where its shipped lines end."""
         try:
             events = self._logs.get_log_events(
@@ -687,7 +762,7 @@ class Runner:
             )["events"]
         except (BotoCoreError, ClientError):
             return None
-        return int(events[-1]["timestamp"] / 1000) + 1 if events else None
+        return int(events[-1]["timestamp"]) if events else None
 
     def _pump_logs(
         self,
@@ -695,7 +770,7 @@ class Runner:
         shipper: _LogShipper,
         metrics: _MetricShipper,
         matcher: _MetricMatcher,
-        since: int | None,
+        since: float | None,
     ) -> None:
         kwargs: dict[str, Any] = {"stream": True, "follow": True, "timestamps": True}
         if since is not None:
@@ -814,6 +889,9 @@ class Runner:
 
     def _end(self, name: str, status: str, reason: str | None, artifacts: str | None = None) -> None:
         def change(j: TrainingJob) -> None:
+            nonlocal status
+            if j.secondary_status == "Stopping" and status == "Completed":
+                status = j.stopped_status()  # stopped while uploading: the upload finished first
             if j.attempt_started is not None:
                 j.instance_seconds += self._attempt_seconds(j)
                 j.attempt_started = None
@@ -863,6 +941,8 @@ class Runner:
         """After a restart: follow jobs whose container still runs or has exited; fail the rest."""
         for job in self.store.all():
             if not job.active:
+                if (self.config.jobs_dir / job.name).exists():
+                    self._clean_up(job.name)  # ended while the server was going down
                 continue
             if job.container_id and self._container(job.container_id) is not None:
                 self.start(job.name, adopt=True)
