@@ -890,6 +890,11 @@ def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
     now = time.time()
     followed = [job for job in mine if _worker_alive(job, pid_alive, now)]
     unfollowed = [job for job in mine if job not in followed]
+    # A new worker reads the settings' own store: a job in another store can only be brought up
+    # to date from SageMaker, not adopted.
+    adoptable = store.path.resolve() == settings.job_store_path.resolve()
+    if not adoptable:
+        followed, unfollowed = mine, []
     known = known_training_jobs(sagemaker, unfollowed)
     changed = reconcile_with_aws(store, sagemaker, followed) if followed else []
     for job in unfollowed:
