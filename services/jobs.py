@@ -557,15 +557,7 @@ class JobStore:
         """Jobs newest first, optionally filtered by status and target."""
         if reap:
             self.reap_dead_workers()
-        clauses: list[str] = []
-        params: list[Any] = []
-        if statuses:
-            clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
-            params.extend(statuses)
-        if targets:
-            clauses.append(f"target IN ({', '.join('?' for _ in targets)})")
-            params.extend(targets)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _filters(statuses, targets, None)
         tail = " LIMIT ?" if limit else ""
         if limit:
             params.append(limit)
