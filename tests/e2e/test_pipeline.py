@@ -104,12 +104,17 @@ def test_run_trains_our_pushed_image_and_records_everything(
     assert run["artifact_uri"] == job.artifact_uri and run["image"] == training_image.uri_with_digest
     assert run["cost"]["actual_usd"] == job.actual_cost and job.actual_cost is not None
 
-    # The log lines, through the Logs API, under SageMaker's names; the image was pulled by digest.
+    # The log lines, through the Logs API, under SageMaker's names.
     page = logs.read_events(e2e_settings, job_name)
     assert page.stream is not None and page.stream.startswith(f"{job_name}/algo-1-")
     lines = [event.message for event in page.events]
     assert any(line.startswith("validation:accuracy=") for line in lines), lines[-20:]
-    assert any("Pulling" in line and training_image.uri_with_digest in line for line in lines), lines[:20]
+    # The training job named the pushed image by digest, and the control plane ran that reference.
+    assert job.training_job["AlgorithmSpecification"]["TrainingImage"] == training_image.uri_with_digest
+    pulled = subprocess.run(
+        ["docker", "image", "inspect", training_image.uri_with_digest], capture_output=True
+    )
+    assert pulled.returncode == 0, pulled.stderr
 
 
 def test_a_failing_job_exits_non_zero_with_the_containers_reason(
@@ -146,9 +151,12 @@ def test_a_bad_hyperparameter_is_one_line_before_any_job(e2e_settings: Settings,
     assert len(JobStore(e2e_settings.job_store_path).list()) == before
 
 
-def test_an_overridden_instance_and_settings_hyperparameters_are_recorded(
+def test_an_override_is_recorded_and_the_accounts_quota_still_refuses_the_type(
     e2e_settings: Settings, training_image: ImageRef
 ) -> None:
+    """The override passes our own instance check, as asked; the account (here the control plane's
+    sample quotas, ml.t3.medium at 0) still refuses the job with ResourceLimitExceeded, as a new
+    AWS account would: one line, and the job is recorded with the override and the hyperparameters."""
     reason = "quota increase for ml.t3.medium approved, case 1234"
     env = {
         **os.environ,
@@ -165,9 +173,12 @@ def test_an_overridden_instance_and_settings_hyperparameters_are_recorded(
         text=True,
         timeout=600,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    job = JobStore(e2e_settings.job_store_path).get(_summary(result.stdout)["job"].split()[0])
-    assert job.status == "Completed"
-    assert (job.instance_type, job.instance_reason) == ("ml.t3.medium", reason)
+    assert result.returncode == 1, result.stderr[-3000:]
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith("error: fit: SageMaker refused the job: ResourceLimitExceeded: ")
+    assert "'ml.t3.medium for training job usage' is 0 Instances" in error
+    [job] = [j for j in JobStore(e2e_settings.job_store_path).list(reap=False) if j.instance_reason == reason]
+    assert job.status == "Failed" and "ResourceLimitExceeded" in (job.failure_reason or "")
+    assert job.instance_type == "ml.t3.medium"
     # --hp wins over TITANIC_SM_HYPERPARAMETERS key by key.
     assert job.hyperparameters == {"num_leaves": "5", "cv_folds": "2"}
