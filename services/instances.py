@@ -710,7 +710,7 @@ def _price_book(settings: Settings, offline: bool) -> pricing.PriceBook:
 
 def _quota_table(settings: Settings, offline: bool) -> quotas.QuotaTable:
     if settings.is_local:
-        return quotas.load_sample(settings.region)
+        return quotas.load_sample(settings.region, settings.local_quotas_file)
     if offline:
         return quotas.unknown_table(settings.region, "offline: quotas were not read; quota unknown")
     from services import aws

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -150,9 +151,11 @@ def fetch_quota_table(client: Any, region: str, today: dt.date | None = None) ->
     return build_table(applied, defaults, region, source, fetched)
 
 
-def load_sample(region: str) -> QuotaTable:
-    """The shipped sample, parsed like a live answer and labelled "sample quotas"."""
-    doc = json.loads(resources.files("services.data").joinpath(SAMPLE_FILE).read_text())
+def load_sample(region: str, path: Path | None = None) -> QuotaTable:
+    """The local account's quotas, parsed like a live answer and labelled "sample quotas": the
+    shipped sample, or ``path`` in the same shape (the ``local_quotas_file`` setting)."""
+    source = Path(path) if path is not None else resources.files("services.data").joinpath(SAMPLE_FILE)
+    doc = json.loads(source.read_text())
     applied = [q for page in doc["ListServiceQuotas"] for q in page["Quotas"]]
     defaults = [q for page in doc["ListAWSDefaultServiceQuotas"] for q in page["Quotas"]]
     table = build_table(applied, defaults, region, SAMPLE_LABEL, doc["fetched"])

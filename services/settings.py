@@ -76,6 +76,9 @@ class Settings:
     aws_profile: str | None = None
     # Local stack: SIGTERM to SIGKILL when a job is stopped (SageMaker's 120 s; tests shorten it).
     local_stop_grace_seconds: int = 120
+    # Local stack: the account's quota table, in Service Quotas' response shape (None: the shipped
+    # sample quotas). The Instance page and the control plane read the same one.
+    local_quotas_file: Path | None = None
     # A launch whose maximum cost (max_run, or spot max_wait, x price x count) is above this is
     # refused. "none" turns the guard off.
     max_job_cost_usd: float | None = DEFAULT_MAX_JOB_COST_USD
@@ -226,7 +229,7 @@ _INT_FIELDS = (
     "volume_size_gb",
     "local_stop_grace_seconds",
 )
-_PATH_FIELDS = ("state_dir", "runs_dir", "data_dir")
+_PATH_FIELDS = ("state_dir", "runs_dir", "data_dir", "local_quotas_file")
 _TABLE_FIELDS = ("hyperparameters", "tags")
 
 

@@ -134,14 +134,18 @@ def test_stop_is_stop_training_job_and_ends_the_container(
 def test_two_jobs_at_once_both_complete(
     e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
 ) -> None:
+    # Side by side, each in its own container. The sample quotas allow one job per type, as a new
+    # account might, so the two use two types (a second ml.m5.large is ResourceLimitExceeded).
     ids = [
         worker.launch(
             e2e_settings,
             worker.LaunchRequest(
-                channels=channels, hyperparameters={"num_leaves": str(leaves), "cv_folds": "0"}
+                channels=channels,
+                instance_type=instance_type,
+                hyperparameters={"num_leaves": str(leaves), "cv_folds": "0"},
             ),
         )
-        for leaves in (5, 9)
+        for leaves, instance_type in ((5, "ml.m5.large"), (9, "ml.m5.xlarge"))
     ]
     store = JobStore(e2e_settings.job_store_path)
     finished = [_wait(store, job_id, lambda j: not j.is_active, timeout=300) for job_id in ids]

@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--moto-url", required=True)
     parser.add_argument("--registry", required=True, help="HOST:PORT of the registry behind ECR")
     parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--quotas-file", type=Path, help="the account's quotas (default: the sample quotas)")
     parser.add_argument(
         "--stop-grace-seconds",
         type=float,
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         region=args.region,
         stop_grace_seconds=args.stop_grace_seconds,
     )
-    plane = ControlPlane(config, quotas.load_sample(args.region))
+    plane = ControlPlane(config, quotas.load_sample(args.region, args.quotas_file))
     plane.runner.reconcile()
     server = serve(plane, args.port)
     LOG.info("training control plane on http://%s:%d (state %s)", HOST, server.server_port, config.state_dir)
