@@ -199,7 +199,8 @@ def test_cli_local_status_and_a_bad_state_dir(e2e_settings: Settings, local_stac
     cli = [str(Path(sys.executable).parent / "titanic-sm")]
     status = subprocess.run([*cli, "local", "status"], capture_output=True, text=True, env=env, timeout=60)
     assert status.returncode == 0, status.stderr
-    assert status.stdout.count("healthy") == 2 and local_stack.registry in status.stdout
+    assert status.stdout.count("healthy") == 3 and local_stack.registry in status.stdout
+    assert local_stack.sagemaker_url.removeprefix("http://") in status.stdout  # the control plane
     broken = e2e_settings.state_dir.parent / "broken-state"
     (broken / "local-stack").mkdir(parents=True, exist_ok=True)
     (broken / "local-stack" / "stack.json").write_text("{not json")
