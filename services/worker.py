@@ -349,6 +349,10 @@ def stop(settings: Settings, job_id: str) -> Job:
     job = store.get(job_id)
     if not job.is_active or job.status == "Stopping":  # ended, or already asked
         return job
+    if not job.training_job:
+        # Not seen at SageMaker yet (the image stage, or CreateTrainingJob in flight): the worker
+        # stops itself, and stops the training job too if it has just created one.
+        return _stop_worker(store, job)
     try:
         # Asked before it is recorded: a refused or failed call leaves the job as it was, so the
         # stop can be tried again (a job recorded Stopping is never asked twice).

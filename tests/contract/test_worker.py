@@ -163,6 +163,7 @@ def test_stop_on_aws_calls_stop_training_job(aws_settings: Settings, monkeypatch
     job, _ = store.create(target="aws", job_name="titanic-to-stop")
     store.heartbeat(job.id, pid=os.getpid())
     store.set_status(job.id, "InProgress", secondary_status="Training")
+    store.update(job.id, training_job={"TrainingJobStatus": "InProgress"})  # SageMaker has the job
     # moto has no StopTrainingJob: check the exact call with botocore's Stubber.
     client = aws.client(aws_settings, "sagemaker")
     stubber = Stubber(client)
