@@ -163,7 +163,13 @@ def render_resources(series: Any, key: str) -> None:
     elif series.peak_memory_percent is not None:
         peak_col.metric(t("jobs.peak_memory"), plain("jobs.percent", percent=series.peak_memory_percent))
         instance_col.caption(t("jobs.no_instance_memory", instance=series.instance_type or "?"))
-    st.plotly_chart(charts.resource_series(lines, plain), key=key)
+    note = (
+        f"{plain('jobs.instance_memory', instance=series.instance_type or '?')}: "
+        f"{plain('jobs.gib', gib=series.instance_memory_gib)}"
+        if series.instance_memory_gib
+        else None
+    )
+    st.plotly_chart(charts.resource_series(lines, plain, instance_memory_note=note), key=key)
     st.caption(t("jobs.resource_source", source=series.source, period=series.period_seconds))
 
 

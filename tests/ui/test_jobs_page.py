@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import tarfile
@@ -264,3 +265,40 @@ def test_the_job_shows_what_the_training_api_reported(
         "validation:auc": 0.9123,
         "validation:accuracy": 0.8512,
     }
+
+
+def test_cpu_and_memory_from_cloudwatch_are_charted_against_the_instance(
+    page: Callable[..., AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The series the control plane (or SageMaker) publishes, drawn: the chart and the peak."""
+    import datetime as dt
+
+    from services import job_detail
+
+    # This tier's moto stands in for the stack, which the page would otherwise find stopped.
+    monkeypatch.setattr(job_detail, "_stack_is_down", lambda settings: False)
+
+    store = JobStore(app_settings.job_store_path)
+    name = "titanic-ui-resources"
+    job_with(store, name)
+    now = dt.datetime.now(dt.UTC)
+    data = [
+        {
+            "MetricName": metric,
+            "Dimensions": [{"Name": "Host", "Value": f"{name}/algo-1"}],
+            "Timestamp": now - dt.timedelta(seconds=offset),
+            "Value": value,
+            "Unit": "Percent",
+        }
+        for offset in (3, 2, 1)
+        for metric, value in (("CPUUtilization", 40.0 + offset), ("MemoryUtilization", 5.0 + offset))
+    ]
+    aws.client(app_settings, "cloudwatch").put_metric_data(
+        Namespace="/aws/sagemaker/TrainingJobs", MetricData=data
+    )
+    at = page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    [resources] = [s for s in specs if {t.get("name") for t in s["data"]} == {"CPU %", "memory %"}]
+    assert {len(t["y"]) for t in resources["data"]} == {3}
+    assert "ml.m5.large memory: 8.00 GiB" in json.dumps(resources["layout"].get("annotations"))
