@@ -368,18 +368,36 @@ def _stop_worker(store: JobStore, job: Job) -> Job:
     """SIGTERM the job's worker, which records Stopped; SIGKILL it if it does not end in time."""
     stopping = store.set_status(job.id, "Stopping", secondary_status="Stopping", message="stop requested")
     pid = job.worker_pid
-    if pid is None or not job_store.pid_alive(pid):
+    if pid is None or not job_store.pid_alive(pid) or not _signal_worker(pid, signal.SIGTERM):
         return store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     while job_store.pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     if job_store.pid_alive(pid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        _signal_worker(pid, signal.SIGKILL)
         return store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
     return store.get(stopping.id, reap=False)
+
+
+def _signal_worker(pid: int, sig: signal.Signals) -> bool:
+    """Signal a job's worker, and its children only where it leads its own process group.
+
+    A spawned worker leads its own session, so the group signal reaches its children too. A
+    foreground `titanic-sm run` shares its terminal's group, so only that process is signalled
+    (its handler stops the job). Never init, this process, or this process's own group: a
+    recycled or planted pid must not take the caller (or a CI run) down with it. False when
+    the pid is one of those, or is gone.
+    """
+    if pid <= 1 or pid == os.getpid():
+        return False
+    try:
+        if os.getpgid(pid) == pid and pid != os.getpgrp():
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 @contextlib.contextmanager

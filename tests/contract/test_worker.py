@@ -8,6 +8,8 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Callable
@@ -282,3 +284,31 @@ def test_an_aws_job_is_costed_on_its_billable_seconds_and_says_so(
     }
     lines = pipeline.summary_lines(pipeline.PipelineResult(billed.id, name, billed.status, summary))
     assert any(line.startswith("cost:") and line.endswith("(billable seconds)") for line in lines), lines
+
+
+@pytest.mark.parametrize("planted", ["init", "this process"])
+def test_stop_never_signals_init_or_its_caller(aws_settings: Settings, planted: str) -> None:
+    """A recorded pid that is init or the caller (a planted or recycled pid) is recorded Stopped
+    without a signal: a process-group kill there would take the caller, or a whole CI run, down."""
+    store = JobStore(aws_settings.job_store_path)
+    job, _ = store.create(target="aws", job_name=f"titanic-planted-{planted.replace(' ', '-')}")
+    store.heartbeat(job.id, pid=1 if planted == "init" else os.getpid())
+    store.set_status(job.id, "InProgress", secondary_status="Starting")
+    stopped = worker.stop(aws_settings, job.id)  # this test process survives it
+    assert (stopped.status, stopped.secondary_status) == ("Stopped", "Stopped")
+
+
+def test_stop_signals_a_foreground_run_alone_not_its_group(aws_settings: Settings) -> None:
+    """A foreground `titanic-sm run` shares its terminal's process group: only it is signalled."""
+    foreground = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # our group
+    try:
+        store = JobStore(aws_settings.job_store_path)
+        job, _ = store.create(target="aws", job_name="titanic-foreground")
+        store.heartbeat(job.id, pid=foreground.pid)
+        store.set_status(job.id, "InProgress", secondary_status="Starting")
+        assert os.getpgid(foreground.pid) == os.getpgrp()
+        worker.stop(aws_settings, job.id)
+        assert foreground.wait(timeout=30) == -signal.SIGTERM  # and this process is still here
+    finally:
+        if foreground.poll() is None:
+            foreground.kill()

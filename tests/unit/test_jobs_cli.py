@@ -29,6 +29,8 @@ def store(tmp_path: Path) -> JobStore:
     store = JobStore(tmp_path / "state" / "jobs.sqlite3")
     job, _ = store.create(target="aws", job_name="titanic-unreachable")
     store.heartbeat(job.id, pid=1)  # a live worker, so no reader reaps it
+    # SageMaker has the job, so a stop is a StopTrainingJob call (never a signal to a worker).
+    store.update(job.id, training_job={"TrainingJobStatus": "InProgress"})
     store.set_status(job.id, "InProgress", secondary_status="Training")
     return store
 
