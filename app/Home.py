@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 from ui import action, code, page_setup, t
 
-from services.jobs import JobStore
+from services.jobs.store import JobStore
 
 settings = page_setup("nav.home")
 

@@ -13,8 +13,9 @@ import pandas as pd
 import streamlit as st
 from ui import plain, t
 
-from services import artifacts, submission
+from services import submission
 from services.messages import text
+from services.results import artifacts
 
 __all__ = [
     "artifact_files",

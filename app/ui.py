@@ -210,7 +210,7 @@ def guarded(what: str) -> Iterator[None]:
 def _cached_evidence(_settings: Settings, target: str, region: str, state_dir: str) -> Any:
     """Prices and quotas change rarely; five minutes saves repeated Price List calls. The state dir
     is part of the key: the requirement and the proofs are read from it."""
-    from services import instances
+    from services.instance import instances
 
     return instances.gather(_settings)
 
@@ -315,7 +315,7 @@ def sidebar(settings: Settings) -> None:
 def local_stack_panel(settings: Settings) -> None:
     st.markdown(t("sidebar.stack_heading"))
     try:
-        from services import local_stack
+        from services.local import stack as local_stack
 
         services = local_stack.status(settings)
     except Exception as exc:  # a missing or broken stack is shown, never raised

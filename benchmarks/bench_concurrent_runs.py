@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from services import local_stack
+from services.local import stack as local_stack
 from services.settings import ENV_PREFIX, Settings
 
 CONCURRENT = 5

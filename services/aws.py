@@ -31,7 +31,7 @@ def endpoint_url(settings: Settings, service: str = "s3") -> str | None:
     """The local stack's endpoint for ``service`` (starting the stack if it is down); None on aws."""
     if not settings.is_local:
         return None
-    from services import local_stack  # the stack is only needed on the local target
+    from services.local import stack as local_stack  # the stack is only needed on the local target
 
     stack = local_stack.ensure_running(settings)
     return stack.sagemaker_url if service in CONTROL_PLANE_SERVICES else stack.moto_url

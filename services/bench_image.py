@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import time
 
-from services import base_image, images
 from services.docker_cli import docker
+from services.image import images
+from services.local import base_image
 from services.settings import Settings
 
 ADDED_MB_GOAL = 350

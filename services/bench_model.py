@@ -131,7 +131,7 @@ def holdout(frame: pd.DataFrame, fraction: float = 0.2, seed: int = 42) -> dict[
     once on the held-out rows. The same split as `titanic-sm data prepare` makes."""
     from container import hyperparameters, model
     from container.metrics import evaluate
-    from services import dataset
+    from services.data import dataset
 
     train, held_out = dataset.split(frame, fraction, seed)
     fitted = model.fit_model(train, hyperparameters.parse({"cv_folds": "0"}))
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.folds < 2 or args.repeats < 1:
         parser.error("--folds must be at least 2 and --repeats at least 1")
 
-    from services import dataset
+    from services.data import dataset
 
     try:
         frame = dataset.load_source()

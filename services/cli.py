@@ -51,7 +51,7 @@ def aws_errors(what: str) -> Iterator[None]:
     start: one line naming ``what`` and the cause, never a traceback."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from services.local_stack import LocalStackError
+    from services.local.stack import LocalStackError
 
     try:
         yield
@@ -93,7 +93,7 @@ def data_prepare(
     out: Annotated[str | None, typer.Option(help="Output folder [default: data/processed].")] = None,
 ) -> None:
     """Validate a source, split it stratified, write train.csv, validation.csv and manifest.json."""
-    from services import dataset
+    from services.data import dataset
 
     out_dir = out if out is not None else settings_of(ctx).data_dir
     try:
@@ -119,7 +119,7 @@ def train_here(
     """Run the training container's code on this host (no Docker) over a temporary /opt/ml tree."""
     from pathlib import Path
 
-    from services import local_runner
+    from services.training import local_runner
 
     try:
         hyperparameters = local_runner.parse_hp_pairs(hp or [])
@@ -151,8 +151,8 @@ def predict(
     ] = False,
 ) -> None:
     """Predict survival with a model trained here (or --trust); write Kaggle's submission format."""
-    from services import predict as predictor
-    from services.jobs import JobStore
+    from services.jobs.store import JobStore
+    from services.results import predict as predictor
 
     if trust:
         typer.echo(f"warning: {predictor.TRUST_WARNING}", err=True)
@@ -185,7 +185,7 @@ def instances_command(
     import json
     from pathlib import Path
 
-    from services import instances
+    from services.instance import instances
 
     if region is not None and not instances.REGION_PATTERN.fullmatch(region):
         fail(f"--region must look like us-east-1, not {region!r}")
@@ -226,8 +226,9 @@ def probe_command(
     """Measure the job's peak memory and wall time under Docker limits, then prove the chosen type."""
     import json
 
-    from services import capacity, dataset, instances
+    from services.data import dataset
     from services.docker_cli import DockerError
+    from services.instance import capacity, instances
 
     settings = settings_of(ctx)
     if cpus <= 0 or memory_mib < 6:  # Docker's own floor is 6 MiB
@@ -265,7 +266,7 @@ def probe_command(
 @local_app.command("up")
 def local_up(ctx: typer.Context) -> None:
     """Start moto, the registry and the training control plane on 127.0.0.1 (what is not running yet)."""
-    from services import local_stack
+    from services.local import stack as local_stack
 
     try:
         endpoints = local_stack.ensure_running(settings_of(ctx))
@@ -282,7 +283,7 @@ def local_env(ctx: typer.Context) -> None:
     """Shell lines that point any AWS client at the stack: eval "$(titanic-sm local env)"."""
     import shlex
 
-    from services import local_stack
+    from services.local import stack as local_stack
 
     settings = settings_of(ctx)
     try:
@@ -298,7 +299,7 @@ def local_env(ctx: typer.Context) -> None:
 @local_app.command("down")
 def local_down(ctx: typer.Context) -> None:
     """Stop the local stack; its state (S3, ECR, logs, training jobs) stays on disk for the next up."""
-    from services import local_stack
+    from services.local import stack as local_stack
 
     try:
         stopped = local_stack.stop(settings_of(ctx))
@@ -315,7 +316,7 @@ def local_status(
     """Each local service's pid, address and health; exit 1 unless all are healthy."""
     import json
 
-    from services import local_stack
+    from services.local import stack as local_stack
 
     settings = settings_of(ctx)
     try:
@@ -340,7 +341,7 @@ def image_command(
     """Build the training image if its content changed, push it to ECR and print it pinned by digest."""
     import json
 
-    from services import images
+    from services.image import images
 
     def progress(stage: str, message: str) -> None:
         typer.echo(f"[{stage}] {message}", err=True)
@@ -357,7 +358,7 @@ def image_command(
         typer.echo(ref.uri_with_digest)
 
 
-# -- training path: run, worker, jobs (services.pipeline, services.worker, services.jobs) ----------
+# -- training path: run, worker, jobs (services.pipeline, training.worker, jobs.store)  ---
 jobs_app = typer.Typer(help="The job store: history, detail, logs, stop.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 
@@ -390,7 +391,8 @@ def run_command(
     import time
     from pathlib import Path
 
-    from services import local_runner, pipeline
+    from services import pipeline
+    from services.training import local_runner
 
     settings = settings_of(ctx)
     if not verbose:
@@ -433,7 +435,8 @@ def run_command(
 @app.command("worker", hidden=True)
 def worker_command(ctx: typer.Context, job_id: str) -> None:
     """Run one recorded job (started detached by the dashboard's Launch)."""
-    from services import jobs, worker
+    from services.jobs import store as jobs
+    from services.training import worker
 
     try:
         code = worker.run_worker(settings_of(ctx), job_id)
@@ -450,7 +453,7 @@ def jobs_list(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 20,
 ) -> None:
     """Job history from the store (on aws, reconciled with list_training_jobs first)."""
-    from services import jobs
+    from services.jobs import store as jobs
 
     settings = settings_of(ctx)
     store = jobs.JobStore(settings.job_store_path)
@@ -480,7 +483,7 @@ def jobs_show(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
     """One job: status timeline, request, image, channels, artifact, metrics, failure reason."""
     import datetime as dt
 
-    from services import jobs
+    from services.jobs import store as jobs
 
     try:
         record = jobs.JobStore(settings_of(ctx).job_store_path).get(job)
@@ -528,7 +531,7 @@ def jobs_logs(
     """The job's log lines from CloudWatch Logs (the same Logs API on local and aws)."""
     import time
 
-    from services import logs
+    from services.training import logs
 
     settings = settings_of(ctx)
     name, record = _job_name_of(settings, job)
@@ -552,7 +555,7 @@ def jobs_logs(
 
 def _job_name_of(settings: Settings, job: str) -> tuple[str, object | None]:
     """(job name, store record or None): a job this store never saw is taken as a SageMaker job name."""
-    from services import jobs
+    from services.jobs import store as jobs
 
     try:
         record = jobs.JobStore(settings.job_store_path).get(job)
@@ -571,7 +574,7 @@ def _describe_training_job(settings: Settings, name: str) -> dict[str, object]:
 
 
 def _current_status(settings: Settings, name: str, record: object | None) -> str:
-    from services import jobs
+    from services.jobs import store as jobs
 
     if record is not None and getattr(record, "target", "local") == "local":
         return jobs.JobStore(settings.job_store_path).get(name).status
@@ -621,7 +624,8 @@ def jobs_status(
 @jobs_app.command("stop")
 def jobs_stop(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job id or job name.")]) -> None:
     """Stop a running job: StopTrainingJob (its worker records Stopped), on either target."""
-    from services import jobs, worker
+    from services.jobs import store as jobs
+    from services.training import worker
 
     try:
         with aws_errors(f"stopping {job}"):
@@ -709,7 +713,7 @@ def config_check(
     """Credentials, role, bucket, prefix, repository, quota, job name, spot: one line each, with the fix."""
     import json
 
-    from services import preflight
+    from services.account import preflight
 
     report = preflight.run_checks(settings_of(ctx), job_name=job_name)
     if as_json:
@@ -744,7 +748,8 @@ def iam_render(
     stack_name: Annotated[str, typer.Option(help="The infra stack's name (infra policy).")] = "titanic-sm",
 ) -> None:
     """Execution-role trust and permissions, the operator policy and the infra policy, concrete."""
-    from services import aws, iam
+    from services import aws
+    from services.account import iam
 
     settings = settings_of(ctx).with_overrides(region=region)
     if account is None:
@@ -789,7 +794,8 @@ def infra_up(
     ] = None,
 ) -> None:
     """Create or update the stack and wait, printing its events; then print its settings."""
-    from services import config, infra
+    from services import config
+    from services.account import infra
 
     settings = settings_of(ctx)
     try:
@@ -818,7 +824,7 @@ def infra_down(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
     """Delete the stack (bucket must be empty; the shared log group is kept)."""
-    from services import infra
+    from services.account import infra
 
     settings = settings_of(ctx)
     if not yes and not typer.confirm(f"delete stack {stack_name} in {settings.region}?"):
@@ -840,7 +846,7 @@ def infra_status(
     import json
     from dataclasses import asdict
 
-    from services import infra
+    from services.account import infra
 
     try:
         with aws_errors(f"reading {stack_name}"):
@@ -875,7 +881,10 @@ def train_command(
     """Train only: an image already pushed, on channels already in S3 (no prepare, build or push)."""
     import time
 
-    from services import local_runner, preflight, storage, training, worker
+    from services.account import preflight
+    from services.data import storage
+    from services.training import estimator as training
+    from services.training import local_runner, worker
 
     settings = settings_of(ctx)
     try:
@@ -951,7 +960,7 @@ def clean_command(
     ] = False,
 ) -> None:
     """Remove what this project created (its jobs' S3 prefixes, images, local state), after listing it."""
-    from services import clean
+    from services.jobs import clean
 
     settings = settings_of(ctx)
     try:
@@ -1031,7 +1040,7 @@ def submission_command(
 
 
 def main() -> None:
-    from services.jobs import JobStoreError
+    from services.jobs.store import JobStoreError
 
     try:
         app()

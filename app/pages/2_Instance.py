@@ -21,7 +21,7 @@ from ui import (
     t,
 )
 
-from services import instances
+from services.instance import instances
 
 settings = page_setup("nav.instance")
 st.title(t("instance.title"))

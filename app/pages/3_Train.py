@@ -1,6 +1,6 @@
 """3 · Train: the image, the hyperparameters, spot and cost; launch a worker, watch it, stop it.
 
-The fit never runs in this script: Launch hands a request to ``services.worker.launch``, which
+The fit never runs in this script: Launch hands a request to ``services.training.worker.launch``, which
 validates it, records the job in the store and starts a detached worker. Everything shown about
 the job is read back from the store and CloudWatch Logs, so a refresh or a second tab shows the
 same job.
@@ -31,9 +31,12 @@ from ui import (
 )
 
 from container.hyperparameters import SCHEMA, HyperParameter
-from services import cost, images, instances, logs, storage, worker
-from services.jobs import ACTIVE_STATUSES, Job, JobStore
+from services.data import storage
+from services.image import images
+from services.instance import cost, instances
+from services.jobs.store import ACTIVE_STATUSES, Job, JobStore
 from services.messages import catalogue
+from services.training import logs, worker
 
 POLL_SECONDS = 1.5
 LOG_LINES_KEPT = 2000

@@ -20,9 +20,11 @@ from ui import (
     untrusted_block,
 )
 
-from services import aws, job_detail, worker
-from services.jobs import STATUSES, Job, JobPage, JobStore, as_summary, reconcile_with_aws
+from services import aws
+from services.jobs import detail as job_detail
+from services.jobs.store import STATUSES, Job, JobPage, JobStore, as_summary, reconcile_with_aws
 from services.messages import catalogue
+from services.training import worker
 
 LOG_TAIL_LINES = 60
 PAGE_SIZES = (25, 50, 100, 200)
@@ -251,7 +253,7 @@ with detail:
             job_views.render_resources(series, key="resources_chart")
 
     if job.status == "Failed" or st.toggle(t("jobs.show_log_tail"), key="show_log_tail"):
-        from services import logs
+        from services.training import logs
 
         page = action(t("jobs.reading_logs"), logs.read_events, settings, job.job_name)
         if page is not None:

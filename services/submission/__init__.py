@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.jobs import Job, JobNotFoundError, JobStore
+from services.jobs.store import Job, JobNotFoundError, JobStore
 from services.messages import Language, language_of
 from services.settings import Settings
 from services.submission import code, document, facts, figures
@@ -74,7 +74,7 @@ def image_revision(settings: Settings, image_uri: str | None) -> str | None:
     """The image's ``org.opencontainers.image.revision`` label, when it can be read."""
     if not image_uri:
         return None
-    from services import images
+    from services.image import images
 
     try:
         labels = images.image_labels(settings, image_uri)
@@ -86,7 +86,7 @@ def image_revision(settings: Settings, image_uri: str | None) -> str | None:
 def instance_evidence(settings: Settings, job: Job) -> dict[str, Any]:
     """Why this instance, with sources and dates, as the instance service tells it now (the
     document dates it). Any part it cannot read is left out and the error is kept."""
-    from services import instances
+    from services.instance import instances
 
     found: dict[str, Any] = {"generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     instance_type = job.instance_type

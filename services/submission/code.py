@@ -34,7 +34,7 @@ EXCERPTS: tuple[ExcerptSpec, ...] = (
     ExcerptSpec("submission.code.dockerfile", "Dockerfile.training", "dockerfile"),
     ExcerptSpec(
         "submission.code.estimator",
-        "services/training.py",
+        "services/training/estimator.py",
         "python",
         holding=("Estimator(", ".fit("),
         search="services",

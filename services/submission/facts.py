@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.jobs import Job, JobStore
+from services.jobs.store import Job, JobStore
 
 __all__ = [
     "RESOURCE_FIELDS",

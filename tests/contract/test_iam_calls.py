@@ -23,8 +23,16 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.core.authorization import enable_iam_authentication
 
-from services import aws, clean, iam, images, instances, jobs, logs, preflight, storage, training
+from services import aws
+from services.account import iam, preflight
+from services.data import storage
+from services.image import images
+from services.instance import instances
+from services.jobs import clean
+from services.jobs import store as jobs
 from services.settings import Settings
+from services.training import estimator as training
+from services.training import logs
 
 REGION = "eu-west-2"  # no other contract test uses it: moto's state is per process
 ACCOUNT = "123456789012"  # moto's
@@ -356,7 +364,7 @@ def test_the_s3_stages_work_on_the_prefix_and_nothing_else(
 def test_the_instance_check_reads_the_instance_pages_evidence(
     account: Settings, applied: float | None, status: str
 ) -> None:
-    from services import quotas
+    from services.instance import quotas
 
     table = quotas.QuotaTable(account.region, "AWS Service Quotas (sagemaker)", "2026-12-01", known=True)
     if applied is not None:

@@ -9,7 +9,8 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from services import aws, images
+from services import aws
+from services.image import images
 from services.settings import LOCAL_ACCOUNT_ID, Settings
 
 

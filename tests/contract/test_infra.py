@@ -2,7 +2,7 @@
 policies let the project's own calls through (and no others).
 
 moto enforces IAM for S3 actions and object ARNs (not conditions, not other services' resources),
-so the S3 side is proven by running ``services.storage`` and the role's reads and writes under
+so the S3 side is proven by running ``services.data.storage`` and the role's reads and writes under
 enforcement; the rest of each policy is checked statement by statement with a small evaluator
 that does honour resources and conditions, including every API call the aws code path makes
 (recorded while it runs against moto). Settings moto ignores in templates (public access
@@ -26,8 +26,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.core.authorization import enable_iam_authentication
 
-from services import logs, storage, training
+from services.data import storage
 from services.settings import Settings
+from services.training import estimator as training
+from services.training import logs
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "titanic-sm.yaml"
 # Not the Settings default, so the region has to come from the stack; and a region no other test
@@ -304,7 +306,7 @@ def test_operator_policy_covers_every_call_of_the_aws_target(stack: Stack, moto_
         "pricing:GetProducts",
     ):
         assert allowed(policy, action, "*"), action
-    # The aws path lists quotas (services/quotas.py fetch_quota_table) and reads no single one.
+    # The aws path lists quotas (services/instance/quotas.py fetch_quota_table) and reads no single one.
     for action in ("servicequotas:RequestServiceQuotaIncrease", "servicequotas:GetServiceQuota"):
         assert not allowed(policy, action, "*"), action
 
@@ -455,7 +457,9 @@ def _iam_requests(service: str, operation: str, params: Mapping[str, Any]) -> li
 def test_every_call_of_the_aws_code_path_is_allowed_to_the_operator(
     stack: Stack, moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from services import aws, images, jobs
+    from services import aws
+    from services.image import images
+    from services.jobs import store as jobs
 
     calls: list[tuple[str, str, dict[str, Any]]] = []
     real_session = aws.boto_session

@@ -15,8 +15,8 @@ import typer.main
 from cfnlint.decode import decode_str
 
 from container.hyperparameters import SCHEMA
-from services import cost, pricing, quotas
 from services.cli import app
+from services.instance import cost, pricing, quotas
 from services.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode_str
 
-from services import images, logs, training
+from services.image import images
 from services.settings import Settings
+from services.training import estimator as training
+from services.training import logs
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "titanic-sm.yaml"
 
@@ -71,7 +73,7 @@ def test_repository_is_immutable_scanned_and_keeps_the_last_images(template: dic
     keep = template["Parameters"]["KeepImages"]["Default"]
     assert keep == images.KEEP_LAST_IMAGES
     text = repository["LifecyclePolicy"]["LifecyclePolicyText"]["Fn::Sub"].replace("${KeepImages}", str(keep))
-    # The same rule services.images puts on a repository it creates itself.
+    # The same rule services.image.images puts on a repository it creates itself.
     assert json.loads(text) == json.loads(images.lifecycle_policy(keep))
 
 

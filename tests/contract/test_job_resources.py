@@ -9,8 +9,10 @@ import types
 
 import pytest
 
-from services import aws, job_detail, local_stack
-from services.jobs import JobStore
+from services import aws
+from services.jobs import detail as job_detail
+from services.jobs.store import JobStore
+from services.local import stack as local_stack
 from services.settings import Settings
 
 

@@ -17,8 +17,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from services import aws, jobs
-from services.jobs import JobStore
+from services import aws
+from services.jobs import store as jobs
+from services.jobs.store import JobStore
 from services.settings import Settings
 
 

@@ -14,9 +14,10 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from services import aws, storage, submission
+from services import aws, submission
 from services.cli import app
-from services.jobs import JobStore
+from services.data import storage
+from services.jobs.store import JobStore
 from services.messages import text
 from services.settings import Settings
 from services.submission.importer import ALWAYS_UNKNOWN, ImportJobError, import_job

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from services import aws, logs
+from services import aws
 from services.settings import Settings
+from services.training import logs
 
 
 def test_stream_name_follows_sagemaker() -> None:

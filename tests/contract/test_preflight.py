@@ -14,8 +14,10 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from services import aws, jobs, preflight
+from services import aws
+from services.account import preflight
 from services.cli import app
+from services.jobs import store as jobs
 from services.settings import Settings
 
 REGION = "ap-northeast-2"  # no other contract test uses it (moto's state is per process)
@@ -77,7 +79,7 @@ def _instance_evidence(monkeypatch: pytest.MonkeyPatch, real_aws_account: bool) 
     """The Instance page's evidence with a known quota: moto has no Price List and no SageMaker
     quotas, and each refused call is retried (tests/contract/test_iam_calls.py records them).
     Against a real account, the real evidence."""
-    from services import instances
+    from services.instance import instances
 
     if real_aws_account:
         return
@@ -90,7 +92,7 @@ def _by_name(report: preflight.Report) -> dict[str, preflight.Check]:
 
 
 def _offline_evidence(settings: Settings, gather: Any = None) -> Any:
-    from services import instances, quotas
+    from services.instance import instances, quotas
 
     gather = gather or instances.gather
     table = quotas.QuotaTable(settings.region, "test quotas", "2026-12-01", known=True)

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from services import pricing
+from services.instance import pricing
 
 TODAY = dt.date(2026, 11, 26)
 
@@ -154,7 +154,8 @@ def test_snapshot_is_dated_names_its_sources_and_parses_with_the_api_parser() ->
 def test_a_refreshed_snapshot_reads_back_like_the_live_answer(
     stubbed: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from services import aws, instances
+    from services import aws
+    from services.instance import instances
     from services.settings import Settings
 
     client, stubber = stubbed
@@ -191,7 +192,8 @@ def test_a_refreshed_snapshot_reads_back_like_the_live_answer(
 def test_a_refresh_that_cannot_read_the_api_writes_nothing(
     stubbed: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from services import aws, instances
+    from services import aws
+    from services.instance import instances
     from services.settings import Settings
 
     client, stubber = stubbed

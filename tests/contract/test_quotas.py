@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from services import quotas
+from services.instance import quotas
 
 TODAY = dt.date(2026, 11, 26)
 ACCOUNT = "123456789012"
@@ -175,7 +175,8 @@ def test_sample_quotas_are_labelled_and_hold_a_zero_quota() -> None:
 def test_aws_target_without_pricing_or_quota_permissions_still_decides(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from services import aws, instances
+    from services import aws
+    from services.instance import instances
     from services.settings import Settings
 
     clients = {

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services import aws, storage
+from services import aws
+from services.data import storage
 from services.settings import Settings
 
 

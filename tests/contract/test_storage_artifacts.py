@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from container.hyperparameters import parse
-from services import artifacts, aws, storage
+from services import aws
+from services.data import storage
+from services.results import artifacts
 from services.settings import Settings
 
 
@@ -113,7 +115,7 @@ def test_failure_reason_is_read_from_output_tar(settings: Settings) -> None:
 def test_the_verified_model_hash_is_recorded_only_from_the_jobs_own_output_path(
     settings: Settings, tmp_path: Path
 ) -> None:
-    from services.jobs import JobStore
+    from services.jobs.store import JobStore
 
     store = JobStore(tmp_path / "jobs.sqlite3")
     job, _ = store.create(target="local", job_name="job-own")

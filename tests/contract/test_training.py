@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from container.metrics import METRIC_DEFINITIONS
-from services import aws, training
+from services import aws
 from services.settings import Settings
+from services.training import estimator as training
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/titanic-training@{DIGEST}"

@@ -19,9 +19,12 @@ import pytest
 from botocore.stub import Stubber
 
 from container.hyperparameters import parse
-from services import aws, storage, training, worker
-from services.jobs import Job, JobStore
+from services import aws
+from services.data import storage
+from services.jobs.store import Job, JobStore
 from services.settings import Settings
+from services.training import estimator as training
+from services.training import worker
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/titanic-training@sha256:" + "cd" * 32
 
@@ -250,7 +253,8 @@ def test_an_aws_job_is_costed_on_its_billable_seconds_and_says_so(
     aws_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """run.json and the `titanic-sm run` summary name the basis: billable seconds on aws."""
-    from services import instances, pipeline
+    from services import pipeline
+    from services.instance import instances
 
     _sagemaker_answers(monkeypatch, TrainingTimeInSeconds=600, BillableTimeInSeconds=240)
     name = training.job_name_for("titanic-billed")

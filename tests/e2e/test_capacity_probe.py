@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from services import capacity, dataset, instances
-from services.images import ImageRef
+from services.data import dataset
+from services.image.images import ImageRef
+from services.instance import capacity, instances
 from services.settings import Settings
 
 

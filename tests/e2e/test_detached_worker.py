@@ -10,11 +10,12 @@ from collections.abc import Callable
 
 import pytest
 
-from services import dataset, logs, storage, worker
+from services.data import dataset, storage
 from services.docker_cli import docker
-from services.images import ImageRef
-from services.jobs import Job, JobStore
+from services.image.images import ImageRef
+from services.jobs.store import Job, JobStore
 from services.settings import Settings
+from services.training import logs, worker
 
 
 @pytest.fixture(scope="module")

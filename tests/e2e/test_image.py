@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from services import dataset, images
+from services.data import dataset
 from services.docker_cli import docker
-from services.images import ImageRef
-from services.local_stack import StackEndpoints
+from services.image import images
+from services.image.images import ImageRef
+from services.local.stack import StackEndpoints
 from services.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

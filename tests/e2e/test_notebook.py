@@ -10,9 +10,9 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from services import images
-from services.images import ImageRef
-from services.jobs import JobStore
+from services.image import images
+from services.image.images import ImageRef
+from services.jobs.store import JobStore
 from services.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

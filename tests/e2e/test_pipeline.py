@@ -15,10 +15,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from services import aws, dataset, logs, worker
-from services.images import ImageRef
-from services.jobs import JobStore
+from services import aws
+from services.data import dataset
+from services.image.images import ImageRef
+from services.jobs.store import JobStore
 from services.settings import Settings
+from services.training import logs, worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services import local_stack, worker
-from services.jobs import JobStore
-from services.local_stack import StackEndpoints
+from services.jobs.store import JobStore
+from services.local import stack as local_stack
+from services.local.stack import StackEndpoints
 from services.settings import Settings
+from services.training import worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,10 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from services import local_stack as stack_module
 from services import pipeline
-from services.images import ImageRef
-from services.local_stack import StackEndpoints
+from services.image.images import ImageRef
+from services.local import stack as stack_module
+from services.local.stack import StackEndpoints
 from services.settings import Settings
 
 DENIED = {"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}

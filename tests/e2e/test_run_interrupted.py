@@ -11,11 +11,12 @@ import threading
 import time
 from pathlib import Path
 
-from services import aws, worker
+from services import aws
 from services.docker_cli import docker
-from services.images import ImageRef
-from services.jobs import JobStore
+from services.image.images import ImageRef
+from services.jobs.store import JobStore
 from services.settings import Settings
+from services.training import worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services import dataset, storage, worker
-from services.images import ImageRef
-from services.jobs import JobStore
+from services.data import dataset, storage
+from services.image.images import ImageRef
+from services.jobs.store import JobStore
 from services.settings import Settings
+from services.training import worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

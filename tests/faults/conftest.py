@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cli_home import CliHome, untag_images_of
 
-from services import local_stack
+from services.local import stack as local_stack
 
 
 @pytest.fixture

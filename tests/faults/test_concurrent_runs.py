@@ -16,8 +16,10 @@ from pathlib import Path
 
 from cli_home import CliHome
 
-from services import aws, dataset, quotas, storage
-from services.jobs import JobStore
+from services import aws
+from services.data import dataset, storage
+from services.instance import quotas
+from services.jobs.store import JobStore
 
 RUNS = 10
 SEEDS = ("42", "7")
@@ -93,7 +95,7 @@ def _job_name(stdout: str) -> str:
 
 def _allow_concurrent_jobs(root: Path, instance_type: str, count: int) -> None:
     """A quota table like the sample, ``instance_type`` at ``count``, named in the run's config file."""
-    sample = json.loads(resources.files("services.data").joinpath(quotas.SAMPLE_FILE).read_text())
+    sample = json.loads(resources.files("services.instance.data").joinpath(quotas.SAMPLE_FILE).read_text())
     for listing in ("ListServiceQuotas", "ListAWSDefaultServiceQuotas"):
         for page in sample[listing]:
             for quota in page["Quotas"]:

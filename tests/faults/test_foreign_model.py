@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from cli_home import CliHome
 
-from services.jobs import JobStore
+from services.jobs.store import JobStore
 
 KAGGLE_TEST = (
     "PassengerId,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked\n"

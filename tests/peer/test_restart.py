@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from peer_helpers import BUCKET, SLOW, log_lines, wait_for
 
-from services.local_stack import StackEndpoints
+from services.local.stack import StackEndpoints
 from services.settings import Settings
 
 JobRequest = Callable[..., dict[str, Any]]

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from peer_helpers import BUCKET, ROLE, unique, wait_for
 
 from container.metrics import METRIC_DEFINITIONS
-from services.images import ImageRef
+from services.image.images import ImageRef
 
 JobRequest = Callable[..., dict[str, Any]]
 TELEMETRY_OFF = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}

@@ -29,8 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # browser.py beside this file
 
 from container import hyperparameters as schema
-from services import job_detail
-from services.jobs import JobStore
+from services.jobs import detail as job_detail
+from services.jobs.store import JobStore
 from services.settings import Settings
 
 JOBS = 10_000

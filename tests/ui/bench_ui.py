@@ -34,8 +34,9 @@ from browser import (  # beside this file, found through the path above
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from services import local_stack, messages
-from services.jobs import JobStore
+from services import messages
+from services.jobs.store import JobStore
+from services.local import stack as local_stack
 from services.settings import Settings
 
 GOALS = {

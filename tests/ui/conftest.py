@@ -39,10 +39,10 @@ def app_settings(tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(aws, "endpoint_url", lambda s, service="s3": moto_url if s.is_local else None)
     stack = types.SimpleNamespace(moto_url=moto_url, registry="127.0.0.1:0", sagemaker_url=moto_url)
     try:
-        import services.local_stack as local_stack
+        import services.local.stack as local_stack
     except ImportError:
-        local_stack = types.ModuleType("services.local_stack")
-        monkeypatch.setitem(sys.modules, "services.local_stack", local_stack)
+        local_stack = types.ModuleType("services.local.stack")
+        monkeypatch.setitem(sys.modules, "services.local.stack", local_stack)
     monkeypatch.setattr(local_stack, "ensure_running", lambda s: stack, raising=False)
     monkeypatch.syspath_prepend(str(APP_DIR))
     return Settings.from_env()

@@ -27,8 +27,10 @@ from browser import (
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from services import instances, local_stack, messages
-from services.jobs import JobStore
+from services import messages
+from services.instance import instances
+from services.jobs.store import JobStore
+from services.local import stack as local_stack
 from services.settings import Settings
 
 OUTPUT_DIR = REPO_ROOT / "test-output"

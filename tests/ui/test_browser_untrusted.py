@@ -26,7 +26,7 @@ from browser import (
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from services import local_stack
+from services.local import stack as local_stack
 from services.settings import Settings
 
 OUTPUT_DIR = REPO_ROOT / "test-output"

@@ -9,7 +9,8 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 from ui_helpers import bucket_keys, errors
 
-from services import aws, dataset
+from services import aws
+from services.data import dataset
 from services.settings import Settings
 
 PAGE = "pages/1_Data.py"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from streamlit.testing.v1 import AppTest
 from ui_helpers import errors, texts
 
-from services.jobs import JobStore
+from services.jobs.store import JobStore
 from services.settings import Settings
 
 

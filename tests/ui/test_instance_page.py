@@ -11,7 +11,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 from ui_helpers import errors, shown, texts
 
-from services import capacity, instances
+from services.instance import capacity, instances
 from services.settings import Settings
 
 PAGE = "pages/2_Instance.py"

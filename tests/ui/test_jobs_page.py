@@ -17,9 +17,11 @@ from streamlit.testing.v1 import AppTest
 from ui_helpers import errors, shown, texts
 
 from container.hyperparameters import SCHEMA
-from services import aws, dataset, local_runner, storage
-from services.jobs import JobStore
+from services import aws
+from services.data import dataset, storage
+from services.jobs.store import JobStore
 from services.settings import Settings
+from services.training import local_runner
 
 PAGE = "pages/4_Jobs.py"
 
@@ -273,7 +275,7 @@ def test_cpu_and_memory_from_cloudwatch_are_charted_against_the_instance(
     """The series the control plane (or SageMaker) publishes, drawn: the chart and the peak."""
     import datetime as dt
 
-    from services import job_detail
+    from services.jobs import detail as job_detail
 
     # This tier's moto stands in for the stack, which the page would otherwise find stopped.
     monkeypatch.setattr(job_detail, "_stack_is_down", lambda settings: False)

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from ui_helpers import errors
 
 from services import messages
-from services.jobs import JobStore
+from services.jobs.store import JobStore
 from services.settings import Settings
 
 PAGES = ("Home.py", "pages/1_Data.py", "pages/2_Instance.py", "pages/3_Train.py", "pages/4_Jobs.py")

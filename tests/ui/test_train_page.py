@@ -11,9 +11,10 @@ from streamlit.testing.v1 import AppTest
 from ui_helpers import errors, shown
 
 from container.hyperparameters import SCHEMA
-from services import cost, logs, worker
-from services.jobs import JobStore
+from services.instance import cost
+from services.jobs.store import JobStore
 from services.settings import Settings
+from services.training import logs, worker
 
 PAGE = "pages/3_Train.py"
 DATASET = {
@@ -113,7 +114,7 @@ def test_a_fresh_tab_shows_the_running_job_streams_its_logs_and_blocks_a_second_
 def test_stop_ends_the_worker_and_records_stopped(
     page: Callable[..., AppTest], app_settings: Settings
 ) -> None:
-    # A stand-in worker in its own session, as services.worker.launch starts them.
+    # A stand-in worker in its own session, as services.training.worker.launch starts them.
     fake_worker = subprocess.Popen(["sleep", "120"], start_new_session=True)
     try:
         job_id = running_job(app_settings, "titanic-ui-stop", fake_worker.pid)

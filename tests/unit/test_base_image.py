@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services import base_image
-from services.base_image import (
+from services.local import base_image
+from services.local.base_image import (
     BaseImageError,
     debian_mirror,
     known_base_image,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services import capacity
+from services.instance import capacity
 from services.settings import Settings
 
 MIB = 2**20

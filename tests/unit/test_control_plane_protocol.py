@@ -18,7 +18,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from services import quotas
+from services.instance import quotas
 from services.local.control_plane.models import SPOT_INTERRUPTION_TAG, TrainingJob
 from services.local.control_plane.runner import RunnerConfig
 from services.local.control_plane.server import ControlPlane, serve

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from services import capacity, cost
-from services.jobs import JobStore
+from services.instance import capacity, cost
+from services.jobs.store import JobStore
 from services.settings import Settings
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services import cost, pricing
 from services.cli import app
-from services.jobs import JobStore
+from services.instance import cost, pricing
+from services.jobs.store import JobStore
 from services.settings import Settings, SettingsError
 
 # The shipped snapshot's us-east-1 on-demand rate for ml.m5.large (a public record: $0.115/h).

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from container import data
-from services import dataset
 from services.cli import app
+from services.data import dataset
 
 HEADER = "PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked"
 

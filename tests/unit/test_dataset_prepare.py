@@ -1,4 +1,4 @@
-"""services.dataset: sources, stratified split, reproducible files and manifest, upload limit, CLI."""
+"""services.data.dataset: sources, stratified split, reproducible files and manifest, upload limit, CLI."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from container import data
-from services import dataset, storage
 from services.cli import app
+from services.data import dataset, storage
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from container.features import FEATURE_NAMES, TitanicFeatures, deck_of, ticket_key, title_of
-from services import dataset
+from services.data import dataset
 
 
 @pytest.fixture(scope="module")

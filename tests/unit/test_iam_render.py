@@ -16,7 +16,7 @@ from cfnlint.decode import decode_str
 from test_iam_policies import WILDCARD_RESOURCE_ACTIONS, audit
 from typer.testing import CliRunner
 
-from services import iam
+from services.account import iam
 from services.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]

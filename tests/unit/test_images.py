@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from services import images
-from services.images import ImageRef, build_context_files, context_tag, lifecycle_policy
+from services.image import images
+from services.image.images import ImageRef, build_context_files, context_tag, lifecycle_policy
 from services.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services import instances, pricing, quotas
-from services.capacity import Requirement
+from services.instance import instances, pricing, quotas
+from services.instance.capacity import Requirement
 from services.settings import Settings
 
 TODAY = "2026-11-26"

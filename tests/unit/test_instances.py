@@ -8,8 +8,8 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from services import instances, pricing, quotas
-from services.capacity import Requirement
+from services.instance import instances, pricing, quotas
+from services.instance.capacity import Requirement
 from services.settings import Settings
 
 TODAY = "2026-11-26"
@@ -223,7 +223,7 @@ def test_a_type_that_cannot_be_proved_fails_before_any_docker_run(
 
 
 def test_on_aws_the_proof_is_the_latest_completed_job_on_the_chosen_type(tmp_path: Path) -> None:
-    from services.jobs import JobStore
+    from services.jobs.store import JobStore
 
     aws_settings = Settings(
         target="aws",

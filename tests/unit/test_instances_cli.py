@@ -11,7 +11,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from services.cli import app
-from services.instances import training_instance_types
+from services.instance.instances import training_instance_types
 
 Run = Callable[..., Result]
 

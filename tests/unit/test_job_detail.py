@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from container import hyperparameters as schema
-from services import job_detail
-from services.jobs import Job, JobStore, Transition
+from services.jobs import detail as job_detail
+from services.jobs.store import Job, JobStore, Transition
 
 DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64

@@ -13,7 +13,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from services.cli import app, main
-from services.jobs import JobStore
+from services.jobs.store import JobStore
 
 Run = Callable[..., Result]
 

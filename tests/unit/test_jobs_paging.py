@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.jobs import PHASES, JobNotFoundError, JobStore
+from services.jobs.store import PHASES, JobNotFoundError, JobStore
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_get_many_keeps_the_order_and_names_a_missing_job(store: JobStore) -> No
 def test_phase_seconds_follow_the_transitions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = JobStore(tmp_path / "jobs.sqlite3")
     clock = iter([100.0, 101.0, 104.0, 105.0, 115.0, 117.0, 120.0, 121.0, 130.0])
-    monkeypatch.setattr("services.jobs.time.time", lambda: next(clock))
+    monkeypatch.setattr("services.jobs.store.time.time", lambda: next(clock))
     job, _ = store.create(target="local", job_name="phased")  # 100
     store.set_status(job.id, "InProgress", secondary_status="Starting")  # 101
     store.set_status(job.id, "InProgress", secondary_status="Downloading")  # 104
@@ -107,7 +107,7 @@ def test_phase_seconds_follow_the_transitions(tmp_path: Path, monkeypatch: pytes
 def test_a_v2_store_gains_the_history_indexes_and_keeps_its_jobs(tmp_path: Path) -> None:
     import sqlite3
 
-    from services import jobs
+    from services.jobs import store as jobs
 
     path = tmp_path / "jobs.sqlite3"
     conn = sqlite3.connect(path)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from services import local_stack
-from services.local_stack import LocalStackError
+from services.local import stack as local_stack
+from services.local.stack import LocalStackError
 from services.settings import Settings
 
 
@@ -81,7 +81,8 @@ def test_moto_outlives_its_starter_and_serves_other_processes(tmp_path: Path) ->
     # The CLI starts the stack and exits; the app and workers then use it from other processes.
     state_dir = tmp_path / "state"
     code = (
-        "from pathlib import Path; from services import local_stack; from services.settings import Settings;"
+        "from pathlib import Path; from services.local import stack as local_stack;"
+        "from services.settings import Settings;"
         f"print(local_stack.ensure_running(Settings(state_dir=Path({str(state_dir)!r}))).moto_url)"
     )
     started = subprocess.run(

@@ -10,7 +10,7 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from container import hyperparameters, model
-from services import dataset
+from services.data import dataset
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 
 from container import hyperparameters, model
 from container.metrics import evaluate
-from services import dataset
+from services.data import dataset
 
 LEAKAGE_CEILING = 0.90
 

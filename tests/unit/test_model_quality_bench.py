@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from services import bench_model, dataset
+from services import bench_model
+from services.data import dataset
 
 
 @pytest.fixture(scope="module")

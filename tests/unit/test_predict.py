@@ -1,4 +1,4 @@
-"""services.predict: trusted models only, safe archives, Kaggle submission format.
+"""services.results.predict: trusted models only, safe archives, Kaggle submission format.
 
 The model here is a small real sklearn pipeline (sex and class -> logistic regression), so these
 tests do not depend on the trainer; tests/container/test_train_here.py predicts with a trained one.
@@ -24,9 +24,10 @@ from sklearn.preprocessing import OneHotEncoder
 from typer.testing import CliRunner
 
 from container import data
-from services import dataset, predict
 from services.cli import app
-from services.jobs import JobStore
+from services.data import dataset
+from services.jobs.store import JobStore
+from services.results import predict
 
 HEADER_NO_LABEL = "PassengerId,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked"
 # Kaggle's test.csv: no Survived, PassengerIds starting at 892.

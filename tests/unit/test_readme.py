@@ -56,3 +56,33 @@ def test_layout_in_the_readme_exists() -> None:
     assert names, "the layout block names no paths"
     missing = [name for name in names if not (REPO / name.rstrip("/")).exists()]
     assert not missing, f"README layout names paths that do not exist: {missing}"
+
+
+def _layout_rows(text: str) -> dict[str, str]:
+    layout = re.search(r"\n## [^\n]+\n+```\n(app/.*?)```", text, flags=re.DOTALL)
+    assert layout, "no layout tree (a fenced block starting at app/)"
+    rows = (line.split(None, 1) for line in layout.group(1).splitlines() if line.strip())
+    return {row[0]: row[1] if len(row) > 1 else "" for row in rows}
+
+
+def _packages() -> list[Path]:
+    """services/ and container/ and every Python package under services/."""
+    found = [REPO / "services", REPO / "container"]
+    found += sorted(
+        p.parent for p in (REPO / "services").rglob("__init__.py") if "__pycache__" not in p.parts
+    )
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("readme", ["README.md", "README.ko.md"])
+@pytest.mark.parametrize("package", _packages(), ids=lambda p: str(p.relative_to(REPO)))
+def test_the_layout_names_every_package_and_its_modules(readme: str, package: Path) -> None:
+    """Down to the module list: a module added, moved or removed must be written down where it is."""
+    rows = _layout_rows((REPO / readme).read_text(encoding="utf-8"))
+    folder = f"{package.relative_to(REPO)}/"
+    assert folder in rows, f"{readme}'s layout has no row for {folder}"
+    named = set(re.findall(r"\b(\w+\.py)\b", rows[folder]))
+    present = {p.name for p in package.glob("*.py")} - {"__init__.py"}
+    assert named == present, f"{readme}, {folder}: names {sorted(named - present)} that are not there, " + (
+        f"misses {sorted(present - named)}"
+    )

@@ -16,13 +16,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from services import artifacts, dataset, local_runner, submission
+from services import submission
 from services.cli import app
-from services.jobs import Job, JobStore
+from services.data import dataset
+from services.jobs.store import Job, JobStore
 from services.messages import LANGUAGES, text
+from services.results import artifacts
 from services.settings import Settings
 from services.submission import code as key_code
 from services.submission.facts import RESOURCE_FIELDS
+from services.training import local_runner
 
 REPO = Path(__file__).resolve().parents[2]
 HEAD = subprocess.run(

@@ -22,7 +22,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from services import aws, dataset, images, local_stack
+from services import aws
+from services.data import dataset
+from services.image import images
+from services.local import stack as local_stack
 from services.settings import Settings
 
 __all__ = ["main"]

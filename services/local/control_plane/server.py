@@ -52,7 +52,7 @@ class ControlPlane:
     """SageMaker's training-job operations over the job store and the runner."""
 
     def __init__(self, config: RunnerConfig, quota_table: Any, runner: Runner | None = None) -> None:
-        from services import instances
+        from services.instance import instances
 
         self.config = config
         self.store = JobStore(config.state_dir / STORE_FILE)
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from services import quotas
+    from services.instance import quotas
 
     config = RunnerConfig(
         state_dir=args.state_dir.resolve(),

@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from services import jobs as job_store
-from services.jobs import Job, JobStore
+from services.jobs import store as job_store
+from services.jobs.store import Job, JobStore
 from services.settings import ENV_PREFIX, Settings
 
 __all__ = [
@@ -60,7 +60,7 @@ STOP_WAIT_SECONDS = 150.0
 STOP_GRACE_SECONDS = 20.0
 FAILURE_PREFIX = "Failure reason:"
 # Where this package lives: the worker runs `python -m services` from there.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 Progress = Callable[[str, str], None]
 
@@ -160,7 +160,7 @@ def _settings_from_job(job: Job, fallback: Settings) -> Settings:
 
 
 def _fit_request(settings: Settings, job: Job, image_uri: str) -> Any:
-    from services import training
+    from services.training import estimator as training
 
     request = LaunchRequest.from_dict(job.request.get("launch", {}))
     return training.FitRequest(
@@ -185,7 +185,7 @@ _PLACEHOLDER_IMAGE = "pending/image@sha256:" + "0" * 64
 def _price(settings: Settings, instance_type: str, use_spot: bool) -> tuple[float, str] | None:
     """The hourly price from the instance service: live on aws (the snapshot when the API is
     denied or unreachable), the snapshot on local; spot without a spot product is the on-demand rate."""
-    from services import instances
+    from services.instance import instances
 
     quote = instances.price_quote(settings, instance_type, use_spot)
     return (quote.usd_per_hour, f"{quote.source}, {quote.fetched}") if quote is not None else None
@@ -195,7 +195,7 @@ def _estimate(
     settings: Settings, instance_type: str, use_spot: bool, dataset_version: str | None = None
 ) -> Any:
     """cost.estimate_job's figure (last comparable job, else the probe), or None when unknown."""
-    from services import cost
+    from services.instance import cost
 
     try:
         return cost.estimate_job(settings, instance_type, spot=use_spot, dataset_version=dataset_version)
@@ -219,7 +219,8 @@ def estimate_cost(settings: Settings, instance_type: str, use_spot: bool) -> str
 
 def record_job(settings: Settings, request: LaunchRequest) -> tuple[Job, bool]:
     """Validate the request and record it as a Pending job (or return the one with its key)."""
-    from services import cost, training
+    from services.instance import cost
+    from services.training import estimator as training
 
     instance_type = request.instance_type or settings.instance_type
     job_name = request.job_name or training.job_name_for(settings.job_name_base)
@@ -466,7 +467,7 @@ def _run_stages(
         # An adopted job trains the image its SageMaker job was created with.
         image_uri = job.image_uri or job.training_job.get("AlgorithmSpecification", {}).get("TrainingImage")
         if not image_uri:
-            from services import images
+            from services.image import images
 
             done = _timed(seconds, "image", progress)
             ref = images.ensure_image(settings, progress)
@@ -482,7 +483,7 @@ def _run_stages(
         stage = "verify"
         done = _timed(seconds, "verify", progress)
         store.update(job.id, artifact_uri=artifact_uri)
-        from services import artifacts
+        from services.results import artifacts
 
         metrics, data = artifacts.fetch_verified(settings, artifact_uri, job.hyperparameters)
         artifacts.record_trusted_model(settings, store, job, artifact_uri, data)  # predict's trust
@@ -552,7 +553,7 @@ def _run_stages(
 def _peak_memory(settings: Settings, job: Job) -> dict[str, float]:
     """The job's peak MemoryUtilization (percent of its instance's memory) from CloudWatch: each job
     is a proof that its instance type fits. Empty when no datapoint is there (yet)."""
-    from services import job_detail
+    from services.jobs import detail as job_detail
 
     try:
         # The stored job: its transitions bound the window the metrics are read in.
@@ -602,7 +603,7 @@ def _fit(
     is the local stack's training control plane."""
     from botocore.exceptions import ClientError
 
-    from services import training
+    from services.training import estimator as training
 
     try:
         _describe(settings, job.job_name)  # an adopted job: its training job is already there
@@ -653,7 +654,7 @@ def _record_progress(store: JobStore, job: Job, described: Mapping[str, Any], se
 def _follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str], None] | None) -> str:
     """Follow DescribeTrainingJob until the job ends, recording its transitions and handing its
     CloudWatch log lines to ``echo``. Polls fast while the job changes, then backs off."""
-    from services import logs
+    from services.training import logs
 
     token: str | None = None
     seen = 0
@@ -819,7 +820,7 @@ def _headline(metrics: Mapping[str, Any]) -> dict[str, float | None]:
 def _actual_cost(settings: Settings, job: Job, fit_seconds: float) -> dict[str, float | None]:
     """Billable seconds x price (SageMaker's, or the local control plane's); the fit's wall time
     when no billable time is known."""
-    from services import cost
+    from services.instance import cost
 
     price = _price(settings, job.instance_type or settings.instance_type, job.use_spot)
     if price is None:

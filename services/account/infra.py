@@ -16,12 +16,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from services import aws
-from services.logs import LOG_GROUP
 from services.settings import Settings
+from services.training.logs import LOG_GROUP
 
 __all__ = ["TEMPLATE", "InfraError", "StackState", "down", "parameters_for", "status", "up"]
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "titanic-sm.yaml"
+TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "titanic-sm.yaml"
 DEFAULT_STACK = "titanic-sm"
 _DONE = ("_COMPLETE", "_FAILED")
 _BAD = ("ROLLBACK", "FAILED")
@@ -114,7 +114,7 @@ def up(
     timeout_seconds: float = 1800,
 ) -> StackState:
     """Create the stack, or update it when it exists; wait, printing its events; return its state."""
-    from services.iam import STACK_NAME
+    from services.account.iam import STACK_NAME
 
     if not STACK_NAME.fullmatch(stack_name):
         raise InfraError(

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.logs import LOG_GROUP
 from services.settings import Settings
-from services.training import MAX_RUN_LIMIT_SECONDS
+from services.training.estimator import MAX_RUN_LIMIT_SECONDS
+from services.training.logs import LOG_GROUP
 
 __all__ = [
     "DOCUMENTED_FINDINGS",
@@ -259,7 +259,7 @@ def operator_policy(inputs: PolicyInputs) -> dict[str, Any]:
     """Every call of the aws path (see tests/contract/test_iam_render.py), grouped by purpose."""
     objects = f"{inputs.bucket_arn}/{inputs.prefix}/*"
     return _document(
-        # services.images: describe, create if missing (with its lifecycle rule), push, find the digest.
+        # services.image.images: describe, create if missing (with its lifecycle rule), push, find the digest.
         _allow(
             "TrainingImageRepository",
             [
@@ -313,7 +313,7 @@ def operator_policy(inputs: PolicyInputs) -> dict[str, Any]:
         _allow("ReadExecutionRoleTrust", ["iam:GetRole"], inputs.role_arn),
         _allow("ReadTrainingLogs", ["logs:DescribeLogStreams", "logs:GetLogEvents"], inputs.log_group_arns),
         # HeadBucket is authorised as ListBucket and carries no s3:prefix; create-if-missing sets
-        # default encryption and blocks public access (services.storage.ensure_bucket).
+        # default encryption and blocks public access (services.data.storage.ensure_bucket).
         _allow(
             "TrainingBucket",
             [

@@ -98,7 +98,7 @@ class PreflightError(RuntimeError):
 
 def grant_of(settings: Settings, action: str, account: str | None = None) -> str:
     """``"<action> (statement <Sid> of operator-policy.json, `titanic-sm iam render`)"``."""
-    from services import iam
+    from services.account import iam
 
     try:
         inputs = iam.PolicyInputs.from_settings(settings, account or LOCAL_ACCOUNT_ID)
@@ -420,7 +420,7 @@ def _repository(settings: Settings, account: str) -> Check:
 
 
 def _instance(settings: Settings, instance_type: str, use_spot: bool, evidence: Any | None) -> Check:
-    from services import instances
+    from services.instance import instances
 
     purchase = "spot" if use_spot else "on-demand"
     if instance_type not in instances.training_instance_types():
@@ -456,7 +456,7 @@ def _instance(settings: Settings, instance_type: str, use_spot: bool, evidence: 
 
 
 def _job_name(settings: Settings, account: str, job_name: str | None) -> Check:
-    from services import training
+    from services.training import estimator as training
 
     name = job_name or training.job_name_for(settings.job_name_base)
     if len(name) > JOB_NAME_LIMIT or not training.JOB_NAME_PATTERN.match(name):

@@ -31,8 +31,15 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from services import aws
-from services.base_image import BaseImage, BaseImageError, known_base_image, resolve_base_image
-from services.docker_cli import DockerError, docker, docker_stream, image_exists, require_daemon, server_arch
+from services.docker_cli import (
+    DockerError,
+    docker,
+    docker_stream,
+    image_exists,
+    require_daemon,
+    server_arch,
+)
+from services.local.base_image import BaseImage, BaseImageError, known_base_image, resolve_base_image
 from services.settings import Settings
 
 __all__ = [
@@ -111,7 +118,7 @@ def _say(progress: Progress | None, stage: str, message: str) -> None:
 
 def project_root() -> Path:
     """The source checkout that holds Dockerfile.training and container/."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     if not (root / DOCKERFILE).is_file():
         raise ImageError(f"{DOCKERFILE} not found in {root}: build from a source checkout")
     return root
@@ -219,7 +226,7 @@ def registry_host(settings: Settings, ecr_uri_or_endpoint: str) -> str:
     host = ecr_uri_or_endpoint.removeprefix("https://").split("/", 1)[0]
     if not settings.is_local:
         return host
-    from services import local_stack  # only the local target has one
+    from services.local import stack as local_stack  # only the local target has one
 
     return local_stack.ensure_running(settings).registry
 
@@ -592,7 +599,7 @@ def image_labels(settings: Settings, image_uri: str) -> dict[str, str] | None:
             if again.returncode == 0:
                 return dict(json.loads(again.stdout or "null") or {})
     if settings.is_local:
-        from services import local_stack
+        from services.local import stack as local_stack
 
         # Reading a label never starts the stack: a stack that is down has no registry to ask.
         if not all(service.healthy for service in local_stack.status(settings)):

@@ -132,7 +132,7 @@ def last_comparable_seconds(
 ) -> float | None:
     """Training seconds of the most recent completed job on ``instance_type`` (and data version, if given).
 
-    Works on ``services.jobs.Job`` records or anything with the same attributes.
+    Works on ``services.jobs.store.Job`` records or anything with the same attributes.
     """
     comparable = [
         job
@@ -235,8 +235,8 @@ def estimate_job(
     Seconds come from the newest completed job on that type (and data version) in the job store,
     else from the probe run on that type's limits, else from the measuring probe.
     """
-    from services import capacity, instances
-    from services.jobs import JobStore
+    from services.instance import capacity, instances
+    from services.jobs.store import JobStore
 
     instance_type = instance_type or settings.instance_type
     spot = settings.use_spot if spot is None else spot
@@ -314,7 +314,7 @@ def _ceiling(
     max_wait_seconds: int | None,
     offline: bool,
 ) -> CostCeiling:
-    from services import instances
+    from services.instance import instances
 
     quote = instances.price_quote(settings, instance_type, spot, offline)
     if quote is None:

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from container.contract import METRICS_FILE, MODEL_FILE
 from container.hyperparameters import HyperparameterError, parse
-from services import storage
+from services.data import storage
 from services.settings import Settings
 
 if TYPE_CHECKING:
-    from services.jobs import Job, JobStore
+    from services.jobs.store import Job, JobStore
 
 __all__ = [
     "ArtifactError",
@@ -193,7 +193,7 @@ def fetch_verified(
 
 def job_artifact_uri(settings: Settings, job_name: str) -> str:
     """Where SageMaker (and local mode) writes a job's ``model.tar.gz``: its own output path."""
-    from services import training
+    from services.training import estimator as training
 
     return f"{training.output_path(settings)}/{job_name}/output/{MODEL_ARCHIVE}"
 

@@ -2,8 +2,8 @@
 
 Candidates are every type in the installed botocore's ``TrainingInstanceType`` enum. For each, the
 hardware (shipped spec table, or Price List attributes when live), the hourly price
-(``services.pricing``) and the account quota (``services.quotas``) are joined against the
-requirement measured by the capacity probe (``services.capacity``). The cheapest type that fits
+(``services.instance.pricing``) and the account quota (``services.instance.quotas``) are joined against the
+requirement measured by the capacity probe (``services.instance.capacity``). The cheapest type that fits
 and has quota ≥ 1 is chosen, separately for on-demand and for spot; every other type carries
 the reasons it was excluded. Every figure names its source and the date it was fetched.
 """
@@ -23,8 +23,8 @@ from typing import Any
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from services import capacity, pricing, quotas
-from services.capacity import (
+from services.instance import capacity, pricing, quotas
+from services.instance.capacity import (
     ProbeResult,
     Requirement,
     assumed_requirement,
@@ -226,7 +226,7 @@ def botocore_source() -> str:
 
 def load_specs() -> dict[str, Spec]:
     """The shipped spec table (vCPU, memory GiB, GPUs), each entry naming the table's source and date."""
-    doc = json.loads(resources.files("services.data").joinpath(SPECS_FILE).read_text())
+    doc = json.loads((resources.files("services.instance") / "data" / SPECS_FILE).read_text())
     source = f"spec table ({doc['source']})"
     return {
         name: Spec(int(v["vcpu"]), float(v["memory_gib"]), int(v["gpus"]), source, doc["fetched"])
@@ -744,7 +744,7 @@ def find_proof(settings: Settings, instance_type: str) -> dict[str, Any] | None:
         }
     if not settings.job_store_path.is_file():
         return None
-    from services.jobs import JobStore
+    from services.jobs.store import JobStore
 
     job = JobStore(settings.job_store_path).latest_completed(instance_type, target="aws")
     if job is None:

@@ -354,7 +354,7 @@ def resolve_image(settings: Settings, image: str | None = None) -> str:
     """``image`` if given, else the project's training image (built and pushed if needed)."""
     if image:
         return image
-    from services import images  # builds on demand; only needed when no image is named
+    from services.image import images  # builds on demand; only needed when no image is named
 
     ref = images.ensure_image(settings)
     return ref.local_tag or ref.uri_with_digest
@@ -414,7 +414,7 @@ def load_latest(settings: Settings) -> ProbeResult | None:
     path = _state_file(settings)
     if path.is_file():
         return ProbeResult.from_dict(json.loads(path.read_text()))
-    shipped = resources.files("services.data").joinpath(SHIPPED_PROBE)
+    shipped = resources.files("services.instance") / "data" / SHIPPED_PROBE
     if shipped.is_file():
         return ProbeResult.from_dict(json.loads(shipped.read_text()))
     return None

@@ -872,7 +872,8 @@ def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
     job is adopted: a new worker follows it to its end and finishes verify and download, so the
     store, ``runs/`` and S3 agree. A job that never reached SageMaker is reaped as Failed.
     """
-    from services import aws, worker
+    from services import aws
+    from services.training import worker
 
     store = store or JobStore(settings.job_store_path)
     mine = store.list(targets=[settings.target], statuses=sorted(ACTIVE_STATUSES), reap=False)

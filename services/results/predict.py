@@ -27,10 +27,10 @@ import pandas as pd
 from container import data
 from container.contract import METRICS_FILE, MODEL_FILE
 from container.model import predict_proba
-from services import dataset
+from services.data import dataset
 
 if TYPE_CHECKING:
-    from services.jobs import JobStore
+    from services.jobs.store import JobStore
 
 __all__ = [
     "MAX_MEMBER_BYTES",

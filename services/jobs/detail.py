@@ -2,7 +2,7 @@
 time went, its CPU and memory, and what differs between jobs.
 
 Everything here returns data (numbers, codes, names), never sentences: the page words it in the
-reader's language. Reads come from the job store (``services.jobs``), the container's
+reader's language. Reads come from the job store (``services.jobs.store``), the container's
 hyperparameter schema (``container.hyperparameters``) and CloudWatch.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from container import hyperparameters as schema
-from services.jobs import PHASES, TERMINAL_STATUSES, Job, JobStore
+from services.jobs.store import PHASES, TERMINAL_STATUSES, Job, JobStore
 
 if TYPE_CHECKING:
     from services.settings import Settings
@@ -223,7 +223,7 @@ def _stack_is_down(settings: Settings) -> bool:
     """On local, whether a client would have to start the stack first (aws: never)."""
     if not settings.is_local:
         return False
-    from services import local_stack
+    from services.local import stack as local_stack
 
     try:
         return not all(service.healthy for service in local_stack.status(settings))
@@ -242,7 +242,7 @@ def resource_series(
     """The job's CPUUtilization and MemoryUtilization (namespace /aws/sagemaker/TrainingJobs,
     dimension Host=<job>/algo-1) through GetMetricData, and its peak memory in GiB against the
     instance's memory (MemoryUtilization is a percent of it)."""
-    from services import instances
+    from services.instance import instances
 
     now = time.time() if now is None else now
     start, end = _window(job, now)

