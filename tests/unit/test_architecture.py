@@ -108,3 +108,20 @@ def test_no_import_cycles_at_import_time() -> None:
 
     for name in sorted(graph):
         visit(name, [])
+
+
+def test_pages_only_present() -> None:
+    """app/ calls services; it never talks to AWS, the job store's database or Docker itself."""
+    forbidden = {"boto3", "botocore", "sqlite3", "docker", "subprocess", "sagemaker"}
+    pages = sorted((REPO / "app").rglob("*.py"))
+    assert len(pages) >= 5
+    for path in pages:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            bad = {n.split(".")[0] for n in names} & forbidden
+            assert not bad, f"{path.relative_to(REPO)} imports {sorted(bad)}: call a service function instead"
