@@ -64,7 +64,8 @@ def _model_tar(sent: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-def _wait_for(store: JobStore, job_id: str, done: Callable[[Job], bool], timeout: float = 60) -> Job:
+def _wait_for(store: JobStore, job_id: str, done: Callable[[Job], bool], timeout: float = 240) -> Job:
+    """The worker is a separate process (it imports the SDK): minutes on a loaded 2-core machine."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = store.get(job_id)
