@@ -12,12 +12,13 @@ from ui import (
     LAUNCH_OVERRIDE_KEY,
     LAUNCH_SPOT_KEY,
     code,
+    current_language,
     flash,
     instance_evidence,
-    one_line,
     page_setup,
     plain,
     show_flash,
+    show_refusal,
     t,
 )
 
@@ -149,7 +150,7 @@ for item in view.rationale:
     else:
         st.caption(t("instance.source_only", source=item.source or plain("instance.no_source")))
 with st.expander(t("instance.long_text")):
-    st.markdown(t("common.as_is", message=decision.rationale))
+    st.markdown(t("common.as_is", message=instances.rationale_text(decision, current_language())))
     requirement = evidence.requirement
     st.markdown(
         t(
@@ -292,7 +293,7 @@ if st.button(t("instance.use"), type="primary", key="use_instance"):
     try:
         choice = instances.check_choice(evidence, picked, reason or None, spot=spot)
     except instances.InstanceChoiceError as exc:
-        st.error(t("common.as_is", message=one_line(exc)))
+        show_refusal(exc)
     else:
         st.session_state[LAUNCH_INSTANCE_KEY] = choice.instance_type
         st.session_state[LAUNCH_OVERRIDE_KEY] = choice.override_reason

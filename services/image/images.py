@@ -39,6 +39,7 @@ from services.docker_cli import (
     require_daemon,
     server_arch,
 )
+from services.errors import InfrastructureError
 from services.local.base_image import BaseImage, BaseImageError, known_base_image, resolve_base_image
 from services.settings import Settings
 
@@ -83,7 +84,7 @@ MANIFEST_TYPES = (
 )
 
 
-class ImageError(RuntimeError):
+class ImageError(InfrastructureError, RuntimeError):
     """Building, logging in or pushing failed; one line naming the stage and the cause."""
 
 

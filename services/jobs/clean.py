@@ -20,13 +20,14 @@ from botocore.exceptions import ClientError
 
 from services import aws
 from services.data import storage
+from services.errors import InfrastructureError
 from services.jobs.store import Job, JobStore
 from services.settings import Settings
 
 __all__ = ["CleanError", "CleanPlan", "execute", "plan"]
 
 
-class CleanError(RuntimeError):
+class CleanError(InfrastructureError, RuntimeError):
     """Something listed could not be removed; the message names it and the cause."""
 
 

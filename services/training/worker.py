@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from services.errors import TitanicError
 from services.jobs import store as job_store
 from services.jobs.store import Job, JobStore
 from services.settings import ENV_PREFIX, Settings
@@ -65,13 +66,33 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 Progress = Callable[[str, str], None]
 
 
-class StageError(RuntimeError):
+class StageError(TitanicError, RuntimeError):
     """A stage failed; ``str()`` is one line naming the stage and the cause."""
 
-    def __init__(self, stage: str, cause: str) -> None:
-        super().__init__(f"{stage}: {cause}")
+    def __init__(
+        self,
+        stage: str,
+        cause: str,
+        *,
+        code: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(f"{stage}: {cause}", code=code, values=values, hint=hint)
         self.stage = stage
+        self.step = stage
         self.cause = cause
+
+    @classmethod
+    def wrapping(cls, stage: str, exc: BaseException, cause: str | None = None) -> StageError:
+        """``exc`` as the failure of ``stage``, keeping its code, values and hint (so the
+        catalogue can still word it) and, for a user error, its exit code."""
+        from services.errors import code_of, hint_of, values_of
+
+        text = cause if cause is not None else (" ".join(str(exc).split()) or type(exc).__name__)
+        error = cls(stage, text, code=code_of(exc), values=values_of(exc), hint=hint_of(exc) or None)
+        error.exit_code = getattr(exc, "exit_code", 1) if isinstance(exc, TitanicError) else 1
+        return error
 
 
 class JobFailedError(StageError):
@@ -330,7 +351,12 @@ def restart(settings: Settings, job_id: str) -> str:
     store = JobStore(settings.job_store_path)
     old = store.get(job_id)
     if old.is_active:
-        raise StageError("restart", f"job {old.job_name} is still {old.status}; stop it first")
+        raise StageError(
+            "restart",
+            f"job {old.job_name} is still {old.status}; stop it first",
+            code="job.still_running",
+            values={"job": old.job_name, "status": old.status},
+        )
     request = LaunchRequest.from_dict(old.request.get("launch", {}))
     again = LaunchRequest(**{**asdict(request), "request_key": None, "job_name": None})
     return launch(_settings_from_job(old, settings), again)
@@ -545,7 +571,7 @@ def _run_stages(
         _record_failure(store, job.id, str(exc))
         raise
     except Exception as exc:
-        error = StageError(stage, " ".join(str(exc).split()) or type(exc).__name__)
+        error = StageError.wrapping(stage, exc)
         _record_failure(store, job.id, str(error))
         raise error from exc
 
