@@ -87,12 +87,14 @@ def test_launch_returns_at_once_and_the_worker_completes_the_job(aws_settings: S
     aws.client(aws_settings, "s3").put_object(
         Bucket=aws_settings.bucket, Key=f"titanic/jobs/{name}/output/model.tar.gz", Body=_model_tar(sent)
     )
-    started = time.monotonic()
     job_id = worker.launch(
         aws_settings, _request(aws_settings, job_name=name, image_uri=IMAGE, request_key="k-ok")
     )
-    assert time.monotonic() - started < 5, "launch must not wait for the job"
     store = JobStore(aws_settings.job_store_path)
+    # launch does not wait for the job: it returns while its worker, another process, has it.
+    # (How fast it returns is a speed goal: make bench-ui.)
+    launched = store.get(job_id)
+    assert launched.is_active and launched.worker_pid not in (None, os.getpid()), launched
     job = _wait_for(store, job_id, lambda j: not j.is_active)
     assert job.status == "Completed", _worker_log(aws_settings, job_id)
     # moto's jobs complete at once with no secondary transitions of their own (the control plane's
