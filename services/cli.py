@@ -179,7 +179,9 @@ def train_here(
 @app.command("predict")
 def predict(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option(help="model.tar.gz, or a folder with model.joblib + metrics.json.")],
+    model: Annotated[
+        str, typer.Option(help="model.tar.gz, or a folder with model.txt + features.json + metrics.json.")
+    ],
     input_csv: Annotated[str, typer.Option("--input", help="Passenger CSV (Kaggle test.csv: no Survived).")],
     output: Annotated[str, typer.Option(help="Submission CSV to write: PassengerId,Survived.")],
     proba: Annotated[bool, typer.Option("--proba", help="Add a Probability column.")] = False,
@@ -187,7 +189,7 @@ def predict(
         bool,
         typer.Option(
             "--trust",
-            help="Load a model no job here recorded (unpickling runs its code: trusted files only).",
+            help="Load an old model.joblib no job recorded (unpickling runs its code: trusted files only).",
         ),
     ] = False,
 ) -> None:
@@ -390,6 +392,14 @@ jobs_app = typer.Typer(help="The job store: history, detail, logs, stop.", no_ar
 app.add_typer(jobs_app, name="jobs")
 
 
+# `titanic-sm run`'s exit codes besides 0 (Completed) and 1 (failed, or bad input): the job was
+# stopped, and the training job with it. Ctrl-C: 130, as shells report SIGINT; SIGTERM to the run:
+# 143 (128 + 15); stopped from elsewhere (`titanic-sm jobs stop`, the dashboard's Stop): 3.
+EXIT_STOPPED = 3
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
 @app.command("run")
 def run_command(
     ctx: typer.Context,
@@ -413,13 +423,17 @@ def run_command(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Keep the SDK's INFO logging.")] = False,
 ) -> None:
-    """The whole path: data prepare → upload → build → push → fit → verify → download, with a summary."""
+    """The whole path: data prepare → upload → build → push → fit → verify → download, with a summary.
+
+    Exit codes: 0 Completed; 1 failed or bad input; 3 stopped by `titanic-sm jobs stop` or the
+    dashboard; 130 Ctrl-C; 143 SIGTERM. A stopped run stops its training job first.
+    """
     import logging
     import time
     from pathlib import Path
 
     from services import pipeline
-    from services.training import local_runner
+    from services.training import local_runner, worker
 
     settings = settings_of(ctx)
     if not verbose:
@@ -434,21 +448,30 @@ def run_command(
     def progress(stage: str, message: str) -> None:
         typer.echo(f"[{time.monotonic() - started:6.1f}s] {stage}: {message}", err=True)
 
-    result = pipeline.run_pipeline(
-        settings,
-        source=source,
-        channels_dir=Path(channels_dir) if channels_dir else None,
-        validation_fraction=validation_fraction,
-        seed=seed,
-        hyperparameters=hyperparameters,
-        instance_type=instance_type,
-        use_spot=spot,
-        max_run_seconds=max_run,
-        max_wait_seconds=max_wait,
-        override_reason=override_reason,
-        progress=progress,
-        echo=typer.echo,  # the job's lines from CloudWatch Logs, on both targets
-    )
+    try:
+        result = pipeline.run_pipeline(
+            settings,
+            source=source,
+            channels_dir=Path(channels_dir) if channels_dir else None,
+            validation_fraction=validation_fraction,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            instance_type=instance_type,
+            use_spot=spot,
+            max_run_seconds=max_run,
+            max_wait_seconds=max_wait,
+            override_reason=override_reason,
+            progress=progress,
+            echo=typer.echo,  # the job's lines from CloudWatch Logs, on both targets
+        )
+    except worker.JobStoppedError as exc:  # stopped is not failed: one line, its own exit code
+        by = "cli.run.stopped_by_signal" if exc.by_signal else "cli.run.stopped_elsewhere"
+        typer.echo(say("cli.run.stopped", how=say(by)), err=True)
+        raise typer.Exit(EXIT_TERMINATED if exc.by_signal else EXIT_STOPPED) from None
+    except KeyboardInterrupt:
+        # Typer turns a KeyboardInterrupt into a silent exit 130, so main()'s line never came.
+        typer.echo(say("cli.run.interrupted"), err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     for line in pipeline.summary_lines(result):
         typer.echo(line)
 
