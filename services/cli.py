@@ -423,12 +423,11 @@ def run_command(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Keep the SDK's INFO logging.")] = False,
 ) -> None:
-    """The whole path: data prepare → upload → build → push → fit → verify → download, with a summary.
+    """The whole path, pre-flight → data → upload → build → push → fit → verify → download, summed up.
 
     Exit codes: 0 Completed; 1 failed or bad input; 3 stopped by `titanic-sm jobs stop` or the
     dashboard; 130 Ctrl-C; 143 SIGTERM. A stopped run stops its training job first.
     """
-    import logging
     import time
     from pathlib import Path
 
@@ -437,10 +436,7 @@ def run_command(
 
     settings = settings_of(ctx)
     if not verbose:
-        # The SDK switches INFO logging on at import (a basicConfig in sagemaker.experiments); its
-        # request dumps and an opt-out notice printed even when opted out bury the stage lines.
-        for name in ("sagemaker", "sagemaker.config"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        _quiet_sdk_logging()
     # --hp wins over TITANIC_SM_HYPERPARAMETERS, key by key.
     hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
     started = time.monotonic()
@@ -474,6 +470,17 @@ def run_command(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     for line in pipeline.summary_lines(result):
         typer.echo(line)
+
+
+def _quiet_sdk_logging() -> None:
+    """The SDK switches INFO logging on at import (a basicConfig in sagemaker.experiments): its
+    request dumps, an opt-out notice printed even when opted out, and (with credentials or
+    endpoints from the environment, as on aws) botocore's "Found credentials in environment
+    variables" for every client would bury the stage lines."""
+    import logging
+
+    for name in ("sagemaker", "sagemaker.config", "botocore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @app.command("worker", hidden=True)
@@ -909,6 +916,7 @@ def train_command(
     from services.training import local_runner, worker
 
     settings = settings_of(ctx)
+    _quiet_sdk_logging()
     hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
     use_spot = settings.use_spot if spot is None else spot
     max_run_seconds = max_run if max_run is not None else settings.max_run_seconds
@@ -952,7 +960,7 @@ def train_command(
     def progress(stage: str, message: str) -> None:
         typer.echo(f"[{time.monotonic() - started:6.1f}s] {stage}: {message}", err=True)
 
-    job, _ = worker.record_job(settings, request)
+    job, _ = worker.record_job(settings, request, checked=report)  # checked above, once
     outcome = worker.run_job(
         settings, job.id, progress=progress, echo=None if settings.is_local else typer.echo
     )

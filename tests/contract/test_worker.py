@@ -3,6 +3,7 @@ detection, restart and stop. Each test starts real `python -m services worker` p
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -33,7 +34,20 @@ IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/titanic-training@sha256:" 
 def aws_settings(settings: Settings) -> Settings:
     # The worker inherits AWS_ENDPOINT_URL (set by the settings fixture), so on the aws target
     # its clients talk to this session's moto server.
-    return replace(settings, target="aws", role_arn="arn:aws:iam::123456789012:role/titanic-sm-exec")
+    aws_target = replace(settings, target="aws", role_arn="arn:aws:iam::123456789012:role/titanic-sm-exec")
+    # The execution role exists in the account, as the launch's pre-flight checks (iam:GetRole).
+    iam = aws.client(aws_target, "iam")
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName="titanic-sm-exec", AssumeRolePolicyDocument=json.dumps(_SAGEMAKER_TRUST))
+    return aws_target
+
+
+_SAGEMAKER_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
 
 
 def _request(settings: Settings, **changes: object) -> worker.LaunchRequest:
