@@ -43,11 +43,11 @@ test-fast: install ## Unit, container and contract tiers only (no Docker, no bro
 lint: install ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy services container
+	$(BIN)/mypy  # strict, on services, container, app and benchmarks (pyproject.toml)
 
 .PHONY: bench-image
 bench-image: install docker ## Training image: size, MB added on the base (goal <= 350), build cold/warm (BENCH_COLD_BASE=1: rebuild the offline base too)
-	$(BIN)/python -m services.bench_image
+	$(BIN)/python -m benchmarks.bench_image
 
 .PHONY: image
 image: install docker ## Build the training image if its content changed, push it to ECR (local: the stack's registry)
@@ -63,7 +63,7 @@ stack-down: install ## Stop the local stack
 
 .PHONY: bench-model
 bench-model: install ## Model quality: 5x5 repeated stratified CV against honest baselines
-	$(BIN)/python -m services.bench_model
+	$(BIN)/python -m benchmarks.bench_model
 
 .PHONY: bench-capacity
 bench-capacity: install docker ## Capacity probe: peak memory and wall time under Docker limits, then the proof on the chosen instance
@@ -95,6 +95,6 @@ pipeline: install docker ## Headless end to end: data -> S3 channels -> build ->
 
 .PHONY: bench-run
 bench-run: install docker ## Wall time of each `titanic-sm run` stage, cold (new stack, empty bucket and registry) and warm (median of BENCH_RUNS, load shown)
-	$(BIN)/python -m services.pipeline $(BENCH_RUNS)
-	$(BIN)/python -m services.local.control_plane.bench $(BENCH_RUNS)
+	$(BIN)/python -m benchmarks.bench_run $(BENCH_RUNS)
+	$(BIN)/python -m benchmarks.bench_control_plane $(BENCH_RUNS)
 	$(BIN)/python benchmarks/bench_concurrent_runs.py

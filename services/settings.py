@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -23,12 +23,15 @@ from services.errors import UserError
 __all__ = [
     "CONFIG_ENV",
     "CONFIG_FILE",
+    "DEFAULT_MAX_RUN_SECONDS",
+    "DEFAULT_SEED",
+    "DEFAULT_VALIDATION_FRACTION",
     "ENV_PREFIX",
     "LOCAL_ACCOUNT_ID",
+    "Progress",
     "Resolved",
     "Settings",
     "SettingsError",
-    "format_pairs",
     "load_config_file",
 ]
 
@@ -40,9 +43,16 @@ CONFIG_ENV = "TITANIC_SM_CONFIG"
 LOCAL_ACCOUNT_ID = "123456789012"
 
 Target = Literal["local", "aws"]
+# How a stage reports (stage, message) to whoever runs it: the CLI, the worker's log, a page.
+Progress = Callable[[str, str], None]
 # job_name_for adds -YYYYMMDD-HHMMSS-xxxxxx (23 characters) to at most 40.
 _BASE_JOB_NAME = re.compile(r"[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,39}")
 DEFAULT_MAX_JOB_COST_USD = 10.0
+# The data split when no flag or page control says: the validation share and the split's seed.
+DEFAULT_VALIDATION_FRACTION = 0.2
+DEFAULT_SEED = 42
+# MaxRuntimeInSeconds when neither a flag, the page nor the settings say (one hour).
+DEFAULT_MAX_RUN_SECONDS = 3600
 _NO_BUDGET = frozenset({"none", "off", "unlimited"})
 
 
@@ -73,7 +83,7 @@ class Settings:
     # "auto": the default base if it can be pulled, otherwise an offline Debian-built base.
     base_image: str = "auto"
     use_spot: bool = False
-    max_run_seconds: int = 3600
+    max_run_seconds: int = DEFAULT_MAX_RUN_SECONDS
     max_wait_seconds: int | None = None
     aws_profile: str | None = None
     # Local stack: SIGTERM to SIGKILL when a job is stopped (SageMaker's 120 s; tests shorten it).
@@ -324,11 +334,6 @@ def _parse_budget(raw: str) -> float | None:
             f"{ENV_PREFIX}MAX_JOB_COST_USD must be a number of US dollars above 0 (or 'none'), not {raw!r}"
         )
     return value
-
-
-def format_pairs(values: Mapping[str, str]) -> str:
-    """The ``KEY=VALUE,...`` form ``TITANIC_SM_HYPERPARAMETERS`` and ``TITANIC_SM_TAGS`` take."""
-    return ",".join(f"{k}={v}" for k, v in values.items())
 
 
 def _parse_pairs(name: str, raw: str) -> dict[str, str]:

@@ -31,13 +31,14 @@ from ui import (
     untrusted_block,
 )
 
+from container.contract import MAX_RUNTIME_LIMIT_SECONDS
 from container.hyperparameters import SCHEMA, HyperParameter
 from services.account import preflight
 from services.data import storage
 from services.errors import UserError
 from services.image import images
 from services.instance import cost, instances
-from services.jobs.store import ACTIVE_STATUSES, Job, JobStore
+from services.jobs.store import ACTIVE_STATUSES, Job, JobStore, refresh
 from services.messages import catalogue
 from services.training import logs, worker
 
@@ -49,8 +50,8 @@ REQUEST_KEY = "launch_request_key"
 IMAGE_KEY = "last_image"
 LOG_STATE_KEY = "log_state"
 ENDED_KEY = "train_watched_ended"
-# SageMaker caps MaxRuntimeInSeconds and MaxWaitTimeInSeconds at 5 days.
-MAX_SECONDS = 432_000
+# SageMaker caps MaxRuntimeInSeconds and MaxWaitTimeInSeconds at 28 days.
+MAX_SECONDS = MAX_RUNTIME_LIMIT_SECONDS
 DEFAULTS = {spec.name: spec.default for spec in SCHEMA}
 
 settings = page_setup("nav.train")
@@ -59,6 +60,7 @@ ended = st.session_state.pop(ENDED_KEY, None)
 if ended:  # the watched job ended during the last poll: say so once, whatever the page shows
     st.toast(t("jobs.ended_toast", name=ended[0], status=ended[1]), icon="🏁")
 store = JobStore(settings.job_store_path)
+action(t("common.reading_store"), refresh, store)  # a dead worker's job reads Failed
 
 
 def hyperparameter_help(spec: HyperParameter) -> str:
@@ -129,7 +131,7 @@ def launch_cost(
 
 
 def form_seconds(name: str, seconds: int) -> int:
-    """A settings value as the form's start value: within SageMaker's 1 s to 5 days, or it is said."""
+    """A settings value as the form's start value: within SageMaker's 1 s to 28 days, or it is said."""
     inside = min(max(seconds, 1), MAX_SECONDS)
     if inside != seconds:
         st.warning(t("train.seconds_outside", name=name, seconds=seconds, limit=MAX_SECONDS, inside=inside))
@@ -451,6 +453,7 @@ def render_job(job: Job) -> None:
 @st.fragment(run_every=POLL_SECONDS if initial is not None and initial.is_active else None)
 def watch() -> None:
     try:
+        refresh(store)  # each poll: a dead worker's job reads Failed
         job = watched_job()
     except Exception as exc:  # a vanished store or job is one line, not a traceback
         st.error(t("train.reading_job_failed", cause=error_text(exc)))

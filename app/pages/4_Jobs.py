@@ -22,7 +22,7 @@ from ui import (
 
 from services import aws
 from services.jobs import detail as job_detail
-from services.jobs.store import STATUSES, Job, JobPage, JobStore, as_summary, reconcile_with_aws
+from services.jobs.store import STATUSES, Job, JobPage, JobStore, as_summary, reconcile_with_aws, refresh
 from services.messages import catalogue
 from services.training import worker
 
@@ -106,6 +106,8 @@ if not settings.is_local:
     # On aws the store is brought up to date from SageMaker (list_training_jobs) before it is shown.
     # The client is made inside the action: a bad profile is one line, not a traceback.
     action(t("jobs.reconciling"), lambda: reconcile_with_aws(store, aws.client(settings, "sagemaker")))
+# After SageMaker's word: a dead worker's job that never reached it reads Failed.
+action(t("common.reading_store"), refresh, store)
 
 # -- the history: filtered, counted and paged in SQL ------------------------------------------------
 filter_status, filter_target, filter_text, filter_size = st.columns([2, 1, 2, 1])
@@ -300,7 +302,7 @@ with detail:
 with compare:
     # The newest completed jobs, whatever the history filters, so the picked ones stay put.
     recent_completed = action(
-        t("common.reading_store"), store.page, statuses=["Completed"], limit=COMPARE_CHOICES, reap=False
+        t("common.reading_store"), store.page, statuses=["Completed"], limit=COMPARE_CHOICES
     )
     completed_jobs = {j.job_name: j for j in (recent_completed.jobs if recent_completed else [])}
     completed = list(completed_jobs)
@@ -334,6 +336,7 @@ def watch_running() -> None:
     if not running:
         return
     try:
+        refresh(store)
         now = store.get_many([j.id for j in running])
     except Exception:  # the next full run shows the cause in one line
         return

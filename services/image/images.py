@@ -22,7 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +41,7 @@ from services.docker_cli import (
 )
 from services.errors import InfrastructureError
 from services.local.base_image import BaseImage, BaseImageError, known_base_image, resolve_base_image
-from services.settings import Settings
+from services.settings import Progress, Settings
 
 __all__ = [
     "DOCKERFILE",
@@ -65,7 +65,6 @@ __all__ = [
     "registry_host",
 ]
 
-Progress = Callable[[str, str], None]
 
 DOCKERFILE = "Dockerfile.training"
 PLATFORM = "linux/amd64"  # SageMaker training hosts are x86_64
@@ -229,7 +228,7 @@ def registry_host(settings: Settings, ecr_uri_or_endpoint: str) -> str:
         return host
     from services.local import stack as local_stack  # only the local target has one
 
-    return local_stack.ensure_running(settings).registry
+    return local_stack.running_endpoints(settings).registry
 
 
 def push_repository_uri(settings: Settings, ecr_repository_uri: str) -> str:
@@ -238,9 +237,10 @@ def push_repository_uri(settings: Settings, ecr_repository_uri: str) -> str:
 
 
 def _authorization(settings: Settings, ecr: Any) -> tuple[str, str, str]:
-    data = ecr.get_authorization_token()["authorizationData"][0]
-    user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-    return user, password, registry_host(settings, data["proxyEndpoint"])
+    from services.local.stack import ecr_authorization  # the one decoder of ECR's token
+
+    user, password, endpoint = ecr_authorization(ecr)
+    return user, password, registry_host(settings, endpoint)
 
 
 def login(settings: Settings, ecr: Any | None = None) -> str:

@@ -4,10 +4,11 @@ It is the one source of job history for the CLI and the dashboard, so two tabs, 
 a CLI all agree. Each write is one transaction; WAL and a busy timeout let several workers and
 readers share the file. The schema is migrated by version (table ``schema_version``).
 
-A worker that dies cannot mark its own job Failed, so whoever reads the store does it
-(``reap_dead_workers``): a job that never reached SageMaker and whose worker pid is gone becomes
-Failed with the reason, never InProgress forever. A live worker with late heartbeats (paused) is
-left alone: its job is unknown for now, not Failed.
+Reads never write. A worker that dies cannot mark its own job Failed, so the one refresh does
+it (``refresh``, which the pages call once per poll and the CLI once per command; ``sync`` ends
+with it): a job that never reached SageMaker and whose worker pid is gone becomes Failed with the
+reason, never InProgress forever. A live worker with late heartbeats (paused) is left alone: its
+job is unknown for now, not Failed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.errors import UserError
+from services.instance import cost
 
 if TYPE_CHECKING:
     from services.settings import Settings
@@ -42,9 +44,13 @@ __all__ = [
     "JobPage",
     "JobStore",
     "JobStoreError",
+    "TrainingJobState",
     "Transition",
+    "active_jobs",
+    "parse_training_job",
     "pid_alive",
     "reconcile_with_aws",
+    "refresh",
     "sync",
 ]
 
@@ -540,10 +546,8 @@ class JobStore:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def get(self, job_id: str, *, reap: bool = True) -> Job:
+    def get(self, job_id: str) -> Job:
         """A job by id or by job name."""
-        if reap:
-            self.reap_dead_workers()
         with self._connect(write=False) as conn:
             row = conn.execute(
                 "SELECT id FROM jobs WHERE id = ? OR job_name = ?", (job_id, job_id)
@@ -558,11 +562,8 @@ class JobStore:
         statuses: Sequence[str] | None = None,
         targets: Sequence[str] | None = None,
         limit: int | None = None,
-        reap: bool = True,
     ) -> list[Job]:
         """Jobs newest first, optionally filtered by status and target."""
-        if reap:
-            self.reap_dead_workers()
         where, params = _filters(statuses, targets, None)
         tail = " LIMIT ?" if limit else ""
         if limit:
@@ -594,7 +595,6 @@ class JobStore:
         text: str | None = None,
         offset: int = 0,
         limit: int = DEFAULT_PAGE_SIZE,
-        reap: bool = True,
     ) -> JobPage:
         """One page of jobs, newest first, filtered and counted in SQL (the history is never loaded whole).
 
@@ -605,8 +605,6 @@ class JobStore:
             raise ValueError(f"page size must be at least 1, not {limit}")
         if offset < 0:
             raise ValueError(f"page offset cannot be negative, not {offset}")
-        if reap:
-            self.reap_dead_workers()
         where, params = _filters(statuses, targets, text)
         with self._connect(write=False) as conn:
             total = int(conn.execute(f"SELECT COUNT(*) FROM jobs {where}", params).fetchone()[0])
@@ -712,7 +710,7 @@ class JobStore:
         return result
 
     def _require(self, conn: sqlite3.Connection, job_id: str) -> sqlite3.Row:
-        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row: sqlite3.Row | None = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFoundError(job_id)
         return row
@@ -796,6 +794,86 @@ def _worker_alive(job: Job, is_alive: Callable[[int], bool], now: float) -> bool
     return job.heartbeat_at is None or now - job.heartbeat_at <= HEARTBEAT_TIMEOUT_SECONDS
 
 
+# What the job store keeps of DescribeTrainingJob: what the job view and the hand-in show.
+_TRAINING_JOB_FIELDS = (
+    "TrainingJobArn",
+    "TrainingJobStatus",
+    "SecondaryStatus",
+    "SecondaryStatusTransitions",
+    "FailureReason",
+    "FinalMetricDataList",
+    "TrainingStartTime",
+    "TrainingEndTime",
+    "TrainingTimeInSeconds",
+    "BillableTimeInSeconds",
+    "ResourceConfig",
+    "StoppingCondition",
+    "EnableManagedSpotTraining",
+    "EnableNetworkIsolation",
+    "ModelArtifacts",
+    "AlgorithmSpecification",
+    "RoleArn",
+)
+
+
+def training_job_record(described: Mapping[str, Any]) -> dict[str, Any]:
+    """The DescribeTrainingJob fields we keep, JSON-ready (datetimes as epoch seconds)."""
+
+    def plain(value: Any) -> Any:
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return {name: plain(described[name]) for name in _TRAINING_JOB_FIELDS if name in described}
+
+
+@dataclass(frozen=True)
+class TrainingJobState:
+    """One DescribeTrainingJob answer, read once: what the refresh and the worker record of it."""
+
+    status: str
+    secondary_status: str | None
+    failure_reason: str | None
+    artifact_uri: str | None
+    training_seconds: float | None  # None when SageMaker gives none (or 0)
+    billable_seconds: float | None
+    transitions: tuple[Mapping[str, Any], ...]
+    record: Mapping[str, Any]  # the fields the store keeps (``training_job``), JSON-ready
+
+    @property
+    def spot_savings(self) -> float | None:
+        return cost.spot_savings(self.billable_seconds, self.training_seconds)
+
+    def timings(self) -> dict[str, float]:
+        """The times and the spot savings SageMaker reports, only those it knows."""
+        known = {
+            "training_seconds": self.training_seconds,
+            "billable_seconds": self.billable_seconds,
+            "spot_savings": self.spot_savings,
+        }
+        return {name: value for name, value in known.items() if value is not None}
+
+
+def parse_training_job(described: Mapping[str, Any]) -> TrainingJobState:
+    """A DescribeTrainingJob response (SageMaker's, or the local control plane's), parsed."""
+    training = described.get("TrainingTimeInSeconds")
+    billable = described.get("BillableTimeInSeconds")
+    return TrainingJobState(
+        status=str(described["TrainingJobStatus"]),
+        secondary_status=described.get("SecondaryStatus"),
+        failure_reason=described.get("FailureReason"),
+        artifact_uri=(described.get("ModelArtifacts") or {}).get("S3ModelArtifacts") or None,
+        training_seconds=float(training) if training else None,
+        billable_seconds=float(billable) if billable is not None else None,
+        transitions=tuple(described.get("SecondaryStatusTransitions") or ()),
+        record=training_job_record(described),
+    )
+
+
 def known_training_jobs(sagemaker: Any, jobs: Sequence[Job]) -> dict[str, str]:
     """The training jobs SageMaker lists among ``jobs`` (name → status); only those created since
     the oldest of them are listed, never an account's whole history."""
@@ -830,7 +908,7 @@ def reconcile_with_aws(
     listed = (
         jobs
         if jobs is not None
-        else store.list(statuses=sorted(ACTIVE_STATUSES), targets=["aws"], reap=False)  # by index
+        else store.list(statuses=sorted(ACTIVE_STATUSES), targets=["aws"])  # by index
     )
     candidates = [j for j in listed if j.is_active]
     if not candidates:
@@ -841,27 +919,17 @@ def reconcile_with_aws(
     for job in candidates:
         if job.job_name not in known:
             continue
-        described = sagemaker.describe_training_job(TrainingJobName=job.job_name)
-        status = described["TrainingJobStatus"]
-        if status in TERMINAL_STATUSES and _worker_alive(job, is_alive, now):
+        described = parse_training_job(sagemaker.describe_training_job(TrainingJobName=job.job_name))
+        if described.status in TERMINAL_STATUSES and _worker_alive(job, is_alive, now):
             continue
-        extra: dict[str, Any] = {}
-        artifact = described.get("ModelArtifacts", {}).get("S3ModelArtifacts")
-        if artifact:
-            extra["artifact_uri"] = artifact
-        training = described.get("TrainingTimeInSeconds")
-        billable = described.get("BillableTimeInSeconds")
-        if training:
-            extra["training_seconds"] = float(training)
-        if billable is not None:
-            extra["billable_seconds"] = float(billable)
-            if training:
-                extra["spot_savings"] = 1.0 - float(billable) / float(training)
+        extra: dict[str, Any] = described.timings()
+        if described.artifact_uri:
+            extra["artifact_uri"] = described.artifact_uri
         updated = store.set_status(
             job.id,
-            status,
-            secondary_status=described.get("SecondaryStatus"),
-            failure_reason=described.get("FailureReason"),
+            described.status,
+            secondary_status=described.secondary_status,
+            failure_reason=described.failure_reason,
             **extra,
         )
         if (updated.status, updated.secondary_status) != (job.status, job.secondary_status):
@@ -882,9 +950,9 @@ def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
     from services.training import worker
 
     store = store or JobStore(settings.job_store_path)
-    mine = store.list(targets=[settings.target], statuses=sorted(ACTIVE_STATUSES), reap=False)
+    mine = active_jobs(settings, store)
     if not mine:
-        return []
+        return refresh(store)
     sagemaker = aws.client(settings, "sagemaker")
     now = time.time()
     followed = [job for job in mine if _worker_alive(job, pid_alive, now)]
@@ -900,8 +968,19 @@ def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
         if job.training_job or job.job_name in known:
             worker.adopt(settings, job.id)
             changed.append(job.id)
-    changed += [job_id for job_id in store.reap_dead_workers() if job_id not in changed]
+    changed += [job_id for job_id in refresh(store) if job_id not in changed]
     return changed
+
+
+def active_jobs(settings: Settings, store: JobStore) -> list[Job]:
+    """The settings' target's jobs that have not ended: all ``sync`` asks SageMaker about."""
+    return store.list(targets=[settings.target], statuses=sorted(ACTIVE_STATUSES))
+
+
+def refresh(store: JobStore) -> list[str]:
+    """The store's one refresh, before a page poll or a CLI command reads it: jobs whose worker
+    died become Failed (Stopped if they were stopping). Returns their ids. Reads never do this."""
+    return store.reap_dead_workers()
 
 
 def as_summary(job: Job) -> Mapping[str, Any]:

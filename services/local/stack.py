@@ -33,22 +33,25 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from services import aws
 from services.errors import InfrastructureError
+from services.jobs.store import pid_alive
 from services.local import moto_ecr
 from services.local import recording as recording_module
 from services.settings import Settings
 
 __all__ = [
+    "LOCAL_CREDENTIALS",
     "SERVICES",
     "LocalStackError",
     "ServiceStatus",
     "StackEndpoints",
     "client_environment",
+    "ecr_authorization",
     "ecr_login_secret",
     "ensure_running",
     "registry_command",
     "registry_credentials",
+    "running_endpoints",
     "status",
     "stop",
 ]
@@ -76,6 +79,9 @@ _CMDLINE_MARKERS = {
 REGISTRY_CREDENTIALS_FILE = "registry-credentials.json"
 REGISTRY_USER = "AWS"  # ECR's user name for `docker login`
 MOTO_RECORDING = "moto-recording.jsonl"
+# moto accepts any key; fixed values keep SigV4 signatures and presigned URLs reproducible.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+NOT_RUNNING = "the local stack is not running: run `titanic-sm local up` or `make run`"
 CONTROL_PLANE_DIR = "control-plane"
 
 
@@ -144,21 +150,20 @@ def _locked(stack_dir: Path) -> Iterator[None]:
 
 
 def _pid_is(pid: int | None, name: str) -> bool:
-    if not pid:
+    """The pid runs (not a zombie) and is this service, not a program that reused the pid."""
+    if not pid or not pid_alive(pid):
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    # A zombie has exited; a pid reused by another program is not ours.
-    state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
-    return state != "Z" and any(marker in cmdline for marker in _CMDLINE_MARKERS[name])
+    return any(marker in cmdline for marker in _CMDLINE_MARKERS[name])
 
 
 def _answers(name: str, port: int, timeout: float = 1.0, deep: bool = False) -> bool:
-    """Whether the service answers on its port. Every boto3 client runs this check, and moto logs
-    each HTTP request, so moto gets a TCP connect unless ``deep`` (its pid already proved what it is)."""
+    """Whether the service answers on its port. The sidebar's status runs this check on every page
+    and moto logs each HTTP request, so moto gets a TCP connect unless ``deep`` (its pid already
+    proved what it is)."""
     if name == MOTO and not deep:
         try:
             with socket.create_connection((HOST, port), timeout=timeout):
@@ -199,16 +204,33 @@ def _endpoints(stack_dir: Path, state: dict[str, dict[str, Any]]) -> StackEndpoi
     )
 
 
+def running_endpoints(settings: Settings) -> StackEndpoints:
+    """The running stack's endpoints, as it recorded them: a file read and a /proc look per
+    service, no start and no network call (every boto3 client on local asks this)."""
+    stack_dir = _stack_dir(settings)
+    state = _read_state(stack_dir)
+    down = [n for n in SERVICES if not (state.get(n, {}).get("port") and _pid_is(state[n].get("pid"), n))]
+    if down:
+        raise LocalStackError(f"{NOT_RUNNING} ({', '.join(down)} down; state in {stack_dir})")
+    return _endpoints(stack_dir, state)
+
+
 def ensure_running(settings: Settings) -> StackEndpoints:
-    """Start whatever part of the stack is not answering; return its endpoints. Idempotent."""
+    """Start whatever part of the stack is not answering; return its endpoints. Idempotent.
+
+    Only the edges call this (``local up``, the app's start, the CLI commands that use AWS, the
+    worker, test fixtures); clients read ``running_endpoints`` and never start anything."""
     stack_dir = _stack_dir(settings)
     state = _read_state(stack_dir)
     if (stack_dir / REGISTRY_CREDENTIALS_FILE).is_file() and all(
         _service_status(stack_dir, n, state.get(n)).healthy for n in SERVICES
     ):
-        return _endpoints(stack_dir, state)  # the fast path every boto3 client takes
+        return _endpoints(stack_dir, state)  # already up
     with _locked(stack_dir):
         state = _read_state(stack_dir)  # another process may have started it meanwhile
+        if not _service_status(stack_dir, CONTROL_PLANE, state.get(CONTROL_PLANE)).healthy:
+            # It runs jobs in Docker: say so before starting anything, in one line with the fix.
+            _require_docker()
         moved = False  # moto or the registry came back on another port
         # A stack from before per-stack logins: moto and the registry start again with the new one.
         renewed = _ensure_registry_credentials(stack_dir)
@@ -276,12 +298,21 @@ def registry_credentials(settings: Settings) -> tuple[str, str]:
 
 
 def ecr_login_secret(settings: Settings, moto_url: str) -> tuple[str, str]:
-    """The user and password that ECR's ``get_authorization_token`` hands out: the stack's own."""
-    # Not services.aws.client: that resolves the endpoint through ensure_running, which is running.
-    ecr = aws.boto_session(settings).client("ecr", endpoint_url=moto_url)
-    token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
-    user, _, password = base64.b64decode(token).decode().partition(":")
+    """The user and password that ECR's ``get_authorization_token`` hands out: the stack's own
+    (services.local.moto_ecr)."""
+    import boto3  # only the registry's start needs a client, before the stack is complete
+
+    ecr = boto3.client("ecr", endpoint_url=moto_url, region_name=settings.region, **LOCAL_CREDENTIALS)
+    user, password, _ = ecr_authorization(ecr)
     return user, password
+
+
+def ecr_authorization(ecr: Any) -> tuple[str, str, str]:
+    """``get_authorization_token``'s user, password and registry endpoint: the token is base64 of
+    ``user:password`` (``AWS:...`` on ECR and moto alike)."""
+    data = ecr.get_authorization_token()["authorizationData"][0]
+    user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    return user, password, str(data["proxyEndpoint"])
 
 
 def _write_htpasswd(stack_dir: Path, user: str, password: str) -> Path:
@@ -328,12 +359,6 @@ def _http_secret(stack_dir: Path) -> str:
         path.write_text(secrets.token_hex(32), encoding="utf-8")
         path.chmod(0o600)
     return path.read_text(encoding="utf-8").strip()
-
-
-def _quotas_argument(settings: Settings) -> list[str]:
-    """The account's quota table for the control plane, when the settings name one."""
-    quotas_file = settings.local_quotas_file
-    return ["--quotas-file", str(quotas_file.resolve())] if quotas_file is not None else []
 
 
 def _start(
@@ -412,6 +437,15 @@ def _start(
     if name == MOTO:
         _replay_moto(port, log_path)
     return {"pid": process.pid, "port": port, "started_at": time.time(), "command": command}
+
+
+def _require_docker() -> None:
+    from services import docker_cli
+
+    try:
+        docker_cli.require_daemon()
+    except docker_cli.DockerError as exc:
+        raise LocalStackError(str(exc)) from None
 
 
 def _replay_moto(port: int, log_path: Path) -> None:
@@ -508,8 +542,8 @@ def client_environment(settings: Settings, endpoints: StackEndpoints) -> dict[st
         "AWS_ENDPOINT_URL_SAGEMAKER": endpoints.sagemaker_url,
         "AWS_DEFAULT_REGION": settings.region,
         "AWS_REGION": settings.region,
-        "AWS_ACCESS_KEY_ID": aws.LOCAL_CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": aws.LOCAL_CREDENTIALS["aws_secret_access_key"],
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
     }
 
 

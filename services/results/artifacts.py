@@ -36,11 +36,10 @@ __all__ = [
     "ArtifactError",
     "DownloadedRun",
     "download_run",
-    "failure_reason_from_output",
     "fetch_verified",
+    "headline_scores",
     "job_artifact_uri",
     "model_sha256",
-    "output_tar_uri",
     "read_artifact",
     "record_trusted_model",
     "save_run",
@@ -299,21 +298,18 @@ def download_run(
     return save_run(settings, job_name, artifact_uri, data, metrics, sent_hyperparameters, summary)
 
 
-def output_tar_uri(model_artifact_uri: str) -> str:
-    """``.../<job>/output/output.tar.gz`` next to ``model.tar.gz``."""
-    return model_artifact_uri.rsplit("/", 1)[0] + "/output.tar.gz"
+def headline_scores(metrics: Mapping[str, Any]) -> dict[str, float | None]:
+    """The scores the job store keeps beside a job (its list, compare and sort columns), from
+    metrics.json: the validation channel's, and the CV means; None where the run has none."""
+    validation = metrics.get("validation") or {}
+    cv = metrics.get("cv") or {}
 
+    def score(value: Any) -> float | None:
+        return float(value) if isinstance(value, int | float) else None
 
-def failure_reason_from_output(settings: Settings, job_output_prefix: str) -> str | None:
-    """The container's ``output/failure`` from ``<output_path>/<job>/output/output.tar.gz``, if there."""
-    uri = job_output_prefix.rstrip("/") + "/output.tar.gz"
-    try:
-        data = _fetch(settings, uri)
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-            member = _members(archive).get(FAILURE_MEMBER)
-            handle = archive.extractfile(member) if member is not None else None
-            text = handle.read().decode("utf-8", "replace") if handle is not None else ""
-    except (ArtifactError, tarfile.TarError, OSError, EOFError):
-        return None
-    line = " ".join(text.split())
-    return line[:1024] or None
+    return {
+        "validation_accuracy": score(validation.get("accuracy")),
+        "validation_auc": score(validation.get("roc_auc")),
+        "cv_accuracy": score((cv.get("accuracy") or {}).get("mean")),
+        "cv_auc": score((cv.get("roc_auc") or {}).get("mean")),
+    }

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from services.errors import TitanicError
 from services.jobs import store as job_store
 from services.jobs.store import Job, JobStore
-from services.settings import ENV_PREFIX, Settings
+from services.settings import DEFAULT_MAX_RUN_SECONDS, ENV_PREFIX, Progress, Settings
 
 if TYPE_CHECKING:
     from services.account.preflight import Report
@@ -47,7 +47,6 @@ __all__ = [
     "TrainingApiUnreachableError",
     "adopt",
     "cost_basis",
-    "estimate_cost",
     "is_followed",
     "launch",
     "preload_sdk",
@@ -76,11 +75,8 @@ STOP_GRACE_SECONDS = 20.0
 # restarting, a network blip, a laptop waking up) before it gives up. The job is then unknown for
 # now, not Failed: it stays active, and the next reader's ``jobs.sync`` adopts it.
 API_UNREACHABLE_SECONDS = 300.0
-FAILURE_PREFIX = "Failure reason:"
 # Where this package lives: the worker runs `python -m services` from there.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-Progress = Callable[[str, str], None]
 
 
 class StageError(TitanicError, RuntimeError):
@@ -162,7 +158,7 @@ class LaunchRequest:
     instance_reason: str | None = None  # why the recommendation was overridden, if it was
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     use_spot: bool = False
-    max_run_seconds: int = 3600
+    max_run_seconds: int = DEFAULT_MAX_RUN_SECONDS
     max_wait_seconds: int | None = None
     request_key: str | None = None
     image_uri: str | None = None  # None: the worker builds and pushes (ensure_image)
@@ -234,9 +230,9 @@ def _fit_request(settings: Settings, job: Job, image_uri: str) -> Any:
     )
 
 
-# Digest-shaped stand-in, so the image check passes before the image exists; the worker
-# validates again with the real URI.
-_PLACEHOLDER_IMAGE = "pending/image@sha256:" + "0" * 64
+# A request checked before its image is built (the image stage comes later) names this one:
+# pinned like a real URI, so the rest of the request is validated now; the real one at fit.
+PENDING_IMAGE_URI = "pending/image@sha256:" + "0" * 64
 
 
 def _price(settings: Settings, instance_type: str, use_spot: bool) -> tuple[float, str] | None:
@@ -260,20 +256,6 @@ def _estimate(
         return None
 
 
-def estimate_cost(settings: Settings, instance_type: str, use_spot: bool) -> str:
-    """One line for the launch form: the expected cost and where its figures come from."""
-    found = _estimate(settings, instance_type, use_spot)
-    if found is None:
-        price = _price(settings, instance_type, use_spot)
-        if price is None:
-            return f"no price known for {instance_type}"
-        return f"${price[0]:.4f}/h ({price[1]}); no duration yet to estimate a job from"
-    return (
-        f"${found.usd:.5f} for {found.expected_seconds:.0f} s ({found.seconds_source}) "
-        f"at ${found.usd_per_hour:.4f}/h ({found.price_source}){' spot' if use_spot else ''}"
-    )
-
-
 def record_job(
     settings: Settings, request: LaunchRequest, *, checked: Report | None = None
 ) -> tuple[Job, bool]:
@@ -292,7 +274,7 @@ def record_job(
     job_name = request.job_name or training.job_name_for(settings.job_name_base)
     check = training.FitRequest(
         job_name=job_name,
-        image_uri=request.image_uri or _PLACEHOLDER_IMAGE,
+        image_uri=request.image_uri or PENDING_IMAGE_URI,
         channels=dict(request.channels),
         hyperparameters=dict(request.hyperparameters),
         instance_type=instance_type,
@@ -395,13 +377,13 @@ def adopt(settings: Settings, job_id: str) -> None:
     """Start a new worker for a job whose worker is gone: it follows the SageMaker job that is
     already there (never creating a second one) and finishes its stages."""
     store = JobStore(settings.job_store_path)
-    job = store.get(job_id, reap=False)
+    job = store.get(job_id)
     if is_followed(settings, job.id):  # its worker lives (paused, or its beats are late): no second one
         return
-    if not store.get(job.id, reap=False).is_active:  # its follower finished just now
+    if not store.get(job.id).is_active:  # its follower finished just now
         return
     # SageMaker's record first: the new worker reads the image and the progress from it.
-    job = store.update(job.id, training_job=_training_job_record(_describe(settings, job.job_name)))
+    job = store.update(job.id, training_job=dict(_describe(settings, job.job_name).record))
     _spawn_worker(settings, job)
 
 
@@ -501,7 +483,7 @@ def _stop_worker(store: JobStore, job: Job) -> Job:
     if job_store.pid_alive(pid):
         _signal_worker(pid, signal.SIGKILL)
         return store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
-    return store.get(stopping.id, reap=False)
+    return store.get(stopping.id)
 
 
 def _signal_worker(pid: int, sig: signal.Signals) -> bool:
@@ -598,7 +580,7 @@ def run_job(
     """
     preload_sdk()
     store = JobStore(settings.job_store_path)
-    job = store.get(job_id, reap=False)
+    job = store.get(job_id)
     # Whoever runs the stages (a worker, or `titanic-sm run` in-process) beats, so readers can
     # tell a live run from a dead one.
     with _following(settings, job.id), _heartbeat(store, job.id), _sigterm_stops_job():
@@ -628,7 +610,7 @@ def _run_stages(
             seconds.update({f"image.{k}": v for k, v in ref.seconds.items()})
             store.update(job.id, image_uri=image_uri)
             done()
-        job = store.get(job.id, reap=False)
+        job = store.get(job.id)
         stage = "fit"
         done = _timed(seconds, "fit", progress)
         artifact_uri = _fit(settings, store, job, image_uri, echo)
@@ -660,8 +642,8 @@ def _run_stages(
             settings, job.job_name, artifact_uri, data, metrics, job.hyperparameters, summary=summary
         )
         results: dict[str, Any] = {
-            **_headline(run.metrics),
-            **_actual_cost(settings, store.get(job.id, reap=False), seconds.get("fit", 0.0)),
+            **artifacts.headline_scores(run.metrics),
+            **_actual_cost(settings, store.get(job.id), seconds.get("fit", 0.0)),
         }
         final = store.set_status(
             job.id,
@@ -669,7 +651,7 @@ def _run_stages(
             secondary_status="Completed",
             metrics=run.metrics,
             local_path=str(run.local_path),
-            training_job={**store.get(job.id, reap=False).training_job, **_peak_memory(settings, job)},
+            training_job={**store.get(job.id).training_job, **_peak_memory(settings, job)},
             **results,
         )
         done()
@@ -743,7 +725,7 @@ def _add_cost_to_run(manifest: Path, job: Job) -> None:
 
 
 def _record_failure(store: JobStore, job_id: str, reason: str) -> None:
-    current = store.get(job_id, reap=False)
+    current = store.get(job_id)
     if current.status == "Stopping":  # the failure is the stop's doing
         store.set_status(job_id, "Stopped", secondary_status="Stopped", message=reason)
     else:
@@ -777,13 +759,11 @@ _SAGEMAKER_LIMITS = {
 }
 
 
-def _describe(settings: Settings, job_name: str) -> dict[str, Any]:
+def _describe(settings: Settings, job_name: str) -> job_store.TrainingJobState:
     from services import aws
 
-    described: dict[str, Any] = aws.client(settings, "sagemaker").describe_training_job(
-        TrainingJobName=job_name
-    )
-    return described
+    described = aws.client(settings, "sagemaker").describe_training_job(TrainingJobName=job_name)
+    return job_store.parse_training_job(described)
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -802,7 +782,7 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
-def _describe_patiently(settings: Settings, job_name: str) -> dict[str, Any]:
+def _describe_patiently(settings: Settings, job_name: str) -> job_store.TrainingJobState:
     """DescribeTrainingJob, asked again while the API is unreachable (up to API_UNREACHABLE_SECONDS).
 
     A follower that cannot reach the API knows nothing of the job's end, so it never records one:
@@ -825,17 +805,17 @@ def _describe_patiently(settings: Settings, job_name: str) -> dict[str, Any]:
             pause = min(pause * 2, POLL_SECONDS[1])
 
 
-def _record_progress(store: JobStore, job: Job, described: Mapping[str, Any], seen: int) -> int:
+def _record_progress(store: JobStore, job: Job, described: job_store.TrainingJobState, seen: int) -> int:
     """Record the secondary transitions not seen yet, at SageMaker's own times; return the count.
 
     Terminal ones are left to the end of the run, which records them with the outcome."""
-    transitions = described.get("SecondaryStatusTransitions") or []
+    transitions = described.transitions
     for transition in transitions[seen:]:
         secondary = transition.get("Status")
         if secondary in job_store.TERMINAL_STATUSES or secondary in _SAGEMAKER_LIMITS:
             continue
-        current = store.get(job.id, reap=False)
-        started = transition.get("StartTime")
+        current = store.get(job.id)
+        started: Any = transition.get("StartTime")  # a datetime from boto3
         store.set_status(
             job.id,
             "Stopping" if current.status == "Stopping" or secondary == "Stopping" else "InProgress",
@@ -873,12 +853,11 @@ def _follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str],
     while True:
         echo_new_lines()
         described = _describe_patiently(settings, job.job_name)
-        changed = len(described.get("SecondaryStatusTransitions") or []) != seen or not seen
+        changed = len(described.transitions) != seen or not seen
         if changed:  # the store keeps SageMaker's view; it also marks the job as created there
-            store.update(job.id, training_job=_training_job_record(described))
+            store.update(job.id, training_job=dict(described.record))
         seen = _record_progress(store, job, described, seen)
-        status = described["TrainingJobStatus"]
-        if status in job_store.TERMINAL_STATUSES:
+        if described.status in job_store.TERMINAL_STATUSES:
             break
         time.sleep(interval)
         if changed:
@@ -889,17 +868,14 @@ def _follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str],
     return _outcome(store, job, described)
 
 
-def _outcome(store: JobStore, job: Job, described: Mapping[str, Any]) -> str:
+def _outcome(store: JobStore, job: Job, described: job_store.TrainingJobState) -> str:
     """Record what SageMaker reports of the ended job; return model.tar.gz's URI if it completed."""
-    status = described["TrainingJobStatus"]
-    secondary = described.get("SecondaryStatus")
-    training_seconds = described.get("TrainingTimeInSeconds")
-    billable = described.get("BillableTimeInSeconds")
+    status, secondary = described.status, described.secondary_status
     store.update(
         job.id,
-        training_seconds=float(training_seconds) if training_seconds else None,
-        billable_seconds=float(billable) if billable is not None else None,
-        training_job=_training_job_record(described),
+        training_seconds=described.training_seconds,
+        billable_seconds=described.billable_seconds,
+        training_job=dict(described.record),
     )
     if status == "Stopped" and secondary in _SAGEMAKER_LIMITS:
         limit = _SAGEMAKER_LIMITS[secondary]
@@ -909,49 +885,12 @@ def _outcome(store: JobStore, job: Job, described: Mapping[str, Any]) -> str:
     if status == "Stopped":
         raise _StopRequested(by_signal=False)
     if status == "Failed":
-        reason = described.get("FailureReason") or "no failure reason given"
+        reason = described.failure_reason or "no failure reason given"
         raise JobFailedError("fit", f"job {job.job_name} failed: {reason}")
-    artifact = described.get("ModelArtifacts", {}).get("S3ModelArtifacts")
+    artifact = described.artifact_uri
     if not artifact:
         raise StageError("verify", f"job {job.job_name} completed without a model artifact")
     return str(artifact)
-
-
-# What the job store keeps of DescribeTrainingJob: what the job view and the hand-in show.
-_TRAINING_JOB_FIELDS = (
-    "TrainingJobArn",
-    "TrainingJobStatus",
-    "SecondaryStatus",
-    "SecondaryStatusTransitions",
-    "FailureReason",
-    "FinalMetricDataList",
-    "TrainingStartTime",
-    "TrainingEndTime",
-    "TrainingTimeInSeconds",
-    "BillableTimeInSeconds",
-    "ResourceConfig",
-    "StoppingCondition",
-    "EnableManagedSpotTraining",
-    "EnableNetworkIsolation",
-    "ModelArtifacts",
-    "AlgorithmSpecification",
-    "RoleArn",
-)
-
-
-def _training_job_record(described: Mapping[str, Any]) -> dict[str, Any]:
-    """The DescribeTrainingJob fields we keep, JSON-ready (datetimes as epoch seconds)."""
-
-    def plain(value: Any) -> Any:
-        if hasattr(value, "timestamp"):
-            return value.timestamp()
-        if isinstance(value, Mapping):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [plain(v) for v in value]
-        return value
-
-    return {name: plain(described[name]) for name in _TRAINING_JOB_FIELDS if name in described}
 
 
 def _stop_and_wait(settings: Settings, store: JobStore, job: Job, why: str) -> None:
@@ -979,8 +918,8 @@ def _stop_and_wait(settings: Settings, store: JobStore, job: Job, why: str) -> N
             if _job_is_unknown(exc):  # never created: nothing runs
                 return
             raise
-        if described["TrainingJobStatus"] in job_store.TERMINAL_STATUSES:
-            store.update(job.id, training_job=_training_job_record(described))
+        if described.status in job_store.TERMINAL_STATUSES:
+            store.update(job.id, training_job=dict(described.record))
             return
         time.sleep(POLL_SECONDS[0])
     raise StageError(
@@ -1003,22 +942,6 @@ def _job_has_ended(exc: Any) -> bool:
     return error.get("Code") == "ValidationException" and any(
         word in message for word in ("completed", "failed", "stopped", "already")
     )
-
-
-def _headline(metrics: Mapping[str, Any]) -> dict[str, float | None]:
-    validation = metrics.get("validation") or {}
-    cv = metrics.get("cv") or {}
-
-    def mean(name: str) -> float | None:
-        value = (cv.get(name) or {}).get("mean")
-        return float(value) if value is not None else None
-
-    return {
-        "validation_accuracy": validation.get("accuracy"),
-        "validation_auc": validation.get("roc_auc"),
-        "cv_accuracy": mean("accuracy"),
-        "cv_auc": mean("roc_auc"),
-    }
 
 
 def _actual_cost(settings: Settings, job: Job, fit_seconds: float) -> dict[str, float | None]:
@@ -1070,13 +993,13 @@ def _sigterm_stops_job() -> Iterator[None]:
 def run_worker(settings: Settings, job_id: str) -> int:
     """The body of ``titanic-sm worker JOB_ID``: run the job, exit 0 on success, 1 on failure."""
     store = JobStore(settings.job_store_path)
-    job = store.get(job_id, reap=False)
+    job = store.get(job_id)
     if is_followed(settings, job.id):  # a live follower already (a paused worker that woke up)
         print(f"job {job.job_name} is followed by another live process; nothing to do", flush=True)
         return 0
     # Ended meanwhile (its follower finished as this one was spawned): no beat, so the record keeps
     # the pid of the worker that ran it.
-    job = store.get(job_id, reap=False)
+    job = store.get(job_id)
     if job.status in job_store.TERMINAL_STATUSES:
         print(f"job {job.job_name} is already {job.status}; nothing to do", flush=True)
         return 0
@@ -1089,6 +1012,15 @@ def run_worker(settings: Settings, job_id: str) -> int:
     def say(stage: str, message: str) -> None:
         print(f"[{stage}] {message}", flush=True)
 
+    if job_settings.is_local:
+        from services.local import stack as local_stack
+
+        try:
+            local_stack.ensure_running(job_settings)  # the worker is an edge: it starts what it needs
+        except (local_stack.LocalStackError, OSError) as exc:
+            _record_failure(store, job.id, str(exc))
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 1
     try:
         outcome = run_job(job_settings, job.id, progress=say)
     except JobAlreadyFollowedError as exc:  # an adoption raced a live worker: it goes on, not us

@@ -22,6 +22,7 @@ from botocore.stub import Stubber
 from container.hyperparameters import parse
 from services import aws
 from services.data import storage
+from services.jobs import store as jobs
 from services.jobs.store import Job, JobStore
 from services.settings import Settings
 from services.training import estimator as training
@@ -58,7 +59,7 @@ def _request(settings: Settings, **changes: object) -> worker.LaunchRequest:
         hyperparameters={"num_leaves": "7"},
         max_run_seconds=600,
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)  # type: ignore[arg-type]  # the changes are Settings fields with values of their types
 
 
 def _model_tar(sent: dict[str, str]) -> bytes:
@@ -82,6 +83,7 @@ def _wait_for(store: JobStore, job_id: str, done: Callable[[Job], bool], timeout
     """The worker is a separate process (it imports the SDK): minutes on a loaded 2-core machine."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        jobs.refresh(store)  # as a page poll does: a dead worker's job becomes Failed
         job = store.get(job_id)
         if done(job):
             return job
@@ -233,7 +235,7 @@ def _sagemaker_answers(monkeypatch: pytest.MonkeyPatch, **described: object) -> 
             self._client = client
 
         def describe_training_job(self, **kwargs: object) -> dict[str, object]:
-            return {**self._client.describe_training_job(**kwargs), **described}  # type: ignore[attr-defined]
+            return {**self._client.describe_training_job(**kwargs), **described}  # type: ignore[attr-defined]  # boto3 makes a client's methods at run time
 
         def __getattr__(self, name: str) -> object:  # every other call is moto's own
             return getattr(self._client, name)
@@ -260,7 +262,7 @@ def test_a_job_sagemaker_stopped_at_its_limit_is_recorded_as_that_not_as_a_user_
     job, _ = worker.record_job(aws_settings, _request(aws_settings, image_uri=IMAGE))
     with pytest.raises(worker.MaxRuntimeExceededError, match=limit):
         worker.run_job(aws_settings, job.id)
-    stored = JobStore(aws_settings.job_store_path).get(job.id, reap=False)
+    stored = JobStore(aws_settings.job_store_path).get(job.id)
     assert (stored.status, stored.secondary_status) == ("Stopped", secondary)
     assert stored.failure_reason is not None and limit in stored.failure_reason
     assert "by the user" not in " ".join(t.message or "" for t in stored.transitions)

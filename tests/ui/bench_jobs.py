@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # browser.py beside this file
 
+from benchmarks.bench_stats import load_average, load_note, machine_line
 from container import hyperparameters as schema
-from services.bench_stats import load_average, load_note, machine_line
 from services.jobs import detail as job_detail
 from services.jobs.store import JobStore
 from services.settings import Settings

@@ -36,8 +36,8 @@ from browser import (  # beside this file, found through the path above
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
+from benchmarks.bench_stats import figure_line, load_average, machine_line
 from services import messages
-from services.bench_stats import figure_line, load_average, machine_line
 from services.jobs.store import JobStore
 from services.local import stack as local_stack
 from services.settings import Settings

@@ -66,8 +66,8 @@ def _layout_rows(text: str) -> dict[str, str]:
 
 
 def _packages() -> list[Path]:
-    """services/ and container/ and every Python package under services/."""
-    found = [REPO / "services", REPO / "container"]
+    """services/, container/, benchmarks/ and every Python package under services/."""
+    found = [REPO / "services", REPO / "container", REPO / "benchmarks"]
     found += sorted(
         p.parent for p in (REPO / "services").rglob("__init__.py") if "__pycache__" not in p.parts
     )

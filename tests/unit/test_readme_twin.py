@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import bench_model
 from container.hyperparameters import HyperparameterError, parse
-from services import bench_model
 from services.data import dataset
 from services.docker_cli import DAEMON_DOWN
 from services.settings import Settings
@@ -89,11 +89,20 @@ def test_every_setting_is_listed(lang: str) -> None:
 
 
 def our_messages() -> list[str]:
+    import tempfile
+
+    from services.local import stack as local_stack
+
     try:
         parse({"num_leaf": "7"})
     except HyperparameterError as exc:
         misspelt = str(exc)
-    return [DAEMON_DOWN, misspelt]
+    with tempfile.TemporaryDirectory() as empty:  # a stack never started: what any client says
+        try:
+            local_stack.running_endpoints(Settings(state_dir=Path(empty)))
+        except local_stack.LocalStackError as exc:
+            not_running = str(exc)
+    return [DAEMON_DOWN, misspelt, not_running]
 
 
 @pytest.mark.parametrize("lang", list(READMES))

@@ -1,6 +1,6 @@
 """Figures of the control plane on the local stack: fit overhead and time to the first log line.
 
-``python -m services.local.control_plane.bench [RUNS]`` (the stack of ``TITANIC_SM_*`` settings):
+``python -m benchmarks.bench_control_plane [RUNS]`` (the stack of ``TITANIC_SM_*`` settings):
 each run creates a job with plain boto3, polls DescribeTrainingJob every 0.1 s, and prints
 
 - the container's own run (Docker's StartedAt to FinishedAt, from the job's record),
@@ -24,8 +24,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_stats import figure_line, load_average, machine_line
 from services import aws
-from services.bench_stats import figure_line, load_average, machine_line
 from services.data import dataset
 from services.image import images
 from services.local import stack as local_stack
