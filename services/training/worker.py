@@ -454,7 +454,10 @@ def stop(settings: Settings, job_id: str) -> Job:
 
     store = JobStore(settings.job_store_path)
     job = store.get(job_id)
-    if not job.is_active or job.status == "Stopping":  # ended, or already asked
+    if not job.is_active:
+        _stop_if_still_running(settings, job)
+        return job
+    if job.status == "Stopping":  # already asked
         return job
     if not job.training_job:
         # Not seen at SageMaker yet (the image stage, or CreateTrainingJob in flight): the worker
@@ -469,6 +472,22 @@ def stop(settings: Settings, job_id: str) -> Job:
             raise
         return _stop_worker(store, job)
     return store.set_status(job.id, "Stopping", secondary_status="Stopping", message="stop requested")
+
+
+def _stop_if_still_running(settings: Settings, job: Job) -> None:
+    """A job the store has ended but its training API still runs (its worker died in the instant
+    between CreateTrainingJob and recording it, or a record was reaped wrongly): StopTrainingJob
+    there too, so no container outlives its record. The record itself stays as it is."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from services import aws
+    from services.errors import TitanicError
+
+    try:
+        if _describe(settings, job.job_name).status == "InProgress":
+            aws.client(settings, "sagemaker").stop_training_job(TrainingJobName=job.job_name)
+    except (ClientError, BotoCoreError, TitanicError):
+        return  # unknown there (never created), already ending, or a stack that is down runs nothing
 
 
 def _stop_worker(store: JobStore, job: Job) -> Job:

@@ -203,6 +203,41 @@ def test_stop_on_aws_calls_stop_training_job(aws_settings: Settings, monkeypatch
     assert worker.stop(aws_settings, "titanic-to-stop").status == "Stopping"  # by name too, idempotent
 
 
+@pytest.mark.parametrize(("api_status", "stopped_there"), [("InProgress", True), ("Completed", False)])
+def test_stop_of_an_ended_record_stops_a_job_the_api_still_runs(
+    aws_settings: Settings, monkeypatch: pytest.MonkeyPatch, api_status: str, stopped_there: bool
+) -> None:
+    """The store says Failed (its worker died just after CreateTrainingJob) but SageMaker still
+    runs the job: `jobs stop` stops it there too, and the record stays what it was."""
+    store = JobStore(aws_settings.job_store_path)
+    job, _ = store.create(target="aws", job_name="titanic-orphan")
+    store.set_status(job.id, "Failed", failure_reason="worker pid 4242 exited without finishing")
+    client = aws.client(aws_settings, "sagemaker")
+    stubber = Stubber(client)
+    described = {
+        "TrainingJobName": "titanic-orphan",
+        "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/titanic-orphan",
+        "ModelArtifacts": {"S3ModelArtifacts": ""},
+        "TrainingJobStatus": api_status,
+        "SecondaryStatus": "Training" if api_status == "InProgress" else "Completed",
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+        "CreationTime": 1_796_000_000.0,
+    }
+    stubber.add_response("describe_training_job", described, {"TrainingJobName": "titanic-orphan"})
+    if stopped_there:
+        stubber.add_response("stop_training_job", {}, {"TrainingJobName": "titanic-orphan"})
+    real_client = aws.client
+    monkeypatch.setattr(
+        aws, "client", lambda s, name, **kw: client if name == "sagemaker" else real_client(s, name, **kw)
+    )
+    with stubber:
+        after = worker.stop(aws_settings, job.id)
+    stubber.assert_no_pending_responses()  # StopTrainingJob sent exactly when the API still runs it
+    assert after.status == "Failed"
+
+
 def test_run_job_in_process_beats_with_its_own_pid(aws_settings: Settings) -> None:
     """`titanic-sm run` runs the stages in-process: its job must look alive to other readers."""
     name = training.job_name_for("titanic-inproc")
