@@ -362,6 +362,14 @@ jobs_app = typer.Typer(help="The job store: history, detail, logs, stop.", no_ar
 app.add_typer(jobs_app, name="jobs")
 
 
+# `titanic-sm run`'s exit codes besides 0 (Completed) and 1 (failed, or bad input): the job was
+# stopped, and the training job with it. Ctrl-C: 130, as shells report SIGINT; SIGTERM to the run:
+# 143 (128 + 15); stopped from elsewhere (`titanic-sm jobs stop`, the dashboard's Stop): 3.
+EXIT_STOPPED = 3
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
 @app.command("run")
 def run_command(
     ctx: typer.Context,
@@ -385,12 +393,16 @@ def run_command(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Keep the SDK's INFO logging.")] = False,
 ) -> None:
-    """The whole path: data prepare → upload → build → push → fit → verify → download, with a summary."""
+    """The whole path: data prepare → upload → build → push → fit → verify → download, with a summary.
+
+    Exit codes: 0 Completed; 1 failed or bad input; 3 stopped by `titanic-sm jobs stop` or the
+    dashboard; 130 Ctrl-C; 143 SIGTERM. A stopped run stops its training job first.
+    """
     import logging
     import time
     from pathlib import Path
 
-    from services import local_runner, pipeline
+    from services import local_runner, pipeline, worker
 
     settings = settings_of(ctx)
     if not verbose:
@@ -424,6 +436,14 @@ def run_command(
             progress=progress,
             echo=typer.echo,  # the job's lines from CloudWatch Logs, on both targets
         )
+    except worker.JobStoppedError as exc:  # stopped is not failed: one line, its own exit code
+        by = "cli.run.stopped_by_signal" if exc.by_signal else "cli.run.stopped_elsewhere"
+        typer.echo(say("cli.run.stopped", how=say(by)), err=True)
+        raise typer.Exit(EXIT_TERMINATED if exc.by_signal else EXIT_STOPPED) from None
+    except KeyboardInterrupt:
+        # Typer turns a KeyboardInterrupt into a silent exit 130, so main()'s line never came.
+        typer.echo(say("cli.run.interrupted"), err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except pipeline.StageError as exc:
         fail(str(exc))
     for line in pipeline.summary_lines(result):

@@ -5,8 +5,9 @@ a CLI all agree. Each write is one transaction; WAL and a busy timeout let sever
 readers share the file. The schema is migrated by version (table ``schema_version``).
 
 A worker that dies cannot mark its own job Failed, so whoever reads the store does it
-(``reap_dead_workers``): a job whose worker pid is gone, or whose heartbeat is stale, becomes
-Failed with the reason, never InProgress forever.
+(``reap_dead_workers``): a job that never reached SageMaker and whose worker pid is gone becomes
+Failed with the reason, never InProgress forever. A live worker with late heartbeats (paused) is
+left alone: its job is unknown for now, not Failed.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ DEFAULT_PAGE_SIZE = 50
 _LIKE_ESCAPE = "\\"
 # Searched by the history's text filter.
 _TEXT_COLUMNS = ("job_name", "id", "instance_type", "dataset_version", "image_uri", "failure_reason")
-# A worker beats every few seconds; this long without one means it is gone (or on another host and hung).
+# A worker beats every few seconds (worker.HEARTBEAT_SECONDS); this long without one means it is
+# gone, paused or hung: sync then adopts its job unless the worker still holds the job's follower
+# lock (a paused one does). Never a reason to record a job Failed.
 HEARTBEAT_TIMEOUT_SECONDS = 90.0
 # A Pending job whose worker never recorded a pid within this time never started.
 START_TIMEOUT_SECONDS = 60.0
@@ -510,20 +513,21 @@ class JobStore:
         reaped: list[str] = []
         with self._connect(write=False) as conn:
             rows = conn.execute(
-                "SELECT id, status, worker_pid, heartbeat_at, created_at FROM jobs "
+                "SELECT id, status, worker_pid, created_at FROM jobs "
                 "WHERE status IN (?, ?, ?) AND training_job = '{}'",
                 tuple(sorted(ACTIVE_STATUSES)),
             ).fetchall()
         for row in rows:
-            pid, beat = row["worker_pid"], row["heartbeat_at"]
+            pid = row["worker_pid"]
             reason: str | None = None
             if pid is None:
                 if now - row["created_at"] > START_TIMEOUT_SECONDS:
                     reason = f"worker never started within {START_TIMEOUT_SECONDS:.0f} s"
             elif not is_alive(pid):
                 reason = f"worker pid {pid} exited without finishing"
-            elif beat is not None and now - beat > HEARTBEAT_TIMEOUT_SECONDS:
-                reason = f"worker pid {pid} stopped responding (no heartbeat for {now - beat:.0f} s)"
+            # A live worker whose beats are late is paused (SIGSTOP, a frozen VM, a sleeping laptop)
+            # or busy: unknown for now, never Failed; it records its own end when it goes on, and
+            # `jobs stop` still ends it. Late beats only tell sync not to count on it.
             if reason is None:
                 continue
             final = "Stopped" if row["status"] == "Stopping" else "Failed"

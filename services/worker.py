@@ -13,6 +13,7 @@ click) returns the job already recorded instead of starting a second one.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -29,7 +30,9 @@ from services.jobs import Job, JobStore
 from services.settings import ENV_PREFIX, Settings
 
 __all__ = [
+    "API_UNREACHABLE_SECONDS",
     "HEARTBEAT_SECONDS",
+    "JobAlreadyFollowedError",
     "JobFailedError",
     "JobOutcome",
     "JobStoppedError",
@@ -37,9 +40,11 @@ __all__ = [
     "MaxRuntimeExceededError",
     "Progress",
     "StageError",
+    "TrainingApiUnreachableError",
     "adopt",
     "cost_basis",
     "estimate_cost",
+    "is_followed",
     "launch",
     "record_job",
     "restart",
@@ -47,6 +52,7 @@ __all__ = [
     "run_worker",
     "settings_env",
     "stop",
+    "stop_on_sigterm",
     "worker_log_path",
 ]
 
@@ -58,6 +64,10 @@ POLL_SECONDS = (0.5, 10.0)
 STOP_WAIT_SECONDS = 150.0
 # A worker asked to stop before its SageMaker job exists (the image stage) gets this long.
 STOP_GRACE_SECONDS = 20.0
+# How long a follower keeps asking a training API it cannot reach (the local control plane or moto
+# restarting, a network blip, a laptop waking up) before it gives up. The job is then unknown for
+# now, not Failed: it stays active, and the next reader's ``jobs.sync`` adopts it.
+API_UNREACHABLE_SECONDS = 300.0
 FAILURE_PREFIX = "Failure reason:"
 # Where this package lives: the worker runs `python -m services` from there.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +89,12 @@ class JobFailedError(StageError):
 
 
 class JobStoppedError(StageError):
-    """The job was stopped by the user (the dashboard's Stop, `jobs stop`, SIGTERM or Ctrl-C)."""
+    """The job was stopped by the user (the dashboard's Stop, `jobs stop`, SIGTERM or Ctrl-C);
+    ``by_signal`` when SIGTERM reached this very run."""
+
+    def __init__(self, stage: str, cause: str, by_signal: bool = False) -> None:
+        super().__init__(stage, cause)
+        self.by_signal = by_signal
 
 
 class MaxRuntimeExceededError(StageError):
@@ -91,8 +106,22 @@ class MaxRuntimeExceededError(StageError):
         self.secondary_status = secondary_status
 
 
+class JobAlreadyFollowedError(StageError):
+    """Another live process runs this job's stages; nothing was recorded."""
+
+
+class TrainingApiUnreachableError(StageError):
+    """The training API did not answer for ``API_UNREACHABLE_SECONDS``: the job's outcome is not
+    known, so nothing terminal is recorded (``jobs.sync`` adopts the job once the API is back)."""
+
+
 class _StopRequested(BaseException):
-    """SIGTERM reached the worker: the user stopped the job."""
+    """The job was stopped: SIGTERM reached the run (``by_signal``), or the training API reports it
+    Stopped (the dashboard's Stop, `jobs stop` from another terminal)."""
+
+    def __init__(self, by_signal: bool = True) -> None:
+        super().__init__()
+        self.by_signal = by_signal
 
 
 @dataclass(frozen=True)
@@ -264,6 +293,42 @@ def worker_log_path(settings: Settings, job_id: str) -> Path:
     return settings.state_dir / "workers" / f"{job_id}.log"
 
 
+def _follower_lock_path(settings: Settings, job_id: str) -> Path:
+    return settings.state_dir / "workers" / f"{job_id}.lock"
+
+
+@contextlib.contextmanager
+def _following(settings: Settings, job_id: str) -> Iterator[None]:
+    """Hold the job's follower lock while this process runs the job's stages.
+
+    The kernel drops an flock when its holder dies, however it dies, and keeps it while the holder
+    is paused (SIGSTOP, a frozen VM): so a lock that is held means a live follower, whatever its
+    heartbeat says, and a second follower (an adoption racing a paused worker that wakes up, two
+    readers adopting at once) never runs the same job twice."""
+    path = _follower_lock_path(settings, job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise JobAlreadyFollowedError(
+                "follow", f"job {job_id} is already followed by a live process (paused, perhaps)"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def is_followed(settings: Settings, job_id: str) -> bool:
+    """A live process (running or paused) holds the job's follower lock."""
+    try:
+        with _following(settings, job_id):
+            return False
+    except JobAlreadyFollowedError:
+        return True
+
+
 def launch(settings: Settings, request: LaunchRequest) -> str:
     """Record the job and start its detached worker; returns the job id at once.
 
@@ -280,6 +345,8 @@ def adopt(settings: Settings, job_id: str) -> None:
     already there (never creating a second one) and finishes its stages."""
     store = JobStore(settings.job_store_path)
     job = store.get(job_id, reap=False)
+    if is_followed(settings, job.id):  # its worker lives (paused, or its beats are late): no second one
+        return
     # SageMaker's record first: the new worker reads the image and the progress from it.
     job = store.update(job.id, training_job=_training_job_record(_describe(settings, job.job_name)))
     _spawn_worker(settings, job)
@@ -447,7 +514,7 @@ def run_job(
     job = store.get(job_id, reap=False)
     # Whoever runs the stages (a worker, or `titanic-sm run` in-process) beats, so readers can
     # tell a live run from a dead one.
-    with _heartbeat(store, job.id):
+    with _following(settings, job.id), _heartbeat(store, job.id), _sigterm_stops_job():
         return _run_stages(settings, store, job, progress, echo)
 
 
@@ -521,16 +588,18 @@ def _run_stages(
         done()
         _add_cost_to_run(run.run_manifest, final)
         return JobOutcome(final, run.local_path, run.metrics, seconds)
-    except _StopRequested:
+    except _StopRequested as stop:
         if stage == "fit":  # SIGTERM to the worker while its job runs: stop the job itself too
             _stop_and_wait(settings, store, job, "stop requested")
         store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
-        raise JobStoppedError(stage, "stopped by the user") from None
+        raise JobStoppedError(stage, "stopped by the user", by_signal=stop.by_signal) from None
     except KeyboardInterrupt:  # Ctrl-C on `titanic-sm run`: the job must not run on, billing
         if stage == "fit":
             _stop_and_wait(settings, store, job, "interrupted (Ctrl-C)")
         store.set_status(job.id, "Stopped", secondary_status="Stopped", message="interrupted")
         raise
+    except TrainingApiUnreachableError:
+        raise  # unknown for now, not Failed: the job stays active for sync to adopt
     except MaxRuntimeExceededError as exc:
         store.set_status(
             job.id,
@@ -629,6 +698,45 @@ def _describe(settings: Settings, job_name: str) -> dict[str, Any]:
     return described
 
 
+def _is_transient(exc: BaseException) -> bool:
+    """An error that says nothing about the job: the API is unreachable, restarting or overloaded."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    from services.local_stack import LocalStackError
+
+    if isinstance(exc, BotoConnectionError | HTTPClientError | LocalStackError):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        code = exc.response.get("Error", {}).get("Code", "")
+        return int(status) >= 500 or code in ("ThrottlingException", "Throttling", "ServiceUnavailable")
+    return False
+
+
+def _describe_patiently(settings: Settings, job_name: str) -> dict[str, Any]:
+    """DescribeTrainingJob, asked again while the API is unreachable (up to API_UNREACHABLE_SECONDS).
+
+    A follower that cannot reach the API knows nothing of the job's end, so it never records one:
+    past the limit it raises TrainingApiUnreachableError and the job stays active."""
+    deadline = time.monotonic() + API_UNREACHABLE_SECONDS
+    pause = POLL_SECONDS[0]
+    while True:
+        try:
+            return _describe(settings, job_name)
+        except Exception as exc:
+            if not _is_transient(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise TrainingApiUnreachableError(
+                    "fit",
+                    f"the training API did not answer for {API_UNREACHABLE_SECONDS:.0f} s "
+                    f"({' '.join(str(exc).split())}); job {job_name} is unknown for now, not failed",
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, POLL_SECONDS[1])
+
+
 def _record_progress(store: JobStore, job: Job, described: Mapping[str, Any], seen: int) -> int:
     """Record the secondary transitions not seen yet, at SageMaker's own times; return the count.
 
@@ -663,14 +771,19 @@ def _follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str],
         nonlocal token
         if echo is None:
             return
-        page = logs.read_events(settings, job.job_name, token)
+        try:
+            page = logs.read_events(settings, job.job_name, token)
+        except Exception as exc:  # the Logs API restarting: the lines come with the next poll
+            if not _is_transient(exc):
+                raise
+            return
         token = page.next_token
         for event in page.events:
             echo(event.message)
 
     while True:
         echo_new_lines()
-        described = _describe(settings, job.job_name)
+        described = _describe_patiently(settings, job.job_name)
         changed = len(described.get("SecondaryStatusTransitions") or []) != seen or not seen
         if changed:  # the store keeps SageMaker's view; it also marks the job as created there
             store.update(job.id, training_job=_training_job_record(described))
@@ -702,7 +815,7 @@ def _outcome(store: JobStore, job: Job, described: Mapping[str, Any]) -> str:
             "fit", f"job {job.job_name} ran longer than {limit} and SageMaker stopped it", secondary
         )
     if status == "Stopped":
-        raise _StopRequested()
+        raise _StopRequested(by_signal=False)
     if status == "Failed":
         reason = described.get("FailureReason") or "no failure reason given"
         raise JobFailedError("fit", f"job {job.job_name} failed: {reason}")
@@ -837,20 +950,45 @@ def _actual_cost(settings: Settings, job: Job, fit_seconds: float) -> dict[str, 
     return {"actual_cost": actual.usd, "spot_savings": actual.spot_savings}
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _StopRequested(by_signal=True)
+
+
+def stop_on_sigterm() -> None:
+    """From now on SIGTERM to this process stops its job (``run_job`` stops the training job, records
+    Stopped and raises JobStoppedError with ``by_signal``), as the dashboard's Stop does."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+@contextlib.contextmanager
+def _sigterm_stops_job() -> Iterator[None]:
+    """While a job runs in this process's main thread (the worker, a foreground `titanic-sm run`),
+    SIGTERM (a closed terminal, a plain `kill`, `jobs stop`) stops the job instead of leaving it
+    to run on unfollowed. Off the main thread signals cannot be handled, so nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_worker(settings: Settings, job_id: str) -> int:
     """The body of ``titanic-sm worker JOB_ID``: run the job, exit 0 on success, 1 on failure."""
     store = JobStore(settings.job_store_path)
     job = store.get(job_id, reap=False)
+    if is_followed(settings, job.id):  # a live follower already (a paused worker that woke up)
+        print(f"job {job.job_name} is followed by another live process; nothing to do", flush=True)
+        return 0
     # The first beat comes before any heavy import, so a reader sees the worker alive at once.
     store.heartbeat(job.id, os.getpid())
     if job.status in job_store.TERMINAL_STATUSES:
         print(f"job {job.job_name} is already {job.status}; nothing to do", flush=True)
         return 0
 
-    def on_term(signum: int, frame: object) -> None:
-        raise _StopRequested()
-
-    signal.signal(signal.SIGTERM, on_term)
+    stop_on_sigterm()
     job_settings = _settings_from_job(job, settings)
 
     def say(stage: str, message: str) -> None:
@@ -858,6 +996,9 @@ def run_worker(settings: Settings, job_id: str) -> int:
 
     try:
         outcome = run_job(job_settings, job.id, progress=say)
+    except JobAlreadyFollowedError as exc:  # an adoption raced a live worker: it goes on, not us
+        print(f"{exc}; nothing to do", flush=True)
+        return 0
     except StageError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -147,19 +147,19 @@ def test_a_dead_worker_fails_its_job_on_the_next_read(tmp_path: Path) -> None:
     assert failed.failure_reason == f"worker pid {proc.pid} exited without finishing"
 
 
-def test_stale_heartbeat_and_never_started(tmp_path: Path) -> None:
+def test_stale_heartbeat_of_a_live_worker_is_unknown_not_failed_and_never_started(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.sqlite3")
-    hung, _ = store.create(target="local", job_name="titanic-hung")
-    store.heartbeat(hung.id, pid=12345)
+    paused, _ = store.create(target="local", job_name="titanic-paused")
+    store.heartbeat(paused.id, pid=12345)
     never, _ = store.create(target="local", job_name="titanic-never")
     start = time.time()
     running = lambda pid: True  # noqa: E731 -- the pid looks alive; only the clock decides here
     assert store.reap_dead_workers(is_alive=running, now=start + 30) == []
     assert store.reap_dead_workers(is_alive=running, now=start + jobs.START_TIMEOUT_SECONDS + 5) == [never.id]
-    assert store.reap_dead_workers(is_alive=running, now=start + jobs.HEARTBEAT_TIMEOUT_SECONDS + 5) == [
-        hung.id
-    ]
-    assert "no heartbeat" in (store.get(hung.id, reap=False).failure_reason or "")
+    # A live worker past the heartbeat timeout is paused or busy: its job stays as it was.
+    late = start + jobs.HEARTBEAT_TIMEOUT_SECONDS + 5
+    assert store.reap_dead_workers(is_alive=running, now=late) == []
+    assert store.get(paused.id, reap=False).status == "Pending"
     assert "never started" in (store.get(never.id, reap=False).failure_reason or "")
 
 

@@ -1,0 +1,298 @@
+"""The kill matrix: each process of a local job gets SIGKILL or SIGTERM while the job trains, and
+the end state tells the truth: a terminal record in the job store that matches what the training
+API ran (adopted by ``jobs.sync`` where the API still holds the job), and no training container
+left running once the record is terminal.
+
+| process killed        | SIGKILL                              | SIGTERM                            |
+|-----------------------|--------------------------------------|------------------------------------|
+| worker                | sync adopts it: Completed            | the user's stop: Stopped           |
+| `titanic-sm run`      | sync adopts it: Completed            | the user's stop: Stopped, exit 143 |
+| control plane         | restarted, adopts the container      | the same                           |
+| moto                  | restarted with its recording         | the same                           |
+| registry              | restarted; the job never needed it   | the same                           |
+| training container    | Failed, exit code 137 named          | Failed, exit code 143 named        |
+
+One local stack serves the module (its services are restarted on demand by the next client,
+so killing one leaves the stack usable for the next case); every case cleans up what it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cli_home import untag_images_of
+
+from services import dataset, jobs, storage, worker
+from services import local_stack as stack
+from services.images import ImageRef, ensure_image
+from services.jobs import Job, JobStore
+from services.local.control_plane.models import CONTAINER_LABEL
+from services.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# About 15 s of boosting: long enough to be killed mid-way, short enough to finish after adoption.
+SLOW = {"n_estimators": "60", "round_delay_seconds": "0.25", "early_stopping_rounds": "0", "cv_folds": "0"}
+JOB_TIMEOUT = 300.0
+
+
+@pytest.fixture(scope="module")
+def kill_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    root = tmp_path_factory.mktemp("kill-matrix")
+    settings = Settings(
+        target="local",
+        state_dir=root / "state",
+        runs_dir=root / "runs",
+        data_dir=root / "data",
+        bucket="titanic-sm-faults",
+        local_stop_grace_seconds=5,
+    )
+    try:
+        yield settings
+    finally:
+        _end_workers(settings)
+        registries = [s.address for s in stack.status(settings) if s.name == "registry" and s.address]
+        stack.stop(settings)
+        for registry in registries:
+            untag_images_of(registry)
+
+
+@pytest.fixture(scope="module")
+def image(kill_settings: Settings) -> ImageRef:
+    stack.ensure_running(kill_settings)
+    return ensure_image(kill_settings)
+
+
+@pytest.fixture(scope="module")
+def channels(kill_settings: Settings, image: ImageRef) -> dict[str, str]:
+    prepared = dataset.prepare(out_dir=kill_settings.data_dir / "kill-matrix")
+    return storage.upload_channels(kill_settings, prepared.train_path, prepared.validation_path).channels()
+
+
+def _end_workers(settings: Settings) -> None:
+    """SIGKILL the workers this module's jobs started that still run (never any other process)."""
+    try:
+        recorded = JobStore(settings.job_store_path).list(reap=False, limit=1000)
+    except Exception:  # no store: no worker was ever started
+        return
+    for job in recorded:
+        if job.worker_pid and _is_worker_of(job.worker_pid, job.id):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(job.worker_pid, signal.SIGKILL)
+
+
+def _is_worker_of(pid: int, job_id: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"services" in cmdline and b"worker" in cmdline and job_id.encode() in cmdline
+
+
+def _containers(job_name: str, running_only: bool = True) -> list[str]:
+    which = [] if running_only else ["-a"]
+    listed = subprocess.run(
+        ["docker", "ps", *which, "-q", "--filter", f"label={CONTAINER_LABEL}={job_name}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return listed.stdout.split()
+
+
+def _wait(what: str, check: Callable[[], object], timeout: float = JOB_TIMEOUT, every: float = 0.3) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _wait_training(store: JobStore, job_id: str) -> Job:
+    """The job's container runs and has boosted for a moment (its first rounds are logged)."""
+
+    def training() -> Job | None:
+        job = store.get(job_id, reap=False)
+        assert job.is_active, (job.status, job.failure_reason)
+        if job.secondary_status == "Training" and _containers(job.job_name):
+            return job
+        return None
+
+    job = _wait("the container to train", training)
+    assert isinstance(job, Job)
+    time.sleep(2.0)  # a few boosting rounds: the kill lands mid-training
+    return job
+
+
+def _wait_terminal(settings: Settings, job_id: str, adopt: bool = False) -> Job:
+    """The job's terminal record; with ``adopt``, ``jobs.sync`` runs as a reader of the store would."""
+    store = JobStore(settings.job_store_path)
+
+    def ended() -> Job | None:
+        if adopt:
+            jobs.sync(settings, store)
+        job = store.get(job_id, reap=False)
+        return None if job.is_active else job
+
+    job = _wait(f"job {job_id} to end", ended, every=1.0)
+    assert isinstance(job, Job)
+    return job
+
+
+def _assert_no_container_runs(job: Job) -> None:
+    # The control plane removes an ended job's container right after recording its end.
+    _wait(f"{job.job_name}'s container to go", lambda: not _containers(job.job_name, running_only=False), 60)
+
+
+def _assert_completed(settings: Settings, job: Job) -> None:
+    assert job.status == "Completed", (job.status, job.failure_reason)
+    assert job.training_job["TrainingJobStatus"] == "Completed"
+    run = json.loads((settings.runs_dir / job.job_name / "run.json").read_text())
+    assert run["status"] == "Completed"
+    assert job.model_sha256 and job.local_path
+
+
+def _assert_training_api_says(settings: Settings, job: Job, status: str) -> dict[str, object]:
+    from services import aws
+
+    described: dict[str, object] = aws.client(settings, "sagemaker").describe_training_job(
+        TrainingJobName=job.job_name
+    )
+    assert described["TrainingJobStatus"] == status, described.get("FailureReason")
+    return described
+
+
+def _launch(settings: Settings, channels: dict[str, str], image: ImageRef) -> str:
+    request = worker.LaunchRequest(channels=channels, hyperparameters=SLOW, image_uri=image.uri_with_digest)
+    return worker.launch(settings, request)
+
+
+def _service_pid(settings: Settings, name: str) -> int:
+    [service] = [s for s in stack.status(settings) if s.name == name]
+    assert service.running and service.pid, service
+    return service.pid
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_worker_killed(kill_settings: Settings, channels: dict[str, str], image: ImageRef, sig: int) -> None:
+    store = JobStore(kill_settings.job_store_path)
+    job_id = _launch(kill_settings, channels, image)
+    job = _wait_training(store, job_id)
+    pid = job.worker_pid
+    assert pid and _is_worker_of(pid, job_id)
+    os.kill(pid, sig)
+    if sig == signal.SIGKILL:
+        # Nobody recorded the end: the next reader adopts the job (a new worker follows it).
+        ended = _wait_terminal(kill_settings, job_id, adopt=True)
+        assert ended.worker_pid != pid
+        _assert_completed(kill_settings, ended)
+        _assert_training_api_says(kill_settings, ended, "Completed")
+    else:
+        # SIGTERM to a worker is the user's stop: the training job itself is stopped.
+        ended = _wait_terminal(kill_settings, job_id)
+        assert (ended.status, ended.secondary_status) == ("Stopped", "Stopped"), ended.failure_reason
+        _assert_training_api_says(kill_settings, ended, "Stopped")
+    _assert_no_container_runs(ended)
+
+
+def _run_command(settings: Settings) -> subprocess.Popen[str]:
+    env = {**os.environ, **worker.settings_env(settings), "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}
+    hp = [a for key, value in SLOW.items() for a in ("--hp", f"{key}={value}")]
+    return subprocess.Popen(
+        [sys.executable, "-m", "services", "run", *hp],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group, as in its own terminal: the test signals only it
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_foreground_run_killed(
+    kill_settings: Settings, channels: dict[str, str], image: ImageRef, sig: int
+) -> None:
+    store = JobStore(kill_settings.job_store_path)
+    before = {j.id for j in store.list(reap=False, limit=1000)}
+    process = _run_command(kill_settings)
+    try:
+
+        def its_job() -> Job | None:
+            assert process.poll() is None, process.communicate()
+            new = [j for j in store.list(reap=False, limit=1000) if j.id not in before]
+            return new[0] if new else None
+
+        found = _wait("the run's job", its_job)
+        assert isinstance(found, Job)
+        job = _wait_training(store, found.id)
+        assert job.worker_pid == process.pid  # the run beats for its own job
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=200)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    if sig == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+        ended = _wait_terminal(kill_settings, job.id, adopt=True)
+        _assert_completed(kill_settings, ended)
+    else:
+        # SIGTERM (a closed terminal, `kill`) stops the job as Ctrl-C does, and says so in one line.
+        assert process.returncode == 143, err[-2000:]
+        last = err.strip().splitlines()[-1]
+        assert "stopped" in last and "error" not in last, err[-2000:]
+        ended = store.get(job.id, reap=False)
+        assert (ended.status, ended.secondary_status) == ("Stopped", "Stopped"), ended.failure_reason
+        _assert_training_api_says(kill_settings, ended, "Stopped")
+    _assert_no_container_runs(ended)
+
+
+@pytest.mark.parametrize("service", [stack.CONTROL_PLANE, stack.MOTO, stack.REGISTRY])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_stack_service_killed(
+    kill_settings: Settings, channels: dict[str, str], image: ImageRef, service: str, sig: int
+) -> None:
+    store = JobStore(kill_settings.job_store_path)
+    job_id = _launch(kill_settings, channels, image)
+    _wait_training(store, job_id)
+    pid = _service_pid(kill_settings, service)
+    os.kill(pid, sig)
+    # The worker's next call to the stack starts what is gone; the job trains on meanwhile and
+    # its end is the training API's, as if nothing had happened.
+    ended = _wait_terminal(kill_settings, job_id)
+    _assert_completed(kill_settings, ended)
+    _assert_training_api_says(kill_settings, ended, "Completed")
+    _assert_no_container_runs(ended)
+    assert all(s.healthy for s in stack.status(kill_settings)), stack.status(kill_settings)
+    assert _service_pid(kill_settings, service) != pid
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_training_container_killed(
+    kill_settings: Settings, channels: dict[str, str], image: ImageRef, sig: int
+) -> None:
+    store = JobStore(kill_settings.job_store_path)
+    job_id = _launch(kill_settings, channels, image)
+    job = _wait_training(store, job_id)
+    [container] = _containers(job.job_name)
+    name = signal.Signals(sig).name
+    subprocess.run(["docker", "kill", "--signal", name, container], capture_output=True, check=True)
+    ended = _wait_terminal(kill_settings, job_id)
+    # Nobody asked it to stop: as on SageMaker, a container that dies is a failed job, with why.
+    assert ended.status == "Failed", (ended.status, ended.failure_reason)
+    code = 128 + sig
+    assert ended.failure_reason and f"exit code: {code}" in ended.failure_reason, ended.failure_reason
+    described = _assert_training_api_says(kill_settings, ended, "Failed")
+    assert f"exit code: {code}" in str(described["FailureReason"])
+    _assert_no_container_runs(ended)
