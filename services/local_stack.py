@@ -33,9 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from services import aws
+from services.local import moto_ecr
 from services.local import recording as recording_module
 from services.settings import Settings
 
@@ -48,6 +47,7 @@ __all__ = [
     "ecr_login_secret",
     "ensure_running",
     "registry_command",
+    "registry_credentials",
     "status",
     "stop",
 ]
@@ -60,14 +60,20 @@ STOP_TIMEOUT_SECONDS = 5.0
 MOTO = "moto"
 REGISTRY = "registry"
 CONTROL_PLANE = "control-plane"
-# In start order: the registry's htpasswd holds moto's ECR token; the control plane uses both.
+# In start order: moto's ECR hands out the registry's login; the control plane uses both.
 SERVICES = (MOTO, REGISTRY, CONTROL_PLANE)
-# How each service's process names itself in /proc/<pid>/cmdline (stale-pid detection).
+# moto runs behind this entry point, so its GetAuthorizationToken gives the stack's own login.
+MOTO_MODULE = "services.local.moto_ecr"
+# How each service's process names itself in /proc/<pid>/cmdline (stale-pid detection); moto's
+# plain server is still recognised, so a stack started before the per-stack login is replaced.
 _CMDLINE_MARKERS = {
-    MOTO: "moto.server",
-    REGISTRY: "docker-registry",
-    CONTROL_PLANE: "services.local.control_plane",
+    MOTO: ("moto.server", MOTO_MODULE),
+    REGISTRY: ("docker-registry",),
+    CONTROL_PLANE: ("services.local.control_plane",),
 }
+# The registry's login (user and a random password), created once per stack, mode 0600.
+REGISTRY_CREDENTIALS_FILE = "registry-credentials.json"
+REGISTRY_USER = "AWS"  # ECR's user name for `docker login`
 MOTO_RECORDING = "moto-recording.jsonl"
 CONTROL_PLANE_DIR = "control-plane"
 
@@ -146,7 +152,7 @@ def _pid_is(pid: int | None, name: str) -> bool:
         return False
     # A zombie has exited; a pid reused by another program is not ours.
     state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
-    return state != "Z" and _CMDLINE_MARKERS[name] in cmdline
+    return state != "Z" and any(marker in cmdline for marker in _CMDLINE_MARKERS[name])
 
 
 def _answers(name: str, port: int, timeout: float = 1.0, deep: bool = False) -> bool:
@@ -196,15 +202,19 @@ def ensure_running(settings: Settings) -> StackEndpoints:
     """Start whatever part of the stack is not answering; return its endpoints. Idempotent."""
     stack_dir = _stack_dir(settings)
     state = _read_state(stack_dir)
-    if all(_service_status(stack_dir, n, state.get(n)).healthy for n in SERVICES):
+    if (stack_dir / REGISTRY_CREDENTIALS_FILE).is_file() and all(
+        _service_status(stack_dir, n, state.get(n)).healthy for n in SERVICES
+    ):
         return _endpoints(stack_dir, state)  # the fast path every boto3 client takes
     with _locked(stack_dir):
         state = _read_state(stack_dir)  # another process may have started it meanwhile
         moved = False  # moto or the registry came back on another port
+        # A stack from before per-stack logins: moto and the registry start again with the new one.
+        renewed = _ensure_registry_credentials(stack_dir)
         for name in SERVICES:
             current = _service_status(stack_dir, name, state.get(name))
             # The control plane was started with the others' ports: it follows them when they move.
-            follows = name == CONTROL_PLANE and moved
+            follows = (name == CONTROL_PLANE and moved) or (renewed and current.running)
             if current.healthy and not follows:
                 continue
             # Alive but not answering: maybe still starting.
@@ -242,8 +252,30 @@ def registry_command(config: Path) -> list[str]:
     return ["docker-registry", "serve", str(config)]
 
 
+def _ensure_registry_credentials(stack_dir: Path) -> bool:
+    """Create the stack's registry login (random, 0600) unless it exists; True when created now."""
+    path = stack_dir / REGISTRY_CREDENTIALS_FILE
+    if path.is_file():
+        return False
+    partial = stack_dir / f"{REGISTRY_CREDENTIALS_FILE}.tmp"
+    # Created 0600 from the start: the password is never readable by others, not even briefly.
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump({"user": REGISTRY_USER, "password": secrets.token_urlsafe(32)}, handle)
+    os.replace(partial, path)
+    return True
+
+
+def registry_credentials(settings: Settings) -> tuple[str, str]:
+    """The stack's registry login (user, password), created with the stack (``local up``)."""
+    stack_dir = _stack_dir(settings)
+    stack_dir.mkdir(parents=True, exist_ok=True)
+    _ensure_registry_credentials(stack_dir)
+    return moto_ecr.read_credentials(stack_dir / REGISTRY_CREDENTIALS_FILE)
+
+
 def ecr_login_secret(settings: Settings, moto_url: str) -> tuple[str, str]:
-    """The user and password that ECR's ``get_authorization_token`` hands out (here: moto's)."""
+    """The user and password that ECR's ``get_authorization_token`` hands out: the stack's own."""
     # Not services.aws.client: that resolves the endpoint through ensure_running, which is running.
     ecr = aws.boto_session(settings).client("ecr", endpoint_url=moto_url)
     token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
@@ -315,7 +347,9 @@ def _start(
     environment = dict(os.environ)
     moto_url = f"http://{HOST}:{state[MOTO]['port']}" if name != MOTO else ""
     if name == MOTO:
-        command = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
+        credentials = stack_dir / REGISTRY_CREDENTIALS_FILE
+        command = [sys.executable, "-m", MOTO_MODULE, moto_ecr.CREDENTIALS_OPTION, str(credentials)]
+        command += ["-H", HOST, "-p", str(port)]
         label = "moto"
         recording = stack_dir / MOTO_RECORDING
         recording_module.compact(recording)
@@ -347,10 +381,11 @@ def _start(
     else:
         label = "the Docker registry"
         try:
-            htpasswd = _write_htpasswd(stack_dir, *ecr_login_secret(settings, moto_url))
-        except (BotoCoreError, ClientError, ValueError) as exc:
+            htpasswd = _write_htpasswd(stack_dir, *registry_credentials(settings))
+        except (OSError, ValueError, KeyError) as exc:
             raise LocalStackError(
-                f"{label} failed to start on {HOST}:{port}: no ECR token from moto: {exc}"
+                f"{label} failed to start on {HOST}:{port}: the stack's registry login "
+                f"{stack_dir / REGISTRY_CREDENTIALS_FILE} is unreadable: {exc}"
             ) from None
         command = registry_command(_registry_config(stack_dir, port, htpasswd))
     with open(log_path, "ab") as log:

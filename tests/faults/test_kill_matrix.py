@@ -296,3 +296,80 @@ def test_training_container_killed(
     described = _assert_training_api_says(kill_settings, ended, "Failed")
     assert f"exit code: {code}" in str(described["FailureReason"])
     _assert_no_container_runs(ended)
+
+
+# -- pauses: SIGSTOP past every timeout, then SIGCONT -------------------------------------------
+# The readers' heartbeat timeout, shortened here (it is 90 s) so a pause outlasts it quickly; the
+# worker still beats every worker.HEARTBEAT_SECONDS.
+SHORT_HEARTBEAT_TIMEOUT = 8.0
+WORKER_PAUSE_SECONDS = 25.0
+# Past botocore's 60 s read timeout: the worker's DescribeTrainingJob times out and is asked again.
+CONTROL_PLANE_PAUSE_SECONDS = 70.0
+
+
+def _followers_of(job_id: str) -> list[int]:
+    """Every process on this host running the job's stages as a worker."""
+    return [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and _is_worker_of(int(p.name), job_id)
+    ]
+
+
+@contextlib.contextmanager
+def _paused(pid: int) -> Iterator[None]:
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+
+def test_a_paused_worker_is_neither_failed_nor_adopted_twice(
+    kill_settings: Settings, channels: dict[str, str], image: ImageRef, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "HEARTBEAT_TIMEOUT_SECONDS", SHORT_HEARTBEAT_TIMEOUT)
+    store = JobStore(kill_settings.job_store_path)
+    job_id = _launch(kill_settings, channels, image)
+    job = _wait_training(store, job_id)
+    pid = job.worker_pid
+    assert pid and _followers_of(job_id) == [pid]
+    with _paused(pid):
+        deadline = time.monotonic() + WORKER_PAUSE_SECONDS
+        while time.monotonic() < deadline:
+            # What every reader does (the Jobs page, `jobs list`): sync, then read with the reaper.
+            jobs.sync(kill_settings, store)
+            seen = store.get(job_id)
+            assert seen.is_active, (seen.status, seen.failure_reason)
+            assert _followers_of(job_id) == [pid], "a second worker was started for a paused one"
+            time.sleep(2.0)
+        assert time.time() - (store.get(job_id, reap=False).heartbeat_at or 0) > SHORT_HEARTBEAT_TIMEOUT
+    ended = _wait_terminal(kill_settings, job_id, adopt=True)
+    _assert_completed(kill_settings, ended)
+    assert ended.worker_pid == pid  # the one worker finished its own job
+    log = worker.worker_log_path(kill_settings, job_id).read_text()
+    assert log.count(f"job {ended.job_name} Completed") == 1, log[-2000:]
+    assert "nothing to do" not in log
+    assert [t.status for t in ended.transitions].count("Completed") == 1
+    _assert_no_container_runs(ended)
+
+
+def test_a_paused_control_plane_fails_nothing(
+    kill_settings: Settings, channels: dict[str, str], image: ImageRef
+) -> None:
+    store = JobStore(kill_settings.job_store_path)
+    job_id = _launch(kill_settings, channels, image)
+    job = _wait_training(store, job_id)
+    pid = _service_pid(kill_settings, stack.CONTROL_PLANE)
+    with _paused(pid):
+        deadline = time.monotonic() + CONTROL_PLANE_PAUSE_SECONDS
+        while time.monotonic() < deadline:
+            seen = store.get(job_id)  # the reaper runs; the worker beats on, waiting for an answer
+            assert seen.is_active, (seen.status, seen.failure_reason)
+            time.sleep(2.0)
+    ended = _wait_terminal(kill_settings, job_id)
+    _assert_completed(kill_settings, ended)
+    assert ended.worker_pid == job.worker_pid
+    assert [t.status for t in ended.transitions].count("Completed") == 1
+    _assert_no_container_runs(ended)
