@@ -11,7 +11,8 @@ Layout (relative to the base directory)::
     input/config/inputdataconfig.json   channel name -> {"ContentType": ..., ...}
     input/config/resourceconfig.json    {"current_host": "algo-1", "hosts": [...]}
     input/data/<channel>/*.csv          "train" (required) and "validation" (optional)
-    model/                              model.joblib + metrics.json -> model.tar.gz
+    model/                              model.txt + features.json (+ model.joblib) + metrics.json
+                                        -> model.tar.gz
     output/data/                        extra outputs -> output.tar.gz
     output/failure                      first 1024 characters become the FailureReason
     checkpoints/                        synced with checkpoint_s3_uri (spot resume)
@@ -32,8 +33,10 @@ __all__ = [
     "CHANNELS",
     "DEFAULT_BASE_DIR",
     "FAILURE_REASON_LIMIT",
+    "FEATURES_FILE",
     "METRICS_FILE",
     "MODEL_FILE",
+    "MODEL_TEXT_FILE",
     "OPTIONAL_CHANNELS",
     "REQUIRED_CHANNELS",
     "Paths",
@@ -48,7 +51,10 @@ REQUIRED_CHANNELS = (TRAIN_CHANNEL,)
 OPTIONAL_CHANNELS = (VALIDATION_CHANNEL,)
 CHANNELS = REQUIRED_CHANNELS + OPTIONAL_CHANNELS
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.joblib"  # the pickled pipeline: loading it runs code, so it needs trust
+# The safe format, loaded without unpickling: LightGBM's own text model and the feature step's state.
+MODEL_TEXT_FILE = "model.txt"
+FEATURES_FILE = "features.json"
 METRICS_FILE = "metrics.json"
 # SageMaker keeps only this many characters of output/failure as the job's FailureReason.
 FAILURE_REASON_LIMIT = 1024
@@ -98,6 +104,14 @@ class Paths:
     @property
     def model_file(self) -> Path:
         return self.model_dir / MODEL_FILE
+
+    @property
+    def model_text_file(self) -> Path:
+        return self.model_dir / MODEL_TEXT_FILE
+
+    @property
+    def features_file(self) -> Path:
+        return self.model_dir / FEATURES_FILE
 
     @property
     def metrics_file(self) -> Path:

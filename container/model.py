@@ -1,11 +1,19 @@
 """The model: one sklearn Pipeline (TitanicFeatures -> LGBMClassifier), its fit, CV and importances.
 
-The pipeline is the artifact: ``model.joblib`` unpickles with only the container's dependencies
-and predicts from a Kaggle-schema frame (``Survived`` optional, ``PassengerId`` ignored).
+The artifact holds the fitted pipeline twice:
+
+* ``model.txt`` (LightGBM's own text model) + ``features.json`` (the feature step's learned
+  statistics): loaded by ``load_text_model`` without unpickling anything, so a crafted file can
+  give wrong predictions but never run code. ``titanic-sm predict`` uses this format.
+* ``model.joblib``: the pickled pipeline, kept for artifacts made before the text format and for
+  code that wants the sklearn object; loading it runs whatever it holds, so it needs trust.
+
+Both predict from a Kaggle-schema frame (``Survived`` optional, ``PassengerId`` ignored).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,24 +24,32 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
+from container.contract import FEATURES_FILE, MODEL_TEXT_FILE
 from container.errors import UserError
-from container.features import TitanicFeatures
+from container.features import FEATURE_NAMES, TitanicFeatures
 from container.metrics import cv_summary, evaluate
 
 __all__ = [
     "LABEL",
+    "TEXT_MODEL_FORMAT",
     "FitResult",
+    "TextModel",
+    "TextModelError",
     "build_pipeline",
     "check_cv_folds",
     "classifier_params",
     "cross_validate",
     "feature_importance",
     "fit_model",
+    "load_text_model",
     "predict_proba",
     "split_label",
+    "text_model_files",
 ]
 
 LABEL = "Survived"
+# features.json's "format": bumped whenever the feature step's state changes shape.
+TEXT_MODEL_FORMAT = "titanic-sm-features/1"
 
 
 @dataclass
@@ -177,3 +193,99 @@ def feature_importance(pipeline: Pipeline) -> list[dict[str, Any]]:
         {"feature": name, "gain": round(float(gain), 4)} for name, gain in zip(names, gains, strict=True)
     ]
     return sorted(pairs, key=lambda pair: (-pair["gain"], pair["feature"]))
+
+
+# -- the safe format: LightGBM's text model + the feature step's state as JSON -------------------
+
+
+class TextModelError(ValueError):
+    """``model.txt`` or ``features.json`` cannot be read; the message is one line."""
+
+
+@dataclass(frozen=True)
+class TextModel:
+    """The fitted pipeline rebuilt from text: the same ``predict_proba`` as the pipeline's."""
+
+    features: TitanicFeatures
+    booster: lgb.Booster
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        survived = np.asarray(self.booster.predict(self.features.transform(frame)), dtype=float)
+        return np.column_stack([1.0 - survived, survived])
+
+
+def _features_state(features: TitanicFeatures) -> dict[str, Any]:
+    """Everything ``TitanicFeatures.fit`` learned, in JSON's types (keys are strings)."""
+    return {
+        "format": TEXT_MODEL_FORMAT,
+        "feature_names": list(FEATURE_NAMES),
+        "params": {
+            "group_survival": bool(features.group_survival),
+            "inner_folds": int(features.inner_folds),
+            "seed": int(features.seed),
+        },
+        "n_features_in": int(features.n_features_in_),
+        "age_by_title": {str(k): float(v) for k, v in features.age_by_title_.items()},
+        "fare_by_class": {str(int(k)): float(v) for k, v in features.fare_by_class_.items()},
+        "overall_fare": float(features.overall_fare_),
+        "embarked_mode": str(features.embarked_mode_),
+        "ticket_counts": {str(k): int(v) for k, v in features.ticket_counts_.items()},
+        "group_labels": {str(k): [float(s), int(n)] for k, (s, n) in features.group_labels_.items()},
+    }
+
+
+def _features_from_state(state: Mapping[str, Any]) -> TitanicFeatures:
+    if state.get("format") != TEXT_MODEL_FORMAT:
+        raise TextModelError(f"features.json has format {state.get('format')!r}, not {TEXT_MODEL_FORMAT}")
+    if list(state.get("feature_names") or []) != list(FEATURE_NAMES):
+        raise TextModelError("features.json was made for other features than this version computes")
+    try:
+        params = state["params"]
+        features = TitanicFeatures(
+            group_survival=bool(params["group_survival"]),
+            inner_folds=int(params["inner_folds"]),
+            seed=int(params["seed"]),
+        )
+        features.n_features_in_ = int(state["n_features_in"])
+        features.age_by_title_ = {str(k): float(v) for k, v in state["age_by_title"].items()}
+        features.fare_by_class_ = {int(k): float(v) for k, v in state["fare_by_class"].items()}
+        features.overall_fare_ = float(state["overall_fare"])
+        features.embarked_mode_ = str(state["embarked_mode"])
+        features.ticket_counts_ = {str(k): int(v) for k, v in state["ticket_counts"].items()}
+        features.group_labels_ = {str(k): (float(v[0]), int(v[1])) for k, v in state["group_labels"].items()}
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        cause = f"{type(exc).__name__}: {exc}"
+        raise TextModelError(f"features.json is incomplete or malformed: {cause}") from None
+    return features
+
+
+def text_model_files(pipeline: Pipeline) -> dict[str, bytes]:
+    """``model.txt`` and ``features.json`` of a fitted pipeline (file name -> content)."""
+    classifier: lgb.LGBMClassifier = pipeline.named_steps["classifier"]
+    # Saves the early-stopped best iteration when there is one: what predict_proba uses.
+    text = classifier.booster_.model_to_string()
+    state = _features_state(pipeline.named_steps["features"])
+    return {
+        MODEL_TEXT_FILE: text.encode("utf-8"),
+        FEATURES_FILE: json.dumps(state, indent=1, sort_keys=True, allow_nan=False).encode("utf-8"),
+    }
+
+
+def load_text_model(model_text: bytes, features_json: bytes) -> TextModel:
+    """The pipeline from ``model.txt`` + ``features.json``: parsing text and JSON, never unpickling."""
+    try:
+        state = json.loads(features_json)
+    except ValueError as exc:
+        raise TextModelError(f"features.json is not valid JSON ({exc})") from None
+    if not isinstance(state, dict):
+        raise TextModelError("features.json is not a JSON object")
+    features = _features_from_state(state)
+    try:
+        booster = lgb.Booster(model_str=model_text.decode("utf-8"))
+    except (lgb.basic.LightGBMError, UnicodeDecodeError, ValueError) as exc:
+        raise TextModelError(f"model.txt is not a LightGBM model: {' '.join(str(exc).split())}") from None
+    if booster.num_feature() != len(FEATURE_NAMES):
+        raise TextModelError(
+            f"model.txt expects {booster.num_feature()} features, this version computes {len(FEATURE_NAMES)}"
+        )
+    return TextModel(features=features, booster=booster)

@@ -6,7 +6,8 @@ argument; ``serve`` or any other verb is a user error. One run:
     hyperparameters.json + resourceconfig.json + inputdataconfig.json -> typed settings
     input/data/train (+ validation) -> validated frames
     -> fit (resuming from checkpoints/ when a matching checkpoint is there) -> CV on train
-    -> model/model.joblib + model/metrics.json, and one stdout line per metric
+    -> model/model.txt + model/features.json (the safe format), model/model.joblib (the pickle)
+       + model/metrics.json, and one stdout line per metric
 
 Every failure goes through ``container.errors.report_failure``: output/failure, a
 ``Failure reason:`` line on stderr and exit 1 (user) or 2 (framework); SIGTERM exits 143.
@@ -26,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from container.contract import Paths
+from container.contract import FEATURES_FILE, MODEL_TEXT_FILE, Paths
 
 if TYPE_CHECKING:
     from container.checkpointing import StopSignal
@@ -88,7 +89,14 @@ def train(paths: Paths, stop: StopSignal) -> dict[str, Any]:
     from container.data import read_channel
     from container.errors import UserError
     from container.metrics import evaluate, metric_lines, print_metrics
-    from container.model import check_cv_folds, cross_validate, feature_importance, fit_model, predict_proba
+    from container.model import (
+        check_cv_folds,
+        cross_validate,
+        feature_importance,
+        fit_model,
+        predict_proba,
+        text_model_files,
+    )
 
     if paths.failure_file.exists():
         paths.failure_file.unlink()
@@ -186,6 +194,12 @@ def train(paths: Paths, stop: StopSignal) -> dict[str, Any]:
     paths.model_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write(paths.model_file, lambda handle: joblib.dump(fitted.pipeline, handle), binary=True)
     model_sha256 = _sha256(paths.model_file)
+    # The safe format beside the pickle: what `titanic-sm predict` loads without running any code.
+    model_files = {}
+    for file_name, content in text_model_files(fitted.pipeline).items():
+        target = {MODEL_TEXT_FILE: paths.model_text_file, FEATURES_FILE: paths.features_file}[file_name]
+        _atomic_write(target, lambda handle, c=content: handle.write(c), binary=True)
+        model_files[file_name] = hashlib.sha256(content).hexdigest()
     document = {
         "schema_version": METRICS_SCHEMA_VERSION,
         "validation": validation_scores,
@@ -198,6 +212,7 @@ def train(paths: Paths, stop: StopSignal) -> dict[str, Any]:
         "training_seconds": round(training_seconds, 4),
         "best_iteration": int(fitted.best_iteration),
         "model_sha256": model_sha256,
+        "model_files_sha256": model_files,
         "resumed_from_checkpoint": checkpoint is not None,
     }
     _atomic_write(
@@ -205,7 +220,10 @@ def train(paths: Paths, stop: StopSignal) -> dict[str, Any]:
         lambda handle: handle.write(json.dumps(document, indent=2, allow_nan=False)),
         binary=False,
     )
-    log(f"wrote {paths.model_file} (sha256 {model_sha256[:12]}...) and {paths.metrics_file}")
+    log(
+        f"wrote {paths.model_file} (sha256 {model_sha256[:12]}...), {', '.join(model_files)} "
+        f"and {paths.metrics_file}"
+    )
     print_metrics(metric_lines(validation_scores, cv_scores, fitted.best_iteration, training_seconds))
     return document
 

@@ -138,7 +138,9 @@ def train_here(
 @app.command("predict")
 def predict(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option(help="model.tar.gz, or a folder with model.joblib + metrics.json.")],
+    model: Annotated[
+        str, typer.Option(help="model.tar.gz, or a folder with model.txt + features.json + metrics.json.")
+    ],
     input_csv: Annotated[str, typer.Option("--input", help="Passenger CSV (Kaggle test.csv: no Survived).")],
     output: Annotated[str, typer.Option(help="Submission CSV to write: PassengerId,Survived.")],
     proba: Annotated[bool, typer.Option("--proba", help="Add a Probability column.")] = False,
@@ -146,7 +148,7 @@ def predict(
         bool,
         typer.Option(
             "--trust",
-            help="Load a model no job here recorded (unpickling runs its code: trusted files only).",
+            help="Load an old model.joblib no job recorded (unpickling runs its code: trusted files only).",
         ),
     ] = False,
 ) -> None:

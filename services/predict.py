@@ -1,12 +1,18 @@
 """``titanic-sm predict``: a trained model + a passenger CSV -> Kaggle's submission file.
 
-The model is a job's ``model.tar.gz`` or a folder holding ``model.joblib`` and ``metrics.json``.
-Unpickling runs code, so before ``joblib.load`` sees a byte the model needs trust from outside the
-archive: either its sha256 is one the job store recorded when a job of this project verified its
-artifact from the job's own output path (``artifacts.record_trusted_model``), or the user passed
-``--trust`` and was warned. ``metrics.json``'s own ``model_sha256`` travels with the archive, so it
-only catches accidents, never an attacker. An archive is never extracted to disk: the two members
-are read into memory (once each: a doubled member is refused) after every path and type is checked.
+The model is a job's ``model.tar.gz`` or a folder holding its files and ``metrics.json``.
+
+* The text format (``model.txt``, LightGBM's own, + ``features.json``, the feature step's state)
+  is parsed, never unpickled: a crafted file can make wrong predictions but cannot run code, so
+  it needs no trust. Every artifact this project trains has it, and it is used whenever present.
+* ``model.joblib`` alone (artifacts made before the text format): unpickling runs code, so before
+  ``joblib.load`` sees a byte the model needs trust from outside the archive: either its sha256 is
+  one the job store recorded when a job of this project verified its artifact from the job's own
+  output path (``artifacts.record_trusted_model``), or the user passed ``--trust`` and was warned.
+
+``metrics.json``'s hashes travel with the archive, so they only catch accidents, never an
+attacker. An archive is never extracted to disk: the members are read into memory (once each: a
+doubled member is refused) after every path and type is checked.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from container import data
-from container.contract import METRICS_FILE, MODEL_FILE
-from container.model import predict_proba
+from container.contract import FEATURES_FILE, METRICS_FILE, MODEL_FILE, MODEL_TEXT_FILE
+from container.model import TextModelError, load_text_model, predict_proba
 from services import dataset
 
 if TYPE_CHECKING:
@@ -50,9 +56,14 @@ THRESHOLD = 0.5
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
 SUPPORTED_METRICS_SCHEMA = 1
 TRUST_WARNING = (
-    "--trust: this model is loaded without a job store record; unpickling model.joblib runs any code "
-    "it holds, so use --trust only for a file whose source you trust"
+    "--trust: a model.joblib without a job store record is unpickled, which runs any code it holds, "
+    "so use --trust only for a file whose source you trust (a model with model.txt + features.json "
+    "needs no --trust: nothing is unpickled)"
 )
+# Who vouches for a model in the text format: nobody needs to, nothing in it can run.
+TEXT_FORMAT_TRUST = "its text format (model.txt + features.json: nothing unpickled)"
+_TEXT_FILES = (MODEL_TEXT_FILE, FEATURES_FILE)
+_MEMBERS = (METRICS_FILE, *_TEXT_FILES, MODEL_FILE)
 
 
 class ModelError(ValueError):
@@ -65,7 +76,8 @@ class LoadedModel:
     metrics: dict[str, Any]
     model_sha256: str
     source: Path
-    trusted_by: str  # "job <name>" (the job store's record) or "--trust"
+    # "job <name>" (the job store's record), "--trust", or TEXT_FORMAT_TRUST
+    trusted_by: str
 
 
 @dataclass(frozen=True)
@@ -77,20 +89,25 @@ class Prediction:
 
 
 def load_model(path: str | Path, *, store: JobStore | None = None, trust: bool = False) -> LoadedModel:
-    """A verified pipeline from a ``model.tar.gz`` or a model folder.
+    """A verified model from a ``model.tar.gz`` or a model folder.
 
-    Without ``trust``, ``model.joblib``'s sha256 must be recorded in ``store`` by a job of this
-    project; anything else is refused before it is unpickled.
+    The text format when the model has it (nothing is unpickled). Otherwise ``model.joblib``,
+    whose sha256 must be recorded in ``store`` by a job of this project (or ``trust`` given);
+    anything else is refused before it is unpickled.
     """
     source = Path(path)
     if not source.exists():
         raise ModelError(f"model {source} does not exist")
-    if source.is_dir():
-        model_bytes = _read_member_file(source / MODEL_FILE)
-        metrics_bytes = _read_member_file(source / METRICS_FILE)
-    else:
-        model_bytes, metrics_bytes = _read_archive(source)
-    metrics = _parse_metrics(metrics_bytes, source)
+    members = _read_folder(source) if source.is_dir() else _read_archive(source)
+    metrics = _parse_metrics(members[METRICS_FILE], source)
+    if all(name in members for name in _TEXT_FILES):
+        return _load_text(source, members, metrics)
+    if MODEL_FILE not in members:
+        raise ModelError(
+            f"{source} has no {MODEL_TEXT_FILE} + {FEATURES_FILE} (nor an older {MODEL_FILE}); "
+            "it is not a model this project trained"
+        )
+    model_bytes = members[MODEL_FILE]
     expected = metrics.get("model_sha256")
     if not isinstance(expected, str) or not expected:
         raise ModelError(f"{source}: {METRICS_FILE} has no model_sha256, so {MODEL_FILE} cannot be verified")
@@ -109,6 +126,33 @@ def load_model(path: str | Path, *, store: JobStore | None = None, trust: bool =
         raise ModelError(f"{source}: {MODEL_FILE} holds a {type(pipeline).__name__}, not a classifier")
     return LoadedModel(
         pipeline=pipeline, metrics=metrics, model_sha256=actual, source=source, trusted_by=trusted_by
+    )
+
+
+def _load_text(source: Path, members: dict[str, bytes], metrics: dict[str, Any]) -> LoadedModel:
+    """The text format, checked against metrics.json's hashes (accidents: a cut or mixed-up file)."""
+    expected = metrics.get("model_files_sha256")
+    if not isinstance(expected, dict):
+        raise ModelError(
+            f"{source}: {METRICS_FILE} has no model_files_sha256, so {MODEL_TEXT_FILE} cannot be verified"
+        )
+    for name in _TEXT_FILES:
+        actual = hashlib.sha256(members[name]).hexdigest()
+        if actual != str(expected.get(name, "")).lower():
+            raise ModelError(
+                f"{source}: {name} sha256 {actual[:12]}… does not match {METRICS_FILE}; "
+                "refusing to load a modified model"
+            )
+    try:
+        model = load_text_model(members[MODEL_TEXT_FILE], members[FEATURES_FILE])
+    except TextModelError as exc:
+        raise ModelError(f"{source}: {exc}") from None
+    return LoadedModel(
+        pipeline=model,
+        metrics=metrics,
+        model_sha256=hashlib.sha256(members[MODEL_TEXT_FILE]).hexdigest(),
+        source=source,
+        trusted_by=TEXT_FORMAT_TRUST,
     )
 
 
@@ -168,31 +212,42 @@ def predict_file(
     )
 
 
-def _read_member_file(path: Path) -> bytes:
-    if not path.is_file():
-        raise ModelError(f"model folder {path.parent} has no {path.name}")
-    return path.read_bytes()
+def _read_folder(folder: Path) -> dict[str, bytes]:
+    """The model files a folder holds (metrics.json required)."""
+    if not (folder / METRICS_FILE).is_file():
+        raise ModelError(f"model folder {folder} has no {METRICS_FILE}")
+    found: dict[str, bytes] = {}
+    for name in _MEMBERS:
+        path = folder / name
+        if path.is_file():
+            if path.stat().st_size > MAX_MEMBER_BYTES:
+                raise ModelError(f"{path} is {path.stat().st_size} bytes, over the limit")
+            found[name] = path.read_bytes()
+    return found
 
 
-def _read_archive(archive: Path) -> tuple[bytes, bytes]:
+def _read_archive(archive: Path) -> dict[str, bytes]:
+    """The model files at the archive's top level (metrics.json required), by name."""
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
             wanted: dict[str, tarfile.TarInfo] = {}
+            seen: set[str] = set()
             for member in members:
                 name = _safe_member_name(member, archive)
-                if name in wanted:
+                if name in seen:
                     raise ModelError(f"{archive}: {name} appears twice in the archive; refusing it")
-                if name in (MODEL_FILE, METRICS_FILE):
+                if name:
+                    seen.add(name)
+                if name in _MEMBERS:
                     if not member.isfile():
                         raise ModelError(f"{archive}: {member.name} is not a regular file")
                     if member.size > MAX_MEMBER_BYTES:
                         raise ModelError(f"{archive}: {member.name} is {member.size} bytes, over the limit")
                     wanted[name] = member
-            for name in (MODEL_FILE, METRICS_FILE):
-                if name not in wanted:
-                    raise ModelError(f"{archive} has no {name} at its top level")
-            return _member_bytes(tar, wanted[MODEL_FILE]), _member_bytes(tar, wanted[METRICS_FILE])
+            if METRICS_FILE not in wanted:
+                raise ModelError(f"{archive} has no {METRICS_FILE} at its top level")
+            return {name: _member_bytes(tar, member) for name, member in wanted.items()}
     except tarfile.ReadError:  # tarfile's message lists every compression it tried, over lines
         raise ModelError(f"{archive} is not a model.tar.gz or model folder (not a tar archive)") from None
     except (tarfile.TarError, EOFError, zlib.error) as exc:  # EOFError: a cut-off download

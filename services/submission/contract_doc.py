@@ -29,9 +29,26 @@ _PATHS = (
     (
         "model_dir",
         "write",
-        f"`{contract.MODEL_FILE}` and `{contract.METRICS_FILE}`; SageMaker packs it into `model.tar.gz`",
+        f"`{contract.MODEL_TEXT_FILE}`, `{contract.FEATURES_FILE}`, `{contract.MODEL_FILE}` and "
+        f"`{contract.METRICS_FILE}`; SageMaker packs it into `model.tar.gz`",
     ),
-    ("model_file", "write", "the fitted scikit-learn `Pipeline` (features + LightGBM), joblib"),
+    (
+        "model_text_file",
+        "write",
+        "LightGBM's own text model (`Booster.save_model`): loaded without unpickling,"
+        " what `titanic-sm predict` uses",
+    ),
+    (
+        "features_file",
+        "write",
+        "the feature step's fitted statistics as JSON (age by title, fares, ticket groups, group survival)",
+    ),
+    (
+        "model_file",
+        "write",
+        "the fitted scikit-learn `Pipeline` (features + LightGBM), joblib; unpickling runs code,"
+        " so predict loads it only for older artifacts, with trust",
+    ),
     (
         "metrics_file",
         "write",

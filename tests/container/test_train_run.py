@@ -1,4 +1,5 @@
-"""A full training run on a temp /opt/ml tree writes model.joblib and metrics.json in the agreed schema."""
+"""A full training run on a temp /opt/ml tree writes the model (the safe text format and the pickle)
+and metrics.json in the agreed schema."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import joblib
 import pandas as pd
 import pytest
 
+from container.contract import FEATURES_FILE, MODEL_TEXT_FILE
 from container.hyperparameters import SCHEMA
 from container.metrics import METRIC_NAMES
+from container.model import TextModelError, load_text_model
 from container.train import main
 
 TreeFactory = Callable[..., Any]
@@ -28,6 +31,7 @@ TOP_LEVEL_KEYS = {
     "training_seconds",
     "best_iteration",
     "model_sha256",
+    "model_files_sha256",
     "resumed_from_checkpoint",
 }
 SCORE_KEYS = {"accuracy", "roc_auc", "f1", "log_loss"}
@@ -124,3 +128,55 @@ def test_early_stopping_uses_the_validation_channel(sagemaker_tree: TreeFactory)
     assert main(["train"]) == 0
     metrics = json.loads(paths.metrics_file.read_text())
     assert metrics["best_iteration"] < 2000
+
+
+@pytest.mark.parametrize(
+    "hyperparameters",
+    [
+        {"cv_folds": "0", "n_estimators": "60"},
+        # Early stopping: the text model must hold the best iteration, as predict_proba uses it.
+        {"cv_folds": "0", "n_estimators": "2000", "learning_rate": "0.3", "early_stopping_rounds": "5"},
+        {"cv_folds": "0", "n_estimators": "30", "group_survival": "False"},
+    ],
+    ids=["plain", "early-stopped", "no-group-survival"],
+)
+def test_the_text_model_predicts_what_the_pipeline_predicts_without_unpickling(
+    sagemaker_tree: TreeFactory,
+    validation_passengers: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+    hyperparameters: dict[str, str],
+) -> None:
+    paths = sagemaker_tree(hyperparameters=hyperparameters)
+    assert main(["train"]) == 0
+    metrics = json.loads(paths.metrics_file.read_text())
+    text = (paths.model_dir / MODEL_TEXT_FILE).read_bytes()
+    state = (paths.model_dir / FEATURES_FILE).read_bytes()
+    assert metrics["model_files_sha256"] == {MODEL_TEXT_FILE: _sha256(text), FEATURES_FILE: _sha256(state)}
+    assert text.startswith(b"tree\n")  # LightGBM's own text format, not a pickle
+    json.loads(state)
+    unlabelled = validation_passengers.drop(columns=["Survived"])
+    expected = joblib.load(paths.model_file).predict_proba(unlabelled)
+
+    def no_unpickling(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the text model must not unpickle anything")
+
+    monkeypatch.setattr("pickle.loads", no_unpickling)
+    monkeypatch.setattr("pickle.load", no_unpickling)
+    monkeypatch.setattr(joblib, "load", no_unpickling)
+    model = load_text_model(text, state)
+    assert model.predict_proba(unlabelled) == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_text_model_from_other_features_is_refused(sagemaker_tree: TreeFactory) -> None:
+    paths = sagemaker_tree(hyperparameters={"cv_folds": "0", "n_estimators": "20"})
+    assert main(["train"]) == 0
+    text = (paths.model_dir / MODEL_TEXT_FILE).read_bytes()
+    state = json.loads((paths.model_dir / FEATURES_FILE).read_text())
+    with pytest.raises(TextModelError, match="other features"):
+        load_text_model(text, json.dumps({**state, "feature_names": ["pclass"]}).encode())
+    with pytest.raises(TextModelError, match="format"):
+        load_text_model(text, json.dumps({**state, "format": "pickle"}).encode())
+    with pytest.raises(TextModelError, match="malformed"):
+        load_text_model(text, json.dumps({**state, "group_labels": {"t:X": "oops"}}).encode())
+    with pytest.raises(TextModelError, match="not a LightGBM model"):
+        load_text_model(b"\x80\x04not a model", json.dumps(state).encode())
