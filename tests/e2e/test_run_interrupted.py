@@ -53,6 +53,10 @@ def test_ctrl_c_stops_the_training_job_and_waits_for_stopped(
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130, stderr[-2000:]
+    # The run's last word says what happened (Typer swallows KeyboardInterrupt into a silent 130,
+    # so `run` prints the line itself, from the CLI catalogue).
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("interrupted (Ctrl-C): nothing runs on"), stderr[-2000:]
 
     store = JobStore(e2e_settings.job_store_path)
     [job] = [j for j in store.list(reap=False) if j.created_at >= started]
