@@ -7,6 +7,7 @@ left running once the record is terminal.
 |-----------------------|--------------------------------------|------------------------------------|
 | worker                | sync adopts it: Completed            | the user's stop: Stopped           |
 | `titanic-sm run`      | sync adopts it: Completed            | the user's stop: Stopped, exit 143 |
+| (`jobs stop` instead) | the run says stopped, exits 3        |                                    |
 | control plane         | restarted, adopts the container      | the same                           |
 | moto                  | restarted with its recording         | the same                           |
 | registry              | restarted; the job never needed it   | the same                           |
@@ -255,6 +256,46 @@ def test_foreground_run_killed(
         ended = store.get(job.id, reap=False)
         assert (ended.status, ended.secondary_status) == ("Stopped", "Stopped"), ended.failure_reason
         _assert_training_api_says(kill_settings, ended, "Stopped")
+    _assert_no_container_runs(ended)
+
+
+def test_a_run_stopped_from_another_terminal_says_stopped_and_exits_3(
+    kill_settings: Settings, channels: dict[str, str], image: ImageRef
+) -> None:
+    store = JobStore(kill_settings.job_store_path)
+    before = {j.id for j in store.list(reap=False, limit=1000)}
+    process = _run_command(kill_settings)
+    try:
+
+        def its_job() -> Job | None:
+            assert process.poll() is None, process.communicate()
+            new = [j for j in store.list(reap=False, limit=1000) if j.id not in before]
+            return new[0] if new else None
+
+        found = _wait("the run's job", its_job)
+        assert isinstance(found, Job)
+        job = _wait_training(store, found.id)
+        env = {**os.environ, **worker.settings_env(kill_settings)}
+        stopped = subprocess.run(
+            [sys.executable, "-m", "services", "jobs", "stop", job.id],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert stopped.returncode == 0 and "Stopping" in stopped.stdout, stopped.stderr
+        _, err = process.communicate(timeout=200)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 3, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("the job was stopped (titanic-sm jobs stop"), err[-2000:]
+    ended = store.get(job.id, reap=False)
+    assert (ended.status, ended.secondary_status) == ("Stopped", "Stopped"), ended.failure_reason
+    _assert_training_api_says(kill_settings, ended, "Stopped")
     _assert_no_container_runs(ended)
 
 
