@@ -14,6 +14,7 @@ import statistics
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from container import hyperparameters as schema
@@ -28,11 +29,13 @@ __all__ = [
     "Comparison",
     "DiffRow",
     "EffectiveHyperparameter",
+    "FinishedFiles",
     "JobPhases",
     "ParallelCoordinates",
     "ResourceSeries",
     "compare_jobs",
     "effective_hyperparameters",
+    "finished_job_files",
     "host_dimension",
     "image_digest",
     "parallel_coordinates",
@@ -458,3 +461,53 @@ def parallel_coordinates(jobs: Sequence[Job]) -> ParallelCoordinates:
         color_name=TARGET_METRIC,
         color=[getattr(job, TARGET_METRIC) for job in jobs],
     )
+
+
+# -- a finished job's files: S3, or runs/<job>/ when S3 cannot give them ---------------------------
+
+
+@dataclass(frozen=True)
+class FinishedFiles:
+    """``metrics.json`` and ``model.tar.gz`` of a completed job, and where they came from.
+
+    ``local_copy`` is the ``runs/<job>/`` folder when the files were read there instead of S3,
+    and ``why`` is the reason in data form: ``"stack-down"`` (the local stack is not running, so
+    nothing is started to read S3), or ``"s3: <cause>"`` (S3 refused or lost the artifact).
+    """
+
+    metrics: dict[str, Any]
+    tarball: bytes
+    local_copy: Path | None = None
+    why: str | None = None
+
+
+def finished_job_files(
+    settings: Settings,
+    job: Job,
+    read_s3: Any = None,
+) -> FinishedFiles | None:
+    """A completed job's metrics and archive: from S3 (``read_s3(settings, uri)``, by default
+    ``artifacts.read_artifact``), or from ``runs/<job>/model.tar.gz`` (verified the same way) when
+    the local stack is down or S3 no longer has them. None when the job has no artifact at all."""
+    from services import artifacts, local_stack
+
+    if not job.artifact_uri:
+        return None
+    reader = read_s3 or artifacts.read_artifact
+    local_archive = settings.runs_dir / job.job_name / artifacts.MODEL_ARCHIVE
+
+    def from_runs(why: str) -> FinishedFiles:
+        data = local_archive.read_bytes()
+        return FinishedFiles(artifacts.verify_archive(data), data, local_archive.parent, why)
+
+    # Reading S3 would start the stack just to show a chart: runs/<job>/ has the same archive.
+    stack_down = settings.is_local and not all(s.running for s in local_stack.status(settings))
+    if job.target == "local" and stack_down and local_archive.is_file():
+        return from_runs("stack-down")
+    try:
+        metrics, data = reader(settings, job.artifact_uri)
+    except Exception as exc:
+        if not local_archive.is_file():
+            raise
+        return from_runs("s3: " + (" ".join(str(exc).split()) or type(exc).__name__))
+    return FinishedFiles(dict(metrics), data)

@@ -61,12 +61,32 @@ def phases(job: Job) -> list[tuple[str, datetime, datetime]]:
     ]
 
 
-def metrics_of(job: Job) -> tuple[dict[str, Any], bytes] | None:
+def metrics_of(job: Job, say_where: bool = False) -> tuple[dict[str, Any], bytes] | None:
+    """metrics.json and model.tar.gz from S3, or from runs/<job>/ when S3 cannot give them (the
+    local stack is down, or its objects are gone); ``say_where`` adds the one line saying so."""
     if not job.artifact_uri:
         return None
-    return action(
-        t("jobs.reading_artifact", uri=job.artifact_uri), job_views.artifact_files, settings, job.artifact_uri
+    found = action(
+        t("jobs.reading_artifact", uri=job.artifact_uri),
+        job_detail.finished_job_files,
+        settings,
+        job,
+        job_views.artifact_files,
     )
+    if found is None:
+        return None
+    if say_where and found.local_copy is not None:
+        why = found.why or ""
+        st.info(
+            t("jobs.from_runs_stack_down", path=code(str(found.local_copy)))
+            if why == "stack-down"
+            else t("jobs.from_runs_s3", path=code(str(found.local_copy)), cause=plain_cause(why))
+        )
+    return found.metrics, found.tarball
+
+
+def plain_cause(why: str) -> str:
+    return code(why.removeprefix("s3: "))
 
 
 def announce_ended(jobs: list[Job]) -> None:
@@ -258,7 +278,7 @@ with detail:
             tail = [event.message for event in page.events[-LOG_TAIL_LINES:]]
             untrusted_block("\n".join(tail), "jobs.no_log_lines")
 
-    found_metrics = metrics_of(job) if job.status == "Completed" else None
+    found_metrics = metrics_of(job, say_where=True) if job.status == "Completed" else None
     if found_metrics is not None:
         metrics, tarball = found_metrics
         job_views.render_metrics(metrics, key="detail")
