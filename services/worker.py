@@ -294,7 +294,8 @@ def worker_log_path(settings: Settings, job_id: str) -> Path:
 
 
 def _follower_lock_path(settings: Settings, job_id: str) -> Path:
-    return settings.state_dir / "workers" / f"{job_id}.lock"
+    # Never removed: unlinking a lock file another process may be opening would split the lock.
+    return settings.state_dir / "follower-locks" / f"{job_id}.lock"
 
 
 @contextlib.contextmanager
@@ -346,6 +347,8 @@ def adopt(settings: Settings, job_id: str) -> None:
     store = JobStore(settings.job_store_path)
     job = store.get(job_id, reap=False)
     if is_followed(settings, job.id):  # its worker lives (paused, or its beats are late): no second one
+        return
+    if not store.get(job.id, reap=False).is_active:  # its follower finished just now
         return
     # SageMaker's record first: the new worker reads the image and the progress from it.
     job = store.update(job.id, training_job=_training_job_record(_describe(settings, job.job_name)))
@@ -982,11 +985,14 @@ def run_worker(settings: Settings, job_id: str) -> int:
     if is_followed(settings, job.id):  # a live follower already (a paused worker that woke up)
         print(f"job {job.job_name} is followed by another live process; nothing to do", flush=True)
         return 0
-    # The first beat comes before any heavy import, so a reader sees the worker alive at once.
-    store.heartbeat(job.id, os.getpid())
+    # Ended meanwhile (its follower finished as this one was spawned): no beat, so the record keeps
+    # the pid of the worker that ran it.
+    job = store.get(job_id, reap=False)
     if job.status in job_store.TERMINAL_STATUSES:
         print(f"job {job.job_name} is already {job.status}; nothing to do", flush=True)
         return 0
+    # The first beat comes before any heavy import, so a reader sees the worker alive at once.
+    store.heartbeat(job.id, os.getpid())
 
     stop_on_sigterm()
     job_settings = _settings_from_job(job, settings)
