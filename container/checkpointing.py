@@ -23,11 +23,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
-
-import lightgbm as lgb
+from typing import TYPE_CHECKING, Any
 
 from container.errors import TrainingStopped
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -124,6 +125,8 @@ def load_checkpoint(
         print_fn(f"checkpoint: removed unfinished {leftover.name}")
     if not path.is_file():
         return None
+    import lightgbm as lgb  # only here and in the trainer: StopSignal is installed before lightgbm loads
+
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         rounds = int(document["rounds"])

@@ -11,10 +11,13 @@ import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, roc_auc_score, roc_curve
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and scikit-learn are imported where scores are computed, not here: the host reads
+# METRIC_DEFINITIONS from this module on every launch and must not pay ~3 s for sklearn.
 
 __all__ = [
     "CV_METRICS",
@@ -52,6 +55,9 @@ def evaluate(y_true: Sequence[int] | np.ndarray, probability: Sequence[float] | 
 
     ROC AUC and the curve are ``None`` when only one class is present (they are undefined).
     """
+    import numpy as np
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, roc_auc_score
+
     truth = np.asarray(y_true, dtype=int)
     proba = np.clip(np.asarray(probability, dtype=float), 1e-15, 1 - 1e-15)
     predicted = (proba >= 0.5).astype(int)
@@ -69,6 +75,9 @@ def evaluate(y_true: Sequence[int] | np.ndarray, probability: Sequence[float] | 
 
 
 def _roc_points(truth: np.ndarray, proba: np.ndarray) -> dict[str, list[float]]:
+    import numpy as np
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, _ = roc_curve(truth, proba)
     if len(fpr) > ROC_POINTS:
         keep = np.unique(np.linspace(0, len(fpr) - 1, ROC_POINTS).round().astype(int))
@@ -78,6 +87,8 @@ def _roc_points(truth: np.ndarray, proba: np.ndarray) -> dict[str, list[float]]:
 
 def cv_summary(fold_scores: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Per-fold scores -> {"folds": k, score: {"mean", "std", "per_fold"}} (undefined folds skipped)."""
+    import numpy as np
+
     summary: dict[str, Any] = {"folds": len(fold_scores)}
     for score in CV_METRICS:
         values = [float(fold[score]) for fold in fold_scores if fold.get(score) is not None]

@@ -80,6 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def train(paths: Paths, stop: StopSignal) -> dict[str, Any]:
     """One training run on the tree ``paths`` describes; returns the metrics.json document."""
+    # The first line goes out before the libraries load (pandas, scikit-learn, LightGBM: about
+    # 2 s of the container's start), so the job's log shows it is running at once.
+    if paths.failure_file.exists():
+        paths.failure_file.unlink()
+        log(f"removed {paths.failure_file} left by an earlier attempt")
+    log(f"starting: base directory {paths.base}, python {platform.python_version()}")
+
     import joblib
 
     from container import hyperparameters as hyperparameter_schema
@@ -90,10 +97,7 @@ def train(paths: Paths, stop: StopSignal) -> dict[str, Any]:
     from container.metrics import evaluate, metric_lines, print_metrics
     from container.model import check_cv_folds, cross_validate, feature_importance, fit_model, predict_proba
 
-    if paths.failure_file.exists():
-        paths.failure_file.unlink()
-        log(f"removed {paths.failure_file} left by an earlier attempt")
-    log(f"starting: base directory {paths.base}, python {platform.python_version()}")
+    log("libraries loaded")
 
     raw_hyperparameters = _read_json_object(paths.hyperparameters_file, "hyperparameters", required=False)
     ignored = hyperparameter_schema.platform_keys(raw_hyperparameters)

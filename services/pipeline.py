@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from services.settings import Settings
-from services.worker import LaunchRequest, Progress, StageError, cost_basis, record_job, run_job
+from services.worker import (
+    LaunchRequest,
+    Progress,
+    StageError,
+    cost_basis,
+    preload_sdk,
+    record_job,
+    run_job,
+)
 
 __all__ = ["STAGES", "PipelineResult", "StageError", "run_pipeline", "summary_lines"]
 
@@ -77,6 +85,7 @@ def run_pipeline(
     _check_request(settings, instance_type, hyperparameters, use_spot, max_run_seconds, max_wait_seconds)
     _check_input_size(source, channels_dir)
     instance_reason = _check_instance(settings, instance_type, use_spot, override_reason)
+    preload_sdk()  # the SDK loads while the stages below wait on the stack, S3 and the registry
     stage = "stack"
     try:
         if settings.is_local:

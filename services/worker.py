@@ -41,6 +41,7 @@ __all__ = [
     "cost_basis",
     "estimate_cost",
     "launch",
+    "preload_sdk",
     "record_job",
     "restart",
     "run_job",
@@ -53,6 +54,9 @@ __all__ = [
 HEARTBEAT_SECONDS = 5.0
 # DescribeTrainingJob: the first interval, and the longest it backs off to while nothing changes.
 POLL_SECONDS = (0.5, 10.0)
+# The poll stays at the first interval until the job has been unchanged this long: a short job's
+# end is seen within 0.5 s (a back-off from the start saw a 4 s Training phase end 2-4 s late).
+POLL_BACKOFF_AFTER_SECONDS = 30.0
 # How long an interrupted run waits for StopTrainingJob to take effect (SageMaker's SIGTERM grace
 # is 120 s, after which it kills the container).
 STOP_WAIT_SECONDS = 150.0
@@ -431,6 +435,34 @@ def _timed(seconds: dict[str, float], stage: str, progress: Progress | None) -> 
     return finish
 
 
+_sdk_preload: threading.Thread | None = None
+
+
+def preload_sdk() -> None:
+    """Import the SageMaker SDK (about 3 s of CPU) in a background thread, so it loads while
+    this process waits on other work (the image stage's registry and Docker calls, the data
+    upload); ``_fit`` waits for it before it builds the Estimator. Called by whoever runs a job,
+    never at import time. An import error is left to the real import, which reports it."""
+    global _sdk_preload
+    if _sdk_preload is not None or "sagemaker.estimator" in sys.modules:
+        return
+    # boto3 and botocore first, in this thread: the two threads then share no module being loaded.
+    from services import aws  # noqa: F401 (imported for its side effect of loading boto3)
+
+    def load() -> None:
+        os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+        with contextlib.suppress(Exception):
+            import sagemaker.estimator  # noqa: F401 (loaded for the later import)
+
+    _sdk_preload = threading.Thread(target=load, name="sagemaker-preload", daemon=True)
+    _sdk_preload.start()
+
+
+def _wait_for_sdk() -> None:
+    if _sdk_preload is not None:
+        _sdk_preload.join()
+
+
 def run_job(
     settings: Settings,
     job_id: str,
@@ -443,6 +475,7 @@ def run_job(
     lines as they come (they also go to CloudWatch Logs). Raises StageError (or JobFailedError)
     after recording the job as Failed.
     """
+    preload_sdk()
     store = JobStore(settings.job_store_path)
     job = store.get(job_id, reap=False)
     # Whoever runs the stages (a worker, or `titanic-sm run` in-process) beats, so readers can
@@ -609,6 +642,7 @@ def _fit(
     except ClientError as exc:
         if not _job_is_unknown(exc):
             raise
+        _wait_for_sdk()
         training.start_fit(settings, _fit_request(settings, job, image_uri))
     return _follow(settings, store, job, echo)
 
@@ -658,6 +692,7 @@ def _follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str],
     token: str | None = None
     seen = 0
     interval = POLL_SECONDS[0]
+    changed_at = time.monotonic()
 
     def echo_new_lines() -> None:
         nonlocal token
@@ -679,7 +714,10 @@ def _follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str],
         if status in job_store.TERMINAL_STATUSES:
             break
         time.sleep(interval)
-        interval = POLL_SECONDS[0] if changed else min(interval * 1.5, POLL_SECONDS[1])
+        if changed:
+            changed_at = time.monotonic()
+        quiet = time.monotonic() - changed_at >= POLL_BACKOFF_AFTER_SECONDS
+        interval = min(interval * 1.5, POLL_SECONDS[1]) if quiet else POLL_SECONDS[0]
     echo_new_lines()  # the last lines land before the job is reported ended
     return _outcome(store, job, described)
 
