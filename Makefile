@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # checkov pins boto3 and packaging of its own, so it lives in a venv of its own.
 TOOLS := .venv-tools
+# How many times each bench-* figure is measured (median and range are printed).
+BENCH_RUNS ?= 3
 
 .DEFAULT_GOAL := help
 
@@ -92,6 +94,7 @@ pipeline: install docker ## Headless end to end: data -> S3 channels -> build ->
 	$(BIN)/titanic-sm run $(RUN_ARGS)
 
 .PHONY: bench-run
-bench-run: install docker ## Wall time of each `titanic-sm run` stage, cold (new stack, empty bucket and registry) and warm
-	$(BIN)/python -m services.pipeline
+bench-run: install docker ## Wall time of each `titanic-sm run` stage, cold (new stack, empty bucket and registry) and warm (median of BENCH_RUNS, load shown)
+	$(BIN)/python -m services.pipeline $(BENCH_RUNS)
+	$(BIN)/python -m services.local.control_plane.bench $(BENCH_RUNS)
 	$(BIN)/python benchmarks/bench_concurrent_runs.py

@@ -62,9 +62,12 @@ def _run_once(
     while True:
         status = sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
         if first_event is None:
-            streams = logs.describe_log_streams(
-                logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{name}/"
-            )["logStreams"]
+            try:
+                streams = logs.describe_log_streams(
+                    logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{name}/"
+                )["logStreams"]
+            except logs.exceptions.ResourceNotFoundException:  # a new stack: no group until a job logs
+                streams = []
             if streams:
                 events = logs.get_log_events(
                     logGroupName="/aws/sagemaker/TrainingJobs",
@@ -91,7 +94,17 @@ def _run_once(
 def main(argv: list[str] | None = None) -> int:
     runs = int((argv if argv is not None else sys.argv[1:] or ["3"])[0])
     settings = Settings.from_env()
+    # A stack this bench starts is stopped at the end; one that was already up is left running.
+    was_up = any(service.running for service in local_stack.status(settings))
     endpoints = local_stack.ensure_running(settings)
+    try:
+        return _measure(settings, endpoints, runs)
+    finally:
+        if not was_up:
+            local_stack.stop(settings)
+
+
+def _measure(settings: Settings, endpoints: local_stack.StackEndpoints, runs: int) -> int:
     image = images.ensure_image(settings).uri_with_digest
     s3 = aws.client(settings, "s3")
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
