@@ -92,14 +92,34 @@ def missing_values(frame: pd.DataFrame, say: Say) -> go.Figure:
     )
 
 
+# plotly's default qualitative colours, the ones plotly.express gives each phase.
+_PHASE_COLOURS = ("#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3", "#FF6692", "#B6E880")
+
+
 def status_timeline(phases: Sequence[tuple[str, datetime, datetime]], say: Say) -> go.Figure:
-    """One bar per (phase, start, end): where a job's time went."""
-    rows = pd.DataFrame(phases, columns=["phase", "start", "end"])
-    fig = px.timeline(
-        rows, x_start="start", x_end="end", y="phase", color="phase", title=say("chart.status_timeline")
-    )
-    fig.update_yaxes(autorange="reversed", title=None)
-    fig.update_layout(showlegend=False, height=260)
+    """One bar per (phase, start, end): where a job's time went.
+
+    Horizontal bars on a date axis (each bar's base is its start, its length the phase's
+    milliseconds), as ``px.timeline`` draws them, built directly: plotly.express took about half
+    the Jobs page's script time for this one chart."""
+    fig = go.Figure()
+    colours: dict[str, str] = {}
+    for phase, start, end in phases:
+        colour = colours.setdefault(phase, _PHASE_COLOURS[len(colours) % len(_PHASE_COLOURS)])
+        fig.add_trace(
+            go.Bar(
+                base=[start.isoformat()],
+                x=[(end - start).total_seconds() * 1000.0],
+                y=[phase],
+                orientation="h",
+                name=phase,
+                marker={"color": colour},
+                hovertemplate=f"{phase}<br>%{{base|%H:%M:%S.%L}} → +%{{x:.0f}} ms<extra></extra>",
+            )
+        )
+    fig.update_xaxes(type="date")
+    fig.update_yaxes(autorange="reversed", title=None, categoryorder="array", categoryarray=list(colours))
+    fig.update_layout(title=say("chart.status_timeline"), showlegend=False, height=260, barmode="overlay")
     return fig
 
 
@@ -230,29 +250,67 @@ def price_vs_memory(
     return fig
 
 
+STARTUP_PHASES = ("Starting", "Downloading", "Training", "Uploading")
+
+
 def startup_phases(rows: pd.DataFrame, say: Say, median_total: float | None = None) -> go.Figure:
     """Seconds per phase (Starting, Downloading, Training, Uploading) as stacked bars per job, so a
     slow launch stands out across the history; the median job's total as a dashed line.
-    ``rows``: job, phase, seconds."""
-    fig = px.bar(
-        rows,
-        x="job",
-        y="seconds",
-        color="phase",
-        labels={"job": say("chart.job"), "seconds": say("chart.seconds"), "phase": say("chart.phase")},
-        title=say("chart.startup_phases"),
-        category_orders={"phase": ["Starting", "Downloading", "Training", "Uploading"]},
-    )
-    fig.update_layout(barmode="stack", height=340)
-    if median_total:
-        fig.add_hline(
-            y=median_total,
-            line_dash="dash",
-            line_color="grey",
-            annotation_text=say("chart.median_total", seconds=median_total),
-            annotation_position="top left",
+    ``rows``: job, phase, seconds. Built with graph objects (one trace per phase), not
+    plotly.express: the same picture at a fraction of the page's time."""
+    fig = go.Figure()
+    present = list(rows["phase"].unique()) if not rows.empty else []
+    ordered = [p for p in STARTUP_PHASES if p in present] + [p for p in present if p not in STARTUP_PHASES]
+    jobs = list(dict.fromkeys(rows["job"])) if not rows.empty else []
+    for number, phase in enumerate(ordered):
+        part = rows[rows["phase"] == phase]
+        fig.add_trace(
+            go.Bar(
+                x=part["job"].tolist(),
+                y=part["seconds"].tolist(),
+                name=phase,
+                marker={"color": _PHASE_COLOURS[number % len(_PHASE_COLOURS)]},
+                hovertemplate=f"{say('chart.job')}=%{{x}}<br>{say('chart.phase')}={phase}"
+                f"<br>{say('chart.seconds')}=%{{y}}<extra></extra>",
+            )
         )
-    fig.update_xaxes(showticklabels=len(rows["job"].unique()) <= 40 if not rows.empty else True)
+    fig.update_layout(
+        title=say("chart.startup_phases"),
+        barmode="stack",
+        height=340,
+        legend_title_text=say("chart.phase"),
+        xaxis={"title": say("chart.job"), "categoryorder": "array", "categoryarray": jobs},
+        yaxis={"title": say("chart.seconds")},
+    )
+    if median_total:
+        # A shape and an annotation in paper x: what add_hline draws, without its per-subplot walk.
+        fig.update_layout(
+            shapes=[
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "yref": "y",
+                    "y0": median_total,
+                    "y1": median_total,
+                    "line": {"dash": "dash", "color": "grey"},
+                }
+            ],
+            annotations=[
+                {
+                    "text": say("chart.median_total", seconds=median_total),
+                    "xref": "paper",
+                    "x": 0,
+                    "xanchor": "left",
+                    "yref": "y",
+                    "y": median_total,
+                    "yanchor": "bottom",
+                    "showarrow": False,
+                }
+            ],
+        )
+    fig.update_xaxes(showticklabels=len(jobs) <= 40 if jobs else True)
     return fig
 
 
