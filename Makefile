@@ -79,15 +79,15 @@ run: install docker ## Serve the dashboard on 127.0.0.1:8501 (starts the local s
 		--client.showErrorDetails type
 
 .PHONY: bench-ui
-bench-ui: install docker ## Dashboard timings: cold page load, launch to first log line and to metrics, Jobs page with 200 jobs
+bench-ui: install docker ## Dashboard timings: cold page load, launch to first log line and to metrics (BENCH_RUNS warm launches), Jobs page with 200 and 10,000 jobs
 	bash scripts/ensure-browser.sh
-	$(BIN)/python tests/ui/bench_ui.py
-	$(BIN)/python tests/ui/bench_jobs.py
+	$(BIN)/python tests/ui/bench_ui.py --runs $(BENCH_RUNS)
+	$(BIN)/python tests/ui/bench_jobs.py --loads $(BENCH_RUNS)
 
 .PHONY: screenshots
 screenshots: install docker ## Refresh docs/screenshots/ (each page in English, and in Korean as <page>-ko.png) while measuring as bench-ui does
 	bash scripts/ensure-browser.sh
-	$(BIN)/python tests/ui/bench_ui.py --screenshots docs/screenshots
+	$(BIN)/python tests/ui/bench_ui.py --runs 1 --screenshots docs/screenshots
 
 .PHONY: pipeline
 pipeline: install docker ## Headless end to end: data -> S3 channels -> build -> push -> fit -> verify -> download (RUN_ARGS="--hp num_leaves=7")

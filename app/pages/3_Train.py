@@ -35,7 +35,9 @@ from services import cost, images, instances, logs, storage, worker
 from services.jobs import ACTIVE_STATUSES, Job, JobStore
 from services.messages import catalogue
 
-POLL_SECONDS = 1.5
+# While a job runs: each poll reads the store and the new CloudWatch lines (two cheap calls), and
+# a log line waits on average half of this before it shows.
+POLL_SECONDS = 1.0
 LOG_LINES_KEPT = 2000
 REQUEST_KEY = "launch_request_key"
 IMAGE_KEY = "last_image"

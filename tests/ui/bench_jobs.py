@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # browser.py beside th
 
 from container import hyperparameters as schema
 from services import job_detail
+from services.bench_stats import load_average, load_note, machine_line
 from services.jobs import JobStore
 from services.settings import Settings
 
@@ -160,14 +161,16 @@ def service_figures(store: JobStore) -> dict[str, float]:
     }
 
 
-def browser_figure(state_root: Path, loads: int = 3) -> list[float]:
+def browser_figure(state_root: Path, loads: int = 3) -> tuple[list[float], list[float]]:
     """Seconds from clicking the Jobs link to the history table shown and the script run done,
-    per load (as bench_ui.py measures its pages: a client-side switch from Home, session kept)."""
+    per load (as bench_ui.py measures its pages: a client-side switch from Home, session kept),
+    and the 1-minute load average after each."""
     from browser import app_environment, chromium, streamlit_server, wait_for, wait_idle
     from selenium.webdriver.common.by import By
 
     env = app_environment(state_root)
     times: list[float] = []
+    load: list[float] = []
     with streamlit_server(env, state_root / "streamlit.log") as url, chromium() as driver:
         for _ in range(loads):
             driver.get(f"{url}/?lang=en")  # Home, untimed: the Jobs page is what is measured
@@ -197,7 +200,12 @@ def browser_figure(state_root: Path, loads: int = 3) -> list[float]:
             )
             wait_idle(driver, 120)
             times.append(time.monotonic() - started)
-    return times
+            load.append(load_average())
+    return times, load
+
+
+def _each(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
 
 
 def main() -> int:
@@ -210,7 +218,9 @@ def main() -> int:
         help="also time the page with this few jobs, on the same machine in the same run (0: skip)",
     )
     parser.add_argument("--no-browser", action="store_true", help="service figures only")
+    parser.add_argument("--loads", type=int, default=3, help="page loads to time (median and range)")
     args = parser.parse_args()
+    print(machine_line())
     with tempfile.TemporaryDirectory(prefix="titanic-sm-bench-jobs-") as temp:
         root = Path(temp)
         settings = Settings(state_dir=root / "state")
@@ -222,23 +232,24 @@ def main() -> int:
             print(f"Jobs service, {args.jobs} jobs, {name}: {seconds:.4f} s")
         if args.no_browser:
             return 0
-        times = browser_figure(root)
+        times, load = browser_figure(root, args.loads)
         figure = statistics.median(times)
         verdict = "ok" if figure <= GOAL_SECONDS else "MISSED"
-        loads = ", ".join(f"{t:.2f}" for t in times)
         print(
-            f"Jobs page, {args.jobs} jobs: {figure:.2f} s (median of {len(times)}: {loads}; "
+            f"Jobs page, {args.jobs} jobs: {figure:.2f} s (median of {len(times)}, "
+            f"range {min(times):.2f}-{max(times):.2f} s: {_each(times)}; {load_note(load)}; "
             f"goal <= {GOAL_SECONDS:g} s {verdict})"
         )
         if args.baseline:
             # The same page with a small history: what the history's size adds, whatever the load.
             small = root / "baseline"
             seed_jobs(Settings(state_dir=small / "state").job_store_path, args.baseline)
-            base_times = browser_figure(small)
-            loads = ", ".join(f"{t:.2f}" for t in base_times)
+            base_times, base_load = browser_figure(small, args.loads)
             print(
                 f"Jobs page, {args.baseline} jobs (baseline, same run): "
-                f"{statistics.median(base_times):.2f} s (median of {len(base_times)}: {loads})"
+                f"{statistics.median(base_times):.2f} s (median of {len(base_times)}, "
+                f"range {min(base_times):.2f}-{max(base_times):.2f} s: {_each(base_times)}; "
+                f"{load_note(base_load)})"
             )
     return 0
 
