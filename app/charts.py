@@ -262,6 +262,7 @@ def startup_phases(rows: pd.DataFrame, say: Say, median_total: float | None = No
     present = list(rows["phase"].unique()) if not rows.empty else []
     ordered = [p for p in STARTUP_PHASES if p in present] + [p for p in present if p not in STARTUP_PHASES]
     jobs = list(dict.fromkeys(rows["job"])) if not rows.empty else []
+    job_label, phase_label, seconds_label = say("chart.job"), say("chart.phase"), say("chart.seconds")
     for number, phase in enumerate(ordered):
         part = rows[rows["phase"] == phase]
         fig.add_trace(
@@ -270,17 +271,17 @@ def startup_phases(rows: pd.DataFrame, say: Say, median_total: float | None = No
                 y=part["seconds"].tolist(),
                 name=phase,
                 marker={"color": _PHASE_COLOURS[number % len(_PHASE_COLOURS)]},
-                hovertemplate=f"{say('chart.job')}=%{{x}}<br>{say('chart.phase')}={phase}"
-                f"<br>{say('chart.seconds')}=%{{y}}<extra></extra>",
+                hovertemplate=f"{job_label}=%{{x}}<br>{phase_label}={phase}"
+                f"<br>{seconds_label}=%{{y}}<extra></extra>",
             )
         )
     fig.update_layout(
         title=say("chart.startup_phases"),
         barmode="stack",
         height=340,
-        legend_title_text=say("chart.phase"),
-        xaxis={"title": say("chart.job"), "categoryorder": "array", "categoryarray": jobs},
-        yaxis={"title": say("chart.seconds")},
+        legend_title_text=phase_label,
+        xaxis={"title": job_label, "categoryorder": "array", "categoryarray": jobs},
+        yaxis={"title": seconds_label},
     )
     if median_total:
         # A shape and an annotation in paper x: what add_hline draws, without its per-subplot walk.
