@@ -386,7 +386,6 @@ def run_command(
     verbose: Annotated[bool, typer.Option("--verbose", help="Keep the SDK's INFO logging.")] = False,
 ) -> None:
     """The whole path: data prepare → upload → build → push → fit → verify → download, with a summary."""
-    import logging
     import time
     from pathlib import Path
 
@@ -394,10 +393,7 @@ def run_command(
 
     settings = settings_of(ctx)
     if not verbose:
-        # The SDK switches INFO logging on at import (a basicConfig in sagemaker.experiments); its
-        # request dumps and an opt-out notice printed even when opted out bury the stage lines.
-        for name in ("sagemaker", "sagemaker.config"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        _quiet_sdk_logging()
     try:
         # --hp wins over TITANIC_SM_HYPERPARAMETERS, key by key.
         hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
@@ -428,6 +424,17 @@ def run_command(
         fail(str(exc))
     for line in pipeline.summary_lines(result):
         typer.echo(line)
+
+
+def _quiet_sdk_logging() -> None:
+    """The SDK switches INFO logging on at import (a basicConfig in sagemaker.experiments): its
+    request dumps, an opt-out notice printed even when opted out, and (with credentials or
+    endpoints from the environment, as on aws) botocore's "Found credentials in environment
+    variables" for every client would bury the stage lines."""
+    import logging
+
+    for name in ("sagemaker", "sagemaker.config", "botocore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @app.command("worker", hidden=True)
@@ -878,6 +885,7 @@ def train_command(
     from services import local_runner, preflight, storage, training, worker
 
     settings = settings_of(ctx)
+    _quiet_sdk_logging()
     try:
         hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
     except ValueError as exc:
@@ -925,7 +933,7 @@ def train_command(
         typer.echo(f"[{time.monotonic() - started:6.1f}s] {stage}: {message}", err=True)
 
     try:
-        job, _ = worker.record_job(settings, request)
+        job, _ = worker.record_job(settings, request, checked=report)  # checked above, once
         outcome = worker.run_job(
             settings, job.id, progress=progress, echo=None if settings.is_local else typer.echo
         )

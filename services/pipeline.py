@@ -1,4 +1,4 @@
-"""`titanic-sm run`: data prepare → upload channels → build → push → fit → verify → download.
+"""`titanic-sm run`: pre-flight → data prepare → upload channels → build → push → fit → verify → download.
 
 Each stage reports its start and elapsed time through ``progress(stage, message)``, the
 container's log lines stream through ``echo``, and a failure is a ``StageError`` whose text names
@@ -26,7 +26,7 @@ from services.worker import LaunchRequest, Progress, StageError, cost_basis, rec
 
 __all__ = ["STAGES", "PipelineResult", "StageError", "run_pipeline", "summary_lines"]
 
-STAGES = ("stack", "data", "upload", "image", "fit", "verify", "download")
+STAGES = ("stack", "preflight", "data", "upload", "image", "fit", "verify", "download")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,10 @@ def run_pipeline(
     max_wait_seconds = max_wait_seconds if max_wait_seconds is not None else settings.max_wait_seconds
     _check_request(settings, instance_type, hyperparameters, use_spot, max_run_seconds, max_wait_seconds)
     _check_input_size(source, channels_dir)
-    instance_reason = _check_instance(settings, instance_type, use_spot, override_reason)
+    evidence, instance_reason = _check_instance(settings, instance_type, use_spot, override_reason)
+    from services import training
+
+    job_name = training.job_name_for(settings.job_name_base)
     stage = "stack"
     try:
         if settings.is_local:
@@ -88,6 +91,19 @@ def run_pipeline(
                 f"moto {endpoints.moto_url}, registry {endpoints.registry}, "
                 f"SageMaker API {endpoints.sagemaker_url}"
             )
+        stage = "preflight"
+        checked = _preflight(
+            settings,
+            progress,
+            seconds,
+            job_name=job_name,
+            instance_type=instance_type or settings.instance_type,
+            use_spot=use_spot,
+            max_run_seconds=max_run_seconds,
+            max_wait_seconds=max_wait_seconds,
+            evidence=evidence,
+            override_reason=instance_reason,
+        )
         stage = "data"
         from services import dataset, storage
 
@@ -126,8 +142,9 @@ def run_pipeline(
             max_wait_seconds=max_wait_seconds,
             image_uri=ref.uri_with_digest,
             instance_reason=instance_reason,
+            job_name=job_name,
         )
-        job, _ = record_job(settings, request)
+        job, _ = record_job(settings, request, checked=checked)
     except StageError:
         raise
     except Exception as exc:
@@ -193,11 +210,11 @@ def _check_request(
 
 def _check_instance(
     settings: Settings, instance_type: str | None, use_spot: bool, override_reason: str | None
-) -> str | None:
-    """The instance evidence's verdict on this type (as the dashboard's Train page asks for it).
+) -> tuple[Any, str | None]:
+    """The instance evidence and its verdict on this type (as the dashboard's Train page asks).
 
     A type that fails a check (no fit, quota 0, no price) runs only with an override reason, which
-    is returned to be recorded in the job.
+    is returned to be recorded in the job; the evidence goes on to the pre-flight's quota check.
     """
     from services import instances
 
@@ -208,7 +225,26 @@ def _check_instance(
         )
     except instances.InstanceChoiceError as exc:
         raise StageError("instance", f"{exc} (--override-reason)") from None
-    return choice.override_reason
+    return evidence, choice.override_reason
+
+
+def _preflight(
+    settings: Settings, progress: Progress | None, seconds: dict[str, float], **request: Any
+) -> Any:
+    """The pre-flight checks (``titanic-sm config check``) before anything is uploaded or built;
+    a failing check is one StageError line naming what is missing and its fix."""
+    from services import preflight
+
+    done = _stage("preflight", progress, seconds)
+    try:
+        report = preflight.require_ready(settings, **request)
+    except preflight.PreflightError as exc:
+        raise StageError("preflight", f"{exc} (nothing was created; `titanic-sm config check`)") from None
+    if progress is not None:
+        for check in report.not_ok:  # warnings and skips: said, never silently passed
+            progress("preflight", check.line())
+    done(f"{len(report.checks)} checks, {len(report.failed)} failed")
+    return report
 
 
 def _check_input_size(source: str, channels_dir: Path | None) -> None:
@@ -301,7 +337,18 @@ def bench(settings: Settings) -> int:
         local_stack.stop(cold_settings)
         shutil.rmtree(state, ignore_errors=True)
     print(f"{'stage':<16}" + "".join(f"{label:>10}" for label, _, _, _ in rows))
-    for stage in ("stack", "data", "upload", "image", "build", "push", "fit", "verify", "download"):
+    for stage in (
+        "stack",
+        "preflight",
+        "data",
+        "upload",
+        "image",
+        "build",
+        "push",
+        "fit",
+        "verify",
+        "download",
+    ):
         print(f"{stage:<16}" + "".join(f"{r.seconds.get(stage, 0.0):>9.1f}s" for _, r, _, _ in rows))
     print(f"{'total':<16}" + "".join(f"{total:>9.1f}s" for _, _, total, _ in rows))
     print(f"{'container run':<16}" + "".join(_seconds(ran) for _, _, _, ran in rows))

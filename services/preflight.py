@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -67,6 +68,8 @@ class Report:
     checks: tuple[Check, ...]
     account: str | None = None
     caller_arn: str | None = None
+    # How long the checks took (wall time): they run before every launch, so they must stay cheap.
+    seconds: float | None = None
 
     @property
     def failed(self) -> tuple[Check, ...]:
@@ -84,16 +87,32 @@ class Report:
             "ok": self.ok,
             "account": self.account,
             "caller_arn": self.caller_arn,
+            "seconds": self.seconds,
             "checks": [asdict(c) for c in self.checks],
         }
 
+    @property
+    def not_ok(self) -> tuple[Check, ...]:
+        """The checks worth a line before a launch: failures, warnings and skips."""
+        return tuple(c for c in self.checks if c.status != "ok")
+
 
 class PreflightError(RuntimeError):
-    """A pre-flight check failed; the message is the failing checks' lines."""
+    """A pre-flight check failed, so nothing was created. ``str()`` is one line: each failing
+    check's name, what is missing and its fix (``check: detail -> fix; ...``)."""
 
     def __init__(self, report: Report) -> None:
         self.report = report
-        super().__init__("; ".join(f"{c.name}: {c.detail} -> {c.fix}" for c in report.failed))
+        super().__init__(
+            "; ".join(
+                _flat(f"{c.name}: {c.detail}" + (f" -> {c.fix}" if c.fix else "")) for c in report.failed
+            )
+        )
+
+    @property
+    def first(self) -> Check:
+        """The first failing check (the one a one-line refusal names first)."""
+        return self.report.failed[0]
 
 
 def grant_of(settings: Settings, action: str, account: str | None = None) -> str:
@@ -139,8 +158,17 @@ def run_checks(
     max_run_seconds: int | None = None,
     max_wait_seconds: int | None = None,
     evidence: Any | None = None,
+    override_reason: str | None = None,
 ) -> Report:
-    """Every check, in order; a failing credentials check skips those that need an account."""
+    """Every check, in order; a failing credentials check skips those that need an account.
+
+    ``evidence`` is the Instance page's (``instances.gather``) when the caller has it; otherwise
+    the quotas are read here, with the price snapshot (a quota check needs no live price, and a
+    launch should not page through the Price List). ``override_reason`` is the Instance page's
+    override: a type whose quota reads 0 is then a warning (the user says the quota was raised),
+    and the account itself still refuses it if it was not.
+    """
+    started = time.monotonic()
     checks: list[Check] = []
     use_spot = settings.use_spot if use_spot is None else use_spot
     max_run = settings.max_run_seconds if max_run_seconds is None else max_run_seconds
@@ -157,13 +185,13 @@ def run_checks(
     else:
         checks += list(_bucket(settings, account))
         checks.append(_repository(settings, account))
-    checks.append(_instance(settings, instance_type, use_spot, evidence))
+    checks.append(_instance(settings, instance_type, use_spot, evidence, override_reason))
     if account is not None:
         checks.append(_job_name(settings, account, job_name))
     checks.append(_spot(use_spot, max_run, max_wait))
     order = ["credentials", "role", "bucket", "prefix", "repository", "instance", "job name", "spot"]
     checks.sort(key=lambda c: order.index(c.name) if c.name in order else len(order))
-    return Report(tuple(checks), account, identity.caller_arn)
+    return Report(tuple(checks), account, identity.caller_arn, time.monotonic() - started)
 
 
 def require_ready(settings: Settings, **kwargs: Any) -> Report:
@@ -419,8 +447,14 @@ def _repository(settings: Settings, account: str) -> Check:
 # -- instance, job name, spot ----------------------------------------------------------------------
 
 
-def _instance(settings: Settings, instance_type: str, use_spot: bool, evidence: Any | None) -> Check:
-    from services import instances
+def _instance(
+    settings: Settings,
+    instance_type: str,
+    use_spot: bool,
+    evidence: Any | None,
+    override_reason: str | None = None,
+) -> Check:
+    from services import instances, pricing
 
     purchase = "spot" if use_spot else "on-demand"
     if instance_type not in instances.training_instance_types():
@@ -431,7 +465,8 @@ def _instance(settings: Settings, instance_type: str, use_spot: bool, evidence: 
             "pick one from `titanic-sm instances`",
         )
     try:
-        evidence = evidence if evidence is not None else instances.gather(settings)
+        if evidence is None:
+            evidence = instances.gather(settings, price_book=pricing.load_snapshot(settings.region))
     except (BotoCoreError, ClientError, OSError, ValueError) as exc:
         return Check("instance", "skip", f"{instance_type}: no quota evidence ({_message(exc)})")
     row = evidence.decision(use_spot).candidate(instance_type)
@@ -444,6 +479,14 @@ def _instance(settings: Settings, instance_type: str, use_spot: bool, evidence: 
             "warn",
             f"{instance_type} {purchase}: quota unknown ({where})",
             "grant servicequotas:ListServiceQuotas, or check the quota in the Service Quotas console",
+        )
+    if row.quota < 1 and override_reason:
+        return Check(
+            "instance",
+            "warn",
+            f"{instance_type} {purchase}: quota {row.quota:g} in {settings.region} ({where}), "
+            f"overridden: {override_reason}",
+            "if the quota was not raised, SageMaker refuses the job (ResourceLimitExceeded)",
         )
     if row.quota < 1:
         return Check(

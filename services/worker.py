@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services import jobs as job_store
 from services.jobs import Job, JobStore
 from services.settings import ENV_PREFIX, Settings
+
+if TYPE_CHECKING:
+    from services.preflight import Report
 
 __all__ = [
     "HEARTBEAT_SECONDS",
@@ -217,9 +220,17 @@ def estimate_cost(settings: Settings, instance_type: str, use_spot: bool) -> str
     )
 
 
-def record_job(settings: Settings, request: LaunchRequest) -> tuple[Job, bool]:
-    """Validate the request and record it as a Pending job (or return the one with its key)."""
-    from services import cost, training
+def record_job(
+    settings: Settings, request: LaunchRequest, *, checked: Report | None = None
+) -> tuple[Job, bool]:
+    """Validate the request, run the pre-flight checks and record it as a Pending job (or return
+    the one with its key). Every launch passes here (the dashboard's Launch, `run`, `train`).
+
+    A failing pre-flight check raises ``preflight.PreflightError`` and records nothing.
+    ``checked`` is the caller's own pre-flight report for this very request (``run`` and
+    ``train`` check before they upload or build anything), so the checks run once per launch.
+    """
+    from services import cost, preflight, training
 
     instance_type = request.instance_type or settings.instance_type
     job_name = request.job_name or training.job_name_for(settings.job_name_base)
@@ -242,6 +253,16 @@ def record_job(settings: Settings, request: LaunchRequest) -> tuple[Job, bool]:
         max_run_seconds=request.max_run_seconds,
         max_wait_seconds=request.max_wait_seconds,
     )  # over max_job_cost_usd: refused
+    if checked is None:
+        preflight.require_ready(
+            settings,
+            job_name=job_name,
+            instance_type=instance_type,
+            use_spot=request.use_spot,
+            max_run_seconds=request.max_run_seconds,
+            max_wait_seconds=request.max_wait_seconds,
+            override_reason=request.instance_reason,
+        )
     store = JobStore(settings.job_store_path)
     estimate = _estimate(settings, instance_type, request.use_spot, request.dataset_version)
     return store.create(

@@ -31,7 +31,7 @@ from ui import (
 )
 
 from container.hyperparameters import SCHEMA, HyperParameter
-from services import cost, images, instances, logs, storage, worker
+from services import cost, images, instances, logs, preflight, storage, worker
 from services.jobs import ACTIVE_STATUSES, Job, JobStore
 from services.messages import catalogue
 
@@ -318,10 +318,31 @@ def checked_instance(spot: bool) -> instances.InstanceChoice | None:
         return None
 
 
+def refuse_preflight(exc: preflight.PreflightError) -> None:
+    """One line: the first failing check, what is missing and its fix (the CLI's `config check`
+    lists them all)."""
+    check_command = code("titanic-sm config check")
+    failed = exc.first
+    more = len(exc.report.failed) - 1
+    st.error(
+        t(
+            "train.refused_preflight",
+            check=failed.name,
+            detail=failed.detail,
+            fix=failed.fix or t("train.preflight_fix_unknown", command=check_command),
+            more=t("train.refused_preflight_more", count=more, command=check_command) if more else "",
+        )
+    )
+
+
 def launch_job(request: worker.LaunchRequest) -> str | None:
-    """Hand the request to the worker; a budget refusal is one line with both numbers."""
+    """Hand the request to the worker (which runs the pre-flight checks first); a budget or
+    pre-flight refusal is one line naming the cause and the fix."""
     try:
         return worker.launch(launch_settings, request)
+    except preflight.PreflightError as exc:
+        refuse_preflight(exc)
+        return None
     except cost.BudgetExceededError as exc:
         st.error(
             t(

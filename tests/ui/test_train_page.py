@@ -274,3 +274,44 @@ def test_the_page_in_korean(page: Callable[..., AppTest], app_settings: Settings
     # The hyperparameters' help speaks Korean too; their names stay as they are.
     assert at.number_input(key="hp_num_leaves").label == "num_leaves"
     assert "트리당" in (at.number_input(key="hp_num_leaves").help or "")
+
+
+def test_a_launch_that_fails_a_pre_flight_check_is_refused_in_one_line_and_records_nothing(
+    page: Callable[..., AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An execution role of another account: SageMaker could not pass it, so nothing may be created.
+    monkeypatch.setenv("TITANIC_SM_ROLE_ARN", "arn:aws:iam::999999999999:role/someone-elses")
+    spawned: list[str] = []
+    monkeypatch.setattr(worker, "_spawn_worker", lambda settings, job: spawned.append(job.id))
+    at = page(PAGE)
+    at.session_state["selected_dataset"] = DATASET
+    at.run()
+    at.button(key="launch").click().run()  # the page's own service call: worker.launch
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert errors(at) == [
+        "Launch refused (a pre-flight check failed; nothing was created): role: role someone-elses is in "
+        "account 999999999999, the credentials in 123456789012 → fix: use an execution role of the "
+        "account you train in (SageMaker cannot pass another's)"
+    ], errors(at)
+    assert spawned == [] and JobStore(app_settings.job_store_path).list() == []
+
+    # The same refusal in Korean, from the same catalogue entry.
+    at = page(PAGE, lang="ko")
+    at.session_state["selected_dataset"] = DATASET
+    at.run()
+    at.button(key="launch").click().run()
+    [message] = errors(at)
+    assert message.startswith(
+        "실행 거부(사전 점검 실패, 아무것도 만들지 않았습니다): role — role someone-elses"
+    )
+    assert "→ 해결: use an execution role" in message
+
+    # With the role fixed, the same launch passes the checks and its worker is started.
+    monkeypatch.setenv("TITANIC_SM_ROLE_ARN", "arn:aws:iam::123456789012:role/titanic-sm-execution")
+    at = page(PAGE)
+    at.session_state["selected_dataset"] = DATASET
+    at.run()
+    at.button(key="launch").click().run()
+    assert not errors(at), errors(at)
+    assert len(spawned) == 1 and JobStore(app_settings.job_store_path).get(spawned[0]).status == "Pending"
