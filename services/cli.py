@@ -385,7 +385,7 @@ def run_command(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Keep the SDK's INFO logging.")] = False,
 ) -> None:
-    """The whole path: data prepare → upload → build → push → fit → verify → download, with a summary."""
+    """The whole path: pre-flight → data prepare → upload → build → push → fit → verify → download."""
     import time
     from pathlib import Path
 

@@ -15,6 +15,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -178,16 +179,24 @@ def run_checks(
     identity = _credentials(settings)
     checks.append(identity.check)
     account = identity.account
-    checks.append(_role(settings, account))
+    # The other checks are independent reads of different services: side by side, a launch waits
+    # for the slowest one (on AWS a round trip each), not for their sum.
+    questions: list[Callable[[], list[Check]]] = [
+        lambda: [_role(settings, account)],
+        lambda: [_instance(settings, instance_type, use_spot, evidence, override_reason)],
+    ]
     if account is None:
         skipped = "needs working credentials (see the credentials line)"
         checks += [Check(name, "skip", skipped) for name in ("bucket", "prefix", "repository", "job name")]
     else:
-        checks += list(_bucket(settings, account))
-        checks.append(_repository(settings, account))
-    checks.append(_instance(settings, instance_type, use_spot, evidence, override_reason))
-    if account is not None:
-        checks.append(_job_name(settings, account, job_name))
+        questions += [
+            lambda: list(_bucket(settings, account)),
+            lambda: [_repository(settings, account)],
+            lambda: [_job_name(settings, account, job_name)],
+        ]
+    with ThreadPoolExecutor(max_workers=len(questions), thread_name_prefix="preflight") as pool:
+        for answered in pool.map(lambda question: question(), questions):
+            checks += answered
     checks.append(_spot(use_spot, max_run, max_wait))
     order = ["credentials", "role", "bucket", "prefix", "repository", "instance", "job name", "spot"]
     checks.sort(key=lambda c: order.index(c.name) if c.name in order else len(order))

@@ -286,9 +286,11 @@ def worker_log_path(settings: Settings, job_id: str) -> Path:
 
 
 def launch(settings: Settings, request: LaunchRequest) -> str:
-    """Record the job and start its detached worker; returns the job id at once.
+    """Check (pre-flight), record the job and start its detached worker; returns the job id
+    without waiting for the job.
 
-    A repeated request key returns the existing job without starting anything.
+    A repeated request key returns the existing job without starting anything; a failing check
+    raises ``preflight.PreflightError`` and starts nothing.
     """
     job, created = record_job(settings, request)
     if created:
