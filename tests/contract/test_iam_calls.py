@@ -162,6 +162,9 @@ def _run_the_aws_path(settings: Settings, moto_url: str, tmp_path: Path) -> str:
     ecr = aws.client(settings, "ecr")
     images._authorization(settings, ecr)  # the ECR token `docker login` uses
     assert images._remote_digest(ecr, settings.repository, "no-such-tag") is None  # the digest lookup
+    # The Instance page's (and `run`'s) evidence: live prices (pricing:GetProducts) and quotas. The
+    # pre-flight reads the quotas only (its price is the snapshot's).
+    instances.gather(settings)
     report = preflight.run_checks(settings)
     assert report.ok, report.lines()
     statuses = {c.name: c.status for c in report.checks}
