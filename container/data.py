@@ -73,7 +73,22 @@ _SNIFF_BYTES = 4096
 
 
 class DataError(ValueError):
-    """The user's data is unusable; the message is one line naming the file, cause, column and line."""
+    """The user's data is unusable; the message is one line naming the file, cause, column and line.
+
+    ``code`` names the case and ``values`` holds its facts (file, column, line, value...), so the
+    host can word the same error in the reader's language; the container itself speaks English.
+    """
+
+    def __init__(self, message: str, *, code: str = "", values: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.values: dict[str, Any] = dict(values or {})
+
+
+def _at(where: str, name: str = "line") -> dict[str, int]:
+    """``{"line": 4}`` for "line 4" (a CSV line); ``{"row": 2}`` for "row 2" (a frame's row)."""
+    kind, number = where.split()
+    return {name if kind == "line" else name.replace("line", "row"): int(number)}
 
 
 CsvSource = str | PathLike[str] | bytes | IO[bytes] | IO[str]
@@ -90,11 +105,15 @@ def read_csv(path_or_buffer: CsvSource, name: str | None = None) -> pd.DataFrame
     text = _decode(_read_bytes(path_or_buffer, label), label)
     stripped = text.lstrip()
     if not stripped:
-        raise DataError(f"{label}: the file is empty")
+        raise DataError(f"{label}: the file is empty", code="data.empty_file", values={"file": label})
     if stripped[0] == "<":
-        raise DataError(f"{label}: not a CSV file (it looks like HTML or XML)")
+        raise DataError(
+            f"{label}: not a CSV file (it looks like HTML or XML)", code="data.html", values={"file": label}
+        )
     if stripped[0] in "{[":
-        raise DataError(f"{label}: not a CSV file (it looks like JSON)")
+        raise DataError(
+            f"{label}: not a CSV file (it looks like JSON)", code="data.json", values={"file": label}
+        )
 
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -102,11 +121,19 @@ def read_csv(path_or_buffer: CsvSource, name: str | None = None) -> pd.DataFrame
         while header is not None and not any(cell.strip() for cell in header):  # leading blank lines
             header = next(reader, None)
         if header is None:
-            raise DataError(f"{label}: the file has no header, only empty fields")
+            raise DataError(
+                f"{label}: the file has no header, only empty fields",
+                code="data.no_header",
+                values={"file": label},
+            )
         header = [cell.strip() for cell in header]
         if len(header) < 2:
-            hint = _separator_hint(header[0])
-            raise DataError(f"{label}: not a CSV file (the first line is not a comma-separated header{hint})")
+            hint, separator = _separator_hint(header[0])
+            raise DataError(
+                f"{label}: not a CSV file (the first line is not a comma-separated header{hint})",
+                code="data.wrong_separator" if separator else "data.not_comma_separated",
+                values={"file": label, "separator": separator},
+            )
         _reject_duplicate_columns(header, label)
         rows: list[list[str]] = []
         lines: list[int] = []
@@ -115,14 +142,27 @@ def read_csv(path_or_buffer: CsvSource, name: str | None = None) -> pd.DataFrame
                 continue  # blank lines and all-empty rows (",,,") that spreadsheets append
             if len(row) != len(header):
                 raise DataError(
-                    f"{label}: line {reader.line_num} has {len(row)} fields but the header has {len(header)}"
+                    f"{label}: line {reader.line_num} has {len(row)} fields but the header has {len(header)}",
+                    code="data.field_count",
+                    values={
+                        "file": label,
+                        "line": reader.line_num,
+                        "fields": len(row),
+                        "expected": len(header),
+                    },
                 )
             rows.append(row)
             lines.append(reader.line_num)
     except csv.Error as exc:
-        raise DataError(f"{label}: not a valid CSV file (line {reader.line_num}: {exc})") from None
+        raise DataError(
+            f"{label}: not a valid CSV file (line {reader.line_num}: {exc})",
+            code="data.invalid_csv",
+            values={"file": label, "line": reader.line_num, "detail": str(exc)},
+        ) from None
     if not rows:
-        raise DataError(f"{label}: the file has a header but no data rows")
+        raise DataError(
+            f"{label}: the file has a header but no data rows", code="data.no_rows", values={"file": label}
+        )
     frame = pd.DataFrame(rows, columns=header, index=pd.Index(lines, name=LINE_INDEX), dtype=object)
     frame.attrs[SOURCE] = label
     return frame
@@ -166,16 +206,30 @@ def normalise(raw: pd.DataFrame) -> pd.DataFrame:
             unknown.append(str(column))
             continue
         if canonical in seen:
-            raise DataError(f"{label}: columns {seen[canonical]!r} and {column!r} are the same column")
+            raise DataError(
+                f"{label}: columns {seen[canonical]!r} and {column!r} are the same column",
+                code="data.same_column",
+                values={"file": label, "first": seen[canonical], "second": str(column)},
+            )
         seen[canonical] = str(column)
         renames[column] = canonical
     if "" in unknown:
-        raise DataError(f"{label}: a column has no name (a saved index? write the CSV without it)")
+        raise DataError(
+            f"{label}: a column has no name (a saved index? write the CSV without it)",
+            code="data.unnamed_column",
+            values={"file": label},
+        )
     if unknown:
         raise DataError(
             f"{label}: unexpected column{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(repr(c) for c in unknown)} (expected Kaggle or titanic3 headers: "
-            f"{', '.join(KAGGLE_COLUMNS)})"
+            f"{', '.join(KAGGLE_COLUMNS)})",
+            code="data.unexpected_columns",
+            values={
+                "file": label,
+                "columns": ", ".join(repr(c) for c in unknown),
+                "expected": ", ".join(KAGGLE_COLUMNS),
+            },
         )
     frame = raw.drop(columns=leaks).rename(columns=renames)
     frame = frame.map(_blank_to_nan)
@@ -201,9 +255,13 @@ def validate(df: pd.DataFrame, require_label: bool = True, *, name: str | None =
     missing = [c for c in required if c not in df.columns]
     if missing:
         plural = "s" if len(missing) > 1 else ""
-        raise DataError(f"{label}: missing column{plural} {', '.join(repr(c) for c in missing)}")
+        raise DataError(
+            f"{label}: missing column{plural} {', '.join(repr(c) for c in missing)}",
+            code="data.missing_columns",
+            values={"file": label, "columns": ", ".join(repr(c) for c in missing)},
+        )
     if df.empty:
-        raise DataError(f"{label}: no data rows")
+        raise DataError(f"{label}: no data rows", code="data.no_rows", values={"file": label})
 
     def where(position: int) -> str:
         if df.index.name == LINE_INDEX:
@@ -230,7 +288,16 @@ def validate(df: pd.DataFrame, require_label: bool = True, *, name: str | None =
         positions = np.flatnonzero(duplicated.to_numpy())
         first_id = out["PassengerId"].iat[positions[0]]
         same = [int(p) for p in positions if out["PassengerId"].iat[p] == first_id]
-        raise DataError(f"{label}: duplicate PassengerId {first_id} on {where(same[0])} and {where(same[1])}")
+        raise DataError(
+            f"{label}: duplicate PassengerId {first_id} on {where(same[0])} and {where(same[1])}",
+            code="data.duplicate_id",
+            values={
+                "file": label,
+                "id": int(first_id),
+                **_at(where(same[0])),
+                **_at(where(same[1]), "other_line"),
+            },
+        )
     out.attrs[SOURCE] = label
     out.attrs[GENERATED_IDS] = bool(df.attrs.get(GENERATED_IDS, False))
     return out
@@ -249,10 +316,18 @@ def read_channel(directory: str | PathLike[str], channel: str, require_label: bo
     """
     folder = Path(directory)
     if not folder.is_dir():
-        raise DataError(f"channel {channel!r}: folder {folder} does not exist")
+        raise DataError(
+            f"channel {channel!r}: folder {folder} does not exist",
+            code="data.channel_missing",
+            values={"channel": channel, "folder": str(folder)},
+        )
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
     if not files:
-        raise DataError(f"channel {channel!r}: no CSV files in {folder}")
+        raise DataError(
+            f"channel {channel!r}: no CSV files in {folder}",
+            code="data.channel_empty",
+            values={"channel": channel, "folder": str(folder)},
+        )
     frames = [load_frame(p, require_label=require_label, name=f"{channel}/{p.name}") for p in files]
     if len(frames) == 1:
         return frames[0]
@@ -275,9 +350,17 @@ def _read_bytes(source: CsvSource, label: str) -> bytes:
     if isinstance(source, str | PathLike):
         path = Path(source)
         if not path.exists():
-            raise DataError(f"{label}: file {path} does not exist")
+            raise DataError(
+                f"{label}: file {path} does not exist",
+                code="data.no_file",
+                values={"file": label, "path": str(path)},
+            )
         if path.is_dir():
-            raise DataError(f"{label}: {path} is a folder, not a CSV file")
+            raise DataError(
+                f"{label}: {path} is a folder, not a CSV file",
+                code="data.is_folder",
+                values={"file": label, "path": str(path)},
+            )
         return path.read_bytes()
     content = source.read()
     return content.encode("utf-8") if isinstance(content, str) else bytes(content)
@@ -286,9 +369,15 @@ def _read_bytes(source: CsvSource, label: str) -> bytes:
 def _decode(data: bytes, label: str) -> str:
     head = data[:_SNIFF_BYTES]
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError(f"{label}: not a CSV file this tool reads (UTF-16 text; save it as UTF-8 CSV)")
+        raise DataError(
+            f"{label}: not a CSV file this tool reads (UTF-16 text; save it as UTF-8 CSV)",
+            code="data.utf16",
+            values={"file": label},
+        )
     if b"\x00" in head or head.startswith((b"PK\x03\x04", b"\x1f\x8b", b"%PDF")):
-        raise DataError(f"{label}: not a CSV file (binary content)")
+        raise DataError(
+            f"{label}: not a CSV file (binary content)", code="data.binary", values={"file": label}
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -297,24 +386,35 @@ def _decode(data: bytes, label: str) -> str:
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError:
-        raise DataError(f"{label}: not a CSV file (not UTF-8 or Windows-1252 text)") from None
+        raise DataError(
+            f"{label}: not a CSV file (not UTF-8 or Windows-1252 text)",
+            code="data.encoding",
+            values={"file": label},
+        ) from None
     if sum(ch < " " and ch not in "\r\n\t" for ch in text[:_SNIFF_BYTES]) > 0:
-        raise DataError(f"{label}: not a CSV file (binary content)")
+        raise DataError(
+            f"{label}: not a CSV file (binary content)", code="data.binary", values={"file": label}
+        )
     return text
 
 
-def _separator_hint(first: str) -> str:
+def _separator_hint(first: str) -> tuple[str, str]:
+    """The hint for a one-column header, and the separator it seems to use ('' when none)."""
     for separator, word in ((";", "semicolons"), ("\t", "tabs")):
         if separator in first:
-            return f"; it uses {word}, save it comma-separated"
-    return ""
+            return f"; it uses {word}, save it comma-separated", repr(separator)
+    return "", ""
 
 
 def _reject_duplicate_columns(header: list[str], label: str) -> None:
     seen: set[str] = set()
     for column in header:
         if column in seen:
-            raise DataError(f"{label}: column {column!r} appears twice in the header")
+            raise DataError(
+                f"{label}: column {column!r} appears twice in the header",
+                code="data.duplicate_header",
+                values={"file": label, "column": column},
+            )
         seen.add(column)
 
 
@@ -363,11 +463,17 @@ def _real_numbers(values: pd.Series, column: str, label: str, where: Any) -> np.
     bad = _first_bad(~missing & ~np.isfinite(numbers))
     if bad is not None:
         raise DataError(
-            f"{label}: column {column!r} has non-numeric value {_shown(values.iat[bad])} on {where(bad)}"
+            f"{label}: column {column!r} has non-numeric value {_shown(values.iat[bad])} on {where(bad)}",
+            code="data.non_numeric",
+            values={"file": label, "column": column, "value": _shown(values.iat[bad]), **_at(where(bad))},
         )
     bad = _first_bad(~missing & (numbers < 0))
     if bad is not None:
-        raise DataError(f"{label}: column {column!r} is negative ({values.iat[bad]}) on {where(bad)}")
+        raise DataError(
+            f"{label}: column {column!r} is negative ({values.iat[bad]}) on {where(bad)}",
+            code="data.negative",
+            values={"file": label, "column": column, "value": str(values.iat[bad]), **_at(where(bad))},
+        )
     return numbers
 
 
@@ -383,17 +489,34 @@ def _whole_numbers(
     missing = _is_missing(values)
     bad = _first_bad(missing)
     if bad is not None:
-        raise DataError(f"{label}: column {column!r} is missing a value on {where(bad)}")
+        raise DataError(
+            f"{label}: column {column!r} is missing a value on {where(bad)}",
+            code="data.missing_value",
+            values={"file": label, "column": column, **_at(where(bad))},
+        )
     numbers = _as_numbers(values)
     bad = _first_bad(~np.isfinite(numbers) | (numbers != np.round(numbers)))
     if bad is not None:
         value = _shown(values.iat[bad])
-        raise DataError(f"{label}: column {column!r} has {value} on {where(bad)}, expected a whole number")
+        raise DataError(
+            f"{label}: column {column!r} has {value} on {where(bad)}, expected a whole number",
+            code="data.not_whole",
+            values={"file": label, "column": column, "value": value, **_at(where(bad))},
+        )
     bad = _first_bad((numbers < minimum) | (numbers > (maximum if maximum is not None else np.inf)))
     if bad is not None:
         allowed = f"{minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
         raise DataError(
-            f"{label}: column {column!r} has {_shown(values.iat[bad])} on {where(bad)}, expected {allowed}"
+            f"{label}: column {column!r} has {_shown(values.iat[bad])} on {where(bad)}, expected {allowed}",
+            code="data.out_of_range" if maximum is not None else "data.below_minimum",
+            values={
+                "file": label,
+                "column": column,
+                "value": _shown(values.iat[bad]),
+                "minimum": minimum,
+                "maximum": maximum,
+                **_at(where(bad)),
+            },
         )
     return numbers.astype(np.int64)
 
@@ -403,12 +526,18 @@ def _label(values: pd.Series, label: str, where: Any, *, required: bool) -> Any:
     if required:
         bad = _first_bad(missing)
         if bad is not None:
-            raise DataError(f"{label}: column {LABEL!r} is missing a value on {where(bad)}, expected 0 or 1")
+            raise DataError(
+                f"{label}: column {LABEL!r} is missing a value on {where(bad)}, expected 0 or 1",
+                code="data.label_missing",
+                values={"file": label, "column": LABEL, **_at(where(bad))},
+            )
     numbers = _as_numbers(values)
     bad = _first_bad(~missing & ~np.isin(numbers, (0.0, 1.0)))
     if bad is not None:
         raise DataError(
-            f"{label}: column {LABEL!r} has {_shown(values.iat[bad])} on {where(bad)}, expected 0 or 1"
+            f"{label}: column {LABEL!r} has {_shown(values.iat[bad])} on {where(bad)}, expected 0 or 1",
+            code="data.label_not_binary",
+            values={"file": label, "column": LABEL, "value": _shown(values.iat[bad]), **_at(where(bad))},
         )
     if missing.any():  # only without require_label: keep the unknowns as <NA>
         return pd.array(
@@ -422,7 +551,11 @@ def _text(values: pd.Series, column: str, label: str, where: Any, *, required: b
     if required:
         bad = _first_bad(missing)
         if bad is not None:
-            raise DataError(f"{label}: column {column!r} is missing a value on {where(bad)}")
+            raise DataError(
+                f"{label}: column {column!r} is missing a value on {where(bad)}",
+                code="data.missing_value",
+                values={"file": label, "column": column, **_at(where(bad))},
+            )
     texts = [np.nan if m else str(v).strip() for m, v in zip(missing, values, strict=True)]
     return pd.Series(texts, dtype="str")
 
@@ -444,7 +577,15 @@ def _choice(
     if bad is not None:
         raise DataError(
             f"{label}: column {column!r} has {_shown(values.iat[bad])} on {where(bad)}, "
-            f"expected one of {', '.join(options)}"
+            f"expected one of {', '.join(options)}",
+            code="data.not_a_choice",
+            values={
+                "file": label,
+                "column": column,
+                "value": _shown(values.iat[bad]),
+                "options": ", ".join(options),
+                **_at(where(bad)),
+            },
         )
     return folded.astype("str")
 
@@ -463,7 +604,9 @@ def _concat_files(frames: list[pd.DataFrame], names: list[str], channel: str) ->
                 if passenger in owner:
                     first = owner[passenger]
                     raise DataError(
-                        f"channel {channel!r}: duplicate PassengerId {passenger} in {first} and {name}"
+                        f"channel {channel!r}: duplicate PassengerId {passenger} in {first} and {name}",
+                        code="data.duplicate_id_across",
+                        values={"channel": channel, "id": int(passenger), "first": first, "second": name},
                     )
                 owner[passenger] = name
         renumbered.append(frame)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from container.contract import METRICS_FILE, MODEL_FILE
 from container.hyperparameters import HyperparameterError, parse
 from services import storage
+from services.errors import InfrastructureError
 from services.settings import Settings
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ MODEL_ARCHIVE = "model.tar.gz"
 FAILURE_MEMBER = "failure"
 
 
-class ArtifactError(RuntimeError):
+class ArtifactError(InfrastructureError, RuntimeError):
     """The artifact is missing, incomplete, unsafe, or does not match the request."""
 
 

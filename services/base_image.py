@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from services.docker_cli import DockerError, docker, image_exists
+from services.errors import InfrastructureError
 from services.settings import Settings
 
 __all__ = [
@@ -55,7 +56,7 @@ APT_SOURCES_DIR = Path("/etc/apt/sources.list.d")
 APT_SOURCES_LIST = Path("/etc/apt/sources.list")
 
 
-class BaseImageError(RuntimeError):
+class BaseImageError(InfrastructureError, RuntimeError):
     """The base image can neither be found, pulled nor built; the message says what to do."""
 
 

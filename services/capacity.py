@@ -28,6 +28,7 @@ from typing import Any
 
 from container.contract import DEFAULT_BASE_DIR, Paths
 from services.docker_cli import DockerError, docker
+from services.errors import InfrastructureError
 from services.settings import Settings
 
 __all__ = [
@@ -82,7 +83,7 @@ sys.exit(code if code >= 0 else 128 - code)
 """
 
 
-class CapacityError(RuntimeError):
+class CapacityError(InfrastructureError, RuntimeError):
     """The probe could not run or its output could not be read; the message names the cause."""
 
 

@@ -19,13 +19,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from services import aws, storage
+from services.errors import InfrastructureError
 from services.jobs import Job, JobStore
 from services.settings import Settings
 
 __all__ = ["CleanError", "CleanPlan", "execute", "plan"]
 
 
-class CleanError(RuntimeError):
+class CleanError(InfrastructureError, RuntimeError):
     """Something listed could not be removed; the message names it and the cause."""
 
 

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from services.errors import UserError
+
 if TYPE_CHECKING:
     from services.settings import Settings
 
@@ -35,7 +37,7 @@ __all__ = [
 SECONDS_PER_HOUR = 3600.0
 
 
-class CostError(ValueError):
+class CostError(UserError, ValueError):
     """A cost input is missing or impossible; the message names it."""
 
 

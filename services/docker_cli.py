@@ -12,6 +12,8 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
 
+from services.errors import InfrastructureError
+
 __all__ = [
     "DAEMON_DOWN",
     "DockerError",
@@ -27,7 +29,7 @@ DAEMON_DOWN = "the Docker daemon is not running: run `make docker`"
 _BUILD_ENV = {"DOCKER_BUILDKIT": "0", "DOCKER_CLI_HINTS": "false"}
 
 
-class DockerError(RuntimeError):
+class DockerError(InfrastructureError, RuntimeError):
     """A docker command failed; the message is one line naming the step and the cause."""
 
 

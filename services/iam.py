@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.errors import UserError
 from services.logs import LOG_GROUP
 from services.settings import Settings
 from services.training import MAX_RUN_LIMIT_SECONDS
@@ -86,7 +87,7 @@ STACK_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,31}")
 _STACK = STACK_NAME
 
 
-class PolicyInputError(ValueError):
+class PolicyInputError(UserError, ValueError):
     """A value the policies would be built from is malformed; the message names it."""
 
 

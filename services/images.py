@@ -33,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from services import aws
 from services.base_image import BaseImage, BaseImageError, known_base_image, resolve_base_image
 from services.docker_cli import DockerError, docker, docker_stream, image_exists, require_daemon, server_arch
+from services.errors import InfrastructureError
 from services.settings import Settings
 
 __all__ = [
@@ -76,7 +77,7 @@ MANIFEST_TYPES = (
 )
 
 
-class ImageError(RuntimeError):
+class ImageError(InfrastructureError, RuntimeError):
     """Building, logging in or pushing failed; one line naming the stage and the cause."""
 
 

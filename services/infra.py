@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from services import aws
+from services.errors import InfrastructureError
 from services.logs import LOG_GROUP
 from services.settings import Settings
 
@@ -30,7 +31,7 @@ _POLL_SECONDS = 2.0
 Echo = Callable[[str], None]
 
 
-class InfraError(RuntimeError):
+class InfraError(InfrastructureError, RuntimeError):
     """The stack could not be deployed, deleted or read; the message names the cause."""
 
 

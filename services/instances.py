@@ -31,6 +31,7 @@ from services.capacity import (
     load_latest,
     requirement_from_probe,
 )
+from services.errors import UserError
 from services.settings import Settings
 
 __all__ = [
@@ -84,7 +85,7 @@ EXCLUSION_CODES = {
 NOT_CHEAPEST = "not_cheapest"
 
 
-class InstanceChoiceError(ValueError):
+class InstanceChoiceError(UserError, ValueError):
     """An instance choice is invalid, or fails the checks without an override reason."""
 
 

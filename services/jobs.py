@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from services.errors import UserError
+
 if TYPE_CHECKING:
     from services.settings import Settings
 
@@ -163,11 +165,11 @@ _UPDATABLE = frozenset(
 )
 
 
-class JobStoreError(RuntimeError):
+class JobStoreError(UserError, RuntimeError):
     """The job store file cannot be used (not a database, not writable, a newer schema)."""
 
 
-class JobNotFoundError(KeyError):
+class JobNotFoundError(UserError, KeyError):
     def __str__(self) -> str:
         return f"no job {self.args[0]!r} in the job store"
 

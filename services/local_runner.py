@@ -21,6 +21,7 @@ from typing import Any
 
 from container import contract
 from container.contract import METRICS_FILE, MODEL_FILE, TRAIN_CHANNEL, TRAIN_VERB, VALIDATION_CHANNEL, Paths
+from services.errors import UserError
 
 __all__ = [
     "CURRENT_HOST",
@@ -42,7 +43,7 @@ _CHANNEL_CONFIG = {
 }
 
 
-class TrainHereError(RuntimeError):
+class TrainHereError(UserError, RuntimeError):
     """Training on the host failed; the message is one line and ``exit_code`` the trainer's."""
 
     def __init__(self, message: str, exit_code: int = 1) -> None:

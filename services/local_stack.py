@@ -36,6 +36,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from services import aws
+from services.errors import InfrastructureError
 from services.local import recording as recording_module
 from services.settings import Settings
 
@@ -72,7 +73,7 @@ MOTO_RECORDING = "moto-recording.jsonl"
 CONTROL_PLANE_DIR = "control-plane"
 
 
-class LocalStackError(RuntimeError):
+class LocalStackError(InfrastructureError, RuntimeError):
     """A local service cannot be started or reached; the message names it and the cause."""
 
 

@@ -131,7 +131,7 @@ def run_pipeline(
     except StageError:
         raise
     except Exception as exc:
-        raise StageError(stage, " ".join(str(exc).split()) or type(exc).__name__) from exc
+        raise StageError.wrapping(stage, exc) from exc
 
     outcome = run_job(settings, job.id, progress=progress, echo=echo)
     seconds.update({k: v for k, v in outcome.seconds.items() if k in STAGES})
@@ -188,7 +188,7 @@ def _check_request(
             max_wait_seconds=max_wait_seconds,
         )
     except (training.TrainingError, cost.CostError) as exc:
-        raise StageError("request", str(exc)) from None
+        raise StageError.wrapping("request", exc) from None
 
 
 def _check_instance(
@@ -207,7 +207,7 @@ def _check_instance(
             evidence, instance_type or settings.instance_type, override_reason, spot=use_spot
         )
     except instances.InstanceChoiceError as exc:
-        raise StageError("instance", f"{exc} (--override-reason)") from None
+        raise StageError.wrapping("instance", exc, f"{exc} (--override-reason)") from None
     return choice.override_reason
 
 
@@ -222,7 +222,7 @@ def _check_input_size(source: str, channels_dir: Path | None) -> None:
         for path in paths:
             dataset.check_csv_size(path)
     except dataset.DataError as exc:
-        raise StageError("data", str(exc)) from None
+        raise StageError.wrapping("data", exc) from None
 
 
 def _channel_files(

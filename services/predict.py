@@ -24,10 +24,10 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from container import data
 from container.contract import METRICS_FILE, MODEL_FILE
 from container.model import predict_proba
 from services import dataset
+from services.errors import UserError
 
 if TYPE_CHECKING:
     from services.jobs import JobStore
@@ -55,7 +55,7 @@ TRUST_WARNING = (
 )
 
 
-class ModelError(ValueError):
+class ModelError(UserError, ValueError):
     """The model cannot be used (missing, tampered, unsafe archive); the message is one line."""
 
 
@@ -156,7 +156,7 @@ def predict_file(
         raise ModelError(f"--output {target} is the input file; choose another path")
     content = dataset.read_csv_file(source)  # size-checked before the model is even opened
     model = load_model(model_path, store=store, trust=trust)
-    frame = data.load_frame(content, require_label=False, name=source.name)
+    frame = dataset.load_frame(content, require_label=False, name=source.name)
     result = predict_frame(model, frame, proba)
     target.parent.mkdir(parents=True, exist_ok=True)
     result.to_csv(target, index=False, lineterminator="\n")

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
 from services import aws
+from services.errors import UserError
 from services.settings import LOCAL_ACCOUNT_ID, Settings
 
 __all__ = [
@@ -88,7 +89,7 @@ class Report:
         }
 
 
-class PreflightError(RuntimeError):
+class PreflightError(UserError, RuntimeError):
     """A pre-flight check failed; the message is the failing checks' lines."""
 
     def __init__(self, report: Report) -> None:

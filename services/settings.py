@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from services.errors import UserError
+
 __all__ = [
     "CONFIG_ENV",
     "CONFIG_FILE",
@@ -44,7 +46,7 @@ DEFAULT_MAX_JOB_COST_USD = 10.0
 _NO_BUDGET = frozenset({"none", "off", "unlimited"})
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError, ValueError):
     """A setting is missing or malformed; the message names it."""
 
 

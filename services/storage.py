@@ -24,6 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from services import aws
+from services.errors import InfrastructureError
 from services.settings import Settings
 
 __all__ = [
@@ -46,7 +47,7 @@ MANIFEST = "manifest.json"
 VERSION_LENGTH = 16
 
 
-class StorageError(RuntimeError):
+class StorageError(InfrastructureError, RuntimeError):
     """An S3 step failed; the message names the bucket or object."""
 
 

@@ -21,6 +21,7 @@ from typing import Any, cast
 from container.hyperparameters import HyperparameterError, to_sagemaker
 from container.metrics import METRIC_DEFINITIONS
 from services import aws, instances
+from services.errors import UserError
 from services.settings import Settings
 
 __all__ = [
@@ -48,7 +49,7 @@ TELEMETRY_OPT_OUT_CONFIG: dict[str, Any] = {
 _NAME_SUFFIX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """The job cannot be started or failed; the message names the cause."""
 
 

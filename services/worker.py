@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from services import jobs as job_store
+from services.errors import TitanicError
 from services.jobs import Job, JobStore
 from services.settings import ENV_PREFIX, Settings
 
@@ -65,13 +66,33 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 Progress = Callable[[str, str], None]
 
 
-class StageError(RuntimeError):
+class StageError(TitanicError, RuntimeError):
     """A stage failed; ``str()`` is one line naming the stage and the cause."""
 
-    def __init__(self, stage: str, cause: str) -> None:
-        super().__init__(f"{stage}: {cause}")
+    def __init__(
+        self,
+        stage: str,
+        cause: str,
+        *,
+        code: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(f"{stage}: {cause}", code=code, values=values, hint=hint)
         self.stage = stage
+        self.step = stage
         self.cause = cause
+
+    @classmethod
+    def wrapping(cls, stage: str, exc: BaseException, cause: str | None = None) -> StageError:
+        """``exc`` as the failure of ``stage``, keeping its code, values and hint (so the
+        catalogue can still word it) and, for a user error, its exit code."""
+        from services.errors import code_of, hint_of, values_of
+
+        text = cause if cause is not None else (" ".join(str(exc).split()) or type(exc).__name__)
+        error = cls(stage, text, code=code_of(exc), values=values_of(exc), hint=hint_of(exc) or None)
+        error.exit_code = getattr(exc, "exit_code", 1) if isinstance(exc, TitanicError) else 1
+        return error
 
 
 class JobFailedError(StageError):
@@ -544,7 +565,7 @@ def _run_stages(
         _record_failure(store, job.id, str(exc))
         raise
     except Exception as exc:
-        error = StageError(stage, " ".join(str(exc).split()) or type(exc).__name__)
+        error = StageError.wrapping(stage, exc)
         _record_failure(store, job.id, str(error))
         raise error from exc
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.errors import UserError
 from services.jobs import Job, JobNotFoundError, JobStore
 from services.messages import Language, language_of
 from services.settings import Settings
@@ -38,7 +39,7 @@ __all__ = [
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-class SubmissionError(RuntimeError):
+class SubmissionError(UserError, RuntimeError):
     """No job to write about, or the job cannot be read; one line naming it."""
 
 

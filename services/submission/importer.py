@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from services.errors import UserError
 from services.jobs import Job, JobStore, Transition
 from services.settings import Settings
 
@@ -49,7 +50,7 @@ _HEADLINE = {
 }
 
 
-class ImportJobError(RuntimeError):
+class ImportJobError(UserError, RuntimeError):
     """The job cannot be described or recorded; one line naming it."""
 
 
