@@ -128,11 +128,11 @@ def read_csv(path_or_buffer: CsvSource, name: str | None = None) -> pd.DataFrame
             )
         header = [cell.strip() for cell in header]
         if len(header) < 2:
-            hint, separator = _separator_hint(header[0])
+            hint, separators = _separator_hint(header[0])
             raise DataError(
                 f"{label}: not a CSV file (the first line is not a comma-separated header{hint})",
-                code="data.wrong_separator" if separator else "data.not_comma_separated",
-                values={"file": label, "separator": separator},
+                code="data.wrong_separator" if separators else "data.not_comma_separated",
+                values={"file": label, "separators": separators},
             )
         _reject_duplicate_columns(header, label)
         rows: list[list[str]] = []
@@ -227,6 +227,7 @@ def normalise(raw: pd.DataFrame) -> pd.DataFrame:
             code="data.unexpected_columns",
             values={
                 "file": label,
+                "s": "s" if len(unknown) > 1 else "",
                 "columns": ", ".join(repr(c) for c in unknown),
                 "expected": ", ".join(KAGGLE_COLUMNS),
             },
@@ -258,7 +259,7 @@ def validate(df: pd.DataFrame, require_label: bool = True, *, name: str | None =
         raise DataError(
             f"{label}: missing column{plural} {', '.join(repr(c) for c in missing)}",
             code="data.missing_columns",
-            values={"file": label, "columns": ", ".join(repr(c) for c in missing)},
+            values={"file": label, "s": plural, "columns": ", ".join(repr(c) for c in missing)},
         )
     if df.empty:
         raise DataError(f"{label}: no data rows", code="data.no_rows", values={"file": label})
@@ -399,10 +400,10 @@ def _decode(data: bytes, label: str) -> str:
 
 
 def _separator_hint(first: str) -> tuple[str, str]:
-    """The hint for a one-column header, and the separator it seems to use ('' when none)."""
+    """The hint for a one-column header, and the separators it seems to use ('' when none)."""
     for separator, word in ((";", "semicolons"), ("\t", "tabs")):
         if separator in first:
-            return f"; it uses {word}, save it comma-separated", repr(separator)
+            return f"; it uses {word}, save it comma-separated", word
     return "", ""
 
 

@@ -49,7 +49,18 @@ class BudgetExceededError(CostError):
             f"the job's maximum cost ${ceiling.usd:.2f} ({ceiling.basis} {ceiling.seconds:.0f} s x "
             f"${ceiling.usd_per_hour:g}/h x {ceiling.instance_count} {ceiling.instance_type}) is over "
             f"the budget of ${budget_usd:.2f} (max_job_cost_usd); raise TITANIC_SM_MAX_JOB_COST_USD "
-            f"or shorten {ceiling.basis} to launch it"
+            f"or shorten {ceiling.basis} to launch it",
+            code="cost.over_budget",
+            values={
+                "maximum": ceiling.usd,
+                "budget": budget_usd,
+                "basis": ceiling.basis,
+                "seconds": ceiling.seconds,
+                "usd_per_hour": ceiling.usd_per_hour,
+                "count": ceiling.instance_count,
+                "instance_type": ceiling.instance_type,
+            },
+            hint="raise TITANIC_SM_MAX_JOB_COST_USD (max_job_cost_usd) or shorten the run",
         )
         self.ceiling = ceiling
         self.budget_usd = budget_usd
@@ -245,7 +256,9 @@ def estimate_job(
     quote = instances.price_quote(settings, instance_type, spot, offline)
     if quote is None:
         raise CostError(
-            f"no {'spot ' if spot else ''}training price for {instance_type} in {settings.region}"
+            f"no {'spot ' if spot else ''}training price for {instance_type} in {settings.region}",
+            code="cost.no_spot_price" if spot else "cost.no_price",
+            values={"instance_type": instance_type, "region": settings.region},
         )
     previous = None
     if settings.job_store_path.is_file():
@@ -291,12 +304,18 @@ def maximum(
     _check(usd_per_hour, instance_count)
     if spot:
         if max_wait_seconds is None:
-            raise CostError("spot training needs max_wait (seconds) to bound its cost")
+            raise CostError(
+                "spot training needs max_wait (seconds) to bound its cost", code="cost.spot_needs_max_wait"
+            )
         seconds, basis = max_wait_seconds, "max_wait"
     else:
         seconds, basis = max_run_seconds, "max_run"
     if seconds < 1:
-        raise CostError(f"{basis} must be at least 1 s, not {seconds}")
+        raise CostError(
+            f"{basis} must be at least 1 s, not {seconds}",
+            code="cost.too_short",
+            values={"basis": basis, "value": seconds},
+        )
     return CostCeiling(
         instance_type=instance_type,
         instance_count=instance_count,
@@ -321,7 +340,9 @@ def _ceiling(
     quote = instances.price_quote(settings, instance_type, spot, offline)
     if quote is None:
         raise CostError(
-            f"no {'spot ' if spot else ''}training price for {instance_type} in {settings.region}"
+            f"no {'spot ' if spot else ''}training price for {instance_type} in {settings.region}",
+            code="cost.no_spot_price" if spot else "cost.no_price",
+            values={"instance_type": instance_type, "region": settings.region},
         )
     return maximum(
         instance_type,

@@ -675,7 +675,8 @@ def write_price_snapshot(settings: Settings, path: Path) -> int:
     """
     if settings.is_local:
         raise InstanceChoiceError(
-            "--write-snapshot needs the aws target: the local stack has no Price List API"
+            "--write-snapshot needs the aws target: the local stack has no Price List API",
+            code="instance.snapshot_needs_aws",
         )
     from services import aws
 
@@ -684,11 +685,17 @@ def write_price_snapshot(settings: Settings, path: Path) -> int:
         client = aws.client(settings, "pricing", region_name=api_region)
         doc = pricing.snapshot_document(client, [settings.region])
     except (BotoCoreError, ClientError) as exc:
-        raise InstanceChoiceError(f"cannot read the Price List API: {exc}") from None
+        raise InstanceChoiceError(
+            f"cannot read the Price List API: {exc}",
+            code="instance.price_list_unreadable",
+            values={"cause": str(exc)},
+        ) from None
     count = sum(len(response["PriceList"]) for response in doc["responses"])
     if count == 0:
         raise InstanceChoiceError(
-            f"the Price List API returned no SageMaker training products for {settings.region}"
+            f"the Price List API returned no SageMaker training products for {settings.region}",
+            code="instance.no_products",
+            values={"region": settings.region},
         )
     path.write_text(json.dumps(doc, indent=1) + "\n")
     return count
@@ -895,13 +902,18 @@ def check_choice(
     row = decision.candidate(instance_type)
     if row is None:
         raise InstanceChoiceError(
-            f"{instance_type!r} is not a SageMaker training instance type ({botocore_source()})"
+            f"{instance_type!r} is not a SageMaker training instance type ({botocore_source()})",
+            code="instance.unknown_type",
+            values={"instance_type": instance_type, "source": botocore_source()},
         )
     reason = (override_reason or "").strip() or None
     if not row.eligible and reason is None:
         raise InstanceChoiceError(
             f"{instance_type} fails the instance checks ({'; '.join(row.exclusions)}); "
-            "give an override reason to use it anyway"
+            "give an override reason to use it anyway",
+            code="instance.fails_checks",
+            values={"instance_type": instance_type, "checks": "; ".join(row.exclusions)},
+            hint="choose an eligible type, or give an override reason (recorded with the job)",
         )
     return InstanceChoice(
         instance_type=instance_type,
@@ -940,12 +952,16 @@ class CapacityCheck:
 def _spec_for_proof(instance_type: str) -> Spec:
     if instance_type not in training_instance_types():
         raise InstanceChoiceError(
-            f"{instance_type!r} is not a SageMaker training instance type ({botocore_source()})"
+            f"{instance_type!r} is not a SageMaker training instance type ({botocore_source()})",
+            code="instance.unknown_type",
+            values={"instance_type": instance_type, "source": botocore_source()},
         )
     spec = load_specs().get(instance_type)
     if spec is None:
         raise InstanceChoiceError(
-            f"{instance_type} has no vCPU/memory figures in the spec table; it cannot be proved"
+            f"{instance_type} has no vCPU/memory figures in the spec table; it cannot be proved",
+            code="instance.no_specs",
+            values={"instance_type": instance_type},
         )
     return spec
 

@@ -97,30 +97,56 @@ def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
     """Check what SageMaker would reject, before anything is created (moto checks nothing);
     return the hyperparameters as the strings the Estimator sends."""
     if not JOB_NAME_PATTERN.match(request.job_name):
-        raise TrainingError(f"invalid job name {request.job_name!r}: 1-63 letters, digits and hyphens")
+        raise TrainingError(
+            f"invalid job name {request.job_name!r}: 1-63 letters, digits and hyphens",
+            code="training.bad_job_name",
+            values={"name": request.job_name},
+        )
     if "train" not in request.channels:
-        raise TrainingError("the train channel is missing")
+        raise TrainingError("the train channel is missing", code="training.no_train_channel")
     for channel, uri in request.channels.items():
         if not uri.startswith("s3://"):
-            raise TrainingError(f"{channel} channel must be an S3 URI, not {uri!r}")
+            raise TrainingError(
+                f"{channel} channel must be an S3 URI, not {uri!r}",
+                code="training.channel_not_s3",
+                values={"channel": channel, "uri": uri},
+            )
     if "@sha256:" not in request.image_uri:
-        raise TrainingError(f"the image must be pinned by digest (uri@sha256:...), not {request.image_uri!r}")
+        raise TrainingError(
+            f"the image must be pinned by digest (uri@sha256:...), not {request.image_uri!r}",
+            code="training.image_not_pinned",
+            values={"image": request.image_uri},
+        )
     if not 1 <= request.max_run_seconds <= MAX_RUN_LIMIT_SECONDS:
         raise TrainingError(
-            f"max_run must be between 1 and {MAX_RUN_LIMIT_SECONDS} s, not {request.max_run_seconds}"
+            f"max_run must be between 1 and {MAX_RUN_LIMIT_SECONDS} s, not {request.max_run_seconds}",
+            code="training.max_run_range",
+            values={"limit": MAX_RUN_LIMIT_SECONDS, "value": request.max_run_seconds},
         )
     if request.use_spot:
         if request.max_wait_seconds is None:
-            raise TrainingError("spot training needs max_wait (seconds), at least max_run")
+            raise TrainingError(
+                "spot training needs max_wait (seconds), at least max_run",
+                code="training.spot_needs_max_wait",
+            )
         if request.max_wait_seconds < request.max_run_seconds:
             raise TrainingError(
                 f"max_wait ({request.max_wait_seconds} s) must be at least "
-                f"max_run ({request.max_run_seconds} s)"
+                f"max_run ({request.max_run_seconds} s)",
+                code="training.max_wait_below_max_run",
+                values={"max_wait": request.max_wait_seconds, "max_run": request.max_run_seconds},
             )
     elif request.max_wait_seconds is not None:
-        raise TrainingError("max_wait applies only to spot training; turn spot on or leave max_wait empty")
+        raise TrainingError(
+            "max_wait applies only to spot training; turn spot on or leave max_wait empty",
+            code="training.max_wait_without_spot",
+        )
     if request.instance_type not in instances.training_instance_types():
-        raise TrainingError(f"{request.instance_type!r} is not a SageMaker training instance type")
+        raise TrainingError(
+            f"{request.instance_type!r} is not a SageMaker training instance type",
+            code="training.unknown_instance_type",
+            values={"instance_type": request.instance_type},
+        )
     try:
         return to_sagemaker(request.hyperparameters)
     except HyperparameterError as exc:
