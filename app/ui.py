@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from services import messages
+from services import errors, messages
 from services.settings import Settings, SettingsError
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "action",
     "code",
     "current_language",
+    "error_text",
     "escape_markdown",
     "flash",
     "instance_evidence",
@@ -173,20 +174,26 @@ def show_flash(key: str) -> None:
 
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message, with its type when the message is empty."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return errors.one_line(exc)
+
+
+def error_text(exc: BaseException) -> str:
+    """An error in the page's language: the catalogue's wording of its code and values (a CSV
+    cell, a refused instance, a budget), or its English line when the catalogue lacks the code."""
+    return errors.describe(exc, current_language())
 
 
 def show_error(what: str, exc: BaseException) -> None:
     """One line for the user (``what`` is a catalogue message; the cause is escaped: it may quote
     a CSV cell or a failure file); the traceback goes to the log."""
     log.error("%s failed", what, exc_info=exc)
-    st.error(t("common.failed", what=Markdown(what), cause=one_line(exc)))
+    st.error(t("common.failed", what=Markdown(what), cause=error_text(exc)))
 
 
 def show_refusal(exc: BaseException) -> None:
-    """A user error that already names its cause in one line (bad CSV cell, a refused choice)."""
-    st.error(t("common.as_is", message=one_line(exc)))
+    """A user error that already names its cause in one line (bad CSV cell, a refused choice),
+    in the page's language."""
+    st.error(t("common.as_is", message=error_text(exc)))
 
 
 def action(what: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:

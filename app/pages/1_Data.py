@@ -23,6 +23,7 @@ from ui import (
 )
 
 from services import dataset, storage
+from services.errors import UserError
 
 MAX_UPLOAD_BYTES = dataset.MAX_UPLOAD_BYTES
 BUNDLED, UPLOAD = "bundled", "upload"
@@ -108,7 +109,7 @@ else:
         try:
             loaded = dataset.load_checked(raw, upload.name, max_bytes=MAX_UPLOAD_BYTES)
             frame, warnings = loaded.frame, list(loaded.warnings)
-        except ValueError as exc:  # DataError: one line naming the file, column and line
+        except UserError as exc:  # DataError: one line naming the file, column and line
             show_refusal(exc)
         except Exception as exc:  # anything else is still one line, details to the log
             show_error(t("data.reading_file", name=upload.name), exc)

@@ -14,10 +14,10 @@ from ui import (
     code,
     flash,
     instance_evidence,
-    one_line,
     page_setup,
     plain,
     show_flash,
+    show_refusal,
     t,
 )
 
@@ -292,7 +292,7 @@ if st.button(t("instance.use"), type="primary", key="use_instance"):
     try:
         choice = instances.check_choice(evidence, picked, reason or None, spot=spot)
     except instances.InstanceChoiceError as exc:
-        st.error(t("common.as_is", message=one_line(exc)))
+        show_refusal(exc)
     else:
         st.session_state[LAUNCH_INSTANCE_KEY] = choice.instance_type
         st.session_state[LAUNCH_OVERRIDE_KEY] = choice.override_reason

@@ -22,16 +22,18 @@ from ui import (
     WATCH_JOB_KEY,
     action,
     code,
+    error_text,
     instance_evidence,
-    one_line,
     page_setup,
     plain,
+    show_refusal,
     t,
     untrusted_block,
 )
 
 from container.hyperparameters import SCHEMA, HyperParameter
 from services import cost, images, instances, logs, storage, worker
+from services.errors import UserError
 from services.jobs import ACTIVE_STATUSES, Job, JobStore
 from services.messages import catalogue
 
@@ -314,7 +316,7 @@ def checked_instance(spot: bool) -> instances.InstanceChoice | None:
     try:
         return instances.check_choice(evidence, instance_type, override_reason, spot=spot)
     except instances.InstanceChoiceError as exc:
-        st.error(t("train.cannot_launch_instance", cause=one_line(exc)))
+        st.error(t("train.cannot_launch_instance", cause=error_text(exc)))
         return None
 
 
@@ -331,6 +333,9 @@ def launch_job(request: worker.LaunchRequest) -> str | None:
                 basis=exc.ceiling.basis,
             )
         )
+        return None
+    except UserError as exc:  # a request SageMaker would reject (max_wait, a bad type): one line
+        show_refusal(exc)
         return None
 
 
@@ -362,7 +367,7 @@ if launch:
 try:
     initial = watched_job()
 except Exception as exc:  # a vanished job is one line, not a traceback
-    st.error(t("train.reading_job_failed", cause=one_line(exc)))
+    st.error(t("train.reading_job_failed", cause=error_text(exc)))
     initial = None
 
 
@@ -421,7 +426,7 @@ def watch() -> None:
     try:
         job = watched_job()
     except Exception as exc:  # a vanished store or job is one line, not a traceback
-        st.error(t("train.reading_job_failed", cause=one_line(exc)))
+        st.error(t("train.reading_job_failed", cause=error_text(exc)))
         return
     if job is None:
         st.caption(t("train.no_job"))
