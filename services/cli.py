@@ -1,7 +1,11 @@
 """`titanic-sm`: the headless CLI over the same services the dashboard calls.
 
 The settings object is built here, once, from TITANIC_SM_* variables and the global flags,
-and passed down; a user error becomes one line on stderr and exit code 1 (never a traceback).
+and passed down. Errors are caught once, at this edge (``ErrorEdge``): any error on the root
+(``services.errors.TitanicError``) becomes one line on stderr, ``error: <message>``, in English or,
+with TITANIC_SM_LANG=ko, in Korean where the catalogue words its code, and exit code 1 (or the
+code the error names); never a traceback. Anything else is a bug: one line saying so and where
+its traceback was written.
 """
 
 from __future__ import annotations
@@ -10,13 +14,63 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
+import typer.core
 
-from services.settings import Settings, SettingsError
+from services.errors import InfrastructureError, TitanicError
+from services.settings import Settings
+
+
+def cli_language() -> str:
+    """English, or Korean with TITANIC_SM_LANG=ko."""
+    return "ko" if os.environ.get("TITANIC_SM_LANG", "").strip().lower().startswith("ko") else "en"
+
+
+class ErrorEdge(typer.core.TyperGroup):
+    """The one place the CLI catches errors: every command runs inside the root group's invoke."""
+
+    def invoke(self, ctx: Any) -> Any:  # Any: typer's vendored click Context, a private module
+        from services import errors
+
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # typer's own exits, a declined confirm, usage errors
+        except TitanicError as exc:
+            fail(errors.describe(exc, cli_language()), exc.exit_code)
+        except Exception as exc:  # not one of ours: a bug; one line here, the traceback in a log
+            log = _write_bug_log(ctx, exc)
+            fail(
+                f"internal error (a bug in titanic-sm, please report it): {type(exc).__name__}: "
+                f"{errors.one_line(exc)}; the traceback is in {log}"
+            )
+
+
+def _write_bug_log(ctx: Any, exc: BaseException) -> str:
+    """Append the traceback to <state_dir>/logs/cli-errors.log (the temp folder without settings)."""
+    import datetime as dt
+    import tempfile
+    import traceback
+    from pathlib import Path
+
+    settings = ctx.find_object(Settings)
+    folder = settings.state_dir / "logs" if settings is not None else Path(tempfile.gettempdir())
+    path = folder / ("cli-errors.log" if settings is not None else "titanic-sm-cli-errors.log")
+    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"--- {stamp} titanic-sm {' '.join(sys.argv[1:])}\n")
+            log.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        return "nowhere (the log could not be written); rerun with the same arguments to see it"
+    return str(path)
+
 
 app = typer.Typer(
+    cls=ErrorEdge,
     help="Train Titanic survival as a SageMaker BYOC job, locally (moto + Docker) or on AWS.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -35,8 +89,7 @@ def say(key: str, **values: object) -> str:
     """A CLI message from the catalogue: English, or Korean with TITANIC_SM_LANG=ko."""
     from services import messages
 
-    asked = os.environ.get("TITANIC_SM_LANG", "").strip().lower()
-    return messages.text(key, "ko" if asked.startswith("ko") else "en", **values)
+    return messages.text(key, cli_language(), **values)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -48,7 +101,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 @contextmanager
 def aws_errors(what: str) -> Iterator[None]:
     """An AWS call that fails (refused, unreachable, no credentials) or a local stack that cannot
-    start: one line naming ``what`` and the cause, never a traceback."""
+    start: an infrastructure error naming ``what`` (the step) and the cause, for the edge to print."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from services.local_stack import LocalStackError
@@ -56,7 +109,7 @@ def aws_errors(what: str) -> Iterator[None]:
     try:
         yield
     except (BotoCoreError, ClientError, LocalStackError) as exc:
-        fail(f"{what}: {' '.join(str(exc).split())}")
+        raise InfrastructureError(f"{what}: {' '.join(str(exc).split())}") from exc
 
 
 def settings_of(ctx: typer.Context) -> Settings:
@@ -76,10 +129,7 @@ def root(
         typer.Option("--config", help="Settings file [default: ./titanic-sm.toml, or TITANIC_SM_CONFIG]."),
     ] = None,
 ) -> None:
-    try:
-        resolved = Settings.resolve(None, config, target=target, region=region, state_dir=state_dir)
-    except SettingsError as exc:
-        fail(str(exc))
+    resolved = Settings.resolve(None, config, target=target, region=region, state_dir=state_dir)
     ctx.obj = resolved.settings
     ctx.meta["resolved"] = resolved  # `config show` prints where each value came from
 
@@ -98,8 +148,6 @@ def data_prepare(
     out_dir = out if out is not None else settings_of(ctx).data_dir
     try:
         prepared = dataset.prepare(source, out_dir, validation_fraction, seed)
-    except ValueError as exc:  # DataError: the source or the split parameters
-        fail(str(exc))
     except OSError as exc:
         fail(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}")
     for warning in prepared.warnings:  # dropped columns, never silently
@@ -126,10 +174,6 @@ def train_here(
         result = local_runner.train_here(
             Path(train), Path(model_dir), Path(validation) if validation else None, hyperparameters
         )
-    except local_runner.TrainHereError as exc:
-        fail(str(exc), exc.exit_code)
-    except ValueError as exc:  # a malformed --hp or a missing input path
-        fail(str(exc))
     except OSError as exc:
         fail(f"cannot write {exc.filename or model_dir}: {exc.strerror or exc}")
     typer.echo(f"model: {result.model_file}" + (f" ({result.summary})" if result.summary else ""))
@@ -159,8 +203,6 @@ def predict(
     store = JobStore(settings_of(ctx).job_store_path)
     try:
         result = predictor.predict_file(model, input_csv, output, proba=proba, store=store, trust=trust)
-    except ValueError as exc:  # ModelError and DataError: one line naming the file and cause
-        fail(str(exc))
     except OSError as exc:
         fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
     typer.echo(
@@ -189,15 +231,10 @@ def instances_command(
 
     if region is not None and not instances.REGION_PATTERN.fullmatch(region):
         fail(f"--region must look like us-east-1, not {region!r}")
-    try:
-        settings = settings_of(ctx).with_overrides(region=region)
-    except SettingsError as exc:
-        fail(str(exc))
+    settings = settings_of(ctx).with_overrides(region=region)
     if write_snapshot is not None:
         try:
             count = instances.write_price_snapshot(settings, Path(write_snapshot))
-        except instances.InstanceChoiceError as exc:
-            fail(str(exc))
         except OSError as exc:
             fail(f"cannot write {write_snapshot}: {exc.strerror or exc}")
         typer.echo(f"{write_snapshot}: {count} Price List products for {settings.region}")
@@ -227,28 +264,24 @@ def probe_command(
     import json
 
     from services import capacity, dataset, instances
-    from services.docker_cli import DockerError
 
     settings = settings_of(ctx)
     if cpus <= 0 or memory_mib < 6:  # Docker's own floor is 6 MiB
         fail(f"--cpus must be > 0 and --memory-mib at least 6, not {cpus:g} and {memory_mib}")
     try:
         prepared = dataset.read_prepared(settings.data_dir)
-    except (ValueError, OSError) as exc:
-        fail(str(exc))  # DataError names the folder and says to run `titanic-sm data prepare`
-    try:
-        check = instances.capacity_check(
-            settings,
-            capacity.resolve_image(settings, image),
-            prepared.train_path,
-            prepared.validation_path,
-            cpus=cpus,
-            memory_bytes=memory_mib * 2**20,
-            instance_type=instance_type,
-            prove=prove,
-        )
-    except (capacity.CapacityError, instances.InstanceChoiceError, DockerError, RuntimeError) as exc:
+    except OSError as exc:
         fail(str(exc))
+    check = instances.capacity_check(
+        settings,
+        capacity.resolve_image(settings, image),
+        prepared.train_path,
+        prepared.validation_path,
+        cpus=cpus,
+        memory_bytes=memory_mib * 2**20,
+        instance_type=instance_type,
+        prove=prove,
+    )
     if as_json:
         typer.echo(json.dumps(check.to_dict(), indent=2))
     else:
@@ -269,7 +302,7 @@ def local_up(ctx: typer.Context) -> None:
 
     try:
         endpoints = local_stack.ensure_running(settings_of(ctx))
-    except (local_stack.LocalStackError, OSError) as exc:
+    except OSError as exc:
         fail(str(exc))
     typer.echo(f"moto:      {endpoints.moto_url}")
     typer.echo(f"registry:  {endpoints.registry}")
@@ -287,7 +320,7 @@ def local_env(ctx: typer.Context) -> None:
     settings = settings_of(ctx)
     try:
         endpoints = local_stack.ensure_running(settings)
-    except (local_stack.LocalStackError, OSError) as exc:
+    except OSError as exc:
         fail(str(exc))
     # A profile or session token in the shell would win over (or break) the stack's fake keys.
     typer.echo("unset AWS_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN")
@@ -302,7 +335,7 @@ def local_down(ctx: typer.Context) -> None:
 
     try:
         stopped = local_stack.stop(settings_of(ctx))
-    except (local_stack.LocalStackError, OSError) as exc:
+    except OSError as exc:
         fail(str(exc))
     typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
@@ -318,11 +351,8 @@ def local_status(
     from services import local_stack
 
     settings = settings_of(ctx)
-    try:
-        services = local_stack.status(settings)
-        described = local_stack.describe(settings) if as_json else {}
-    except local_stack.LocalStackError as exc:
-        fail(str(exc))
+    services = local_stack.status(settings)
+    described = local_stack.describe(settings) if as_json else {}
     if as_json:
         typer.echo(json.dumps(described, indent=2))
     for service in services if not as_json else ():
@@ -347,7 +377,7 @@ def image_command(
 
     try:
         ref = images.ensure_image(settings_of(ctx), progress=progress)
-    except (images.ImageError, RuntimeError, OSError) as exc:
+    except OSError as exc:
         fail(str(exc))
     if as_json:
         fields = ("repository_uri", "tag", "digest", "base_image", "local_tag", "built", "seconds")
@@ -398,34 +428,28 @@ def run_command(
         # request dumps and an opt-out notice printed even when opted out bury the stage lines.
         for name in ("sagemaker", "sagemaker.config"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        # --hp wins over TITANIC_SM_HYPERPARAMETERS, key by key.
-        hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
-    except ValueError as exc:
-        fail(str(exc))
+    # --hp wins over TITANIC_SM_HYPERPARAMETERS, key by key.
+    hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
     started = time.monotonic()
 
     def progress(stage: str, message: str) -> None:
         typer.echo(f"[{time.monotonic() - started:6.1f}s] {stage}: {message}", err=True)
 
-    try:
-        result = pipeline.run_pipeline(
-            settings,
-            source=source,
-            channels_dir=Path(channels_dir) if channels_dir else None,
-            validation_fraction=validation_fraction,
-            seed=seed,
-            hyperparameters=hyperparameters,
-            instance_type=instance_type,
-            use_spot=spot,
-            max_run_seconds=max_run,
-            max_wait_seconds=max_wait,
-            override_reason=override_reason,
-            progress=progress,
-            echo=typer.echo,  # the job's lines from CloudWatch Logs, on both targets
-        )
-    except pipeline.StageError as exc:
-        fail(str(exc))
+    result = pipeline.run_pipeline(
+        settings,
+        source=source,
+        channels_dir=Path(channels_dir) if channels_dir else None,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        hyperparameters=hyperparameters,
+        instance_type=instance_type,
+        use_spot=spot,
+        max_run_seconds=max_run,
+        max_wait_seconds=max_wait,
+        override_reason=override_reason,
+        progress=progress,
+        echo=typer.echo,  # the job's lines from CloudWatch Logs, on both targets
+    )
     for line in pipeline.summary_lines(result):
         typer.echo(line)
 
@@ -433,12 +457,9 @@ def run_command(
 @app.command("worker", hidden=True)
 def worker_command(ctx: typer.Context, job_id: str) -> None:
     """Run one recorded job (started detached by the dashboard's Launch)."""
-    from services import jobs, worker
+    from services import worker
 
-    try:
-        code = worker.run_worker(settings_of(ctx), job_id)
-    except jobs.JobNotFoundError as exc:
-        fail(str(exc))
+    code = worker.run_worker(settings_of(ctx), job_id)
     raise typer.Exit(code)
 
 
@@ -482,10 +503,7 @@ def jobs_show(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
 
     from services import jobs
 
-    try:
-        record = jobs.JobStore(settings_of(ctx).job_store_path).get(job)
-    except jobs.JobNotFoundError as exc:
-        fail(str(exc))
+    record = jobs.JobStore(settings_of(ctx).job_store_path).get(job)
     fields = {
         "id": record.id,
         "name": record.job_name,
@@ -621,13 +639,10 @@ def jobs_status(
 @jobs_app.command("stop")
 def jobs_stop(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job id or job name.")]) -> None:
     """Stop a running job: StopTrainingJob (its worker records Stopped), on either target."""
-    from services import jobs, worker
+    from services import worker
 
-    try:
-        with aws_errors(f"stopping {job}"):
-            record = worker.stop(settings_of(ctx), job)
-    except jobs.JobNotFoundError as exc:
-        fail(str(exc))
+    with aws_errors(f"stopping {job}"):
+        record = worker.stop(settings_of(ctx), job)
     typer.echo(f"{record.job_name}: {record.status}")
 
 
@@ -763,8 +778,6 @@ def iam_render(
             stack_name=stack_name,
         )
         written = iam.write(inputs, out)
-    except iam.PolicyInputError as exc:
-        fail(str(exc))
     except OSError as exc:
         fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
     for path in written:
@@ -792,14 +805,11 @@ def infra_up(
     from services import config, infra
 
     settings = settings_of(ctx)
-    try:
-        with aws_errors(f"deploying {stack_name}"):
-            parameters = infra.parameters_for(
-                settings, create_log_group=create_log_group, retention_days=retention_days
-            )
-            state = infra.up(settings, stack_name, parameters=parameters, echo=typer.echo)
-    except infra.InfraError as exc:
-        fail(str(exc))
+    with aws_errors(f"deploying {stack_name}"):
+        parameters = infra.parameters_for(
+            settings, create_log_group=create_log_group, retention_days=retention_days
+        )
+        state = infra.up(settings, stack_name, parameters=parameters, echo=typer.echo)
     for key, value in sorted(state.outputs.items()):
         typer.echo(f"{key}: {value}")
     if write_config:
@@ -823,11 +833,8 @@ def infra_down(
     settings = settings_of(ctx)
     if not yes and not typer.confirm(f"delete stack {stack_name} in {settings.region}?"):
         fail("not confirmed; nothing deleted")
-    try:
-        with aws_errors(f"deleting {stack_name}"):
-            infra.down(settings, stack_name, echo=typer.echo)
-    except infra.InfraError as exc:
-        fail(str(exc))
+    with aws_errors(f"deleting {stack_name}"):
+        infra.down(settings, stack_name, echo=typer.echo)
 
 
 @infra_app.command("status")
@@ -842,11 +849,8 @@ def infra_status(
 
     from services import infra
 
-    try:
-        with aws_errors(f"reading {stack_name}"):
-            state = infra.status(settings_of(ctx), stack_name)
-    except infra.InfraError as exc:
-        fail(str(exc))
+    with aws_errors(f"reading {stack_name}"):
+        state = infra.status(settings_of(ctx), stack_name)
     if as_json:
         typer.echo(json.dumps(asdict(state), indent=2))
     else:
@@ -878,10 +882,7 @@ def train_command(
     from services import local_runner, preflight, storage, training, worker
 
     settings = settings_of(ctx)
-    try:
-        hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
-    except ValueError as exc:
-        fail(str(exc))
+    hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
     use_spot = settings.use_spot if spot is None else spot
     max_run_seconds = max_run if max_run is not None else settings.max_run_seconds
     max_wait_seconds = max_wait if max_wait is not None else settings.max_wait_seconds
@@ -924,15 +925,10 @@ def train_command(
     def progress(stage: str, message: str) -> None:
         typer.echo(f"[{time.monotonic() - started:6.1f}s] {stage}: {message}", err=True)
 
-    try:
-        job, _ = worker.record_job(settings, request)
-        outcome = worker.run_job(
-            settings, job.id, progress=progress, echo=None if settings.is_local else typer.echo
-        )
-    except training.TrainingError as exc:
-        fail(str(exc))
-    except worker.StageError as exc:
-        fail(str(exc))
+    job, _ = worker.record_job(settings, request)
+    outcome = worker.run_job(
+        settings, job.id, progress=progress, echo=None if settings.is_local else typer.echo
+    )
     final = outcome.job
     typer.echo(f"job:      {final.job_name} ({final.status})")
     typer.echo(f"artifact: {final.artifact_uri}")
@@ -954,11 +950,8 @@ def clean_command(
     from services import clean
 
     settings = settings_of(ctx)
-    try:
-        with aws_errors("listing what to clean"):
-            to_remove = clean.plan(settings, repository=repository, local_state=not keep_local)
-    except clean.CleanError as exc:
-        fail(str(exc))
+    with aws_errors("listing what to clean"):
+        to_remove = clean.plan(settings, repository=repository, local_state=not keep_local)
     if to_remove.empty:
         typer.echo("nothing to clean")
         return
@@ -966,20 +959,13 @@ def clean_command(
         typer.echo(line)
     if not yes and not typer.confirm(f"remove these {len(to_remove.lines())} items?"):
         fail("not confirmed; nothing removed")
-    try:
-        with aws_errors("cleaning"):
-            clean.execute(settings, to_remove, echo=typer.echo)
-    except clean.CleanError as exc:
-        fail(str(exc))
+    with aws_errors("cleaning"):
+        clean.execute(settings, to_remove, echo=typer.echo)
 
 
 def _cli_text(key: str, **values: object) -> str:
     """A CLI line from the catalogue: English unless TITANIC_SM_LANG=ko."""
-    import os
-
-    from services.messages import text
-
-    return text(key, os.environ.get("TITANIC_SM_LANG") or "en", **values)
+    return say(key, **values)
 
 
 @jobs_app.command("import")
@@ -992,13 +978,10 @@ def jobs_import(
 ) -> None:
     """Bring a training job run outside this project into the job store, from DescribeTrainingJob
     (what it cannot know is marked unknown), so its submission can be generated."""
-    from services.submission.importer import ImportJobError, import_job
+    from services.submission.importer import import_job
 
-    try:
-        with aws_errors(f"importing {job_name}"):
-            job = import_job(settings_of(ctx), job_name, download=download)
-    except ImportJobError as exc:
-        fail(str(exc))
+    with aws_errors(f"importing {job_name}"):
+        job = import_job(settings_of(ctx), job_name, download=download)
     imported = job.request.get("imported") or {}
     typer.echo(_cli_text("cli.import.done", job=job.job_name, status=job.status, id=job.id))
     typer.echo(_cli_text("cli.import.unknown", fields=", ".join(imported.get("unknown") or []) or "-"))
@@ -1023,21 +1006,13 @@ def submission_command(
 
     if lang not in ("ko", "en"):
         fail(f"--lang must be ko or en, not {lang!r}")
-    try:
-        written = submission.generate(settings_of(ctx), job, lang, Path(out) if out else None)
-    except submission.SubmissionError as exc:
-        fail(str(exc))
+    written = submission.generate(settings_of(ctx), job, lang, Path(out) if out else None)
     typer.echo(_cli_text("cli.submission.done", path=str(written.markdown), images=len(written.images)))
 
 
 def main() -> None:
-    from services.jobs import JobStoreError
-
     try:
-        app()
+        app()  # errors are caught once, in ErrorEdge.invoke
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except JobStoreError as exc:  # any command that reads the store: a bad --state-dir, say
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)

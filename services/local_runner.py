@@ -25,6 +25,7 @@ from services.errors import UserError
 
 __all__ = [
     "CURRENT_HOST",
+    "ArgumentError",
     "TrainHereError",
     "TrainHereResult",
     "lay_out_tree",
@@ -41,6 +42,10 @@ _CHANNEL_CONFIG = {
     "S3DistributionType": "FullyReplicated",
     "RecordWrapperType": "None",
 }
+
+
+class ArgumentError(UserError, ValueError):
+    """A malformed ``--hp`` pair, or an input path that is not there; the message names it."""
 
 
 class TrainHereError(UserError, RuntimeError):
@@ -92,9 +97,9 @@ def parse_hp_pairs(pairs: Sequence[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ValueError(f"--hp {pair!r} is not KEY=VALUE")
+            raise ArgumentError(f"--hp {pair!r} is not KEY=VALUE")
         if key in values:
-            raise ValueError(f"--hp {key} is given twice ({values[key]!r} and {value!r})")
+            raise ArgumentError(f"--hp {key} is given twice ({values[key]!r} and {value!r})")
         values[key] = value
     return values
 
@@ -165,7 +170,7 @@ def _copy_channel(channel: str, source: Path, target: Path) -> None:
     from services.dataset import check_csv_size  # the one CSV size limit
 
     if not source.exists():
-        raise ValueError(f"--{channel}: {source} does not exist")
+        raise ArgumentError(f"--{channel}: {source} does not exist")
     if source.is_file():
         check_csv_size(source)
         target.mkdir(parents=True, exist_ok=True)
@@ -175,7 +180,7 @@ def _copy_channel(channel: str, source: Path, target: Path) -> None:
         return
     files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
     if not files:
-        raise ValueError(f"--{channel}: folder {source} holds no CSV files")
+        raise ArgumentError(f"--{channel}: folder {source} holds no CSV files")
     for file in files:
         check_csv_size(file, f"{source.name}/{file.name}")
     target.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -22,3 +24,53 @@ def test_the_error_line_follows_titanic_sm_lang(
     result = CliRunner().invoke(app, ["instances", "--region", "Mars"])
     assert result.exit_code == 1
     assert result.stderr.strip() == f"{prefix}: --region must look like us-east-1, not 'Mars'"
+
+
+def test_a_data_error_is_korean_with_titanic_sm_lang_ko(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"<html><body>not found</body></html>")
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    args = ["data", "prepare", "--source", str(bad), "--out", str(tmp_path / "o")]
+    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
+    korean = CliRunner().invoke(app, args)
+    assert (korean.exit_code, korean.output) == (
+        1,
+        "오류: bad.csv: CSV 파일이 아닙니다 (HTML 또는 XML로 보입니다)\n",
+    )
+    monkeypatch.delenv("TITANIC_SM_LANG")
+    english = CliRunner().invoke(app, args)
+    assert (english.exit_code, english.output) == (
+        1,
+        "error: bad.csv: not a CSV file (it looks like HTML or XML)\n",
+    )
+
+
+def test_a_user_error_keeps_its_exit_code_and_a_bug_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from services import local_runner
+
+    monkeypatch.delenv("TITANIC_SM_LANG", raising=False)
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+
+    def trainer_refuses(*args: object) -> object:
+        raise local_runner.TrainHereError("Framework error: the trainer crashed", 2)
+
+    monkeypatch.setattr(local_runner, "train_here", trainer_refuses)
+    refused = CliRunner().invoke(app, ["train-here", "--train", "t.csv", "--model-dir", str(tmp_path)])
+    assert (refused.exit_code, refused.output) == (2, "error: Framework error: the trainer crashed\n")
+
+    def broken(*args: object) -> object:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(local_runner, "train_here", broken)
+    bug = CliRunner().invoke(app, ["train-here", "--train", "t.csv", "--model-dir", str(tmp_path)])
+    log = tmp_path / "logs" / "cli-errors.log"
+    assert bug.exit_code == 1
+    assert bug.output == (
+        "error: internal error (a bug in titanic-sm, please report it): ZeroDivisionError: "
+        f"division by zero; the traceback is in {log}\n"
+    )
+    assert "Traceback" in log.read_text() and "ZeroDivisionError" in log.read_text()
