@@ -48,6 +48,7 @@ __all__ = [
     "InstanceChoice",
     "InstanceChoiceError",
     "RationaleItem",
+    "RationalePart",
     "Spec",
     "capacity_check",
     "chart_points",
@@ -61,6 +62,7 @@ __all__ = [
     "load_specs",
     "price_quote",
     "rationale_items",
+    "rationale_text",
     "to_markdown",
     "training_instance_types",
     "write_price_snapshot",
@@ -132,12 +134,22 @@ class Candidate:
         return {**asdict(self), "eligible": self.eligible, "exclusion_codes": list(self.exclusion_codes)}
 
 
+@dataclass(frozen=True)
+class RationalePart:
+    """One sentence of the long rationale as data: ``instance.long.<code>`` words it (ko, en)."""
+
+    code: str
+    values: dict[str, Any]
+
+
 @dataclass
 class Decision:
     purchase: str  # "on-demand" or "spot"
     chosen: str | None
-    rationale: str
+    rationale: str  # the long rationale in English (CLI, JSON, the submission document)
     candidates: list[Candidate]
+    # The same rationale as data, sentence by sentence, for the page's language (rationale_text).
+    rationale_parts: list[RationalePart] = field(default_factory=list)
 
     def candidate(self, instance_type: str) -> Candidate | None:
         return next((c for c in self.candidates if c.instance_type == instance_type), None)
@@ -308,12 +320,24 @@ def decide(candidates: Iterable[Candidate], requirement: Requirement, spot: bool
     purchase = "spot" if spot else "on-demand"
     eligible = [r for r in rows if r.eligible]
     need = f"{requirement.min_vcpu} vCPU and {requirement.min_memory_gib:g} GiB ({requirement.basis})"
+    need_values = {
+        "purchase": purchase,
+        "min_vcpu": requirement.min_vcpu,
+        "min_memory_gib": requirement.min_memory_gib,
+        "basis": requirement.basis,
+    }
     if not eligible:
         rationale = (
             f"No {purchase} training instance passes every check for {need}. "
             "See each type's exclusions; an instance can still be chosen with an override reason."
         )
-        return Decision(purchase=purchase, chosen=None, rationale=rationale, candidates=rows)
+        return Decision(
+            purchase=purchase,
+            chosen=None,
+            rationale=rationale,
+            candidates=rows,
+            rationale_parts=[RationalePart("none", need_values)],
+        )
     best = eligible[0]
     quota_words = (
         f"its {purchase} quota is {best.quota:g} ({best.quota_source}, {best.quota_fetched})"
@@ -326,12 +350,47 @@ def decide(candidates: Iterable[Candidate], requirement: Requirement, spot: bool
         f"it costs ${best.usd_per_hour:g}/h ({best.price_source}, {best.price_fetched}), the cheapest of "
         f"{len(eligible)} eligible types; {quota_words}."
     ]
+    chosen_values = {
+        **need_values,
+        "instance_type": best.instance_type,
+        "vcpu": best.vcpu,
+        "memory_gib": best.memory_gib,
+        "usd_per_hour": best.usd_per_hour,
+        "price_source": best.price_source,
+        "price_fetched": best.price_fetched,
+        "eligible": len(eligible),
+    }
+    structured = [
+        RationalePart("chosen", chosen_values),
+        RationalePart(
+            "quota",
+            {
+                "purchase": purchase,
+                "quota": best.quota,
+                "source": best.quota_source,
+                "fetched": best.quota_fetched,
+            },
+        )
+        if best.quota is not None
+        else RationalePart("quota_unknown", {"purchase": purchase, "source": best.quota_source}),
+    ]
     cheaper = [
         r for r in rows if not r.eligible and r.usd_per_hour is not None and _sort_key(r) < _sort_key(best)
     ]
     for row in cheaper:
         parts.append(
             f"{row.instance_type} (${row.usd_per_hour:g}/h) was excluded: {'; '.join(row.exclusions)}."
+        )
+        structured.append(
+            RationalePart(
+                "cheaper_excluded",
+                {
+                    "instance_type": row.instance_type,
+                    "usd_per_hour": row.usd_per_hour,
+                    "reasons": "; ".join(row.exclusions),
+                    "codes": list(row.exclusion_codes),
+                },
+            )
         )
     excluded = [r for r in rows if not r.eligible]
     counts: dict[str, int] = {}
@@ -341,7 +400,53 @@ def decide(candidates: Iterable[Candidate], requirement: Requirement, spot: bool
     if counts:
         summary = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
         parts.append(f"Of {len(rows)} candidates, {len(excluded)} were excluded ({summary}).")
-    return Decision(purchase=purchase, chosen=best.instance_type, rationale=" ".join(parts), candidates=rows)
+        structured.append(
+            RationalePart(
+                "summary",
+                {
+                    "candidates": len(rows),
+                    "excluded": len(excluded),
+                    "summary": summary,
+                    "counts": [(EXCLUSION_CODES[reason], n) for reason, n in sorted(counts.items())],
+                },
+            )
+        )
+    return Decision(
+        purchase=purchase,
+        chosen=best.instance_type,
+        rationale=" ".join(parts),
+        candidates=rows,
+        rationale_parts=structured,
+    )
+
+
+def rationale_text(decision: Decision, lang: str) -> str:
+    """The long rationale in ``lang`` from the catalogue (``instance.long.*``); in English it is
+    ``decision.rationale`` word for word. Purchase options and exclusion reasons are worded by the
+    catalogue too (``instance.purchase_*``, ``instance.reason_*``); sources, dates, instance types
+    and figures stay as they are."""
+    from services.messages import language_of, text
+
+    # English keeps each exclusion's full detail (as the CLI prints it); another language names
+    # each reason by the catalogue's label, the details being English.
+    localise = language_of(lang) != "en"
+
+    def words(part: RationalePart) -> str:
+        values = dict(part.values)
+        if "purchase" in values:
+            values["purchase"] = text(f"instance.purchase_{values['purchase'].replace('-', '_')}", lang)
+        if part.code == "cheaper_excluded" and localise:
+            values["reasons"] = "; ".join(text(f"instance.reason_{c}", lang) for c in values["codes"])
+        if part.code == "summary" and localise:
+            values["summary"] = ", ".join(
+                text("instance.reason_count", lang, reason=text(f"instance.reason_{c}", lang), count=n)
+                for c, n in values["counts"]
+            )
+        return text(f"instance.long.{part.code}", lang, **values)
+
+    if not decision.rationale_parts:  # a Decision built by hand: only its English text is known
+        return decision.rationale
+    return " ".join(words(part) for part in decision.rationale_parts)
 
 
 # -- the decision as data, for pictures: funnel, chart, five-line rationale, exclusions ---------

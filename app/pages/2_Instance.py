@@ -12,6 +12,7 @@ from ui import (
     LAUNCH_OVERRIDE_KEY,
     LAUNCH_SPOT_KEY,
     code,
+    current_language,
     flash,
     instance_evidence,
     page_setup,
@@ -149,7 +150,7 @@ for item in view.rationale:
     else:
         st.caption(t("instance.source_only", source=item.source or plain("instance.no_source")))
 with st.expander(t("instance.long_text")):
-    st.markdown(t("common.as_is", message=decision.rationale))
+    st.markdown(t("common.as_is", message=instances.rationale_text(decision, current_language())))
     requirement = evidence.requirement
     st.markdown(
         t(

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 from test_data_page import HEADER, good_rows, upload
-from ui_helpers import errors
+from ui_helpers import errors, texts
 
 from services import instances
 from services.jobs import JobStore
@@ -70,3 +70,15 @@ def test_a_refused_launch_is_in_korean_on_the_train_page(
     assert errors(at) == ["max_wait(600초)은 max_run(3600초) 이상이어야 합니다"], errors(at)
     assert JobStore(app_settings.job_store_path).list() == []
     assert all(HANGUL.search(e) for e in errors(at))
+
+
+def test_the_long_rationale_is_korean_on_a_korean_page(
+    page: Callable[..., AppTest], app_settings: Settings
+) -> None:
+    evidence = instances.gather(app_settings)
+    at = page("pages/2_Instance.py", lang="ko").run()
+    assert not at.exception
+    shown = texts(at)
+    assert instances.rationale_text(evidence.on_demand, "ko") in shown
+    assert evidence.on_demand.rationale not in shown  # the English paragraph is gone
+    assert f"{evidence.on_demand.chosen}은(는) 필요량에 맞는 가장 작은 온디맨드 학습 인스턴스입니다" in shown

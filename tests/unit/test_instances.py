@@ -251,3 +251,43 @@ def test_on_aws_the_proof_is_the_latest_completed_job_on_the_chosen_type(tmp_pat
     assert "Proof: ml.m5.large: training job titanic-old completed on AWS in 95 s" in instances.to_markdown(
         evidence
     )
+
+
+def _three_rationales(tmp_path: Path) -> list[instances.Decision]:
+    """A choice with cheaper types excluded, a choice with its quota unknown, and no choice."""
+    table = quota_table({("ml.t3.medium", False): 1, ("ml.t3.large", False): 0, ("ml.m5.large", False): 2})
+    prices = {"ml.t3.medium": 0.05, "ml.t3.large": 0.10, "ml.m5.large": 0.115}
+    chosen = instances.gather(
+        settings(tmp_path), requirement=requirement(1, 6.0), price_book=book(prices), quota_table=table
+    )
+    unknown = instances.gather(
+        settings(tmp_path),
+        requirement=requirement(),
+        price_book=book({"ml.m5.large": 0.115}),
+        quota_table=quotas.unknown_table("us-east-1", "quota unknown"),
+    )
+    nothing = instances.gather(
+        settings(tmp_path),
+        requirement=requirement(1, 4096.0),
+        price_book=book({"ml.m5.large": 0.115}),
+        quota_table=quota_table({("ml.m5.large", False): 1}),
+    )
+    return [chosen.on_demand, chosen.spot, unknown.on_demand, nothing.on_demand]
+
+
+def test_the_long_rationale_from_the_catalogue_is_the_english_text_word_for_word(tmp_path: Path) -> None:
+    for decision in _three_rationales(tmp_path):
+        assert decision.rationale_parts, decision.rationale
+        assert instances.rationale_text(decision, "en") == decision.rationale
+
+
+def test_the_long_rationale_in_korean_keeps_figures_and_names_reasons_in_korean(tmp_path: Path) -> None:
+    chosen, spot, unknown, nothing = _three_rationales(tmp_path)
+    korean = instances.rationale_text(chosen, "ko")
+    assert korean.startswith("ml.m5.large은(는) 필요량에 맞는 가장 작은 온디맨드 학습 인스턴스입니다"), korean
+    assert "ml.t3.medium(시간당 $0.05)은(는) 제외되었습니다: 필요량에 못 미침." in korean
+    assert "ml.t3.large(시간당 $0.1)은(는) 제외되었습니다: 쿼터 0." in korean
+    assert "was excluded" not in korean and "cheapest of" not in korean
+    assert "스팟 학습 인스턴스" in instances.rationale_text(spot, "ko")
+    assert "쿼터를 알 수 없어 확인되지 않았습니다" in instances.rationale_text(unknown, "ko")
+    assert instances.rationale_text(nothing, "ko").startswith("1 vCPU, 4096 GiB")
