@@ -111,12 +111,15 @@ def hint_of(exc: BaseException) -> str:
 
 def describe(exc: BaseException, lang: str = "en") -> str:
     """One line for a reader in ``lang``: the catalogue's ``error.<code>`` filled from the
-    error's values, or the English message when the catalogue lacks the code or a value."""
+    error's values, or the English message when the catalogue lacks the code or a value.
+
+    In English it is the error's own line: the catalogue's English entry says the same (a test
+    keeps them equal), and a step may have added words to it ("(--override-reason)")."""
     from services import messages
 
     code = code_of(exc)
     entry = messages.catalogue().get(ERROR_KEY_PREFIX + code) if code else None
-    if entry is None:
+    if entry is None or messages.language_of(lang) == "en":
         return one_line(exc)
     try:
         worded = entry[messages.language_of(lang)].format(**values_of(exc))

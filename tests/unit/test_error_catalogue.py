@@ -68,6 +68,12 @@ def _code_sites() -> list[tuple[str, int, str, set[str] | None]]:
 SITES = _code_sites()
 
 
+def worded(exc: BaseException, lang: str) -> str:
+    """The catalogue's own wording of an error's code and values, in ``lang``."""
+    entry = messages.catalogue()[errors.ERROR_KEY_PREFIX + errors.code_of(exc)]
+    return entry[lang].format(**errors.values_of(exc))
+
+
 def test_the_scan_finds_the_coded_errors() -> None:
     codes = {code for _, _, code, _ in SITES}
     # A scan that finds nothing would pass every check below: these must be among what it finds.
@@ -134,6 +140,7 @@ def test_a_bad_csv_reads_the_same_in_english_and_is_korean_in_korean(content: by
         dataset.load_frame(content, name="t.csv")
     exc = caught.value
     assert isinstance(exc, UserError) and exc.code, str(exc)
+    assert worded(exc, "en") == str(exc), "the catalogue's English must say what the message says"
     assert errors.describe(exc, "en") == str(exc)
     korean = errors.describe(exc, "ko")
     assert HANGUL.search(korean) and korean != str(exc), korean
@@ -170,3 +177,61 @@ def test_a_stage_keeps_the_code_of_what_failed_in_it() -> None:
     assert str(wrapped) == "data: t.csv: the file is empty"
     assert (wrapped.code, wrapped.values, wrapped.step) == ("data.empty_file", {"file": "t.csv"}, "data")
     assert errors.describe(wrapped, "ko") == "data: t.csv: 파일이 비어 있습니다"
+
+
+def _launch_refusals(tmp_path: Path) -> list[UserError]:
+    """The refusals a user meets on the Instance and Train pages and in `titanic-sm run`."""
+    from services import cost, instances, training
+    from services.settings import Settings
+
+    settings = Settings(state_dir=tmp_path)
+    refused: list[UserError] = []
+    good = training.FitRequest(
+        job_name="titanic-1",
+        image_uri="127.0.0.1:5000/titanic@sha256:" + "0" * 64,
+        channels={"train": "s3://bucket/train/"},
+    )
+    bad_requests = [
+        {"use_spot": True, "max_run_seconds": 3600, "max_wait_seconds": 600},
+        {"use_spot": True, "max_wait_seconds": None},
+        {"max_wait_seconds": 7200},
+        {"max_run_seconds": 0},
+        {"instance_type": "ml.nothing.large"},
+        {"job_name": "no spaces allowed"},
+        {"image_uri": "titanic:latest"},
+        {"channels": {"validation": "s3://bucket/validation/"}},
+        {"channels": {"train": "/tmp/train"}},
+    ]
+    import dataclasses
+
+    for change in bad_requests:
+        with pytest.raises(training.TrainingError) as caught:
+            training.validate_request(settings, dataclasses.replace(good, **change))
+        refused.append(caught.value)
+    evidence = instances.gather(settings, offline=True)
+    failing = next(c.instance_type for c in evidence.on_demand.candidates if not c.eligible)
+    for instance_type in (failing, "ml.nothing.large"):
+        with pytest.raises(instances.InstanceChoiceError) as caught_choice:
+            instances.check_choice(evidence, instance_type)
+        refused.append(caught_choice.value)
+    with pytest.raises(cost.BudgetExceededError) as over:
+        cost.check_budget(
+            settings.with_overrides(max_job_cost_usd=0.01), "ml.m5.large", spot=False, max_run_seconds=86_400
+        )
+    refused.append(over.value)
+    with pytest.raises(cost.CostError) as no_wait:
+        cost.maximum(
+            "ml.m5.large", 0.115, "snapshot", 1, max_run_seconds=60, max_wait_seconds=None, spot=True
+        )
+    refused.append(no_wait.value)
+    return refused
+
+
+def test_launch_refusals_read_the_same_in_english_and_are_korean_in_korean(tmp_path: Path) -> None:
+    refusals = _launch_refusals(tmp_path)
+    assert len({type(e) for e in refusals}) == 4 and len({e.code for e in refusals}) >= 12
+    for exc in refusals:
+        assert exc.code, str(exc)
+        assert worded(exc, "en") == str(exc)
+        korean = errors.describe(exc, "ko")
+        assert HANGUL.search(korean) and korean == " ".join(worded(exc, "ko").split()), korean
