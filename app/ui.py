@@ -188,6 +188,8 @@ def show_error(what: str, exc: BaseException) -> None:
     a CSV cell or a failure file); the traceback goes to the log."""
     log.error("%s failed", what, exc_info=exc)
     st.error(t("common.failed", what=Markdown(what), cause=error_text(exc)))
+    if isinstance(exc, errors.InfrastructureError):  # what to start or check, in the page's language
+        st.caption(t("common.as_is", message=errors.hint_text(exc, current_language())))
 
 
 def show_refusal(exc: BaseException) -> None:

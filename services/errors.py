@@ -35,6 +35,7 @@ __all__ = [
     "code_of",
     "describe",
     "hint_of",
+    "hint_text",
     "one_line",
     "values_of",
 ]
@@ -54,6 +55,8 @@ class TitanicError(Exception):
     # message is shown as it is.
     default_code: ClassVar[str] = ""
     default_hint: ClassVar[str] = ""
+    # The catalogue key that words ``default_hint`` ("" for none).
+    default_hint_key: ClassVar[str] = ""
     # What the CLI exits with.
     exit_code: int = 1
     # The step of the flow that failed ("data", "request", "instance"...), when one wraps the error.
@@ -76,6 +79,7 @@ class UserError(TitanicError):
     """Bad input, a refused choice or a missing setting: the user can fix it."""
 
     default_hint = "fix the input named in the message and try again"
+    default_hint_key = "error.hint.user"
 
 
 class InfrastructureError(TitanicError):
@@ -85,6 +89,7 @@ class InfrastructureError(TitanicError):
         "check that the service named in the message is running and reachable "
         "(`titanic-sm local status`, `docker info`, `titanic-sm config check`), then retry"
     )
+    default_hint_key = "error.hint.infrastructure"
 
 
 def one_line(exc: BaseException) -> str:
@@ -128,3 +133,21 @@ def describe(exc: BaseException, lang: str = "en") -> str:
     step = getattr(exc, "step", "")
     line = " ".join(worded.split())
     return f"{step}: {line}" if isinstance(step, str) and step else line
+
+
+def hint_text(exc: BaseException, lang: str = "en") -> str:
+    """What to do about ``exc`` in ``lang``: the catalogue's ``error.<code>.hint``, or its class's
+    worded default hint, or the hint's English words ('' when the error has none)."""
+    from services import messages
+
+    hint = hint_of(exc)
+    if not hint:
+        return ""
+    entries = messages.catalogue()
+    code = code_of(exc)
+    key = f"{ERROR_KEY_PREFIX}{code}.hint" if code else ""
+    if key not in entries and hint == getattr(type(exc), "default_hint", None):
+        key = getattr(type(exc), "default_hint_key", "")
+    if key in entries:
+        return entries[key][messages.language_of(lang)]
+    return hint

@@ -235,3 +235,22 @@ def test_launch_refusals_read_the_same_in_english_and_are_korean_in_korean(tmp_p
         assert worded(exc, "en") == str(exc)
         korean = errors.describe(exc, "ko")
         assert HANGUL.search(korean) and korean == " ".join(worded(exc, "ko").split()), korean
+
+
+def test_hints_are_worded_in_both_languages_and_say_what_the_raise_site_says(tmp_path: Path) -> None:
+    from services.local_stack import LocalStackError
+
+    down = LocalStackError("moto failed to start on 127.0.0.1:5000: address in use")
+    assert errors.hint_text(down, "en") == InfrastructureError.default_hint
+    assert "titanic-sm local status" in errors.hint_text(down, "ko") and HANGUL.search(
+        errors.hint_text(down, "ko")
+    )
+    assert errors.hint_text(UserError("x"), "ko") == messages.text("error.hint.user", "ko")
+    assert errors.hint_text(UserError("x", hint="do this"), "ko") == "do this"  # no wording: as given
+    for exc in _launch_refusals(tmp_path):
+        key = f"error.{exc.code}.hint"
+        if key in messages.catalogue():
+            assert messages.text(key, "en") == exc.hint, key
+            assert HANGUL.search(errors.hint_text(exc, "ko")), key
+    coded = {e.code for e in _launch_refusals(tmp_path)}
+    assert {"instance.fails_checks", "cost.over_budget"} <= coded
