@@ -329,7 +329,7 @@ def local_stack_panel(settings: Settings) -> None:
         services = local_stack.status(settings)
     except Exception as exc:  # a missing or broken stack is shown, never raised
         log.warning("local stack status failed", exc_info=exc)
-        st.warning(t("sidebar.stack_unavailable", cause=one_line(exc)))
+        st.warning(t("sidebar.stack_unavailable", cause=error_text(exc)))
         return
     for service in services:
         state = (

@@ -42,10 +42,7 @@ class ErrorEdge(typer.core.TyperGroup):
             fail(errors.describe(exc, cli_language()), exc.exit_code)
         except Exception as exc:  # not one of ours: a bug; one line here, the traceback in a log
             log = _write_bug_log(ctx, exc)
-            fail(
-                f"internal error (a bug in titanic-sm, please report it): {type(exc).__name__}: "
-                f"{errors.one_line(exc)}; the traceback is in {log}"
-            )
+            fail(say("cli.bug", kind=type(exc).__name__, message=errors.one_line(exc), log=log))
 
 
 def _write_bug_log(ctx: Any, exc: BaseException) -> str:

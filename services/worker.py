@@ -350,7 +350,12 @@ def restart(settings: Settings, job_id: str) -> str:
     store = JobStore(settings.job_store_path)
     old = store.get(job_id)
     if old.is_active:
-        raise StageError("restart", f"job {old.job_name} is still {old.status}; stop it first")
+        raise StageError(
+            "restart",
+            f"job {old.job_name} is still {old.status}; stop it first",
+            code="job.still_running",
+            values={"job": old.job_name, "status": old.status},
+        )
     request = LaunchRequest.from_dict(old.request.get("launch", {}))
     again = LaunchRequest(**{**asdict(request), "request_key": None, "job_name": None})
     return launch(_settings_from_job(old, settings), again)
