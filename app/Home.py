@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 from ui import action, code, page_setup, t
 
-from services.jobs import JobStore
+from services.jobs import JobStore, refresh
 
 settings = page_setup("nav.home")
 
@@ -26,7 +26,9 @@ for column, (page, label) in zip(
 ):
     column.page_link(page, label=t(label))
 
-latest = action(t("common.reading_store"), JobStore(settings.job_store_path).list, limit=1)
+store = JobStore(settings.job_store_path)
+action(t("common.reading_store"), refresh, store)  # a dead worker's job reads Failed
+latest = action(t("common.reading_store"), store.list, limit=1)
 if latest:
     job = latest[0]
     if job.validation_auc is not None:

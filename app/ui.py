@@ -257,8 +257,28 @@ def page_setup(title_key: str, icon: str = "🚢") -> Settings:
     except SettingsError as exc:
         st.error(t("common.settings_error", cause=str(exc)))
         st.stop()
+    start_local_stack(settings)
     sidebar(settings)
     return settings
+
+
+# The stack folders this app process has started (or tried to): once each, at the app's start.
+_STACKS_STARTED: set[str] = set()
+
+
+def start_local_stack(settings: Settings) -> None:
+    """The app's one start of the local stack (``make run`` has usually started it already).
+
+    Once per process and stack folder: a stack stopped later is shown in the sidebar with its
+    start button, and a client asked for meanwhile says it is not running, never restarts it."""
+    key = str(settings.local_stack_dir.resolve())
+    if not settings.is_local or key in _STACKS_STARTED:
+        return
+    _STACKS_STARTED.add(key)
+    from services import local_stack
+
+    with st.spinner(plain("sidebar.starting_stack")):
+        action(t("sidebar.start_stack_what"), local_stack.ensure_running, settings)
 
 
 # The pages, in the order of the flow: (script relative to app/, its catalogue title).

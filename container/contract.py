@@ -32,6 +32,7 @@ __all__ = [
     "CHANNELS",
     "DEFAULT_BASE_DIR",
     "FAILURE_REASON_LIMIT",
+    "MAX_RUNTIME_LIMIT_SECONDS",
     "METRICS_FILE",
     "MODEL_FILE",
     "OPTIONAL_CHANNELS",
@@ -52,6 +53,9 @@ MODEL_FILE = "model.joblib"
 METRICS_FILE = "metrics.json"
 # SageMaker keeps only this many characters of output/failure as the job's FailureReason.
 FAILURE_REASON_LIMIT = 1024
+# SageMaker's ceiling on MaxRuntimeInSeconds (and MaxWaitTimeInSeconds) for a training job:
+# 28 days (the API reference's StoppingCondition; botocore's model gives only the minimum, 1).
+MAX_RUNTIME_LIMIT_SECONDS = 28 * 24 * 3600
 
 # The verb SageMaker passes as argv[1]; "serve" would arrive the same way for hosting.
 TRAIN_VERB = "train"

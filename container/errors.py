@@ -14,6 +14,8 @@ import traceback
 from pathlib import Path
 from typing import TextIO
 
+from container.contract import FAILURE_REASON_LIMIT
+
 __all__ = [
     "FAILURE_PREFIX",
     "FRAMEWORK_ERROR_EXIT",
@@ -32,7 +34,7 @@ FRAMEWORK_ERROR_EXIT = 2
 # 128 + SIGTERM, what a shell reports for a process ended by that signal.
 STOPPED_EXIT = 143
 FAILURE_PREFIX = "Failure reason: "
-FAILURE_LIMIT = 1024
+FAILURE_LIMIT = FAILURE_REASON_LIMIT  # SageMaker keeps this much of output/failure
 
 
 class UserError(Exception):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from container.contract import METRICS_FILE, MODEL_FILE
+from container.contract import FAILURE_REASON_LIMIT, METRICS_FILE, MODEL_FILE
 from container.hyperparameters import HyperparameterError, parse
 from services import storage
 from services.settings import Settings
@@ -315,4 +315,4 @@ def failure_reason_from_output(settings: Settings, job_output_prefix: str) -> st
     except (ArtifactError, tarfile.TarError, OSError, EOFError):
         return None
     line = " ".join(text.split())
-    return line[:1024] or None
+    return line[:FAILURE_REASON_LIMIT] or None

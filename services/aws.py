@@ -1,25 +1,33 @@
 """boto3 sessions and clients for a target: the one place that knows where AWS is.
 
 On ``aws`` this is the usual credential chain (env, profile, SSO, instance role), never shown.
-On ``local`` every client points at the local stack, with moto's fake credentials: SageMaker's
-API at the stack's training control plane, every other service at its moto server. The calls
-above this module, the SageMaker SDK's included, are byte-for-byte the AWS ones.
+On ``local`` every client points at the running local stack, with moto's fake credentials:
+SageMaker's API at the stack's training control plane, every other service at its moto server.
+The calls above this module, the SageMaker SDK's included, are byte-for-byte the AWS ones.
+
+Asking for a client starts nothing: on ``local`` the endpoints are the ones the running stack
+recorded (``local_stack.running_endpoints``, a file read), and a stack that is down is one
+``LocalStackError`` line. The stack is started at the edges: ``titanic-sm local up`` / ``make run``,
+the app's start, the CLI commands that use AWS, the worker process and the test fixtures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import threading
 from typing import Any
 
 import boto3
 import botocore.config
+import botocore.loaders
+import botocore.session
 
+from services import local_stack
+from services.local_stack import LOCAL_CREDENTIALS
 from services.settings import Settings
 
 __all__ = ["LOCAL_CREDENTIALS", "LocalStackSession", "boto_session", "client", "endpoint_url"]
 
-# moto accepts any key; fixed values keep SigV4 signatures and presigned URLs reproducible.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 # The services the training control plane answers; moto answers the rest.
 CONTROL_PLANE_SERVICES = frozenset({"sagemaker"})
 _LOOPBACK_PREFIXES = ("http://127.0.0.1:", "http://localhost:")
@@ -28,31 +36,31 @@ _RETRIES = botocore.config.Config(retries={"max_attempts": 5, "mode": "standard"
 
 
 def endpoint_url(settings: Settings, service: str = "s3") -> str | None:
-    """The local stack's endpoint for ``service`` (starting the stack if it is down); None on aws."""
+    """The running local stack's endpoint for ``service``; None on aws. Never starts anything."""
     if not settings.is_local:
         return None
-    from services import local_stack  # the stack is only needed on the local target
-
-    stack = local_stack.ensure_running(settings)
+    stack = local_stack.running_endpoints(settings)
     return stack.sagemaker_url if service in CONTROL_PLANE_SERVICES else stack.moto_url
 
 
 class LocalStackSession(boto3.Session):
-    """A boto3 session whose every client and resource talks to the local stack.
+    """A boto3 session whose every client and resource talks to the given local endpoints.
 
     The SageMaker SDK builds its own clients from the session it is given (S3, Logs, STS with an
     explicit regional AWS endpoint): pinning the endpoint here keeps all of them on 127.0.0.1.
     An endpoint already on the loopback (the stack's own start-up calls) is kept as given.
     """
 
-    def __init__(self, endpoint_for: Callable[[str], str | None], **kwargs: Any) -> None:
+    def __init__(self, moto_url: str, sagemaker_url: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._endpoint_for = endpoint_for
+        self._moto_url = moto_url
+        self._sagemaker_url = sagemaker_url
 
     def _pin(self, service_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         given = kwargs.get("endpoint_url")
         if not (isinstance(given, str) and given.startswith(_LOOPBACK_PREFIXES)):
-            kwargs["endpoint_url"] = self._endpoint_for(service_name)
+            local = service_name in CONTROL_PLANE_SERVICES
+            kwargs["endpoint_url"] = self._sagemaker_url if local else self._moto_url
         return kwargs
 
     def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:
@@ -62,16 +70,53 @@ class LocalStackSession(boto3.Session):
         return super().resource(service_name, *args, **self._pin(service_name, kwargs))
 
 
-def boto_session(settings: Settings) -> boto3.Session:
+def _session_key(settings: Settings) -> tuple[Any, ...]:
     if settings.is_local:
-        # Resolved when a client is made, not now: a session is cheap and starts nothing.
+        stack = local_stack.running_endpoints(settings)
+        return ("local", settings.region, stack.moto_url, stack.sagemaker_url)
+    return ("aws", settings.region, settings.aws_profile)
+
+
+# botocore's endpoint and service data, parsed once per process: a new session parses them
+# again (about 1 s on a busy machine), and a page that polls every 1.5 s must not pay that.
+_DATA_LOADER = botocore.loaders.create_loader()
+
+
+def _new_session(key: tuple[Any, ...]) -> boto3.Session:
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _DATA_LOADER)
+    if key[0] == "local":
+        _, region, moto_url, sagemaker_url = key
         return LocalStackSession(
-            lambda service: endpoint_url(settings, service), region_name=settings.region, **LOCAL_CREDENTIALS
+            moto_url, sagemaker_url, botocore_session=core, region_name=region, **LOCAL_CREDENTIALS
         )
-    return boto3.Session(region_name=settings.region, profile_name=settings.aws_profile)
+    _, region, profile = key
+    return boto3.Session(botocore_session=core, region_name=region, profile_name=profile)
+
+
+def boto_session(settings: Settings) -> boto3.Session:
+    """A new session for the settings' target (the SageMaker SDK keeps the one it is given)."""
+    return _new_session(_session_key(settings))
+
+
+# On local, one session per stack and process: its credentials are moto's fixed ones, so
+# nothing can go stale, and a client from it costs a few ms. boto3 sessions are not thread-safe
+# (the app serves each tab in a thread), so clients are made under a lock; clients themselves
+# are. On aws every client gets a fresh session, so the credential chain (env, profile, SSO) is
+# read as it is now.
+_LOCAL_SESSIONS: dict[tuple[Any, ...], boto3.Session] = {}
+_LOCAL_SESSIONS_LOCK = threading.Lock()
 
 
 def client(settings: Settings, service: str, **kwargs: Any) -> Any:
     """A boto3 client for ``service`` on the settings' target."""
     kwargs.setdefault("config", _RETRIES)
-    return boto_session(settings).client(service, **kwargs)
+    key = _session_key(settings)
+    if key[0] != "local":
+        return _new_session(key).client(service, **kwargs)
+    with _LOCAL_SESSIONS_LOCK:
+        cached = (os.getpid(), *key)
+        session = _LOCAL_SESSIONS.get(cached)
+        if session is None:
+            session = _LOCAL_SESSIONS[cached] = _new_session(key)
+        return session.client(service, **kwargs)

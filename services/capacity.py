@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from container.contract import DEFAULT_BASE_DIR, Paths
+from container.contract import DEFAULT_BASE_DIR, TRAIN_CHANNEL, VALIDATION_CHANNEL, Paths
 from services.docker_cli import DockerError, docker
 from services.settings import Settings
 
@@ -168,7 +168,7 @@ def _write_tree(
 ) -> None:
     paths = Paths(base)
     paths.config_dir.mkdir(parents=True)
-    channels = {"train": train_csv} | ({"validation": validation_csv} if validation_csv else {})
+    channels = {TRAIN_CHANNEL: train_csv} | ({VALIDATION_CHANNEL: validation_csv} if validation_csv else {})
     for channel, csv in channels.items():
         paths.channel_dir(channel).mkdir(parents=True)
         shutil.copyfile(csv, paths.channel_dir(channel) / Path(csv).name)

@@ -53,9 +53,7 @@ class CleanPlan:
 def _our_jobs(settings: Settings) -> list[Job]:
     if not settings.job_store_path.exists():
         return []
-    return [
-        job for job in JobStore(settings.job_store_path).list(reap=False) if job.target == settings.target
-    ]
+    return [job for job in JobStore(settings.job_store_path).list() if job.target == settings.target]
 
 
 def _digest_of(image_uri: str | None, repository: str) -> str | None:

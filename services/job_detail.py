@@ -146,7 +146,7 @@ def phase_history(
     the newest ``limit`` jobs. Summed in SQL, so the history is never loaded whole."""
     now = time.time() if now is None else now
     if jobs is None:
-        jobs = store.page(limit=limit, reap=False).jobs
+        jobs = store.page(limit=limit).jobs
     seconds = store.phase_seconds([j.id for j in jobs], now=now)
     return [
         JobPhases(

@@ -4,9 +4,10 @@ It is the one source of job history for the CLI and the dashboard, so two tabs, 
 a CLI all agree. Each write is one transaction; WAL and a busy timeout let several workers and
 readers share the file. The schema is migrated by version (table ``schema_version``).
 
-A worker that dies cannot mark its own job Failed, so whoever reads the store does it
-(``reap_dead_workers``): a job whose worker pid is gone, or whose heartbeat is stale, becomes
-Failed with the reason, never InProgress forever.
+Reads never write. A worker that dies cannot mark its own job Failed, so the one refresh does
+it (``refresh``, which the pages call once per poll and the CLI once per command; ``sync`` ends
+with it): a job whose worker pid is gone, or whose heartbeat is stale, becomes Failed with the
+reason, never InProgress forever.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "Transition",
     "pid_alive",
     "reconcile_with_aws",
+    "refresh",
     "sync",
 ]
 
@@ -534,10 +536,8 @@ class JobStore:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def get(self, job_id: str, *, reap: bool = True) -> Job:
+    def get(self, job_id: str) -> Job:
         """A job by id or by job name."""
-        if reap:
-            self.reap_dead_workers()
         with self._connect(write=False) as conn:
             row = conn.execute(
                 "SELECT id FROM jobs WHERE id = ? OR job_name = ?", (job_id, job_id)
@@ -552,11 +552,8 @@ class JobStore:
         statuses: Sequence[str] | None = None,
         targets: Sequence[str] | None = None,
         limit: int | None = None,
-        reap: bool = True,
     ) -> list[Job]:
         """Jobs newest first, optionally filtered by status and target."""
-        if reap:
-            self.reap_dead_workers()
         where, params = _filters(statuses, targets, None)
         tail = " LIMIT ?" if limit else ""
         if limit:
@@ -588,7 +585,6 @@ class JobStore:
         text: str | None = None,
         offset: int = 0,
         limit: int = DEFAULT_PAGE_SIZE,
-        reap: bool = True,
     ) -> JobPage:
         """One page of jobs, newest first, filtered and counted in SQL (the history is never loaded whole).
 
@@ -599,8 +595,6 @@ class JobStore:
             raise ValueError(f"page size must be at least 1, not {limit}")
         if offset < 0:
             raise ValueError(f"page offset cannot be negative, not {offset}")
-        if reap:
-            self.reap_dead_workers()
         where, params = _filters(statuses, targets, text)
         with self._connect(write=False) as conn:
             total = int(conn.execute(f"SELECT COUNT(*) FROM jobs {where}", params).fetchone()[0])
@@ -824,7 +818,7 @@ def reconcile_with_aws(
     listed = (
         jobs
         if jobs is not None
-        else store.list(statuses=sorted(ACTIVE_STATUSES), targets=["aws"], reap=False)  # by index
+        else store.list(statuses=sorted(ACTIVE_STATUSES), targets=["aws"])  # by index
     )
     candidates = [j for j in listed if j.is_active]
     if not candidates:
@@ -875,9 +869,9 @@ def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
     from services import aws, worker
 
     store = store or JobStore(settings.job_store_path)
-    mine = store.list(targets=[settings.target], statuses=sorted(ACTIVE_STATUSES), reap=False)
+    mine = store.list(targets=[settings.target], statuses=sorted(ACTIVE_STATUSES))
     if not mine:
-        return []
+        return refresh(store)
     sagemaker = aws.client(settings, "sagemaker")
     now = time.time()
     followed = [job for job in mine if _worker_alive(job, pid_alive, now)]
@@ -893,8 +887,14 @@ def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
         if job.training_job or job.job_name in known:
             worker.adopt(settings, job.id)
             changed.append(job.id)
-    changed += [job_id for job_id in store.reap_dead_workers() if job_id not in changed]
+    changed += [job_id for job_id in refresh(store) if job_id not in changed]
     return changed
+
+
+def refresh(store: JobStore) -> list[str]:
+    """The store's one refresh, before a page poll or a CLI command reads it: jobs whose worker
+    died become Failed (Stopped if they were stopping). Returns their ids. Reads never do this."""
+    return store.reap_dead_workers()
 
 
 def as_summary(job: Job) -> Mapping[str, Any]:

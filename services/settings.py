@@ -21,6 +21,9 @@ from typing import Any, Literal
 __all__ = [
     "CONFIG_ENV",
     "CONFIG_FILE",
+    "DEFAULT_MAX_RUN_SECONDS",
+    "DEFAULT_SEED",
+    "DEFAULT_VALIDATION_FRACTION",
     "ENV_PREFIX",
     "LOCAL_ACCOUNT_ID",
     "Resolved",
@@ -41,6 +44,11 @@ Target = Literal["local", "aws"]
 # job_name_for adds -YYYYMMDD-HHMMSS-xxxxxx (23 characters) to at most 40.
 _BASE_JOB_NAME = re.compile(r"[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,39}")
 DEFAULT_MAX_JOB_COST_USD = 10.0
+# The data split when no flag or page control says: the validation share and the split's seed.
+DEFAULT_VALIDATION_FRACTION = 0.2
+DEFAULT_SEED = 42
+# MaxRuntimeInSeconds when neither a flag, the page nor the settings say (one hour).
+DEFAULT_MAX_RUN_SECONDS = 3600
 _NO_BUDGET = frozenset({"none", "off", "unlimited"})
 
 
@@ -71,7 +79,7 @@ class Settings:
     # "auto": the default base if it can be pulled, otherwise an offline Debian-built base.
     base_image: str = "auto"
     use_spot: bool = False
-    max_run_seconds: int = 3600
+    max_run_seconds: int = DEFAULT_MAX_RUN_SECONDS
     max_wait_seconds: int | None = None
     aws_profile: str | None = None
     # Local stack: SIGTERM to SIGKILL when a job is stopped (SageMaker's 120 s; tests shorten it).

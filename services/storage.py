@@ -23,6 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from container.contract import TRAIN_CHANNEL, VALIDATION_CHANNEL
 from services import aws
 from services.settings import Settings
 
@@ -63,9 +64,9 @@ class DatasetChannels:
 
     def channels(self) -> dict[str, str]:
         """The ``fit()`` inputs: channel name -> S3 prefix."""
-        result = {"train": self.train_uri}
+        result = {TRAIN_CHANNEL: self.train_uri}
         if self.validation_uri:
-            result["validation"] = self.validation_uri
+            result[VALIDATION_CHANNEL] = self.validation_uri
         return result
 
 
@@ -171,9 +172,9 @@ def upload_channels(
     The manifest is written last, so its presence means the whole version is in S3; a manifest
     whose hashes differ from these bytes (a version damaged earlier) is uploaded again.
     """
-    files: dict[str, Path] = {"train": Path(train_file)}
+    files: dict[str, Path] = {TRAIN_CHANNEL: Path(train_file)}
     if validation_file is not None:
-        files["validation"] = Path(validation_file)
+        files[VALIDATION_CHANNEL] = Path(validation_file)
     contents: dict[str, bytes] = {}
     for channel, path in files.items():
         try:
@@ -223,7 +224,7 @@ def upload_channels(
     return DatasetChannels(
         version=version,
         train_uri=f"{root}/train/",
-        validation_uri=f"{root}/validation/" if "validation" in files else None,
+        validation_uri=f"{root}/{VALIDATION_CHANNEL}/" if VALIDATION_CHANNEL in files else None,
         manifest_uri=f"{root}/{MANIFEST}",
         sha256=sha,
         uploaded=uploaded,

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from container.contract import MAX_RUNTIME_LIMIT_SECONDS, TRAIN_CHANNEL
 from container.hyperparameters import HyperparameterError, to_sagemaker
 from container.metrics import METRIC_DEFINITIONS
 from services import aws, instances
-from services.settings import Settings
+from services.settings import DEFAULT_MAX_RUN_SECONDS, Settings
 
 __all__ = [
     "MAX_RUN_LIMIT_SECONDS",
@@ -37,8 +38,7 @@ __all__ = [
     "validate_request",
 ]
 
-# SageMaker's MaxRuntimeInSeconds ceiling (28 days).
-MAX_RUN_LIMIT_SECONDS = 28 * 24 * 3600
+MAX_RUN_LIMIT_SECONDS = MAX_RUNTIME_LIMIT_SECONDS  # SageMaker's ceiling, declared in the contract
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 # The SDK's defaults config, inline: no telemetry calls to AWS hosts (they fail noisily offline).
 TELEMETRY_OPT_OUT_CONFIG: dict[str, Any] = {
@@ -63,7 +63,7 @@ class FitRequest:
     instance_type: str = "ml.m5.large"
     instance_count: int = 1
     use_spot: bool = False
-    max_run_seconds: int = 3600
+    max_run_seconds: int = DEFAULT_MAX_RUN_SECONDS
     max_wait_seconds: int | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -97,7 +97,7 @@ def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
     return the hyperparameters as the strings the Estimator sends."""
     if not JOB_NAME_PATTERN.match(request.job_name):
         raise TrainingError(f"invalid job name {request.job_name!r}: 1-63 letters, digits and hyphens")
-    if "train" not in request.channels:
+    if TRAIN_CHANNEL not in request.channels:
         raise TrainingError("the train channel is missing")
     for channel, uri in request.channels.items():
         if not uri.startswith("s3://"):

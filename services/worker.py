@@ -26,7 +26,7 @@ from typing import Any
 
 from services import jobs as job_store
 from services.jobs import Job, JobStore
-from services.settings import ENV_PREFIX, Settings
+from services.settings import DEFAULT_MAX_RUN_SECONDS, ENV_PREFIX, Settings
 
 __all__ = [
     "HEARTBEAT_SECONDS",
@@ -58,7 +58,6 @@ POLL_SECONDS = (0.5, 10.0)
 STOP_WAIT_SECONDS = 150.0
 # A worker asked to stop before its SageMaker job exists (the image stage) gets this long.
 STOP_GRACE_SECONDS = 20.0
-FAILURE_PREFIX = "Failure reason:"
 # Where this package lives: the worker runs `python -m services` from there.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,7 +104,7 @@ class LaunchRequest:
     instance_reason: str | None = None  # why the recommendation was overridden, if it was
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     use_spot: bool = False
-    max_run_seconds: int = 3600
+    max_run_seconds: int = DEFAULT_MAX_RUN_SECONDS
     max_wait_seconds: int | None = None
     request_key: str | None = None
     image_uri: str | None = None  # None: the worker builds and pushes (ensure_image)
@@ -177,9 +176,9 @@ def _fit_request(settings: Settings, job: Job, image_uri: str) -> Any:
     )
 
 
-# Digest-shaped stand-in, so the image check passes before the image exists; the worker
-# validates again with the real URI.
-_PLACEHOLDER_IMAGE = "pending/image@sha256:" + "0" * 64
+# A request checked before its image is built (the image stage comes later) names this one:
+# pinned like a real URI, so the rest of the request is validated now; the real one at fit.
+PENDING_IMAGE_URI = "pending/image@sha256:" + "0" * 64
 
 
 def _price(settings: Settings, instance_type: str, use_spot: bool) -> tuple[float, str] | None:
@@ -225,7 +224,7 @@ def record_job(settings: Settings, request: LaunchRequest) -> tuple[Job, bool]:
     job_name = request.job_name or training.job_name_for(settings.job_name_base)
     check = training.FitRequest(
         job_name=job_name,
-        image_uri=request.image_uri or _PLACEHOLDER_IMAGE,
+        image_uri=request.image_uri or PENDING_IMAGE_URI,
         channels=dict(request.channels),
         hyperparameters=dict(request.hyperparameters),
         instance_type=instance_type,
@@ -279,7 +278,7 @@ def adopt(settings: Settings, job_id: str) -> None:
     """Start a new worker for a job whose worker is gone: it follows the SageMaker job that is
     already there (never creating a second one) and finishes its stages."""
     store = JobStore(settings.job_store_path)
-    job = store.get(job_id, reap=False)
+    job = store.get(job_id)
     # SageMaker's record first: the new worker reads the image and the progress from it.
     job = store.update(job.id, training_job=_training_job_record(_describe(settings, job.job_name)))
     _spawn_worker(settings, job)
@@ -376,7 +375,7 @@ def _stop_worker(store: JobStore, job: Job) -> Job:
     if job_store.pid_alive(pid):
         _signal_worker(pid, signal.SIGKILL)
         return store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
-    return store.get(stopping.id, reap=False)
+    return store.get(stopping.id)
 
 
 def _signal_worker(pid: int, sig: signal.Signals) -> bool:
@@ -444,7 +443,7 @@ def run_job(
     after recording the job as Failed.
     """
     store = JobStore(settings.job_store_path)
-    job = store.get(job_id, reap=False)
+    job = store.get(job_id)
     # Whoever runs the stages (a worker, or `titanic-sm run` in-process) beats, so readers can
     # tell a live run from a dead one.
     with _heartbeat(store, job.id):
@@ -474,7 +473,7 @@ def _run_stages(
             seconds.update({f"image.{k}": v for k, v in ref.seconds.items()})
             store.update(job.id, image_uri=image_uri)
             done()
-        job = store.get(job.id, reap=False)
+        job = store.get(job.id)
         stage = "fit"
         done = _timed(seconds, "fit", progress)
         artifact_uri = _fit(settings, store, job, image_uri, echo)
@@ -507,7 +506,7 @@ def _run_stages(
         )
         results: dict[str, Any] = {
             **_headline(run.metrics),
-            **_actual_cost(settings, store.get(job.id, reap=False), seconds.get("fit", 0.0)),
+            **_actual_cost(settings, store.get(job.id), seconds.get("fit", 0.0)),
         }
         final = store.set_status(
             job.id,
@@ -515,7 +514,7 @@ def _run_stages(
             secondary_status="Completed",
             metrics=run.metrics,
             local_path=str(run.local_path),
-            training_job={**store.get(job.id, reap=False).training_job, **_peak_memory(settings, job)},
+            training_job={**store.get(job.id).training_job, **_peak_memory(settings, job)},
             **results,
         )
         done()
@@ -587,7 +586,7 @@ def _add_cost_to_run(manifest: Path, job: Job) -> None:
 
 
 def _record_failure(store: JobStore, job_id: str, reason: str) -> None:
-    current = store.get(job_id, reap=False)
+    current = store.get(job_id)
     if current.status == "Stopping":  # the failure is the stop's doing
         store.set_status(job_id, "Stopped", secondary_status="Stopped", message=reason)
     else:
@@ -638,7 +637,7 @@ def _record_progress(store: JobStore, job: Job, described: Mapping[str, Any], se
         secondary = transition.get("Status")
         if secondary in job_store.TERMINAL_STATUSES or secondary in _SAGEMAKER_LIMITS:
             continue
-        current = store.get(job.id, reap=False)
+        current = store.get(job.id)
         started = transition.get("StartTime")
         store.set_status(
             job.id,
@@ -840,7 +839,7 @@ def _actual_cost(settings: Settings, job: Job, fit_seconds: float) -> dict[str, 
 def run_worker(settings: Settings, job_id: str) -> int:
     """The body of ``titanic-sm worker JOB_ID``: run the job, exit 0 on success, 1 on failure."""
     store = JobStore(settings.job_store_path)
-    job = store.get(job_id, reap=False)
+    job = store.get(job_id)
     # The first beat comes before any heavy import, so a reader sees the worker alive at once.
     store.heartbeat(job.id, os.getpid())
     if job.status in job_store.TERMINAL_STATUSES:
@@ -856,6 +855,15 @@ def run_worker(settings: Settings, job_id: str) -> int:
     def say(stage: str, message: str) -> None:
         print(f"[{stage}] {message}", flush=True)
 
+    if job_settings.is_local:
+        from services import local_stack
+
+        try:
+            local_stack.ensure_running(job_settings)  # the worker is an edge: it starts what it needs
+        except (local_stack.LocalStackError, OSError) as exc:
+            _record_failure(store, job.id, str(exc))
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 1
     try:
         outcome = run_job(job_settings, job.id, progress=say)
     except StageError as exc:

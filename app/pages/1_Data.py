@@ -124,9 +124,13 @@ if frame is not None:
 
     st.subheader(t("data.split_heading"))
     col_fraction, col_seed = st.columns(2)
-    fraction = col_fraction.slider(t("data.fraction"), 0.05, 0.5, 0.2, 0.05, key="split_fraction")
+    fraction = col_fraction.slider(
+        t("data.fraction"), 0.05, 0.5, dataset.DEFAULT_VALIDATION_FRACTION, 0.05, key="split_fraction"
+    )
     seed = int(
-        col_seed.number_input(t("data.seed"), min_value=0, max_value=2**31 - 1, value=42, key="split_seed")
+        col_seed.number_input(
+            t("data.seed"), min_value=0, max_value=2**31 - 1, value=dataset.DEFAULT_SEED, key="split_seed"
+        )
     )
     if st.button(t("data.write"), type="primary", key="write_to_s3"):
         with st.spinner(plain("data.writing")):

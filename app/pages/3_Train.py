@@ -30,9 +30,10 @@ from ui import (
     untrusted_block,
 )
 
+from container.contract import MAX_RUNTIME_LIMIT_SECONDS
 from container.hyperparameters import SCHEMA, HyperParameter
 from services import cost, images, instances, logs, storage, worker
-from services.jobs import ACTIVE_STATUSES, Job, JobStore
+from services.jobs import ACTIVE_STATUSES, Job, JobStore, refresh
 from services.messages import catalogue
 
 POLL_SECONDS = 1.5
@@ -41,8 +42,8 @@ REQUEST_KEY = "launch_request_key"
 IMAGE_KEY = "last_image"
 LOG_STATE_KEY = "log_state"
 ENDED_KEY = "train_watched_ended"
-# SageMaker caps MaxRuntimeInSeconds and MaxWaitTimeInSeconds at 5 days.
-MAX_SECONDS = 432_000
+# SageMaker caps MaxRuntimeInSeconds and MaxWaitTimeInSeconds at 28 days.
+MAX_SECONDS = MAX_RUNTIME_LIMIT_SECONDS
 DEFAULTS = {spec.name: spec.default for spec in SCHEMA}
 
 settings = page_setup("nav.train")
@@ -51,6 +52,7 @@ ended = st.session_state.pop(ENDED_KEY, None)
 if ended:  # the watched job ended during the last poll: say so once, whatever the page shows
     st.toast(t("jobs.ended_toast", name=ended[0], status=ended[1]), icon="🏁")
 store = JobStore(settings.job_store_path)
+action(t("common.reading_store"), refresh, store)  # a dead worker's job reads Failed
 
 
 def hyperparameter_help(spec: HyperParameter) -> str:
@@ -419,6 +421,7 @@ def render_job(job: Job) -> None:
 @st.fragment(run_every=POLL_SECONDS if initial is not None and initial.is_active else None)
 def watch() -> None:
     try:
+        refresh(store)  # each poll: a dead worker's job reads Failed
         job = watched_job()
     except Exception as exc:  # a vanished store or job is one line, not a traceback
         st.error(t("train.reading_job_failed", cause=one_line(exc)))

@@ -21,7 +21,7 @@ from ui import (
 )
 
 from services import aws, job_detail, worker
-from services.jobs import STATUSES, Job, JobPage, JobStore, as_summary, reconcile_with_aws
+from services.jobs import STATUSES, Job, JobPage, JobStore, as_summary, reconcile_with_aws, refresh
 from services.messages import catalogue
 
 LOG_TAIL_LINES = 60
@@ -84,6 +84,8 @@ if not settings.is_local:
     # On aws the store is brought up to date from SageMaker (list_training_jobs) before it is shown.
     # The client is made inside the action: a bad profile is one line, not a traceback.
     action(t("jobs.reconciling"), lambda: reconcile_with_aws(store, aws.client(settings, "sagemaker")))
+# After SageMaker's word: a dead worker's job that never reached it reads Failed.
+action(t("common.reading_store"), refresh, store)
 
 # -- the history: filtered, counted and paged in SQL ------------------------------------------------
 filter_status, filter_target, filter_text, filter_size = st.columns([2, 1, 2, 1])
@@ -278,7 +280,7 @@ with detail:
 with compare:
     # The newest completed jobs, whatever the history filters, so the picked ones stay put.
     recent_completed = action(
-        t("common.reading_store"), store.page, statuses=["Completed"], limit=COMPARE_CHOICES, reap=False
+        t("common.reading_store"), store.page, statuses=["Completed"], limit=COMPARE_CHOICES
     )
     completed_jobs = {j.job_name: j for j in (recent_completed.jobs if recent_completed else [])}
     completed = list(completed_jobs)
@@ -312,6 +314,7 @@ def watch_running() -> None:
     if not running:
         return
     try:
+        refresh(store)
         now = store.get_many([j.id for j in running])
     except Exception:  # the next full run shows the cause in one line
         return

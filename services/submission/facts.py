@@ -106,7 +106,7 @@ def _metrics(job: Job, run: dict[str, Any], run_dir: Path | None) -> dict[str, A
 def _earlier_failures(store: JobStore, job: Job) -> tuple[Job, ...]:
     """Failed jobs of the same data and target, after the last success before this one: what
     this job's attempt met before it succeeded."""
-    history = store.list(targets=[job.target], reap=False)
+    history = store.list(targets=[job.target])
     earlier = sorted((j for j in history if j.created_at < job.created_at), key=lambda j: j.created_at)
     failures: list[Job] = []
     for other in earlier:

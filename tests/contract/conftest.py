@@ -1,19 +1,18 @@
 """A moto server on 127.0.0.1 for the contract tier, and Settings pointing at it.
 
-``services.aws`` finds moto through ``services.local_stack.ensure_running``; here the test's own
-server stands in for the local stack, so contract tests need neither Docker nor the registry.
+``services.aws`` reads a running local stack's endpoints (``local_stack.running_endpoints``);
+here the test's own server stands in for that stack, so contract tests need neither Docker nor
+the registry.
 """
 
 from __future__ import annotations
 
-import sys
-import types
 import uuid
 from pathlib import Path
 
 import pytest
 
-from services import aws
+from services import local_stack
 from services.settings import Settings
 
 
@@ -39,16 +38,13 @@ def settings(
             data_dir=tmp_path / "data",
             prefix=f"{base.prefix}/contract-tests/{uuid.uuid4().hex[:8]}",
         )
-    # moto answers every service here, SageMaker's API included (its jobs complete at once).
-    monkeypatch.setattr(aws, "endpoint_url", lambda s, service="s3": moto_url if s.is_local else None)
-    # Whoever reaches the local stack directly gets the same server, never a real stack.
-    stack = types.SimpleNamespace(moto_url=moto_url, registry="127.0.0.1:0", sagemaker_url=moto_url)
-    try:
-        import services.local_stack as local_stack
-    except ImportError:
-        local_stack = types.ModuleType("services.local_stack")
-        monkeypatch.setitem(sys.modules, "services.local_stack", local_stack)
-    monkeypatch.setattr(local_stack, "ensure_running", lambda s: stack, raising=False)
+    # This session's moto answers every service, SageMaker's API included (its jobs complete at
+    # once), in place of a running local stack: what clients read, and what an edge would start.
+    stack = local_stack.StackEndpoints(
+        moto_url=moto_url, registry="127.0.0.1:0", state_dir=tmp_path / "stack", sagemaker_url=moto_url
+    )
+    monkeypatch.setattr(local_stack, "running_endpoints", lambda s: stack)
+    monkeypatch.setattr(local_stack, "ensure_running", lambda s: stack)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
     name = "".join(c for c in request.node.name.lower() if c.isalnum())[:30]
     bucket = f"titanic-sm-{name}-{uuid.uuid4().hex[:8]}"

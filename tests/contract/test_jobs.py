@@ -106,7 +106,7 @@ def test_filters_and_order(tmp_path: Path) -> None:
     store.set_status(a.id, "Failed", failure_reason="boom")
     assert [j.job_name for j in store.list()] == ["titanic-b", "titanic-a"]
     assert [j.job_name for j in store.list(statuses=["Failed"])] == ["titanic-a"]
-    assert [j.job_name for j in store.list(targets=["aws"], reap=False)] == ["titanic-b"]
+    assert [j.job_name for j in store.list(targets=["aws"])] == ["titanic-b"]
     assert store.get(a.id).failure_reason == "boom"
     assert jobs.as_summary(store.get(b.id))["target"] == "aws"
 
@@ -130,7 +130,7 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
     for w in workers:
         w.join(180)  # spawn re-imports the package: slow on a loaded 2-core machine, not a hang
         assert w.exitcode == 0, f"writer exit code {w.exitcode}"
-    done = JobStore(path).list(reap=False)
+    done = JobStore(path).list()
     assert len(done) == 50 and {j.status for j in done} == {"Completed"}
     assert all(len(j.transitions) == 3 for j in done)
 
@@ -159,8 +159,8 @@ def test_stale_heartbeat_and_never_started(tmp_path: Path) -> None:
     assert store.reap_dead_workers(is_alive=running, now=start + jobs.HEARTBEAT_TIMEOUT_SECONDS + 5) == [
         hung.id
     ]
-    assert "no heartbeat" in (store.get(hung.id, reap=False).failure_reason or "")
-    assert "never started" in (store.get(never.id, reap=False).failure_reason or "")
+    assert "no heartbeat" in (store.get(hung.id).failure_reason or "")
+    assert "never started" in (store.get(never.id).failure_reason or "")
 
 
 def test_a_stopping_job_whose_worker_died_is_stopped(tmp_path: Path) -> None:
@@ -169,7 +169,7 @@ def test_a_stopping_job_whose_worker_died_is_stopped(tmp_path: Path) -> None:
     store.heartbeat(job.id, pid=999_999_9)
     store.set_status(job.id, "Stopping")
     assert store.reap_dead_workers(is_alive=lambda pid: False) == [job.id]
-    assert store.get(job.id, reap=False).status == "Stopped"
+    assert store.get(job.id).status == "Stopped"
 
 
 def _create_training_job(sagemaker: Any, settings: Settings, name: str) -> None:
@@ -195,10 +195,10 @@ def test_reconcile_with_sagemaker(settings: Settings, tmp_path: Path) -> None:
     store.set_status(job.id, "InProgress", secondary_status="Starting")
     other, _ = store.create(target="aws", job_name="titanic-unknown-to-sagemaker")
     assert jobs.reconcile_with_aws(store, sm) == [job.id]
-    updated = store.get(job.id, reap=False)
+    updated = store.get(job.id)
     assert updated.status == "Completed"
     assert updated.artifact_uri and updated.artifact_uri.startswith(f"s3://{settings.bucket}/out/")
-    assert store.get(other.id, reap=False).status == "Pending"
+    assert store.get(other.id).status == "Pending"
 
 
 def test_reconcile_leaves_the_end_of_a_live_workers_job_to_the_worker(
@@ -215,10 +215,10 @@ def test_reconcile_leaves_the_end_of_a_live_workers_job_to_the_worker(
     store.set_status(job.id, "InProgress", secondary_status="Uploading")
     assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Completed"
     assert jobs.reconcile_with_aws(store, sm) == []
-    assert store.get(job.id, reap=False).status == "InProgress"
+    assert store.get(job.id).status == "InProgress"
     # The worker's own final write, with what only it knows, lands.
     store.set_status(job.id, "Completed", secondary_status="Completed", validation_accuracy=0.84)
-    assert store.get(job.id, reap=False).validation_accuracy == 0.84
+    assert store.get(job.id).validation_accuracy == 0.84
 
 
 def test_sync_reconciles_on_aws_and_only_reaps_on_local(settings: Settings, tmp_path: Path) -> None:
@@ -231,17 +231,17 @@ def test_sync_reconciles_on_aws_and_only_reaps_on_local(settings: Settings, tmp_
     job, _ = store.create(target="aws", job_name=name)
     store.heartbeat(job.id, pid=1)
     assert jobs.sync(settings, store) == []  # local: nothing to ask SageMaker
-    assert store.get(job.id, reap=False).status == "Pending"
+    assert store.get(job.id).status == "Pending"
     store.heartbeat(job.id, pid=999_999_9)  # the worker died, but SageMaker has the job
     aws_settings = replace(aws_settings, state_dir=tmp_path)  # where this store lives
     assert jobs.sync(aws_settings, store) == [job.id]
-    adopted = store.get(job.id, reap=False)
+    adopted = store.get(job.id)
     assert adopted.status == "Pending" and adopted.worker_pid not in (1, 999_999_9)
     # A new worker follows SageMaker's job to its end (here it has no image to verify against).
     deadline = time.monotonic() + 120
-    while store.get(job.id, reap=False).is_active and time.monotonic() < deadline:
+    while store.get(job.id).is_active and time.monotonic() < deadline:
         time.sleep(0.2)
-    ended = store.get(job.id, reap=False)
+    ended = store.get(job.id)
     assert not ended.is_active
     assert ended.training_job["TrainingJobStatus"] == "Completed"
     # moto wrote no model.tar.gz: the follower's verify says so, not a reaper's "worker died".

@@ -240,7 +240,7 @@ def test_a_job_sagemaker_stopped_at_its_limit_is_recorded_as_that_not_as_a_user_
     job, _ = worker.record_job(aws_settings, _request(aws_settings, image_uri=IMAGE))
     with pytest.raises(worker.MaxRuntimeExceededError, match=limit):
         worker.run_job(aws_settings, job.id)
-    stored = JobStore(aws_settings.job_store_path).get(job.id, reap=False)
+    stored = JobStore(aws_settings.job_store_path).get(job.id)
     assert (stored.status, stored.secondary_status) == ("Stopped", secondary)
     assert stored.failure_reason is not None and limit in stored.failure_reason
     assert "by the user" not in " ".join(t.message or "" for t in stored.transitions)

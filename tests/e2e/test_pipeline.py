@@ -177,7 +177,7 @@ def test_an_override_is_recorded_and_the_accounts_quota_still_refuses_the_type(
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert error.startswith("error: fit: SageMaker refused the job: ResourceLimitExceeded: ")
     assert "'ml.t3.medium for training job usage' is 0 Instances" in error
-    [job] = [j for j in JobStore(e2e_settings.job_store_path).list(reap=False) if j.instance_reason == reason]
+    [job] = [j for j in JobStore(e2e_settings.job_store_path).list() if j.instance_reason == reason]
     assert job.status == "Failed" and "ResourceLimitExceeded" in (job.failure_reason or "")
     assert job.instance_type == "ml.t3.medium"
     # --hp wins over TITANIC_SM_HYPERPARAMETERS key by key.

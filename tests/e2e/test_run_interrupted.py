@@ -55,7 +55,7 @@ def test_ctrl_c_stops_the_training_job_and_waits_for_stopped(
     assert process.returncode == 130, stderr[-2000:]
 
     store = JobStore(e2e_settings.job_store_path)
-    [job] = [j for j in store.list(reap=False) if j.created_at >= started]
+    [job] = [j for j in store.list() if j.created_at >= started]
     assert (job.status, job.secondary_status) == ("Stopped", "Stopped")
     assert "interrupted (Ctrl-C)" in [t.message for t in job.transitions]
     described = aws.client(e2e_settings, "sagemaker").describe_training_job(TrainingJobName=job.job_name)

@@ -1,14 +1,13 @@
 """UI tier fixtures: a moto server, an app environment pointing at it, and an AppTest factory.
 
 Pages build their settings from TITANIC_SM_* variables (the app's edge), so each test sets
-those to its own temp state dir and bucket. AppTest runs the page in this process, so pointing
-``services.aws`` at the test's moto server is enough for every S3/ECR/Logs call the page makes.
+those to its own temp state dir and bucket. AppTest runs the page in this process, so standing the
+test's moto server in for the running local stack (``local_stack.running_endpoints``, and what
+the app's start would start) is enough for every S3/ECR/Logs call the page makes.
 """
 
 from __future__ import annotations
 
-import sys
-import types
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from services import aws
+from services import local_stack
 from services.settings import Settings
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
@@ -36,14 +35,13 @@ def app_settings(tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch)
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(aws, "endpoint_url", lambda s, service="s3": moto_url if s.is_local else None)
-    stack = types.SimpleNamespace(moto_url=moto_url, registry="127.0.0.1:0", sagemaker_url=moto_url)
-    try:
-        import services.local_stack as local_stack
-    except ImportError:
-        local_stack = types.ModuleType("services.local_stack")
-        monkeypatch.setitem(sys.modules, "services.local_stack", local_stack)
-    monkeypatch.setattr(local_stack, "ensure_running", lambda s: stack, raising=False)
+    # This session's moto answers every service, SageMaker's API included (its jobs complete at
+    # once), in place of a running local stack: what clients read, and what an edge would start.
+    stack = local_stack.StackEndpoints(
+        moto_url=moto_url, registry="127.0.0.1:0", state_dir=tmp_path / "stack", sagemaker_url=moto_url
+    )
+    monkeypatch.setattr(local_stack, "running_endpoints", lambda s: stack)
+    monkeypatch.setattr(local_stack, "ensure_running", lambda s: stack)
     monkeypatch.syspath_prepend(str(APP_DIR))
     return Settings.from_env()
 

@@ -69,7 +69,7 @@ def test_unreachable_aws_is_one_line_naming_the_step(
 
 def test_a_stop_sagemaker_never_received_can_be_tried_again(run: Run, store: JobStore) -> None:
     assert run("stop", "titanic-unreachable").exit_code == 1
-    job = store.get("titanic-unreachable", reap=False)
+    job = store.get("titanic-unreachable")
     assert (job.status, job.secondary_status) == ("InProgress", "Training")
 
 

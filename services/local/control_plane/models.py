@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from container.contract import FAILURE_REASON_LIMIT, MAX_RUNTIME_LIMIT_SECONDS
+
 __all__ = [
     "ACTIVE_PRIMARY",
     "DEFAULT_STOP_GRACE_SECONDS",
@@ -45,8 +47,6 @@ SPOT_INTERRUPTION_TAG = (
 )
 CONTAINER_LABEL = "titanic-sm.training-job"
 MAX_INSTANCE_COUNT = 1
-MAX_RUNTIME_LIMIT_SECONDS = 28 * 24 * 3600
-FAILURE_REASON_LIMIT = 1024
 
 JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 # The pattern of botocore's RoleArn shape.
