@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -196,14 +195,6 @@ def action(what: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T | 
     except Exception as exc:  # every service error becomes one line, never a traceback
         show_error(what, exc)
         return None
-
-
-@contextmanager
-def guarded(what: str) -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:  # the page keeps rendering; the cause is shown in one line
-        show_error(what, exc)
 
 
 @st.cache_data(ttl=300, show_spinner=False)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from container.contract import FAILURE_REASON_LIMIT, METRICS_FILE, MODEL_FILE
+from container.contract import METRICS_FILE, MODEL_FILE
 from container.hyperparameters import HyperparameterError, parse
 from services import storage
 from services.settings import Settings
@@ -35,11 +35,9 @@ __all__ = [
     "ArtifactError",
     "DownloadedRun",
     "download_run",
-    "failure_reason_from_output",
     "fetch_verified",
     "job_artifact_uri",
     "model_sha256",
-    "output_tar_uri",
     "read_artifact",
     "record_trusted_model",
     "save_run",
@@ -296,23 +294,3 @@ def download_run(
     """Download, verify and unpack the artifact into ``runs/<job>/``; write ``run.json``."""
     metrics, data = fetch_verified(settings, artifact_uri, sent_hyperparameters)
     return save_run(settings, job_name, artifact_uri, data, metrics, sent_hyperparameters, summary)
-
-
-def output_tar_uri(model_artifact_uri: str) -> str:
-    """``.../<job>/output/output.tar.gz`` next to ``model.tar.gz``."""
-    return model_artifact_uri.rsplit("/", 1)[0] + "/output.tar.gz"
-
-
-def failure_reason_from_output(settings: Settings, job_output_prefix: str) -> str | None:
-    """The container's ``output/failure`` from ``<output_path>/<job>/output/output.tar.gz``, if there."""
-    uri = job_output_prefix.rstrip("/") + "/output.tar.gz"
-    try:
-        data = _fetch(settings, uri)
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-            member = _members(archive).get(FAILURE_MEMBER)
-            handle = archive.extractfile(member) if member is not None else None
-            text = handle.read().decode("utf-8", "replace") if handle is not None else ""
-    except (ArtifactError, tarfile.TarError, OSError, EOFError):
-        return None
-    line = " ".join(text.split())
-    return line[:FAILURE_REASON_LIMIT] or None

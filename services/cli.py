@@ -483,11 +483,13 @@ def jobs_list(
     """Job history from the store (on aws, reconciled with list_training_jobs first)."""
     from services import jobs
 
-    settings = stack_started(ctx)
+    settings = settings_of(ctx)
     store = jobs.JobStore(settings.job_store_path)
     bad = [s for s in status or [] if s not in jobs.STATUSES]
     if bad:
         fail(f"unknown status {bad[0]!r}; expected one of {', '.join(jobs.STATUSES)}")
+    if jobs.active_jobs(settings, store):  # only then is there anything to ask SageMaker
+        stack_started(ctx)
     with aws_errors("reconciling with SageMaker"):
         jobs.sync(settings, store)
     rows = [jobs.as_summary(job) for job in store.list(statuses=status, targets=target, limit=limit)]

@@ -876,11 +876,6 @@ class InstanceChoice:
     quota_source: str
     decided_at: str
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["failed_checks"] = list(self.failed_checks)
-        return data
-
 
 def check_choice(
     evidence: Evidence, instance_type: str, override_reason: str | None = None, *, spot: bool = False

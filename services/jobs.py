@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from services import cost
+
 if TYPE_CHECKING:
     from services.settings import Settings
 
@@ -40,7 +42,10 @@ __all__ = [
     "JobPage",
     "JobStore",
     "JobStoreError",
+    "TrainingJobState",
     "Transition",
+    "active_jobs",
+    "parse_training_job",
     "pid_alive",
     "reconcile_with_aws",
     "refresh",
@@ -784,6 +789,86 @@ def _worker_alive(job: Job, is_alive: Callable[[int], bool], now: float) -> bool
     return job.heartbeat_at is None or now - job.heartbeat_at <= HEARTBEAT_TIMEOUT_SECONDS
 
 
+# What the job store keeps of DescribeTrainingJob: what the job view and the hand-in show.
+_TRAINING_JOB_FIELDS = (
+    "TrainingJobArn",
+    "TrainingJobStatus",
+    "SecondaryStatus",
+    "SecondaryStatusTransitions",
+    "FailureReason",
+    "FinalMetricDataList",
+    "TrainingStartTime",
+    "TrainingEndTime",
+    "TrainingTimeInSeconds",
+    "BillableTimeInSeconds",
+    "ResourceConfig",
+    "StoppingCondition",
+    "EnableManagedSpotTraining",
+    "EnableNetworkIsolation",
+    "ModelArtifacts",
+    "AlgorithmSpecification",
+    "RoleArn",
+)
+
+
+def training_job_record(described: Mapping[str, Any]) -> dict[str, Any]:
+    """The DescribeTrainingJob fields we keep, JSON-ready (datetimes as epoch seconds)."""
+
+    def plain(value: Any) -> Any:
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return {name: plain(described[name]) for name in _TRAINING_JOB_FIELDS if name in described}
+
+
+@dataclass(frozen=True)
+class TrainingJobState:
+    """One DescribeTrainingJob answer, read once: what the refresh and the worker record of it."""
+
+    status: str
+    secondary_status: str | None
+    failure_reason: str | None
+    artifact_uri: str | None
+    training_seconds: float | None  # None when SageMaker gives none (or 0)
+    billable_seconds: float | None
+    transitions: tuple[Mapping[str, Any], ...]
+    record: Mapping[str, Any]  # the fields the store keeps (``training_job``), JSON-ready
+
+    @property
+    def spot_savings(self) -> float | None:
+        return cost.spot_savings(self.billable_seconds, self.training_seconds)
+
+    def timings(self) -> dict[str, float]:
+        """The times and the spot savings SageMaker reports, only those it knows."""
+        known = {
+            "training_seconds": self.training_seconds,
+            "billable_seconds": self.billable_seconds,
+            "spot_savings": self.spot_savings,
+        }
+        return {name: value for name, value in known.items() if value is not None}
+
+
+def parse_training_job(described: Mapping[str, Any]) -> TrainingJobState:
+    """A DescribeTrainingJob response (SageMaker's, or the local control plane's), parsed."""
+    training = described.get("TrainingTimeInSeconds")
+    billable = described.get("BillableTimeInSeconds")
+    return TrainingJobState(
+        status=str(described["TrainingJobStatus"]),
+        secondary_status=described.get("SecondaryStatus"),
+        failure_reason=described.get("FailureReason"),
+        artifact_uri=(described.get("ModelArtifacts") or {}).get("S3ModelArtifacts") or None,
+        training_seconds=float(training) if training else None,
+        billable_seconds=float(billable) if billable is not None else None,
+        transitions=tuple(described.get("SecondaryStatusTransitions") or ()),
+        record=training_job_record(described),
+    )
+
+
 def known_training_jobs(sagemaker: Any, jobs: Sequence[Job]) -> dict[str, str]:
     """The training jobs SageMaker lists among ``jobs`` (name → status); only those created since
     the oldest of them are listed, never an account's whole history."""
@@ -829,27 +914,17 @@ def reconcile_with_aws(
     for job in candidates:
         if job.job_name not in known:
             continue
-        described = sagemaker.describe_training_job(TrainingJobName=job.job_name)
-        status = described["TrainingJobStatus"]
-        if status in TERMINAL_STATUSES and _worker_alive(job, is_alive, now):
+        described = parse_training_job(sagemaker.describe_training_job(TrainingJobName=job.job_name))
+        if described.status in TERMINAL_STATUSES and _worker_alive(job, is_alive, now):
             continue
-        extra: dict[str, Any] = {}
-        artifact = described.get("ModelArtifacts", {}).get("S3ModelArtifacts")
-        if artifact:
-            extra["artifact_uri"] = artifact
-        training = described.get("TrainingTimeInSeconds")
-        billable = described.get("BillableTimeInSeconds")
-        if training:
-            extra["training_seconds"] = float(training)
-        if billable is not None:
-            extra["billable_seconds"] = float(billable)
-            if training:
-                extra["spot_savings"] = 1.0 - float(billable) / float(training)
+        extra: dict[str, Any] = described.timings()
+        if described.artifact_uri:
+            extra["artifact_uri"] = described.artifact_uri
         updated = store.set_status(
             job.id,
-            status,
-            secondary_status=described.get("SecondaryStatus"),
-            failure_reason=described.get("FailureReason"),
+            described.status,
+            secondary_status=described.secondary_status,
+            failure_reason=described.failure_reason,
             **extra,
         )
         if (updated.status, updated.secondary_status) != (job.status, job.secondary_status):
@@ -869,7 +944,7 @@ def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
     from services import aws, worker
 
     store = store or JobStore(settings.job_store_path)
-    mine = store.list(targets=[settings.target], statuses=sorted(ACTIVE_STATUSES))
+    mine = active_jobs(settings, store)
     if not mine:
         return refresh(store)
     sagemaker = aws.client(settings, "sagemaker")
@@ -889,6 +964,11 @@ def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
             changed.append(job.id)
     changed += [job_id for job_id in refresh(store) if job_id not in changed]
     return changed
+
+
+def active_jobs(settings: Settings, store: JobStore) -> list[Job]:
+    """The settings' target's jobs that have not ended: all ``sync`` asks SageMaker about."""
+    return store.list(targets=[settings.target], statuses=sorted(ACTIVE_STATUSES))
 
 
 def refresh(store: JobStore) -> list[str]:

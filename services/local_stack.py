@@ -320,12 +320,6 @@ def _http_secret(stack_dir: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def _quotas_argument(settings: Settings) -> list[str]:
-    """The account's quota table for the control plane, when the settings name one."""
-    quotas_file = settings.local_quotas_file
-    return ["--quotas-file", str(quotas_file.resolve())] if quotas_file is not None else []
-
-
 def _start(
     settings: Settings,
     stack_dir: Path,

@@ -145,9 +145,9 @@ class LogForwarder:
         self.close()
 
 
-def find_streams(settings: Settings, job_name: str) -> list[str]:
+def find_streams(settings: Settings, job_name: str, client: Any = None) -> list[str]:
     """The job's host streams, oldest first (``<job>/algo-1-<epoch>``: a spot restart adds one)."""
-    client = aws.client(settings, "logs")
+    client = client or aws.client(settings, "logs")
     streams: list[str] = []
     request: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": f"{job_name}/"}
     try:
@@ -179,12 +179,12 @@ def read_events(settings: Settings, job_name: str, next_token: str | None = None
     Pass the returned ``next_token`` back to get only newer lines: GetLogEvents with
     ``nextForwardToken`` on aws and on local, stream after stream in the order they were created.
     """
-    streams = find_streams(settings, job_name)
+    client = aws.client(settings, "logs")  # one per read: the Train page reads every 1.5 s
+    streams = find_streams(settings, job_name, client)
     if not streams:
         return LogPage(events=[], next_token=next_token, stream=None)
     current, _, token = (next_token or "").partition(_TOKEN_SEPARATOR)
     start = streams.index(current) if current in streams else 0
-    client = aws.client(settings, "logs")
     events: list[LogEvent] = []
     stream = streams[start]
     for index, stream in enumerate(streams[start:]):

@@ -26,7 +26,6 @@ __all__ = [
     "fetch_quota_table",
     "load_sample",
     "parse_quota_name",
-    "quota_for",
 ]
 
 SERVICE_CODE = "sagemaker"
@@ -161,37 +160,3 @@ def load_sample(region: str, path: Path | None = None) -> QuotaTable:
     table = build_table(applied, defaults, region, SAMPLE_LABEL, doc["fetched"])
     table.description = doc["source"]
     return table
-
-
-def quota_for(client: Any, instance_type: str, spot: bool, today: dt.date | None = None) -> Quota | None:
-    """One type's quota: the code resolved by name, then GetServiceQuota and GetAWSDefaultServiceQuota.
-
-    None when the name is not listed for this account and region. API failures propagate as
-    botocore errors; callers that must not fail use ``fetch_quota_table``.
-    """
-    fetched = (today or dt.datetime.now(dt.UTC).date()).isoformat()
-    wanted = (instance_type, spot)
-    listed = _by_name(_list_all(client, "list_aws_default_service_quotas"))
-    if wanted not in listed:
-        listed = _by_name(_list_all(client, "list_service_quotas"))
-    if wanted not in listed:
-        return None
-    code = listed[wanted]["QuotaCode"]
-    default = client.get_aws_default_service_quota(ServiceCode=SERVICE_CODE, QuotaCode=code)["Quota"]
-    try:
-        applied: float | None = float(
-            client.get_service_quota(ServiceCode=SERVICE_CODE, QuotaCode=code)["Quota"]["Value"]
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "NoSuchResourceException":
-            raise
-        applied = None  # no applied value recorded: the default is in force
-    return Quota(
-        instance_type=instance_type,
-        spot=spot,
-        code=code,
-        applied=applied,
-        default=float(default["Value"]),
-        source=f"AWS Service Quotas ({SERVICE_CODE})",
-        fetched=fetched,
-    )

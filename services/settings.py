@@ -29,7 +29,6 @@ __all__ = [
     "Resolved",
     "Settings",
     "SettingsError",
-    "format_pairs",
     "load_config_file",
 ]
 
@@ -330,11 +329,6 @@ def _parse_budget(raw: str) -> float | None:
             f"{ENV_PREFIX}MAX_JOB_COST_USD must be a number of US dollars above 0 (or 'none'), not {raw!r}"
         )
     return value
-
-
-def format_pairs(values: Mapping[str, str]) -> str:
-    """The ``KEY=VALUE,...`` form ``TITANIC_SM_HYPERPARAMETERS`` and ``TITANIC_SM_TAGS`` take."""
-    return ",".join(f"{k}={v}" for k, v in values.items())
 
 
 def _parse_pairs(name: str, raw: str) -> dict[str, str]:

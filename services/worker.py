@@ -39,7 +39,6 @@ __all__ = [
     "StageError",
     "adopt",
     "cost_basis",
-    "estimate_cost",
     "launch",
     "record_job",
     "restart",
@@ -202,20 +201,6 @@ def _estimate(
         return None
 
 
-def estimate_cost(settings: Settings, instance_type: str, use_spot: bool) -> str:
-    """One line for the launch form: the expected cost and where its figures come from."""
-    found = _estimate(settings, instance_type, use_spot)
-    if found is None:
-        price = _price(settings, instance_type, use_spot)
-        if price is None:
-            return f"no price known for {instance_type}"
-        return f"${price[0]:.4f}/h ({price[1]}); no duration yet to estimate a job from"
-    return (
-        f"${found.usd:.5f} for {found.expected_seconds:.0f} s ({found.seconds_source}) "
-        f"at ${found.usd_per_hour:.4f}/h ({found.price_source}){' spot' if use_spot else ''}"
-    )
-
-
 def record_job(settings: Settings, request: LaunchRequest) -> tuple[Job, bool]:
     """Validate the request and record it as a Pending job (or return the one with its key)."""
     from services import cost, training
@@ -280,7 +265,7 @@ def adopt(settings: Settings, job_id: str) -> None:
     store = JobStore(settings.job_store_path)
     job = store.get(job_id)
     # SageMaker's record first: the new worker reads the image and the progress from it.
-    job = store.update(job.id, training_job=_training_job_record(_describe(settings, job.job_name)))
+    job = store.update(job.id, training_job=dict(_describe(settings, job.job_name).record))
     _spawn_worker(settings, job)
 
 
@@ -619,26 +604,24 @@ _SAGEMAKER_LIMITS = {
 }
 
 
-def _describe(settings: Settings, job_name: str) -> dict[str, Any]:
+def _describe(settings: Settings, job_name: str) -> job_store.TrainingJobState:
     from services import aws
 
-    described: dict[str, Any] = aws.client(settings, "sagemaker").describe_training_job(
-        TrainingJobName=job_name
-    )
-    return described
+    described = aws.client(settings, "sagemaker").describe_training_job(TrainingJobName=job_name)
+    return job_store.parse_training_job(described)
 
 
-def _record_progress(store: JobStore, job: Job, described: Mapping[str, Any], seen: int) -> int:
+def _record_progress(store: JobStore, job: Job, described: job_store.TrainingJobState, seen: int) -> int:
     """Record the secondary transitions not seen yet, at SageMaker's own times; return the count.
 
     Terminal ones are left to the end of the run, which records them with the outcome."""
-    transitions = described.get("SecondaryStatusTransitions") or []
+    transitions = described.transitions
     for transition in transitions[seen:]:
         secondary = transition.get("Status")
         if secondary in job_store.TERMINAL_STATUSES or secondary in _SAGEMAKER_LIMITS:
             continue
         current = store.get(job.id)
-        started = transition.get("StartTime")
+        started: Any = transition.get("StartTime")  # a datetime from boto3
         store.set_status(
             job.id,
             "Stopping" if current.status == "Stopping" or secondary == "Stopping" else "InProgress",
@@ -670,12 +653,11 @@ def _follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str],
     while True:
         echo_new_lines()
         described = _describe(settings, job.job_name)
-        changed = len(described.get("SecondaryStatusTransitions") or []) != seen or not seen
+        changed = len(described.transitions) != seen or not seen
         if changed:  # the store keeps SageMaker's view; it also marks the job as created there
-            store.update(job.id, training_job=_training_job_record(described))
+            store.update(job.id, training_job=dict(described.record))
         seen = _record_progress(store, job, described, seen)
-        status = described["TrainingJobStatus"]
-        if status in job_store.TERMINAL_STATUSES:
+        if described.status in job_store.TERMINAL_STATUSES:
             break
         time.sleep(interval)
         interval = POLL_SECONDS[0] if changed else min(interval * 1.5, POLL_SECONDS[1])
@@ -683,17 +665,14 @@ def _follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str],
     return _outcome(store, job, described)
 
 
-def _outcome(store: JobStore, job: Job, described: Mapping[str, Any]) -> str:
+def _outcome(store: JobStore, job: Job, described: job_store.TrainingJobState) -> str:
     """Record what SageMaker reports of the ended job; return model.tar.gz's URI if it completed."""
-    status = described["TrainingJobStatus"]
-    secondary = described.get("SecondaryStatus")
-    training_seconds = described.get("TrainingTimeInSeconds")
-    billable = described.get("BillableTimeInSeconds")
+    status, secondary = described.status, described.secondary_status
     store.update(
         job.id,
-        training_seconds=float(training_seconds) if training_seconds else None,
-        billable_seconds=float(billable) if billable is not None else None,
-        training_job=_training_job_record(described),
+        training_seconds=described.training_seconds,
+        billable_seconds=described.billable_seconds,
+        training_job=dict(described.record),
     )
     if status == "Stopped" and secondary in _SAGEMAKER_LIMITS:
         limit = _SAGEMAKER_LIMITS[secondary]
@@ -703,49 +682,12 @@ def _outcome(store: JobStore, job: Job, described: Mapping[str, Any]) -> str:
     if status == "Stopped":
         raise _StopRequested()
     if status == "Failed":
-        reason = described.get("FailureReason") or "no failure reason given"
+        reason = described.failure_reason or "no failure reason given"
         raise JobFailedError("fit", f"job {job.job_name} failed: {reason}")
-    artifact = described.get("ModelArtifacts", {}).get("S3ModelArtifacts")
+    artifact = described.artifact_uri
     if not artifact:
         raise StageError("verify", f"job {job.job_name} completed without a model artifact")
     return str(artifact)
-
-
-# What the job store keeps of DescribeTrainingJob: what the job view and the hand-in show.
-_TRAINING_JOB_FIELDS = (
-    "TrainingJobArn",
-    "TrainingJobStatus",
-    "SecondaryStatus",
-    "SecondaryStatusTransitions",
-    "FailureReason",
-    "FinalMetricDataList",
-    "TrainingStartTime",
-    "TrainingEndTime",
-    "TrainingTimeInSeconds",
-    "BillableTimeInSeconds",
-    "ResourceConfig",
-    "StoppingCondition",
-    "EnableManagedSpotTraining",
-    "EnableNetworkIsolation",
-    "ModelArtifacts",
-    "AlgorithmSpecification",
-    "RoleArn",
-)
-
-
-def _training_job_record(described: Mapping[str, Any]) -> dict[str, Any]:
-    """The DescribeTrainingJob fields we keep, JSON-ready (datetimes as epoch seconds)."""
-
-    def plain(value: Any) -> Any:
-        if hasattr(value, "timestamp"):
-            return value.timestamp()
-        if isinstance(value, Mapping):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [plain(v) for v in value]
-        return value
-
-    return {name: plain(described[name]) for name in _TRAINING_JOB_FIELDS if name in described}
 
 
 def _stop_and_wait(settings: Settings, store: JobStore, job: Job, why: str) -> None:
@@ -773,8 +715,8 @@ def _stop_and_wait(settings: Settings, store: JobStore, job: Job, why: str) -> N
             if _job_is_unknown(exc):  # never created: nothing runs
                 return
             raise
-        if described["TrainingJobStatus"] in job_store.TERMINAL_STATUSES:
-            store.update(job.id, training_job=_training_job_record(described))
+        if described.status in job_store.TERMINAL_STATUSES:
+            store.update(job.id, training_job=dict(described.record))
             return
         time.sleep(POLL_SECONDS[0])
     raise StageError(

@@ -109,54 +109,6 @@ def test_missing_permission_or_service_means_quota_unknown_with_one_warning(
     assert table.warnings == [f"Service Quotas unavailable ({code}: denied); quota unknown"]
 
 
-def test_quota_for_one_type_reads_get_service_quota_and_the_default(stubbed: tuple[Any, Stubber]) -> None:
-    client, stubber = stubbed
-    stubber.add_response(
-        "list_aws_default_service_quotas",
-        {"Quotas": [quota("ml.t3.large for training job usage", "L-AAAA0002", 1.0, False)], "NextToken": "n"},
-        listing(),
-    )
-    stubber.add_response(
-        "list_aws_default_service_quotas",
-        {"Quotas": [quota("ml.m5.large for spot training job usage", "L-29688C85", 1.0, False)]},
-        listing("n"),
-    )
-    params = {"ServiceCode": "sagemaker", "QuotaCode": "L-29688C85"}
-    stubber.add_response(
-        "get_aws_default_service_quota",
-        {"Quota": quota("ml.m5.large for spot training job usage", "L-29688C85", 1.0)},
-        params,
-    )
-    stubber.add_response(
-        "get_service_quota",
-        {"Quota": quota("ml.m5.large for spot training job usage", "L-29688C85", 0.0)},
-        params,
-    )
-    found = quotas.quota_for(client, "ml.m5.large", spot=True, today=TODAY)
-    assert found is not None
-    assert (found.code, found.applied, found.default, found.value) == ("L-29688C85", 0.0, 1.0, 0.0)
-
-
-def test_quota_for_uses_the_default_when_no_value_is_applied(stubbed: tuple[Any, Stubber]) -> None:
-    client, stubber = stubbed
-    stubber.add_response(
-        "list_aws_default_service_quotas",
-        {"Quotas": [quota("ml.m5.large for training job usage", "L-611FA074", 3.0, False)]},
-        listing(),
-    )
-    params = {"ServiceCode": "sagemaker", "QuotaCode": "L-611FA074"}
-    stubber.add_response(
-        "get_aws_default_service_quota",
-        {"Quota": quota("ml.m5.large for training job usage", "L-611FA074", 3.0)},
-        params,
-    )
-    stubber.add_client_error(
-        "get_service_quota", service_error_code="NoSuchResourceException", expected_params=params
-    )
-    found = quotas.quota_for(client, "ml.m5.large", spot=False, today=TODAY)
-    assert found is not None and found.applied is None and found.value == 3.0
-
-
 def test_quota_names_parse_only_training_instance_quotas() -> None:
     assert quotas.parse_quota_name("ml.g4dn.xlarge for spot training job usage") == ("ml.g4dn.xlarge", True)
     assert quotas.parse_quota_name("ml.m7i-flex.large for training job usage") == ("ml.m7i-flex.large", False)

@@ -96,20 +96,6 @@ def test_unsafe_archives_are_refused(
     assert not (tmp_path / "escape.txt").exists()
 
 
-def test_failure_reason_is_read_from_output_tar(settings: Settings) -> None:
-    prefix = f"s3://{settings.bucket}/titanic/jobs/j4/output"
-    _put(
-        settings,
-        "titanic/jobs/j4/output/output.tar.gz",
-        _tar({"failure": b"train channel: missing column Sex\n"}),
-    )
-    assert artifacts.failure_reason_from_output(settings, prefix) == "train channel: missing column Sex"
-    assert (
-        artifacts.failure_reason_from_output(settings, f"s3://{settings.bucket}/titanic/jobs/none/output")
-        is None
-    )
-
-
 def test_the_verified_model_hash_is_recorded_only_from_the_jobs_own_output_path(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -96,7 +96,6 @@ SHOWN_CALLS = frozenset(
         "Heatmap",
         # app/ui.py helpers whose text is shown
         "action",
-        "guarded",
         "show_error",
         "flash",
     }
