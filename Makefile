@@ -41,7 +41,7 @@ test-fast: install ## Unit, container and contract tiers only (no Docker, no bro
 lint: install ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy services container
+	$(BIN)/mypy  # strict, on services, container, app and benchmarks (pyproject.toml)
 
 .PHONY: bench-image
 bench-image: install docker ## Training image: size, MB added on the base (goal <= 350), build cold/warm (BENCH_COLD_BASE=1: rebuild the offline base too)

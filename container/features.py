@@ -91,7 +91,8 @@ def ticket_key(ticket: object) -> str:
 
 def _codes(values: pd.Series, vocabulary: tuple[str, ...]) -> np.ndarray:
     lookup = {value: index for index, value in enumerate(vocabulary)}
-    return values.map(lambda value: lookup.get(value, -1)).to_numpy(dtype=float)
+    codes: np.ndarray = values.map(lambda value: lookup.get(value, -1)).to_numpy(dtype=float)
+    return codes
 
 
 class TitanicFeatures(TransformerMixin, BaseEstimator):

@@ -705,7 +705,7 @@ class JobStore:
         return result
 
     def _require(self, conn: sqlite3.Connection, job_id: str) -> sqlite3.Row:
-        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row: sqlite3.Row | None = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFoundError(job_id)
         return row

@@ -129,9 +129,9 @@ def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
 def sagemaker_session(settings: Settings) -> Any:
     """A sagemaker.Session on the target's endpoints (the local stack's on local), telemetry off."""
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    import sagemaker
+    import sagemaker.session
 
-    return sagemaker.Session(
+    return sagemaker.session.Session(
         boto_session=aws.boto_session(settings),
         sagemaker_client=aws.client(settings, "sagemaker"),
         default_bucket=settings.bucket,

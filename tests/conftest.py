@@ -88,8 +88,8 @@ def moto_url() -> Iterator[str]:
 # - ``stack_settings``: local-target Settings on a temp state dir, so this session's stack has its
 #   own free ports and data and never touches a developer's running stack (or another session's);
 #   stops are SIGKILLed after a short grace, so stop tests do not wait SageMaker's 120 s;
-# - ``local_stack``: that stack (moto, registry, control plane) started once, stopped at session
-#   end (also when it was started on demand by an AWS client on ``stack_settings``);
+# - ``local_stack``: that stack (moto, registry, control plane) started once, here (a client never
+#   starts it), and stopped at session end (also when a CLI command on these settings started it);
 # - ``training_image``: the training image built (if its content is new), pushed to the stack's
 #   registry and pinned by digest, once per session. The offline base and the build's local tag are
 #   Docker images, so they are reused across sessions; only the push is per session.
@@ -113,7 +113,7 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
     try:
         yield settings
     finally:
-        # Any AWS client on these settings starts the stack on demand: stop it however it started.
+        # The fixture, or a CLI command or worker on these settings, started it: stop it either way.
         registries = [s.address for s in stack.status(settings) if s.name == "registry" and s.address]
         stack.stop(settings)
         # Jobs pulled the image from this session's registry, whose port dies with it.

@@ -22,7 +22,7 @@ def _request(settings: Settings, **changes: object) -> worker.LaunchRequest:
         image_uri=IMAGE,
         request_key="budget-test",
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)  # type: ignore[arg-type]  # the changes are Settings fields with values of their types
 
 
 def test_a_launch_over_the_budget_is_refused_and_records_nothing(settings: Settings) -> None:

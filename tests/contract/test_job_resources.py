@@ -15,7 +15,7 @@ from services.settings import Settings
 
 
 def _put(cloudwatch: object, host: str, metric: str, points: list[tuple[dt.datetime, float]]) -> None:
-    cloudwatch.put_metric_data(  # type: ignore[attr-defined]
+    cloudwatch.put_metric_data(  # type: ignore[attr-defined]  # boto3 makes a client's methods at run time
         Namespace="/aws/sagemaker/TrainingJobs",
         MetricData=[
             {

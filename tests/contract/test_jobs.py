@@ -135,13 +135,18 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
     assert all(len(j.transitions) == 3 for j in done)
 
 
-def test_a_dead_worker_fails_its_job_on_the_next_read(tmp_path: Path) -> None:
+def test_a_dead_worker_fails_its_job_on_the_next_refresh_and_reads_never_write(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.sqlite3")
     job, _ = store.create(target="local", job_name="titanic-crash")
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     store.heartbeat(job.id, pid=proc.pid)
     store.set_status(job.id, "InProgress", secondary_status="Training")
+    assert store.get(job.id).status == "InProgress"
+    assert [j.status for j in store.list()] == ["InProgress"]
+    assert store.page().jobs[0].status == "InProgress"
+    assert [t.status for t in store.get(job.id).transitions] == ["Pending", "InProgress"]
+    assert jobs.refresh(store) == [job.id]
     failed = store.get(job.id)
     assert failed.status == "Failed"
     assert failed.failure_reason == f"worker pid {proc.pid} exited without finishing"

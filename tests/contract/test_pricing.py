@@ -104,7 +104,7 @@ def test_paginated_training_and_spot_prices_are_parsed(stubbed: tuple[Any, Stubb
     on_demand = book.quote("ml.m5.large", spot=False)
     assert on_demand is not None and on_demand.usd_per_hour == 0.115
     assert on_demand.source.startswith("AWS Price List API") and on_demand.fetched == "2026-11-26"
-    assert book.quote("ml.m5.large", spot=True).usd_per_hour == 0.0345  # type: ignore[union-attr]
+    assert book.quote("ml.m5.large", spot=True).usd_per_hour == 0.0345  # type: ignore[union-attr]  # None would fail the assertion, which is the test
     # no SpotTraining product: the on-demand rate stands in, and says so
     t3_spot = book.quote("ml.t3.medium", spot=True)
     assert t3_spot is not None and t3_spot.usd_per_hour == 0.05 and "upper bound" in t3_spot.source
@@ -127,7 +127,7 @@ def test_access_denied_degrades_to_the_snapshot_with_one_warning(stubbed: tuple[
         "Price List API unavailable (AccessDeniedException: User is not authorized to perform: "
         "pricing:GetProducts); using the shipped price snapshot"
     ]
-    assert book.quote("ml.m5.large", spot=False).usd_per_hour == 0.115  # type: ignore[union-attr]
+    assert book.quote("ml.m5.large", spot=False).usd_per_hour == 0.115  # type: ignore[union-attr]  # None would fail the assertion, which is the test
 
 
 def test_entries_for_other_regions_and_zero_prices_are_ignored() -> None:

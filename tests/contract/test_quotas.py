@@ -120,8 +120,8 @@ def test_sample_quotas_are_labelled_and_hold_a_zero_quota() -> None:
     table = quotas.load_sample("us-east-1")
     assert table.source == quotas.SAMPLE_LABEL == "sample quotas"
     assert "not any account's quotas" in table.description
-    assert table.get("ml.m5.large", spot=False).code == "L-611FA074"  # type: ignore[union-attr]
-    assert table.get("ml.t3.medium", spot=False).value == 0  # type: ignore[union-attr]
+    assert table.get("ml.m5.large", spot=False).code == "L-611FA074"  # type: ignore[union-attr]  # None would fail the assertion, which is the test
+    assert table.get("ml.t3.medium", spot=False).value == 0  # type: ignore[union-attr]  # None would fail the assertion, which is the test
 
 
 def test_aws_target_without_pricing_or_quota_permissions_still_decides(

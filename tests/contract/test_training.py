@@ -50,7 +50,7 @@ def _capture_create_requests(session: object) -> list[dict[str, Any]]:
     moto's DescribeTrainingJob echoes canned MetricDefinitions, so the request itself is checked.
     """
     sent: list[dict[str, Any]] = []
-    client = session.sagemaker_client  # type: ignore[attr-defined]
+    client = session.sagemaker_client  # type: ignore[attr-defined]  # the SDK's Session has no type hints
     client.meta.events.register(
         "provide-client-params.sagemaker.CreateTrainingJob", lambda params, **_: sent.append(dict(params))
     )
@@ -146,7 +146,7 @@ def test_on_demand_sends_no_spot_or_checkpoint(aws_settings: Settings, request_:
 def test_requests_sagemaker_would_reject_are_refused_before_any_call(
     aws_settings: Settings, request_: training.FitRequest, change: dict[str, object], message: str
 ) -> None:
-    bad = replace(request_, **change)  # type: ignore[arg-type]
+    bad = replace(request_, **change)  # type: ignore[arg-type]  # each case changes one field to a value of its type
     with pytest.raises(training.TrainingError, match=message):
         training.build_estimator(aws_settings, bad, session=object())
     names = [

@@ -19,7 +19,7 @@ import pytest
 from botocore.stub import Stubber
 
 from container.hyperparameters import parse
-from services import aws, storage, training, worker
+from services import aws, jobs, storage, training, worker
 from services.jobs import Job, JobStore
 from services.settings import Settings
 
@@ -41,7 +41,7 @@ def _request(settings: Settings, **changes: object) -> worker.LaunchRequest:
         hyperparameters={"num_leaves": "7"},
         max_run_seconds=600,
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)  # type: ignore[arg-type]  # the changes are Settings fields with values of their types
 
 
 def _model_tar(sent: dict[str, str]) -> bytes:
@@ -64,6 +64,7 @@ def _model_tar(sent: dict[str, str]) -> bytes:
 def _wait_for(store: JobStore, job_id: str, done: Callable[[Job], bool], timeout: float = 60) -> Job:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        jobs.refresh(store)  # as a page poll does: a dead worker's job becomes Failed
         job = store.get(job_id)
         if done(job):
             return job
@@ -213,7 +214,7 @@ def _sagemaker_answers(monkeypatch: pytest.MonkeyPatch, **described: object) -> 
             self._client = client
 
         def describe_training_job(self, **kwargs: object) -> dict[str, object]:
-            return {**self._client.describe_training_job(**kwargs), **described}  # type: ignore[attr-defined]
+            return {**self._client.describe_training_job(**kwargs), **described}  # type: ignore[attr-defined]  # boto3 makes a client's methods at run time
 
         def __getattr__(self, name: str) -> object:  # every other call is moto's own
             return getattr(self._client, name)

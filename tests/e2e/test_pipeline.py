@@ -6,33 +6,21 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from services import aws, dataset, logs, worker
+from services import aws, dataset, logs
 from services.images import ImageRef
 from services.jobs import JobStore
 from services.settings import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **worker.settings_env(settings), "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "services", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+# The `cli` fixture (tests/e2e/conftest.py): `python -m services ARGS` with the settings' environment.
+Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def _containers_of(job_name: str) -> list[str]:
@@ -59,9 +47,9 @@ def _summary(stdout: str) -> dict[str, str]:
 
 
 def test_run_trains_our_pushed_image_and_records_everything(
-    e2e_settings: Settings, training_image: ImageRef
+    cli: Cli, e2e_settings: Settings, training_image: ImageRef
 ) -> None:
-    result = _cli(e2e_settings, "run", "--hp", "num_leaves=7")
+    result = cli(e2e_settings, "run", "--hp", "num_leaves=7")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = _summary(result.stdout)
     for stage in ("data", "upload", "image", "fit", "verify", "download"):
@@ -118,7 +106,7 @@ def test_run_trains_our_pushed_image_and_records_everything(
 
 
 def test_a_failing_job_exits_non_zero_with_the_containers_reason(
-    e2e_settings: Settings, training_image: ImageRef, tmp_path: Path
+    cli: Cli, e2e_settings: Settings, training_image: ImageRef, tmp_path: Path
 ) -> None:
     frame = dataset.load_source()
     prepared = tmp_path / "no-sex"
@@ -126,7 +114,7 @@ def test_a_failing_job_exits_non_zero_with_the_containers_reason(
     frame.drop(columns=["Sex"]).to_csv(prepared / "train.csv", index=False)
     assert "Sex" not in pd.read_csv(prepared / "train.csv").columns
 
-    result = _cli(e2e_settings, "run", "--channels-dir", str(prepared))
+    result = cli(e2e_settings, "run", "--channels-dir", str(prepared))
     assert result.returncode == 1
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1, result.stderr[-3000:]
@@ -142,9 +130,9 @@ def test_a_failing_job_exits_non_zero_with_the_containers_reason(
 
 
 @pytest.mark.parametrize("bad", ["num_leaves=1", "colour=red"])
-def test_a_bad_hyperparameter_is_one_line_before_any_job(e2e_settings: Settings, bad: str) -> None:
+def test_a_bad_hyperparameter_is_one_line_before_any_job(cli: Cli, e2e_settings: Settings, bad: str) -> None:
     before = len(JobStore(e2e_settings.job_store_path).list())
-    result = _cli(e2e_settings, "run", "--hp", bad)
+    result = cli(e2e_settings, "run", "--hp", bad)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: request: ")
     assert bad.split("=")[0] in result.stderr.strip().splitlines()[-1]
@@ -152,27 +140,14 @@ def test_a_bad_hyperparameter_is_one_line_before_any_job(e2e_settings: Settings,
 
 
 def test_an_override_is_recorded_and_the_accounts_quota_still_refuses_the_type(
-    e2e_settings: Settings, training_image: ImageRef
+    cli: Cli, e2e_settings: Settings, training_image: ImageRef
 ) -> None:
     """The override passes our own instance check, as asked; the account (here the control plane's
     sample quotas, ml.t3.medium at 0) still refuses the job with ResourceLimitExceeded, as a new
     AWS account would: one line, and the job is recorded with the override and the hyperparameters."""
     reason = "quota increase for ml.t3.medium approved, case 1234"
-    env = {
-        **os.environ,
-        **worker.settings_env(e2e_settings),
-        "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
-        "TITANIC_SM_HYPERPARAMETERS": "num_leaves=5,cv_folds=0",
-    }
     args = ["run", "--instance-type", "ml.t3.medium", "--override-reason", reason, "--hp", "cv_folds=2"]
-    result = subprocess.run(
-        [sys.executable, "-m", "services", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = cli(e2e_settings, *args, env={"TITANIC_SM_HYPERPARAMETERS": "num_leaves=5,cv_folds=0"})
     assert result.returncode == 1, result.stderr[-3000:]
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert error.startswith("error: fit: SageMaker refused the job: ResourceLimitExceeded: ")

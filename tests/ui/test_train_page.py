@@ -198,8 +198,8 @@ def test_the_cost_is_not_recomputed_on_every_rerun(
     real = cost.launch_cost
 
     def counted(settings: Settings, instance_type: str | None = None, **kwargs: object) -> cost.LaunchCost:
-        calls.append((str(instance_type), kwargs.get("spot")))  # type: ignore[arg-type]
-        return real(settings, instance_type, **kwargs)  # type: ignore[arg-type]
+        calls.append((str(instance_type), kwargs.get("spot")))  # type: ignore[arg-type]  # the spy forwards the page's own arguments unchanged
+        return real(settings, instance_type, **kwargs)  # type: ignore[arg-type]  # the spy forwards the page's own arguments unchanged
 
     monkeypatch.setattr(cost, "launch_cost", counted)
     at = page(PAGE).run()

@@ -32,7 +32,7 @@ def result(
         "failure": "" if completed else "killed: out of memory",
     }
     values.update(kw)
-    return capacity.ProbeResult(**values)  # type: ignore[arg-type]
+    return capacity.ProbeResult(**values)  # type: ignore[arg-type]  # each test passes ProbeResult fields with values of their types
 
 
 def test_parser_reads_the_last_marker_line_among_training_output() -> None:

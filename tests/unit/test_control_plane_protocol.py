@@ -49,7 +49,7 @@ class NoRunner:
 @pytest.fixture
 def plane(tmp_path: Path) -> Iterator[tuple[ControlPlane, Any, str]]:
     config = RunnerConfig(state_dir=tmp_path, moto_url="http://127.0.0.1:1", registry="127.0.0.1:5000")
-    control = ControlPlane(config, quotas.load_sample("us-east-1"), runner=NoRunner())  # type: ignore[arg-type]
+    control = ControlPlane(config, quotas.load_sample("us-east-1"), runner=NoRunner())  # type: ignore[arg-type]  # a stand-in runner with the methods the plane calls
     server = serve(control, 0)
     url = f"http://127.0.0.1:{server.server_port}"
     client = boto3.client(
@@ -98,7 +98,7 @@ def test_create_then_describe_reads_back_what_was_sent(plane: tuple[ControlPlane
     control, client, _ = plane
     arn = client.create_training_job(**_request())["TrainingJobArn"]
     assert arn == "arn:aws:sagemaker:us-east-1:123456789012:training-job/job-1"
-    assert control.runner.started == ["job-1"]  # type: ignore[attr-defined]
+    assert control.runner.started == ["job-1"]  # type: ignore[attr-defined]  # the stand-in runner records what it was asked
     described = client.describe_training_job(TrainingJobName="job-1")
     assert described["TrainingJobStatus"] == "InProgress" and described["SecondaryStatus"] == "Starting"
     assert described["HyperParameters"] == {"cv_folds": "0"}
@@ -220,7 +220,7 @@ def test_stop_moves_to_stopping_and_an_ended_job_refuses(plane: tuple[ControlPla
     client.stop_training_job(TrainingJobName="job-1")
     described = client.describe_training_job(TrainingJobName="job-1")
     assert (described["TrainingJobStatus"], described["SecondaryStatus"]) == ("Stopping", "Stopping")
-    assert control.runner.woken == ["job-1"]  # type: ignore[attr-defined]
+    assert control.runner.woken == ["job-1"]  # type: ignore[attr-defined]  # the stand-in runner records what it was asked
     control.store.update("job-1", lambda j: j.move("Stopped"))
     code, message = _error(client.stop_training_job, TrainingJobName="job-1")
     assert code == "ValidationException" and "status Stopped" in message

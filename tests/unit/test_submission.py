@@ -146,7 +146,7 @@ def settings_for(tmp_path: Path, target: str = "local") -> Settings:
             "repository": "acme/titanic",
             "instance_count": 2,
         }
-    return Settings(target=target, state_dir=tmp_path / "state", runs_dir=tmp_path / "runs", **extra)  # type: ignore[arg-type]
+    return Settings(target=target, state_dir=tmp_path / "state", runs_dir=tmp_path / "runs", **extra)  # type: ignore[arg-type]  # the extras are Settings fields with values of their types
 
 
 def resources_table(markdown: str, lang: str) -> dict[str, str]:
