@@ -23,13 +23,18 @@ Environment variables (documented in docs/ENVIRONMENT_VARIABLES.md):
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "BASE_DIR_ENV",
     "CHANNELS",
+    "CSV_FILE_CHANNEL",
+    "CURRENT_HOST",
     "DEFAULT_BASE_DIR",
     "FAILURE_REASON_LIMIT",
     "MAX_RUNTIME_LIMIT_SECONDS",
@@ -38,6 +43,7 @@ __all__ = [
     "OPTIONAL_CHANNELS",
     "REQUIRED_CHANNELS",
     "Paths",
+    "resource_config",
 ]
 
 DEFAULT_BASE_DIR = Path("/opt/ml")
@@ -59,6 +65,37 @@ MAX_RUNTIME_LIMIT_SECONDS = 28 * 24 * 3600
 
 # The verb SageMaker passes as argv[1]; "serve" would arrive the same way for hosting.
 TRAIN_VERB = "train"
+# The one host of a single-instance job, as SageMaker names it.
+CURRENT_HOST = "algo-1"
+# What SageMaker writes in inputdataconfig.json for a File-mode CSV channel.
+CSV_FILE_CHANNEL: Mapping[str, str] = {
+    "ContentType": "text/csv",
+    "TrainingInputMode": "File",
+    "S3DistributionType": "FullyReplicated",
+    "RecordWrapperType": "None",
+}
+
+
+def resource_config(instance_type: str | None = None) -> dict[str, Any]:
+    """resourceconfig.json of a single-host job (with its instance group when the type is known)."""
+    config: dict[str, Any] = {
+        "current_host": CURRENT_HOST,
+        "hosts": [CURRENT_HOST],
+        "network_interface_name": "eth0",
+    }
+    if instance_type is not None:
+        config |= {
+            "current_instance_type": instance_type,
+            "current_group_name": "homogeneousCluster",
+            "instance_groups": [
+                {
+                    "instance_group_name": "homogeneousCluster",
+                    "instance_type": instance_type,
+                    "hosts": [CURRENT_HOST],
+                }
+            ],
+        }
+    return config
 
 
 @dataclass(frozen=True)
@@ -118,3 +155,28 @@ class Paths:
     @property
     def checkpoint_dir(self) -> Path:
         return self.base / "checkpoints"
+
+    def write_input_config(
+        self,
+        hyperparameters: Mapping[str, Any],
+        channels: Mapping[str, Mapping[str, str]],
+        resource: Mapping[str, Any],
+    ) -> None:
+        """Lay out what SageMaker writes before the container starts: the three config files
+        (hyperparameters as strings, as the SDK sends them) and the empty folders the trainer
+        writes to. The one tree writer of train-here, the capacity probe and the control plane."""
+        for folder in (
+            self.config_dir,
+            self.data_dir,
+            self.model_dir,
+            self.output_data_dir,
+            self.checkpoint_dir,
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+        files = {
+            self.hyperparameters_file: {key: str(value) for key, value in hyperparameters.items()},
+            self.input_data_config_file: {name: dict(config) for name, config in channels.items()},
+            self.resource_config_file: dict(resource),
+        }
+        for path, content in files.items():
+            path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -17,13 +17,12 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from services.docker_cli import DockerError, docker, image_exists
-from services.settings import Settings
+from services.settings import Progress, Settings
 
 __all__ = [
     "DEFAULT_BASE_IMAGE",
@@ -36,7 +35,6 @@ __all__ = [
     "resolve_base_image",
 ]
 
-Progress = Callable[[str, str], None]
 
 # Must equal the `ARG BASE_IMAGE=` default in Dockerfile.training (a unit test checks it).
 DEFAULT_BASE_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"

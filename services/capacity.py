@@ -26,7 +26,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from container.contract import DEFAULT_BASE_DIR, TRAIN_CHANNEL, VALIDATION_CHANNEL, Paths
+from container.contract import (
+    CSV_FILE_CHANNEL,
+    DEFAULT_BASE_DIR,
+    TRAIN_CHANNEL,
+    VALIDATION_CHANNEL,
+    Paths,
+    resource_config,
+)
 from services.docker_cli import DockerError, docker
 from services.settings import Settings
 
@@ -167,29 +174,13 @@ def _write_tree(
     base: Path, train_csv: Path, validation_csv: Path | None, hyperparameters: Mapping[str, str]
 ) -> None:
     paths = Paths(base)
-    paths.config_dir.mkdir(parents=True)
     channels = {TRAIN_CHANNEL: train_csv} | ({VALIDATION_CHANNEL: validation_csv} if validation_csv else {})
     for channel, csv in channels.items():
         paths.channel_dir(channel).mkdir(parents=True)
         shutil.copyfile(csv, paths.channel_dir(channel) / Path(csv).name)
-    paths.hyperparameters_file.write_text(json.dumps({k: str(v) for k, v in hyperparameters.items()}))
-    paths.input_data_config_file.write_text(
-        json.dumps(
-            {
-                channel: {
-                    "ContentType": "text/csv",
-                    "TrainingInputMode": "File",
-                    "S3DistributionType": "FullyReplicated",
-                }
-                for channel in channels
-            }
-        )
+    paths.write_input_config(
+        hyperparameters, {channel: CSV_FILE_CHANNEL for channel in channels}, resource_config()
     )
-    paths.resource_config_file.write_text(
-        json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"})
-    )
-    for directory in (paths.model_dir, paths.output_data_dir, paths.checkpoint_dir):
-        directory.mkdir(parents=True, exist_ok=True)
 
 
 def _failure_line(base: Path) -> str:

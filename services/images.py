@@ -22,7 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from services import aws
 from services.base_image import BaseImage, BaseImageError, known_base_image, resolve_base_image
 from services.docker_cli import DockerError, docker, docker_stream, image_exists, require_daemon, server_arch
-from services.settings import Settings
+from services.settings import Progress, Settings
 
 __all__ = [
     "DOCKERFILE",
@@ -57,7 +57,6 @@ __all__ = [
     "registry_host",
 ]
 
-Progress = Callable[[str, str], None]
 
 DOCKERFILE = "Dockerfile.training"
 PLATFORM = "linux/amd64"  # SageMaker training hosts are x86_64
@@ -230,9 +229,10 @@ def push_repository_uri(settings: Settings, ecr_repository_uri: str) -> str:
 
 
 def _authorization(settings: Settings, ecr: Any) -> tuple[str, str, str]:
-    data = ecr.get_authorization_token()["authorizationData"][0]
-    user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-    return user, password, registry_host(settings, data["proxyEndpoint"])
+    from services.local_stack import ecr_authorization  # the one decoder of ECR's token
+
+    user, password, endpoint = ecr_authorization(ecr)
+    return user, password, registry_host(settings, endpoint)
 
 
 def login(settings: Settings, ecr: Any | None = None) -> str:

@@ -31,15 +31,8 @@ __all__ = [
     "train_here",
 ]
 
-CURRENT_HOST = "algo-1"
+CURRENT_HOST = contract.CURRENT_HOST
 TRAINER_MODULE = "container.train"
-# What SageMaker writes in inputdataconfig.json for a File-mode CSV channel.
-_CHANNEL_CONFIG = {
-    "ContentType": "text/csv",
-    "TrainingInputMode": "File",
-    "S3DistributionType": "FullyReplicated",
-    "RecordWrapperType": "None",
-}
 
 
 class TrainHereError(RuntimeError):
@@ -115,13 +108,10 @@ def lay_out_tree(
         channels[VALIDATION_CHANNEL] = Path(validation)
     for channel, source in channels.items():
         _copy_channel(channel, source, paths.channel_dir(channel))
-    for folder in (paths.config_dir, paths.model_dir, paths.output_data_dir, paths.checkpoint_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-    _write_json(paths.hyperparameters_file, {k: str(v) for k, v in (hyperparameters or {}).items()})
-    _write_json(paths.input_data_config_file, {channel: dict(_CHANNEL_CONFIG) for channel in channels})
-    _write_json(
-        paths.resource_config_file,
-        {"current_host": CURRENT_HOST, "hosts": [CURRENT_HOST], "network_interface_name": "eth0"},
+    paths.write_input_config(
+        hyperparameters or {},
+        {channel: contract.CSV_FILE_CHANNEL for channel in channels},
+        contract.resource_config(),
     )
     return paths
 
@@ -180,11 +170,6 @@ def _copy_channel(channel: str, source: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for file in files:
         shutil.copyfile(file, target / file.name)
-
-
-def _write_json(path: Path, content: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
 
 
 def _trainer_env(paths: Paths) -> dict[str, str]:

@@ -35,6 +35,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from services.jobs import pid_alive
 from services.local import recording as recording_module
 from services.settings import Settings
 
@@ -45,6 +46,7 @@ __all__ = [
     "ServiceStatus",
     "StackEndpoints",
     "client_environment",
+    "ecr_authorization",
     "ecr_login_secret",
     "ensure_running",
     "registry_command",
@@ -141,16 +143,14 @@ def _locked(stack_dir: Path) -> Iterator[None]:
 
 
 def _pid_is(pid: int | None, name: str) -> bool:
-    if not pid:
+    """The pid runs (not a zombie) and is this service, not a program that reused the pid."""
+    if not pid or not pid_alive(pid):
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    # A zombie has exited; a pid reused by another program is not ours.
-    state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
-    return state != "Z" and _CMDLINE_MARKERS[name] in cmdline
+    return _CMDLINE_MARKERS[name] in cmdline
 
 
 def _answers(name: str, port: int, timeout: float = 1.0, deep: bool = False) -> bool:
@@ -269,9 +269,16 @@ def ecr_login_secret(settings: Settings, moto_url: str) -> tuple[str, str]:
     import boto3  # only the registry's start needs a client, before the stack is complete
 
     ecr = boto3.client("ecr", endpoint_url=moto_url, region_name=settings.region, **LOCAL_CREDENTIALS)
-    token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
-    user, _, password = base64.b64decode(token).decode().partition(":")
+    user, password, _ = ecr_authorization(ecr)
     return user, password
+
+
+def ecr_authorization(ecr: Any) -> tuple[str, str, str]:
+    """``get_authorization_token``'s user, password and registry endpoint: the token is base64 of
+    ``user:password`` (``AWS:...`` on ECR and moto alike)."""
+    data = ecr.get_authorization_token()["authorizationData"][0]
+    user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    return user, password, str(data["proxyEndpoint"])
 
 
 def _write_htpasswd(stack_dir: Path, user: str, password: str) -> Path:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_VALIDATION_FRACTION",
     "ENV_PREFIX",
     "LOCAL_ACCOUNT_ID",
+    "Progress",
     "Resolved",
     "Settings",
     "SettingsError",
@@ -40,6 +41,8 @@ CONFIG_ENV = "TITANIC_SM_CONFIG"
 LOCAL_ACCOUNT_ID = "123456789012"
 
 Target = Literal["local", "aws"]
+# How a stage reports (stage, message) to whoever runs it: the CLI, the worker's log, a page.
+Progress = Callable[[str, str], None]
 # job_name_for adds -YYYYMMDD-HHMMSS-xxxxxx (23 characters) to at most 40.
 _BASE_JOB_NAME = re.compile(r"[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,39}")
 DEFAULT_MAX_JOB_COST_USD = 10.0

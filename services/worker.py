@@ -26,7 +26,7 @@ from typing import Any
 
 from services import jobs as job_store
 from services.jobs import Job, JobStore
-from services.settings import DEFAULT_MAX_RUN_SECONDS, ENV_PREFIX, Settings
+from services.settings import DEFAULT_MAX_RUN_SECONDS, ENV_PREFIX, Progress, Settings
 
 __all__ = [
     "HEARTBEAT_SECONDS",
@@ -59,8 +59,6 @@ STOP_WAIT_SECONDS = 150.0
 STOP_GRACE_SECONDS = 20.0
 # Where this package lives: the worker runs `python -m services` from there.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-Progress = Callable[[str, str], None]
 
 
 class StageError(RuntimeError):

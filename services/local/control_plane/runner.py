@@ -16,7 +16,6 @@ import base64
 import contextlib
 import datetime as dt
 import functools
-import json
 import logging
 import os
 import re
@@ -38,15 +37,16 @@ import docker.errors
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from container.contract import FAILURE_REASON_LIMIT, TRAIN_VERB, Paths
+from container.contract import CURRENT_HOST, FAILURE_REASON_LIMIT, TRAIN_VERB, Paths, resource_config
 from services.local.control_plane.models import CONTAINER_LABEL, TRANSITIONS, JobStore, TrainingJob
+from services.local_stack import ecr_authorization
 
 __all__ = ["LOG_GROUP", "METRIC_NAMESPACE", "Runner", "RunnerConfig"]
 
 LOG = logging.getLogger("control_plane.runner")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 METRIC_NAMESPACE = "/aws/sagemaker/TrainingJobs"
-HOST_NAME = "algo-1"
+HOST_NAME = CURRENT_HOST
 POLL_SECONDS = 0.1
 LOG_FLUSH_SECONDS = 0.2
 METRIC_FLUSH_SECONDS = 2.0
@@ -247,8 +247,7 @@ class Runner:
     def _registry_auth(self) -> tuple[str, str]:
         """The user and password ECR's GetAuthorizationToken hands out (moto's)."""
         if self._auth is None:
-            token = self._ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
-            user, _, password = base64.b64decode(token).decode().partition(":")
+            user, password, _ = ecr_authorization(self._ecr)
             self._auth = (user, password)
         return self._auth
 
@@ -519,14 +518,6 @@ class Runner:
         return f"{name}/{HOST_NAME}-{epoch}"
 
     def _lay_out(self, job: TrainingJob, paths: Paths) -> None:
-        for folder in (
-            paths.config_dir,
-            paths.model_dir,
-            paths.output_data_dir,
-            paths.checkpoint_dir,
-            paths.data_dir,
-        ):
-            folder.mkdir(parents=True, exist_ok=True)
         request = job.request
         channels = {
             c["ChannelName"]: {
@@ -539,28 +530,9 @@ class Runner:
             }
             for c in request.get("InputDataConfig") or []
         }
-        files = {
-            paths.hyperparameters_file: {
-                k: str(v) for k, v in (request.get("HyperParameters") or {}).items()
-            },
-            paths.input_data_config_file: channels,
-            paths.resource_config_file: {
-                "current_host": HOST_NAME,
-                "current_instance_type": job.instance_type,
-                "current_group_name": "homogeneousCluster",
-                "hosts": [HOST_NAME],
-                "instance_groups": [
-                    {
-                        "instance_group_name": "homogeneousCluster",
-                        "instance_type": job.instance_type,
-                        "hosts": [HOST_NAME],
-                    }
-                ],
-                "network_interface_name": "eth0",
-            },
-        }
-        for path, content in files.items():
-            path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        paths.write_input_config(
+            request.get("HyperParameters") or {}, channels, resource_config(job.instance_type)
+        )
 
     def _objects(self, uri: str) -> Iterator[tuple[str, str]]:
         bucket, prefix = _s3_split(uri)
