@@ -36,6 +36,7 @@ __all__ = [
     "DownloadedRun",
     "download_run",
     "fetch_verified",
+    "headline_scores",
     "job_artifact_uri",
     "model_sha256",
     "read_artifact",
@@ -294,3 +295,20 @@ def download_run(
     """Download, verify and unpack the artifact into ``runs/<job>/``; write ``run.json``."""
     metrics, data = fetch_verified(settings, artifact_uri, sent_hyperparameters)
     return save_run(settings, job_name, artifact_uri, data, metrics, sent_hyperparameters, summary)
+
+
+def headline_scores(metrics: Mapping[str, Any]) -> dict[str, float | None]:
+    """The scores the job store keeps beside a job (its list, compare and sort columns), from
+    metrics.json: the validation channel's, and the CV means; None where the run has none."""
+    validation = metrics.get("validation") or {}
+    cv = metrics.get("cv") or {}
+
+    def score(value: Any) -> float | None:
+        return float(value) if isinstance(value, int | float) else None
+
+    return {
+        "validation_accuracy": score(validation.get("accuracy")),
+        "validation_auc": score(validation.get("roc_auc")),
+        "cv_accuracy": score((cv.get("accuracy") or {}).get("mean")),
+        "cv_auc": score((cv.get("roc_auc") or {}).get("mean")),
+    }

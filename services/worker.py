@@ -488,7 +488,7 @@ def _run_stages(
             settings, job.job_name, artifact_uri, data, metrics, job.hyperparameters, summary=summary
         )
         results: dict[str, Any] = {
-            **_headline(run.metrics),
+            **artifacts.headline_scores(run.metrics),
             **_actual_cost(settings, store.get(job.id), seconds.get("fit", 0.0)),
         }
         final = store.set_status(
@@ -737,22 +737,6 @@ def _job_has_ended(exc: Any) -> bool:
     return error.get("Code") == "ValidationException" and any(
         word in message for word in ("completed", "failed", "stopped", "already")
     )
-
-
-def _headline(metrics: Mapping[str, Any]) -> dict[str, float | None]:
-    validation = metrics.get("validation") or {}
-    cv = metrics.get("cv") or {}
-
-    def mean(name: str) -> float | None:
-        value = (cv.get(name) or {}).get("mean")
-        return float(value) if value is not None else None
-
-    return {
-        "validation_accuracy": validation.get("accuracy"),
-        "validation_auc": validation.get("roc_auc"),
-        "cv_accuracy": mean("accuracy"),
-        "cv_auc": mean("roc_auc"),
-    }
 
 
 def _actual_cost(settings: Settings, job: Job, fit_seconds: float) -> dict[str, float | None]:

@@ -213,14 +213,7 @@ def _download(settings: Settings, store: JobStore, job: Job, imported: dict[str,
         imported["download_error"] = " ".join(str(exc).split())[:300]
         return store.update(job.id, request={"imported": imported})
     imported["unknown"] = [name for name in imported["unknown"] if name != "metrics.json"]
-    validation = run.metrics.get("validation") or {}
-    cv = run.metrics.get("cv") or {}
-    found = {
-        "validation_accuracy": validation.get("accuracy"),
-        "validation_auc": validation.get("roc_auc"),
-        "cv_accuracy": (cv.get("accuracy") or {}).get("mean"),
-        "cv_auc": (cv.get("roc_auc") or {}).get("mean"),
-    }
+    found = artifacts.headline_scores(run.metrics)
     # metrics.json wins where it has a score; FinalMetricDataList's stays where it has none.
     headline = {name: value if value is not None else getattr(job, name) for name, value in found.items()}
     return store.update(

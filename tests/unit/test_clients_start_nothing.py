@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from services import aws, local_stack
-from services.jobs import parse_training_job
 from services.settings import Settings
 
 
@@ -58,28 +57,3 @@ def test_the_stack_module_does_not_import_the_client_module() -> None:
     probe = "import sys, services.local_stack; print('services.aws' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
-
-
-def test_describe_training_job_is_read_once_into_what_the_store_keeps() -> None:
-    described = parse_training_job(
-        {
-            "TrainingJobName": "titanic-1",
-            "TrainingJobStatus": "Completed",
-            "SecondaryStatus": "Completed",
-            "ModelArtifacts": {"S3ModelArtifacts": "s3://b/titanic/jobs/titanic-1/output/model.tar.gz"},
-            "TrainingTimeInSeconds": 200,
-            "BillableTimeInSeconds": 60,
-            "SecondaryStatusTransitions": [{"Status": "Starting"}, {"Status": "Completed"}],
-            "HyperParameters": {"num_leaves": "7"},  # not a field the store keeps
-        }
-    )
-    assert (described.status, described.secondary_status, described.failure_reason) == (
-        "Completed",
-        "Completed",
-        None,
-    )
-    assert described.artifact_uri == "s3://b/titanic/jobs/titanic-1/output/model.tar.gz"
-    assert described.timings() == {"training_seconds": 200.0, "billable_seconds": 60.0, "spot_savings": 0.7}
-    assert len(described.transitions) == 2 and "HyperParameters" not in described.record
-    on_demand = parse_training_job({"TrainingJobStatus": "InProgress", "TrainingTimeInSeconds": 0})
-    assert on_demand.timings() == {} and on_demand.artifact_uri is None
