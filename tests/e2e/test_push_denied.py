@@ -87,6 +87,7 @@ def test_a_denied_push_names_the_stage_and_the_cause(
     # ECR has no image in yet, so the image stage pushes.
     endpoints = replace(local_stack, registry=denying_registry)
     monkeypatch.setattr(stack_module, "ensure_running", lambda settings: endpoints)
+    monkeypatch.setattr(stack_module, "running_endpoints", lambda settings: endpoints)
     settings = replace(e2e_settings, repository="titanic-push-denied")
     with pytest.raises(pipeline.StageError) as failure:
         pipeline.run_pipeline(settings)
@@ -108,6 +109,7 @@ def test_a_registry_that_refuses_to_read_says_why(
     # ECR (moto) already lists this session's image, so the image stage reads its manifest back.
     endpoints = replace(local_stack, registry=denying_registry)
     monkeypatch.setattr(stack_module, "ensure_running", lambda settings: endpoints)
+    monkeypatch.setattr(stack_module, "running_endpoints", lambda settings: endpoints)
     with pytest.raises(pipeline.StageError) as failure:
         pipeline.run_pipeline(e2e_settings)
     assert str(failure.value) == (

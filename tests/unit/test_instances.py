@@ -177,10 +177,9 @@ def test_check_choice_refuses_a_failing_type_without_an_override(tmp_path: Path)
 def test_check_choice_records_the_override_reason(tmp_path: Path) -> None:
     evidence = instances.gather(settings(tmp_path), requirement=requirement())
     choice = instances.check_choice(evidence, "ml.t3.medium", " quota increase approved today ", spot=True)
-    record = choice.to_dict()
-    assert record["passed"] is False and record["purchase"] == "spot"
-    assert record["override_reason"] == "quota increase approved today"
-    assert record["failed_checks"][0].startswith("quota 0: spot training quota")
+    assert choice.passed is False and choice.purchase == "spot"
+    assert choice.override_reason == "quota increase approved today"
+    assert choice.failed_checks[0].startswith("quota 0: spot training quota")
 
 
 def test_check_choice_rejects_a_type_sagemaker_does_not_train_on(tmp_path: Path) -> None:
