@@ -45,7 +45,7 @@ lint: install ## ruff and mypy
 
 .PHONY: bench-image
 bench-image: install docker ## Training image: size, MB added on the base (goal <= 350), build cold/warm (BENCH_COLD_BASE=1: rebuild the offline base too)
-	$(BIN)/python -m services.bench_image
+	$(BIN)/python -m benchmarks.bench_image
 
 .PHONY: image
 image: install docker ## Build the training image if its content changed, push it to ECR (local: the stack's registry)
@@ -61,7 +61,7 @@ stack-down: install ## Stop the local stack
 
 .PHONY: bench-model
 bench-model: install ## Model quality: 5x5 repeated stratified CV against honest baselines
-	$(BIN)/python -m services.bench_model
+	$(BIN)/python -m benchmarks.bench_model
 
 .PHONY: bench-capacity
 bench-capacity: install docker ## Capacity probe: peak memory and wall time under Docker limits, then the proof on the chosen instance
@@ -93,5 +93,5 @@ pipeline: install docker ## Headless end to end: data -> S3 channels -> build ->
 
 .PHONY: bench-run
 bench-run: install docker ## Wall time of each `titanic-sm run` stage, cold (new stack, empty bucket and registry) and warm
-	$(BIN)/python -m services.pipeline
+	$(BIN)/python -m benchmarks.bench_run
 	$(BIN)/python benchmarks/bench_concurrent_runs.py

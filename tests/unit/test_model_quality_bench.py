@@ -1,11 +1,12 @@
-"""services.bench_model scores every model on the same folds and formats one table row each."""
+"""benchmarks.bench_model scores every model on the same folds and formats one table row each."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from services import bench_model, dataset
+from benchmarks import bench_model
+from services import dataset
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import bench_model
 from container.hyperparameters import HyperparameterError, parse
-from services import bench_model, dataset
+from services import dataset
 from services.docker_cli import DAEMON_DOWN
 from services.settings import Settings
 

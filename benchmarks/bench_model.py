@@ -3,7 +3,7 @@
 Every model sees the same folds of the 1,309-row titanic3 list without the leaking columns
 (boat, body, home.dest). Scores are mean ± std over folds; fit time is per fit, in seconds.
 
-    python -m services.bench_model [--folds 5] [--repeats 5] [--seed 0]
+    python -m benchmarks.bench_model [--folds 5] [--repeats 5] [--seed 0]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Figures of the control plane on the local stack: fit overhead and time to the first log line.
 
-``python -m services.local.control_plane.bench [RUNS]`` (the stack of ``TITANIC_SM_*`` settings):
+``python -m benchmarks.bench_control_plane [RUNS]`` (the stack of ``TITANIC_SM_*`` settings):
 each run creates a job with plain boto3, polls DescribeTrainingJob every 0.1 s, and prints
 
 - the container's own run (Docker's StartedAt to FinishedAt, from the job's record),
