@@ -123,7 +123,7 @@ def launch_cost(
 
 
 def form_seconds(name: str, seconds: int) -> int:
-    """A settings value as the form's start value: within SageMaker's 1 s to 5 days, or it is said."""
+    """A settings value as the form's start value: within SageMaker's 1 s to 28 days, or it is said."""
     inside = min(max(seconds, 1), MAX_SECONDS)
     if inside != seconds:
         st.warning(t("train.seconds_outside", name=name, seconds=seconds, limit=MAX_SECONDS, inside=inside))

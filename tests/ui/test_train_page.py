@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from ui_helpers import errors, shown
 
+from container.contract import MAX_RUNTIME_LIMIT_SECONDS
 from container.hyperparameters import SCHEMA
 from services import cost, logs, worker
 from services.jobs import JobStore
@@ -164,7 +165,10 @@ def test_launch_on_a_type_that_fails_a_check_needs_the_instance_pages_override(
     assert (job.instance_type, job.instance_reason) == ("ml.t3.medium", "quota raised this morning")
 
 
-@pytest.mark.parametrize(("max_run", "expected_run"), [(259_200, 259_200), (500_000, 432_000)])
+# SageMaker's ceiling is 28 days (2,419,200 s), declared once in container.contract.
+@pytest.mark.parametrize(
+    ("max_run", "expected_run"), [(259_200, 259_200), (3_000_000, MAX_RUNTIME_LIMIT_SECONDS)]
+)
 def test_max_run_settings_outside_sagemakers_limits_start_the_form_inside_them(
     page: Callable[..., AppTest],
     app_settings: Settings,
@@ -176,7 +180,7 @@ def test_max_run_settings_outside_sagemakers_limits_start_the_form_inside_them(
     at = page(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.number_input(key="max_run").value == expected_run
-    assert at.number_input(key="max_wait").value == min(2 * expected_run, 432_000)
+    assert at.number_input(key="max_wait").value == min(2 * expected_run, MAX_RUNTIME_LIMIT_SECONDS)
     warned = any("TITANIC_SM_MAX_RUN_SECONDS" in shown(w.value) for w in at.warning)
     assert warned == (max_run != expected_run)
 
