@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # browser.py beside this file
+sys.path.insert(1, str(Path(__file__).resolve().parents[2]))  # benchmarks/, which is not installed
 
 from benchmarks.bench_stats import load_average, load_note, machine_line
 from container import hyperparameters as schema

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # browser.py beside this file
+sys.path.insert(1, str(Path(__file__).resolve().parents[2]))  # benchmarks/, which is not installed
 
 from browser import (  # beside this file, found through the path above
     app_environment,
