@@ -48,7 +48,7 @@ def test_launch_refuses_a_failing_check_in_one_line_and_starts_nothing(
     # The same request with the account's own role passes the checks and starts its worker.
     job_id = worker.launch(settings, _request(settings))
     assert spawned == [job_id]
-    assert JobStore(settings.job_store_path).get(job_id, reap=False).status == "Pending"
+    assert JobStore(settings.job_store_path).get(job_id).status == "Pending"
 
 
 def test_every_failing_check_is_in_the_one_line(settings: Settings) -> None:

@@ -127,7 +127,7 @@ def aws_path(
 
 
 def _new_job(path: AwsPath, started: float) -> Job:
-    [job] = [j for j in path.store().list(reap=False) if j.created_at >= started]
+    [job] = [j for j in path.store().list() if j.created_at >= started]
     return job
 
 
@@ -247,7 +247,7 @@ def test_stop_from_another_process_on_the_aws_path(
     process, boosting, seen = slow_run
     started = time.time() - 600  # the run's job is the only one still running
     assert boosting.wait(300), "".join(seen[-20:])
-    [job] = [j for j in aws_path.store().list(reap=False) if j.is_active and j.created_at >= started]
+    [job] = [j for j in aws_path.store().list() if j.is_active and j.created_at >= started]
 
     stopped = aws_path.cli("--target", "aws", "jobs", "stop", job.job_name, timeout=120)
     assert stopped.returncode == 0, stopped.stderr
@@ -258,7 +258,7 @@ def test_stop_from_another_process_on_the_aws_path(
     stderr = process.stderr.read()
     assert process.returncode == 3, stderr[-2000:]  # stopped is not failed: its own exit code
     assert stderr.strip().splitlines()[-1].startswith("the job was stopped (titanic-sm jobs stop"), stderr
-    final = aws_path.store().get(job.id, reap=False)
+    final = aws_path.store().get(job.id)
     assert (final.status, final.secondary_status) == ("Stopped", "Stopped")
     described = aws_path.client("sagemaker").describe_training_job(TrainingJobName=job.job_name)
     assert described["TrainingJobStatus"] == "Stopped"
@@ -271,7 +271,7 @@ def test_ctrl_c_in_run_stops_the_job_on_the_aws_path(
     process, boosting, seen = slow_run
     started = time.time() - 600
     assert boosting.wait(300), "".join(seen[-20:])
-    [job] = [j for j in aws_path.store().list(reap=False) if j.is_active and j.created_at >= started]
+    [job] = [j for j in aws_path.store().list() if j.is_active and j.created_at >= started]
 
     process.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
     process.wait(timeout=200)
@@ -279,7 +279,7 @@ def test_ctrl_c_in_run_stops_the_job_on_the_aws_path(
     stderr = process.stderr.read()
     assert process.returncode == 130, stderr[-2000:]
 
-    final = aws_path.store().get(job.id, reap=False)
+    final = aws_path.store().get(job.id)
     assert (final.status, final.secondary_status) == ("Stopped", "Stopped")
     assert "interrupted (Ctrl-C)" in [t.message for t in final.transitions]
     # StopTrainingJob was called: SageMaker's record says Stopped, and its stop came from the client.
@@ -292,7 +292,7 @@ def test_ctrl_c_in_run_stops_the_job_on_the_aws_path(
 def test_a_failing_pre_flight_on_the_aws_path_creates_nothing(aws_path: AwsPath) -> None:
     missing = f"arn:aws:iam::{ACCOUNT}:role/no-such-execution-role"
     before = aws_path.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount", 0)
-    jobs_before = len(aws_path.store().list(reap=False)) if aws_path.settings.job_store_path.exists() else 0
+    jobs_before = len(aws_path.store().list()) if aws_path.settings.job_store_path.exists() else 0
     result = subprocess.run(
         [sys.executable, "-m", "services", "--target", "aws", "run"],
         cwd=REPO_ROOT,
@@ -309,4 +309,4 @@ def test_a_failing_pre_flight_on_the_aws_path_creates_nothing(aws_path: AwsPath)
     )
     assert "data: started" not in result.stderr
     assert aws_path.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == before
-    assert len(aws_path.store().list(reap=False)) == jobs_before
+    assert len(aws_path.store().list()) == jobs_before

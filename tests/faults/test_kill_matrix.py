@@ -83,7 +83,7 @@ def channels(kill_settings: Settings, image: ImageRef) -> dict[str, str]:
 def _end_workers(settings: Settings) -> None:
     """SIGKILL the workers this module's jobs started that still run (never any other process)."""
     try:
-        recorded = JobStore(settings.job_store_path).list(reap=False, limit=1000)
+        recorded = JobStore(settings.job_store_path).list(limit=1000)
     except Exception:  # no store: no worker was ever started
         return
     for job in recorded:
@@ -125,7 +125,7 @@ def _wait_training(store: JobStore, job_id: str) -> Job:
     """The job's container runs and has boosted for a moment (its first rounds are logged)."""
 
     def training() -> Job | None:
-        job = store.get(job_id, reap=False)
+        job = store.get(job_id)
         assert job.is_active, (job.status, job.failure_reason)
         if job.secondary_status == "Training" and _containers(job.job_name):
             return job
@@ -144,7 +144,7 @@ def _wait_terminal(settings: Settings, job_id: str, adopt: bool = False) -> Job:
     def ended() -> Job | None:
         if adopt:
             jobs.sync(settings, store)
-        job = store.get(job_id, reap=False)
+        job = store.get(job_id)
         return None if job.is_active else job
 
     job = _wait(f"job {job_id} to end", ended, every=1.0)
@@ -227,13 +227,13 @@ def test_foreground_run_killed(
     kill_settings: Settings, channels: dict[str, str], image: ImageRef, sig: int
 ) -> None:
     store = JobStore(kill_settings.job_store_path)
-    before = {j.id for j in store.list(reap=False, limit=1000)}
+    before = {j.id for j in store.list(limit=1000)}
     process = _run_command(kill_settings)
     try:
 
         def its_job() -> Job | None:
             assert process.poll() is None, process.communicate()
-            new = [j for j in store.list(reap=False, limit=1000) if j.id not in before]
+            new = [j for j in store.list(limit=1000) if j.id not in before]
             return new[0] if new else None
 
         found = _wait("the run's job", its_job)
@@ -255,7 +255,7 @@ def test_foreground_run_killed(
         assert process.returncode == 143, err[-2000:]
         last = err.strip().splitlines()[-1]
         assert "stopped" in last and "error" not in last, err[-2000:]
-        ended = store.get(job.id, reap=False)
+        ended = store.get(job.id)
         assert (ended.status, ended.secondary_status) == ("Stopped", "Stopped"), ended.failure_reason
         _assert_training_api_says(kill_settings, ended, "Stopped")
     _assert_no_container_runs(ended)
@@ -265,13 +265,13 @@ def test_a_run_stopped_from_another_terminal_says_stopped_and_exits_3(
     kill_settings: Settings, channels: dict[str, str], image: ImageRef
 ) -> None:
     store = JobStore(kill_settings.job_store_path)
-    before = {j.id for j in store.list(reap=False, limit=1000)}
+    before = {j.id for j in store.list(limit=1000)}
     process = _run_command(kill_settings)
     try:
 
         def its_job() -> Job | None:
             assert process.poll() is None, process.communicate()
-            new = [j for j in store.list(reap=False, limit=1000) if j.id not in before]
+            new = [j for j in store.list(limit=1000) if j.id not in before]
             return new[0] if new else None
 
         found = _wait("the run's job", its_job)
@@ -295,7 +295,7 @@ def test_a_run_stopped_from_another_terminal_says_stopped_and_exits_3(
     assert process.returncode == 3, err[-2000:]
     last = err.strip().splitlines()[-1]
     assert last.startswith("the job was stopped (titanic-sm jobs stop"), err[-2000:]
-    ended = store.get(job.id, reap=False)
+    ended = store.get(job.id)
     assert (ended.status, ended.secondary_status) == ("Stopped", "Stopped"), ended.failure_reason
     _assert_training_api_says(kill_settings, ended, "Stopped")
     _assert_no_container_runs(ended)
@@ -393,7 +393,7 @@ def test_a_paused_worker_is_neither_failed_nor_adopted_twice(
             assert seen.is_active, (seen.status, seen.failure_reason)
             assert _followers_of(job_id) == [pid], "a second worker was started for a paused one"
             time.sleep(2.0)
-        assert time.time() - (store.get(job_id, reap=False).heartbeat_at or 0) > SHORT_HEARTBEAT_TIMEOUT
+        assert time.time() - (store.get(job_id).heartbeat_at or 0) > SHORT_HEARTBEAT_TIMEOUT
     ended = _wait_terminal(kill_settings, job_id, adopt=True)
     _assert_completed(kill_settings, ended)
     assert ended.worker_pid == pid  # the one worker finished its own job
