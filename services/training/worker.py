@@ -801,6 +801,22 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
+def _keep_stack_up(settings: Settings) -> None:
+    """On local, the follower is the edge that needs the stack for the job's whole life: a service
+    that died mid-job (a crash, a kill) is started again here, explicitly, as `local up` would;
+    clients never start anything. A stack that cannot start leaves the API unreachable, which
+    ``_describe_patiently`` reports once its patience is spent."""
+    if not settings.is_local:
+        return
+    from services.local import stack as local_stack
+
+    try:
+        local_stack.running_endpoints(settings)  # a file read and /proc: cheap enough per poll
+    except local_stack.LocalStackError:
+        with contextlib.suppress(local_stack.LocalStackError):
+            local_stack.ensure_running(settings)
+
+
 def _describe_patiently(settings: Settings, job_name: str) -> job_store.TrainingJobState:
     """DescribeTrainingJob, asked again while the API is unreachable (up to API_UNREACHABLE_SECONDS).
 
@@ -822,6 +838,7 @@ def _describe_patiently(settings: Settings, job_name: str) -> job_store.Training
                 ) from None
             time.sleep(pause)
             pause = min(pause * 2, POLL_SECONDS[1])
+            _keep_stack_up(settings)
 
 
 def _record_progress(store: JobStore, job: Job, described: job_store.TrainingJobState, seen: int) -> int:
@@ -870,6 +887,7 @@ def _follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str],
             echo(event.message)
 
     while True:
+        _keep_stack_up(settings)
         echo_new_lines()
         described = _describe_patiently(settings, job.job_name)
         changed = len(described.transitions) != seen or not seen
