@@ -222,13 +222,10 @@ def _run_command(settings: Settings) -> subprocess.Popen[str]:
     )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_foreground_run_killed(
-    kill_settings: Settings, channels: dict[str, str], image: ImageRef, sig: int
-) -> None:
-    store = JobStore(kill_settings.job_store_path)
+def _training_run(settings: Settings, store: JobStore) -> tuple[subprocess.Popen[str], Job]:
+    """A foreground `titanic-sm run`, and its job once the container is training."""
     before = {j.id for j in store.list(limit=1000)}
-    process = _run_command(kill_settings)
+    process = _run_command(settings)
     try:
 
         def its_job() -> Job | None:
@@ -238,7 +235,20 @@ def test_foreground_run_killed(
 
         found = _wait("the run's job", its_job)
         assert isinstance(found, Job)
-        job = _wait_training(store, found.id)
+        return process, _wait_training(store, found.id)
+    except BaseException:
+        process.kill()
+        process.communicate()
+        raise
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_foreground_run_killed(
+    kill_settings: Settings, channels: dict[str, str], image: ImageRef, sig: int
+) -> None:
+    store = JobStore(kill_settings.job_store_path)
+    process, job = _training_run(kill_settings, store)
+    try:
         assert job.worker_pid == process.pid  # the run beats for its own job
         process.send_signal(sig)
         _, err = process.communicate(timeout=200)
@@ -265,18 +275,8 @@ def test_a_run_stopped_from_another_terminal_says_stopped_and_exits_3(
     kill_settings: Settings, channels: dict[str, str], image: ImageRef
 ) -> None:
     store = JobStore(kill_settings.job_store_path)
-    before = {j.id for j in store.list(limit=1000)}
-    process = _run_command(kill_settings)
+    process, job = _training_run(kill_settings, store)
     try:
-
-        def its_job() -> Job | None:
-            assert process.poll() is None, process.communicate()
-            new = [j for j in store.list(limit=1000) if j.id not in before]
-            return new[0] if new else None
-
-        found = _wait("the run's job", its_job)
-        assert isinstance(found, Job)
-        job = _wait_training(store, found.id)
         env = {**os.environ, **worker.settings_env(kill_settings)}
         stopped = subprocess.run(
             [sys.executable, "-m", "services", "jobs", "stop", job.id],
