@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,10 +61,15 @@ def test_spot_without_enough_max_wait_is_refused_up_front(e2e_settings: Settings
 
 
 def test_a_service_that_cannot_start_is_the_stack_stage(tmp_path: Path) -> None:
-    # A fresh stack with docker-registry off the PATH: the registry cannot start.
+    # A fresh stack with docker on the PATH but docker-registry off it: the registry cannot start.
     settings = Settings(state_dir=tmp_path / "state", data_dir=tmp_path / "data", runs_dir=tmp_path / "runs")
+    only_docker = tmp_path / "only-docker"
+    only_docker.mkdir()
+    docker = shutil.which("docker")
+    assert docker, "the e2e tier needs the docker command"
+    (only_docker / "docker").symlink_to(docker)
     try:
-        result = _run(settings, PATH=str(tmp_path / "empty-path"))
+        result = _run(settings, PATH=str(only_docker))
         assert result.returncode == 1
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("error: stack: the Docker registry failed to start on 127.0.0.1:")
