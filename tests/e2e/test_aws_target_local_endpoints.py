@@ -214,8 +214,23 @@ def test_a_failed_job_on_the_aws_path_is_one_line_with_the_containers_reason(
     )
 
 
+@dataclass
+class SlowRun:
+    process: subprocess.Popen[str]
+    boosting: threading.Event  # set once the container's boosting lines come back from CloudWatch
+    seen: list[str]
+    _stderr: list[str]
+    _drained: threading.Event
+
+    def stderr(self) -> str:
+        """All the run wrote to stderr, once it has ended (read all along, so a full pipe never
+        blocks the run)."""
+        assert self._drained.wait(60), "stderr was not closed after the run ended"
+        return "".join(self._stderr)
+
+
 @pytest.fixture
-def slow_run(aws_path: AwsPath) -> Iterator[tuple[subprocess.Popen[str], threading.Event, list[str]]]:
+def slow_run(aws_path: AwsPath) -> Iterator[SlowRun]:
     """`titanic-sm --target aws run` on a slow job, and an event set once the container trains."""
     command = [sys.executable, "-m", "services", "--target", "aws", "run"]
     command += [a for h in SLOW for a in ("--hp", h)]
@@ -232,19 +247,27 @@ def slow_run(aws_path: AwsPath) -> Iterator[tuple[subprocess.Popen[str], threadi
             if "round " in line:  # the container's lines, back from CloudWatch Logs
                 boosting.set()
 
+    errors: list[str] = []
+    drained = threading.Event()
+
+    def drain() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            errors.append(line)
+        drained.set()
+
     threading.Thread(target=read, daemon=True).start()
+    threading.Thread(target=drain, daemon=True).start()
     try:
-        yield process, boosting, seen
+        yield SlowRun(process, boosting, seen, errors, drained)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)
 
 
-def test_stop_from_another_process_on_the_aws_path(
-    aws_path: AwsPath, slow_run: tuple[subprocess.Popen[str], threading.Event, list[str]]
-) -> None:
-    process, boosting, seen = slow_run
+def test_stop_from_another_process_on_the_aws_path(aws_path: AwsPath, slow_run: SlowRun) -> None:
+    process, boosting, seen = slow_run.process, slow_run.boosting, slow_run.seen
     started = time.time() - 600  # the run's job is the only one still running
     assert boosting.wait(300), "".join(seen[-20:])
     [job] = [j for j in aws_path.store().list() if j.is_active and j.created_at >= started]
@@ -254,8 +277,7 @@ def test_stop_from_another_process_on_the_aws_path(
     assert stopped.stdout.strip() == f"{job.job_name}: Stopping"
 
     process.wait(timeout=200)
-    assert process.stderr is not None
-    stderr = process.stderr.read()
+    stderr = slow_run.stderr()
     assert process.returncode == 3, stderr[-2000:]  # stopped is not failed: its own exit code
     assert stderr.strip().splitlines()[-1].startswith("the job was stopped (titanic-sm jobs stop"), stderr
     final = aws_path.store().get(job.id)
@@ -265,18 +287,15 @@ def test_stop_from_another_process_on_the_aws_path(
     _no_container_left(job.job_name)
 
 
-def test_ctrl_c_in_run_stops_the_job_on_the_aws_path(
-    aws_path: AwsPath, slow_run: tuple[subprocess.Popen[str], threading.Event, list[str]]
-) -> None:
-    process, boosting, seen = slow_run
+def test_ctrl_c_in_run_stops_the_job_on_the_aws_path(aws_path: AwsPath, slow_run: SlowRun) -> None:
+    process, boosting, seen = slow_run.process, slow_run.boosting, slow_run.seen
     started = time.time() - 600
     assert boosting.wait(300), "".join(seen[-20:])
     [job] = [j for j in aws_path.store().list() if j.is_active and j.created_at >= started]
 
     process.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
     process.wait(timeout=200)
-    assert process.stderr is not None
-    stderr = process.stderr.read()
+    stderr = slow_run.stderr()
     assert process.returncode == 130, stderr[-2000:]
 
     final = aws_path.store().get(job.id)
