@@ -94,7 +94,7 @@ def test_a_job_completes_with_the_model_metrics_logs_and_shape_of_sagemaker(
     assert all(t["StatusMessage"] for t in described["SecondaryStatusTransitions"])
     model = f"jobs/{name}/output/model.tar.gz"
     assert described["ModelArtifacts"]["S3ModelArtifacts"] == f"s3://{BUCKET}/{model}"
-    assert _tar_names(model) == ["metrics.json", "model.joblib"]
+    assert _tar_names(model) == ["features.json", "metrics.json", "model.joblib", "model.txt"]
     final = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
     assert 0.7 < final["validation:accuracy"] < 0.9 and "validation:auc" in final
     assert described["TrainingStartTime"] <= described["TrainingEndTime"]
@@ -269,7 +269,12 @@ def test_a_simulated_spot_interruption_restarts_and_resumes_from_the_checkpoint(
     assert _s3_keys(f"checkpoints/{name}/")
     # Billable time carries the stack's simulated spot discount.
     assert described["BillableTimeInSeconds"] < described["TrainingTimeInSeconds"]
-    assert _tar_names(f"jobs/{name}/output/model.tar.gz") == ["metrics.json", "model.joblib"]
+    assert _tar_names(f"jobs/{name}/output/model.tar.gz") == [
+        "features.json",
+        "metrics.json",
+        "model.joblib",
+        "model.txt",
+    ]
 
 
 def test_quotas_refuse_a_zero_quota_type_and_a_second_job_over_the_quota(
