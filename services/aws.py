@@ -113,10 +113,10 @@ def client(settings: Settings, service: str, **kwargs: Any) -> Any:
     kwargs.setdefault("config", _RETRIES)
     key = _session_key(settings)
     if key[0] != "local":
-        return _new_session(key).client(service, **kwargs)
+        return boto_session(settings).client(service, **kwargs)  # the one way to a session
     with _LOCAL_SESSIONS_LOCK:
         cached = (os.getpid(), *key)
         session = _LOCAL_SESSIONS.get(cached)
         if session is None:
-            session = _LOCAL_SESSIONS[cached] = _new_session(key)
+            session = _LOCAL_SESSIONS[cached] = boto_session(settings)
         return session.client(service, **kwargs)
