@@ -9,6 +9,7 @@ removed at the end.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -22,10 +23,31 @@ from services.settings import ENV_PREFIX, Settings
 
 CONCURRENT = 5
 RUN_ARGS = ("run", "--hp", "num_leaves=7")
+QUOTAS_FILE = "quotas.json"  # in the temp folder: the sample quotas, with room for CONCURRENT jobs
+
+
+def _write_quotas(home: Path) -> Path:
+    """The shipped sample quotas with ml.m5.large raised to CONCURRENT instances: the stack refuses
+    jobs above its quota as a new account does, and the shipped sample allows one at a time."""
+    from importlib import resources
+
+    from services.instance import quotas
+
+    shipped = resources.files("services.instance") / "data" / quotas.SAMPLE_FILE
+    sample = json.loads(shipped.read_text())
+    for page in sample["ListServiceQuotas"]:
+        for quota in page["Quotas"]:
+            if quota["QuotaName"].startswith("ml.m5.large for "):
+                quota["Value"] = float(CONCURRENT)
+    sample["source"] = f"bench_concurrent_runs: the sample quotas with ml.m5.large at {CONCURRENT}"
+    path = home / QUOTAS_FILE
+    path.write_text(json.dumps(sample, indent=1))
+    return path
 
 
 def _start(home: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env[f"{ENV_PREFIX}LOCAL_QUOTAS_FILE"] = str(home / QUOTAS_FILE)
     return subprocess.Popen(
         [str(Path(sys.executable).with_name("titanic-sm")), "--state-dir", "state", *RUN_ARGS],
         cwd=home,
@@ -71,7 +93,12 @@ def _untag_images_of(registry: str) -> None:
 
 def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="titanic-bench-concurrent-"))
-    settings = Settings(state_dir=home / "state", runs_dir=home / "runs", data_dir=home / "data/processed")
+    settings = Settings(
+        state_dir=home / "state",
+        runs_dir=home / "runs",
+        data_dir=home / "data/processed",
+        local_quotas_file=_write_quotas(home),
+    )
     try:
         warm_up = _timed(home, 1)
         one = _timed(home, 1)
