@@ -20,9 +20,8 @@ from ui import (
     untrusted_block,
 )
 
-from services import aws
 from services.jobs import detail as job_detail
-from services.jobs.store import STATUSES, Job, JobPage, JobStore, as_summary, reconcile_with_aws, refresh
+from services.jobs.store import STATUSES, Job, JobPage, JobStore, as_summary, current_jobs, sync
 from services.messages import catalogue
 from services.training import worker
 
@@ -102,12 +101,10 @@ def announce_ended(jobs: list[Job]) -> None:
             st.toast(t("jobs.ended_toast", name=job.job_name, status=job.status), icon="🏁")
 
 
-if not settings.is_local:
-    # On aws the store is brought up to date from SageMaker (list_training_jobs) before it is shown.
-    # The client is made inside the action: a bad profile is one line, not a traceback.
-    action(t("jobs.reconciling"), lambda: reconcile_with_aws(store, aws.client(settings, "sagemaker")))
-# After SageMaker's word: a dead worker's job that never reached it reads Failed.
-action(t("common.reading_store"), refresh, store)
+# The store brought up to date with the training API (SageMaker, or the local control plane) before
+# it is shown: a dead worker's job is adopted, or ended with the reason. On aws the client is made
+# first, inside the action: a bad profile is one line, not a traceback.
+action(t("jobs.reconciling"), sync, settings, store)
 
 # -- the history: filtered, counted and paged in SQL ------------------------------------------------
 filter_status, filter_target, filter_text, filter_size = st.columns([2, 1, 2, 1])
@@ -335,9 +332,8 @@ def watch_running() -> None:
     running = [j for j in jobs if j.is_active]
     if not running:
         return
-    try:
-        refresh(store)
-        now = store.get_many([j.id for j in running])
+    try:  # a store read; the training API is asked only when a job's worker is gone
+        now = current_jobs(settings, [j.id for j in running], store)
     except Exception:  # the next full run shows the cause in one line
         return
     if any(not j.is_active for j in now):

@@ -48,6 +48,7 @@ __all__ = [
     "adopt",
     "cost_basis",
     "is_followed",
+    "job_is_unknown",
     "launch",
     "preload_sdk",
     "record_job",
@@ -459,17 +460,20 @@ def stop(settings: Settings, job_id: str) -> Job:
         return job
     if job.status == "Stopping":  # already asked
         return job
-    if not job.training_job:
-        # Not seen at SageMaker yet (the image stage, or CreateTrainingJob in flight): the worker
-        # stops itself, and stops the training job too if it has just created one.
+    if not job.training_job and job.create_requested_at is None:
+        # CreateTrainingJob not sent yet (the image stage): the worker stops itself.
         return _stop_worker(store, job)
     try:
         # Asked before it is recorded: a refused or failed call leaves the job as it was, so the
-        # stop can be tried again (a job recorded Stopping is never asked twice).
+        # stop can be tried again (a job recorded Stopping is never asked twice). A job whose
+        # CreateTrainingJob was sent but not yet seen is asked too: its worker may have died
+        # in between, and the API may run it all the same (``jobs.sync`` then adopts it).
         aws.client(settings, "sagemaker").stop_training_job(TrainingJobName=job.job_name)
     except ClientError as exc:
-        if not _job_is_unknown(exc):
+        if not job_is_unknown(exc):
             raise
+        # Unknown there: a live worker stops itself (and the job, if it creates it meanwhile);
+        # a dead one's job never ran, and is recorded Stopped.
         return _stop_worker(store, job)
     return store.set_status(job.id, "Stopping", secondary_status="Stopping", message="stop requested")
 
@@ -764,10 +768,14 @@ def _fit(
     try:
         _describe(settings, job.job_name)  # an adopted job: its training job is already there
     except ClientError as exc:
-        if not _job_is_unknown(exc):
+        if not job_is_unknown(exc):
             raise
         _wait_for_sdk()
-        training.start_fit(settings, _fit_request(settings, job, image_uri))
+        request = _fit_request(settings, job, image_uri)
+        # From here until _follow records ``training_job`` only the API knows whether the job
+        # exists: the mark tells the reaper to leave a dead worker's job to ``jobs.sync``.
+        store.update(job.id, create_requested_at=time.time())
+        training.start_fit(settings, request)
     return _follow(settings, store, job, echo)
 
 
@@ -943,7 +951,7 @@ def _stop_and_wait(settings: Settings, store: JobStore, job: Job, why: str) -> N
     try:
         aws.client(settings, "sagemaker").stop_training_job(TrainingJobName=job.job_name)
     except ClientError as exc:
-        if not _job_is_unknown(exc) and not _job_has_ended(exc):
+        if not job_is_unknown(exc) and not _job_has_ended(exc):
             raise
     except BotoCoreError:
         raise
@@ -952,7 +960,7 @@ def _stop_and_wait(settings: Settings, store: JobStore, job: Job, why: str) -> N
         try:
             described = _describe(settings, job.job_name)
         except ClientError as exc:
-            if _job_is_unknown(exc):  # never created: nothing runs
+            if job_is_unknown(exc):  # never created: nothing runs
                 return
             raise
         if described.status in job_store.TERMINAL_STATUSES:
@@ -964,7 +972,7 @@ def _stop_and_wait(settings: Settings, store: JobStore, job: Job, why: str) -> N
     )
 
 
-def _job_is_unknown(exc: Any) -> bool:
+def job_is_unknown(exc: Any) -> bool:
     """SageMaker's answer for a job name it has no record of (not created yet)."""
     error = exc.response.get("Error", {})
     return error.get("Code") in ("ResourceNotFound", "ValidationException") and "not found" in str(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Callable
 
 import pytest
@@ -13,6 +14,7 @@ from ui_helpers import errors, shown
 from container.contract import MAX_RUNTIME_LIMIT_SECONDS
 from container.hyperparameters import SCHEMA
 from services.instance import cost
+from services.jobs import store as jobs
 from services.jobs.store import JobStore
 from services.settings import Settings
 from services.training import logs, worker
@@ -129,6 +131,27 @@ def test_stop_ends_the_worker_and_records_stopped(
     finally:
         if fake_worker.poll() is None:
             fake_worker.kill()
+
+
+def test_a_dead_workers_job_the_api_never_got_ends_failed_and_unblocks_launch(
+    page: Callable[..., AppTest], app_settings: Settings
+) -> None:
+    """Its worker asked for CreateTrainingJob and died: the reaper leaves it, the page's poll sees
+    the worker gone and syncs, and the API (moto here) knows no such job."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    job_id = running_job(app_settings, "titanic-ui-orphan", gone.pid)
+    store = JobStore(app_settings.job_store_path)
+    store.update(job_id, create_requested_at=time.time() - jobs.CREATE_SETTLE_SECONDS - 1)
+    assert jobs.refresh(store) == []
+    at = page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = store.get(job_id)
+    assert job.status == "Failed"
+    assert f"the worker pid {gone.pid} died before SageMaker had training job titanic-ui-orphan" in " ".join(
+        errors(at)
+    )
+    assert not at.button(key="launch").disabled
 
 
 def test_launch_on_a_type_that_fails_a_check_needs_the_instance_pages_override(
