@@ -23,6 +23,7 @@ from ui import (
     action,
     code,
     error_text,
+    failure_line,
     instance_evidence,
     page_setup,
     plain,
@@ -426,7 +427,7 @@ def render_job(job: Job) -> None:
     )
     if job.status == "Failed":
         st.error(
-            t("common.failure_reason", reason=job.failure_reason)
+            t("common.failure_reason", reason=failure_line(job.failure_reason))
             if job.failure_reason
             else t("common.failure_unrecorded")
         )
