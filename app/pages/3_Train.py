@@ -27,6 +27,7 @@ from ui import (
     instance_evidence,
     page_setup,
     plain,
+    service_line,
     show_refusal,
     t,
     untrusted_block,
@@ -339,8 +340,10 @@ def refuse_preflight(exc: preflight.PreflightError) -> None:
         t(
             "train.refused_preflight",
             check=failed.name,
-            detail=failed.detail,
-            fix=failed.fix or t("train.preflight_fix_unknown", command=check_command),
+            detail=service_line(failed.detail),
+            fix=service_line(failed.fix)
+            if failed.fix
+            else t("train.preflight_fix_unknown", command=check_command),
             more=t("train.refused_preflight_more", count=more, command=check_command) if more else "",
         )
     )

@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from services import aws
 from services.errors import UserError
+from services.messages import Notice
 from services.settings import LOCAL_ACCOUNT_ID, Settings
 
 __all__ = [
@@ -270,15 +271,29 @@ def _role(settings: Settings, account: str | None) -> Check:
         return Check(
             "role",
             "fail",
-            f"role_arn {settings.role_arn!r} is not an IAM role ARN",
-            "use arn:aws:iam::ACCOUNT:role/NAME (IAM console > Roles > the role > ARN)",
+            Notice(
+                f"role_arn {settings.role_arn!r} is not an IAM role ARN",
+                "preflight.role_not_arn",
+                {"role": repr(settings.role_arn)},
+            ),
+            Notice(
+                "use arn:aws:iam::ACCOUNT:role/NAME (IAM console > Roles > the role > ARN)",
+                "preflight.role_not_arn.fix",
+            ),
         )
     if account is not None and match["account"] != account:
         return Check(
             "role",
             "fail",
-            f"role {match['name']} is in account {match['account']}, the credentials in {account}",
-            "use an execution role of the account you train in (SageMaker cannot pass another's)",
+            Notice(
+                f"role {match['name']} is in account {match['account']}, the credentials in {account}",
+                "preflight.role_other_account",
+                {"role": match["name"], "role_account": match["account"], "account": account},
+            ),
+            Notice(
+                "use an execution role of the account you train in (SageMaker cannot pass another's)",
+                "preflight.role_other_account.fix",
+            ),
         )
     if settings.is_local:
         return Check("role", "ok", f"{settings.role_arn} (local: only its form matters)")
@@ -468,11 +483,16 @@ def _instance(
 
     purchase = "spot" if use_spot else "on-demand"
     if instance_type not in instances.training_instance_types():
+        source = instances.botocore_source()
         return Check(
             "instance",
             "fail",
-            f"{instance_type!r} is not a SageMaker training instance type ({instances.botocore_source()})",
-            "pick one from `titanic-sm instances`",
+            Notice(
+                f"{instance_type!r} is not a SageMaker training instance type ({source})",
+                "preflight.unknown_type",
+                {"instance_type": repr(instance_type), "source": source},
+            ),
+            Notice("pick one from `titanic-sm instances`", "preflight.unknown_type.fix"),
         )
     try:
         if evidence is None:
@@ -481,29 +501,69 @@ def _instance(
         return Check("instance", "skip", f"{instance_type}: no quota evidence ({_message(exc)})")
     row = evidence.decision(use_spot).candidate(instance_type)
     if row is None:
-        return Check("instance", "fail", f"{instance_type} is not among the Instance page's candidates")
+        return Check(
+            "instance",
+            "fail",
+            Notice(
+                f"{instance_type} is not among the Instance page's candidates",
+                "preflight.not_a_candidate",
+                {"instance_type": instance_type},
+            ),
+        )
     where = ", ".join(x for x in (row.quota_source, row.quota_fetched) if x) or "no quota source"
     if row.quota is None:
         return Check(
             "instance",
             "warn",
-            f"{instance_type} {purchase}: quota unknown ({where})",
-            "grant servicequotas:ListServiceQuotas, or check the quota in the Service Quotas console",
+            Notice(
+                f"{instance_type} {purchase}: quota unknown ({where})",
+                f"preflight.quota_unknown_{purchase.replace('-', '_')}",
+                {"instance_type": instance_type, "where": where},
+            ),
+            Notice(
+                "grant servicequotas:ListServiceQuotas, or check the quota in the Service Quotas console",
+                "preflight.quota_unknown.fix",
+            ),
         )
     if row.quota < 1 and override_reason:
         return Check(
             "instance",
             "warn",
-            f"{instance_type} {purchase}: quota {row.quota:g} in {settings.region} ({where}), "
-            f"overridden: {override_reason}",
-            "if the quota was not raised, SageMaker refuses the job (ResourceLimitExceeded)",
+            Notice(
+                f"{instance_type} {purchase}: quota {row.quota:g} in {settings.region} ({where}), "
+                f"overridden: {override_reason}",
+                f"preflight.quota_overridden_{purchase.replace('-', '_')}",
+                {
+                    "instance_type": instance_type,
+                    "quota": row.quota,
+                    "region": settings.region,
+                    "where": where,
+                    "reason": override_reason,
+                },
+            ),
+            Notice(
+                "if the quota was not raised, SageMaker refuses the job (ResourceLimitExceeded)",
+                "preflight.quota_overridden.fix",
+            ),
         )
     if row.quota < 1:
         return Check(
             "instance",
             "fail",
-            f"{instance_type} {purchase}: quota {row.quota:g} in {settings.region} ({where})",
-            "request an increase (docs/aws.md, step 3) or pick another type from `titanic-sm instances`",
+            Notice(
+                f"{instance_type} {purchase}: quota {row.quota:g} in {settings.region} ({where})",
+                f"preflight.quota_zero_{purchase.replace('-', '_')}",
+                {
+                    "instance_type": instance_type,
+                    "quota": row.quota,
+                    "region": settings.region,
+                    "where": where,
+                },
+            ),
+            Notice(
+                "request an increase (docs/aws.md, step 3) or pick another type from `titanic-sm instances`",
+                "preflight.quota_zero.fix",
+            ),
         )
     return Check("instance", "ok", f"{instance_type} {purchase}: quota {row.quota:g} ({where})")
 
@@ -516,9 +576,13 @@ def _job_name(settings: Settings, account: str, job_name: str | None) -> Check:
         return Check(
             "job name",
             "fail",
-            f"{name!r} is not a valid job name ({len(name)} characters; at most {JOB_NAME_LIMIT} letters, "
-            "digits and hyphens)",
-            "shorten base_job_name (at most 40 characters)",
+            Notice(
+                f"{name!r} is not a valid job name ({len(name)} characters; at most {JOB_NAME_LIMIT} "
+                "letters, digits and hyphens)",
+                "preflight.bad_job_name",
+                {"name": repr(name), "length": len(name), "limit": JOB_NAME_LIMIT},
+            ),
+            Notice("shorten base_job_name (at most 40 characters)", "preflight.bad_job_name.fix"),
         )
     try:
         aws.client(settings, "sagemaker").describe_training_job(TrainingJobName=name)
@@ -536,24 +600,49 @@ def _job_name(settings: Settings, account: str, job_name: str | None) -> Check:
         return Check("job name", "skip", f"{name}: {_code(exc)}")
     except BotoCoreError as exc:
         return Check("job name", "skip", f"{name}: {_message(exc)}")
-    return Check("job name", "fail", f"a training job named {name} already exists", "use another name")
+    return Check(
+        "job name",
+        "fail",
+        Notice(f"a training job named {name} already exists", "preflight.job_exists", {"name": name}),
+        Notice("use another name", "preflight.job_exists.fix"),
+    )
 
 
 def _spot(use_spot: bool, max_run: int, max_wait: int | None) -> Check:
     if not use_spot:
         if max_wait is not None:
             return Check(
-                "spot", "fail", "max_wait is set but spot is off", "turn spot on, or leave max_wait unset"
+                "spot",
+                "fail",
+                Notice("max_wait is set but spot is off", "preflight.max_wait_without_spot"),
+                Notice("turn spot on, or leave max_wait unset", "preflight.max_wait_without_spot.fix"),
             )
         return Check("spot", "ok", f"on-demand, max_run {max_run} s")
     if max_wait is None:
-        return Check("spot", "fail", "spot needs max_wait", f"set max_wait >= max_run ({max_run} s)")
+        return Check(
+            "spot",
+            "fail",
+            Notice("spot needs max_wait", "preflight.spot_needs_max_wait"),
+            Notice(
+                f"set max_wait >= max_run ({max_run} s)",
+                "preflight.spot_needs_max_wait.fix",
+                {"max_run": max_run},
+            ),
+        )
     if max_wait < max_run:
         return Check(
             "spot",
             "fail",
-            f"max_wait ({max_wait} s) is shorter than max_run ({max_run} s)",
-            f"set max_wait to at least {max_run}",
+            Notice(
+                f"max_wait ({max_wait} s) is shorter than max_run ({max_run} s)",
+                "preflight.max_wait_too_short",
+                {"max_wait": max_wait, "max_run": max_run},
+            ),
+            Notice(
+                f"set max_wait to at least {max_run}",
+                "preflight.max_wait_too_short.fix",
+                {"max_run": max_run},
+            ),
         )
     return Check("spot", "ok", f"spot, max_run {max_run} s <= max_wait {max_wait} s")
 
