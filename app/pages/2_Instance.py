@@ -158,7 +158,7 @@ with st.expander(t("instance.long_text")):
             "instance.sources",
             vcpu=requirement.min_vcpu,
             gib=requirement.min_memory_gib,
-            basis=requirement.basis,
+            basis=service_line(requirement.basis),
             source=requirement.source,
             measured=requirement.measured_at or plain("instance.not_measured"),
             candidates=evidence.candidates_source,

@@ -36,6 +36,7 @@ from container.contract import (
 )
 from services.docker_cli import DockerError, docker
 from services.errors import InfrastructureError
+from services.messages import Notice
 from services.settings import Settings
 
 __all__ = [
@@ -347,11 +348,21 @@ def requirement_from_probe(result: ProbeResult, memory_factor: float = DEFAULT_M
     needed_gib = peak_gib * memory_factor
     min_memory_gib = max(MEMORY_STEP_GIB, math.ceil(needed_gib / MEMORY_STEP_GIB) * MEMORY_STEP_GIB)
     min_vcpu = max(1, math.ceil(result.cpus))
-    basis = (
+    basis = Notice(
         f"capacity probe: peak memory {peak_gib * 1024:.0f} MiB x safety factor {memory_factor:g} = "
         f"{needed_gib * 1024:.0f} MiB, rounded up to {min_memory_gib:g} GiB; "
         f"{min_vcpu} vCPU because training completed in {result.wall_seconds:.1f} s "
-        f"under --cpus {result.cpus:g}"
+        f"under --cpus {result.cpus:g}",
+        "requirement.measured",
+        {
+            "peak_mib": peak_gib * 1024,
+            "factor": memory_factor,
+            "needed_mib": needed_gib * 1024,
+            "memory_gib": min_memory_gib,
+            "vcpu": min_vcpu,
+            "seconds": result.wall_seconds,
+            "cpus": result.cpus,
+        },
     )
     return Requirement(
         min_vcpu=min_vcpu,
@@ -367,7 +378,9 @@ def assumed_requirement() -> Requirement:
     return Requirement(
         min_vcpu=1,
         min_memory_gib=1.0,
-        basis="assumed (no capacity probe yet: run `titanic-sm probe` to measure)",
+        basis=Notice(
+            "assumed (no capacity probe yet: run `titanic-sm probe` to measure)", "requirement.assumed"
+        ),
         source="assumption",
         measured_at="",
     )

@@ -455,7 +455,7 @@ def rationale_text(decision: Decision, lang: str) -> str:
     ``decision.rationale`` word for word. Purchase options and exclusion reasons are worded by the
     catalogue too (``instance.purchase_*``, ``instance.reason_*``); sources, dates, instance types
     and figures stay as they are."""
-    from services.messages import language_of, text
+    from services.messages import language_of, text, worded
 
     # English keeps each exclusion's full detail (as the CLI prints it); another language names
     # each reason by the catalogue's label, the details being English.
@@ -465,6 +465,8 @@ def rationale_text(decision: Decision, lang: str) -> str:
         values = dict(part.values)
         if "purchase" in values:
             values["purchase"] = text(f"instance.purchase_{values['purchase'].replace('-', '_')}", lang)
+        if "basis" in values:  # the requirement's basis: a Notice from the capacity probe
+            values["basis"] = worded(values["basis"], lang)
         if part.code == "cheaper_excluded" and localise:
             values["reasons"] = "; ".join(text(f"instance.reason_{c}", lang) for c in values["codes"])
         if part.code == "summary" and localise:

@@ -120,3 +120,28 @@ def test_instance_exclusion_rows_keep_the_notices(tmp_path: Path, lang: str) -> 
     assert rows and all(isinstance(reason, Notice) for row in rows for reason in row.reasons)
     worded = [messages.worded(reason, lang) for row in rows for reason in row.reasons]
     assert all(bool(HANGUL.search(line)) == (lang == "ko") for line in worded)
+
+
+def test_the_requirements_basis_reads_in_korean_in_the_long_rationale() -> None:
+    result = capacity.ProbeResult(
+        image="titanic@sha256:" + "0" * 64,
+        cpus=1.0,
+        memory_limit_bytes=4 * 2**30,
+        completed=True,
+        exit_code=0,
+        wall_seconds=12.34,
+        docker_seconds=15.0,
+        peak_memory_bytes=300 * 2**20,
+        cgroup="v2",
+        measured_at="2026-12-02T07:00:00+00:00",
+    )
+    measured = capacity.requirement_from_probe(result)
+    assumed = capacity.assumed_requirement()
+    for requirement in (measured, assumed):
+        _assert_worded(requirement.basis)
+    assert messages.worded(measured.basis, "ko").startswith("용량 측정: 최대 메모리 300 MiB x 안전 계수 ")
+    assert measured.basis.startswith("capacity probe: peak memory 300 MiB x safety factor ")
+    decision = instances.decide([], assumed, spot=False)  # nothing eligible: the need is the whole text
+    korean = instances.rationale_text(decision, "ko")
+    assert messages.worded(assumed.basis, "ko") in korean and "assumed (" not in korean, korean
+    assert instances.rationale_text(decision, "en") == decision.rationale
