@@ -232,8 +232,15 @@ def _credentials(settings: Settings) -> _Identity:
             Check(
                 "credentials",
                 "fail",
-                f"AWS profile {settings.aws_profile!r} is not in ~/.aws/config or ~/.aws/credentials",
-                "fix aws_profile (TITANIC_SM_AWS_PROFILE) or run `aws configure --profile NAME`",
+                Notice(
+                    f"AWS profile {settings.aws_profile!r} is not in ~/.aws/config or ~/.aws/credentials",
+                    "preflight.no_profile",
+                    {"profile": repr(settings.aws_profile)},
+                ),
+                Notice(
+                    "fix aws_profile (TITANIC_SM_AWS_PROFILE) or run `aws configure --profile NAME`",
+                    "preflight.no_profile.fix",
+                ),
             )
         )
     except NoCredentialsError:
@@ -241,8 +248,14 @@ def _credentials(settings: Settings) -> _Identity:
             Check(
                 "credentials",
                 "fail",
-                "no AWS credentials found (environment, profile, SSO or instance role)",
-                "run `aws configure` or `aws sso login`, or set aws_profile",
+                Notice(
+                    "no AWS credentials found (environment, profile, SSO or instance role)",
+                    "preflight.no_credentials",
+                ),
+                Notice(
+                    "run `aws configure` or `aws sso login`, or set aws_profile",
+                    "preflight.no_credentials.fix",
+                ),
             )
         )
     except ClientError as exc:
@@ -250,13 +263,28 @@ def _credentials(settings: Settings) -> _Identity:
             Check(
                 "credentials",
                 "fail",
-                f"sts:GetCallerIdentity with {profile}was refused: {_code(exc)}",
-                "refresh the credentials (expired session?) and try again",
+                Notice(
+                    f"sts:GetCallerIdentity with {profile}was refused: {_code(exc)}",
+                    "preflight.sts_refused",
+                    {"profile": profile, "code": _code(exc)},
+                ),
+                Notice(
+                    "refresh the credentials (expired session?) and try again", "preflight.sts_refused.fix"
+                ),
             )
         )
     except BotoCoreError as exc:
         return _Identity(
-            Check("credentials", "fail", f"cannot reach STS: {_message(exc)}", "check network and region")
+            Check(
+                "credentials",
+                "fail",
+                Notice(
+                    f"cannot reach STS: {_message(exc)}",
+                    "preflight.sts_unreachable",
+                    {"cause": _message(exc)},
+                ),
+                Notice("check network and region", "preflight.sts_unreachable.fix"),
+            )
         )
     account, arn = str(identity["Account"]), str(identity["Arn"])
     return _Identity(Check("credentials", "ok", f"account {account} as {arn}"), account, arn)
@@ -306,8 +334,15 @@ def _role(settings: Settings, account: str | None) -> Check:
             return Check(
                 "role",
                 "fail",
-                f"role {match['name']} does not exist in account {account}",
-                "create it (`titanic-sm infra up`, or the SageMaker console) or fix role_arn",
+                Notice(
+                    f"role {match['name']} does not exist in account {account}",
+                    "preflight.no_role",
+                    {"role": match["name"], "account": account},
+                ),
+                Notice(
+                    "create it (`titanic-sm infra up`, or the SageMaker console) or fix role_arn",
+                    "preflight.no_role.fix",
+                ),
             )
         if _denied(exc):
             return Check(
@@ -342,17 +377,32 @@ def _trust_check(settings: Settings, account: str, name: str, document: Any) -> 
             return Check(
                 "role",
                 "fail",
-                f"role {name} trusts SageMaker only for {', '.join(source_arns)}, "
-                f"not jobs named {settings.job_name_base}-*",
-                "set base_job_name (or prefix) to what the trust allows, or widen the role's aws:SourceArn",
+                Notice(
+                    f"role {name} trusts SageMaker only for {', '.join(source_arns)}, "
+                    f"not jobs named {settings.job_name_base}-*",
+                    "preflight.trust_narrow",
+                    {"role": name, "arns": ", ".join(source_arns), "base": settings.job_name_base},
+                ),
+                Notice(
+                    "set base_job_name (or prefix) to what the trust allows, "
+                    "or widen the role's aws:SourceArn",
+                    "preflight.trust_narrow.fix",
+                ),
             )
         return Check("role", "ok", f"{name} trusts {SAGEMAKER_PRINCIPAL}")
     return Check(
         "role",
         "fail",
-        f"role {name} does not trust {SAGEMAKER_PRINCIPAL} (its trust policy has no such Allow)",
-        "use a SageMaker execution role, or add sagemaker.amazonaws.com to its trust "
-        "(execution-role-trust.json)",
+        Notice(
+            f"role {name} does not trust {SAGEMAKER_PRINCIPAL} (its trust policy has no such Allow)",
+            "preflight.no_trust",
+            {"role": name, "principal": SAGEMAKER_PRINCIPAL},
+        ),
+        Notice(
+            "use a SageMaker execution role, or add sagemaker.amazonaws.com to its trust "
+            "(execution-role-trust.json)",
+            "preflight.no_trust.fix",
+        ),
     )
 
 
@@ -390,12 +440,25 @@ def _bucket(settings: Settings, account: str) -> Iterator[Check]:
             yield Check(
                 "bucket",
                 "fail",
-                f"{bucket}: s3:GetBucketLocation denied (another account's bucket, or a missing grant)",
-                f"grant {grant_of(settings, 's3:GetBucketLocation', account)}, or fix bucket",
+                Notice(
+                    f"{bucket}: s3:GetBucketLocation denied (another account's bucket, or a missing grant)",
+                    "preflight.bucket_denied",
+                    {"bucket": bucket},
+                ),
+                Notice(
+                    f"grant {grant_of(settings, 's3:GetBucketLocation', account)}, or fix bucket",
+                    "preflight.bucket_denied.fix",
+                    {"grant": grant_of(settings, "s3:GetBucketLocation", account)},
+                ),
             )
             yield Check("prefix", "skip", "the bucket could not be read")
             return
-        yield Check("bucket", "fail", f"{bucket}: {code}: {_message(exc)}", "check the bucket name")
+        yield Check(
+            "bucket",
+            "fail",
+            f"{bucket}: {code}: {_message(exc)}",
+            Notice("check the bucket name", "preflight.bucket_failed.fix"),
+        )
         yield Check("prefix", "skip", "the bucket could not be read")
         return
     # us-east-1 answers None; the legacy "EU" constraint is eu-west-1.
@@ -404,8 +467,17 @@ def _bucket(settings: Settings, account: str) -> Iterator[Check]:
         yield Check(
             "bucket",
             "fail",
-            f"{bucket} is in {region}, not {settings.region}",
-            f'set region = "{region}", or use a bucket in {settings.region} (SageMaker reads its own region)',
+            Notice(
+                f"{bucket} is in {region}, not {settings.region}",
+                "preflight.bucket_elsewhere",
+                {"bucket": bucket, "region": region, "wanted": settings.region},
+            ),
+            Notice(
+                f'set region = "{region}", or use a bucket in {settings.region} '
+                "(SageMaker reads its own region)",
+                "preflight.bucket_elsewhere.fix",
+                {"region": region, "wanted": settings.region},
+            ),
         )
         yield Check("prefix", "skip", "the bucket is in another region")
         return
@@ -422,8 +494,16 @@ def _prefix_writable(settings: Settings, s3: Any, account: str) -> Check:
             return Check(
                 "prefix",
                 "fail",
-                f"cannot write s3://{settings.bucket}/{settings.prefix}/ (s3:PutObject denied)",
-                f"grant {grant_of(settings, 's3:PutObject', account)}",
+                Notice(
+                    f"cannot write s3://{settings.bucket}/{settings.prefix}/ (s3:PutObject denied)",
+                    "preflight.prefix_denied",
+                    {"bucket": settings.bucket, "prefix": settings.prefix},
+                ),
+                Notice(
+                    f"grant {grant_of(settings, 's3:PutObject', account)}",
+                    "preflight.grant",
+                    {"grant": grant_of(settings, "s3:PutObject", account)},
+                ),
             )
         return Check("prefix", "fail", f"cannot write s3://{settings.bucket}/{key}: {_code(exc)}")
     try:
@@ -462,8 +542,16 @@ def _repository(settings: Settings, account: str) -> Check:
             return Check(
                 "repository",
                 "fail",
-                f"{name}: ecr:DescribeRepositories denied",
-                f"grant {grant_of(settings, 'ecr:DescribeRepositories', account)}",
+                Notice(
+                    f"{name}: ecr:DescribeRepositories denied",
+                    "preflight.repository_denied",
+                    {"repository": name},
+                ),
+                Notice(
+                    f"grant {grant_of(settings, 'ecr:DescribeRepositories', account)}",
+                    "preflight.grant",
+                    {"grant": grant_of(settings, "ecr:DescribeRepositories", account)},
+                ),
             )
         return Check("repository", "fail", f"{name}: {_code(exc)}: {_message(exc)}")
     return Check("repository", "ok", str(found["repositoryUri"]))
@@ -517,8 +605,8 @@ def _instance(
             "warn",
             Notice(
                 f"{instance_type} {purchase}: quota unknown ({where})",
-                f"preflight.quota_unknown_{purchase.replace('-', '_')}",
-                {"instance_type": instance_type, "where": where},
+                "preflight.quota_unknown_spot" if use_spot else "preflight.quota_unknown_on_demand",
+                {"instance_type": instance_type, "purchase": purchase, "where": where},
             ),
             Notice(
                 "grant servicequotas:ListServiceQuotas, or check the quota in the Service Quotas console",
@@ -532,9 +620,10 @@ def _instance(
             Notice(
                 f"{instance_type} {purchase}: quota {row.quota:g} in {settings.region} ({where}), "
                 f"overridden: {override_reason}",
-                f"preflight.quota_overridden_{purchase.replace('-', '_')}",
+                "preflight.quota_overridden_spot" if use_spot else "preflight.quota_overridden_on_demand",
                 {
                     "instance_type": instance_type,
+                    "purchase": purchase,
                     "quota": row.quota,
                     "region": settings.region,
                     "where": where,
@@ -552,9 +641,10 @@ def _instance(
             "fail",
             Notice(
                 f"{instance_type} {purchase}: quota {row.quota:g} in {settings.region} ({where})",
-                f"preflight.quota_zero_{purchase.replace('-', '_')}",
+                "preflight.quota_zero_spot" if use_spot else "preflight.quota_zero_on_demand",
                 {
                     "instance_type": instance_type,
+                    "purchase": purchase,
                     "quota": row.quota,
                     "region": settings.region,
                     "where": where,
@@ -593,9 +683,20 @@ def _job_name(settings: Settings, account: str, job_name: str | None) -> Check:
             return Check(
                 "job name",
                 "fail",
-                f"{name}: sagemaker:DescribeTrainingJob denied",
-                f"grant {grant_of(settings, 'sagemaker:DescribeTrainingJob', account)}; the job name must "
-                f"start with {settings.job_name_base}-",
+                Notice(
+                    f"{name}: sagemaker:DescribeTrainingJob denied",
+                    "preflight.job_name_denied",
+                    {"name": name},
+                ),
+                Notice(
+                    f"grant {grant_of(settings, 'sagemaker:DescribeTrainingJob', account)}; "
+                    f"the job name must start with {settings.job_name_base}-",
+                    "preflight.job_name_denied.fix",
+                    {
+                        "grant": grant_of(settings, "sagemaker:DescribeTrainingJob", account),
+                        "base": settings.job_name_base,
+                    },
+                ),
             )
         return Check("job name", "skip", f"{name}: {_code(exc)}")
     except BotoCoreError as exc:

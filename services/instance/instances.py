@@ -320,17 +320,19 @@ def _judge(
         row.quota_code, row.quota_source, row.quota_fetched = quota.code, quota.source, quota.fetched
         if quota.value is not None and quota.value < 1:
             kind = "spot training" if spot else "training"
-            facts = {"code": quota.code or "?", "value": quota.value, "default": quota.default}
-            key = "exclusion.quota_zero" + ("_spot" if spot else "")
+            code = quota.code or "?"
             row.exclusions.append(
                 Notice(
-                    f"{QUOTA_ZERO}: {kind} quota {quota.code or '?'} is {quota.value:g} "
-                    f"(AWS default {quota.default:g})",
-                    key + "_default",
-                    facts,
+                    f"{QUOTA_ZERO}: {kind} quota {code} is {quota.value:g}",
+                    "exclusion.quota_zero_spot" if spot else "exclusion.quota_zero",
+                    {"kind": kind, "code": code, "value": quota.value},
                 )
-                if quota.default is not None
-                else Notice(f"{QUOTA_ZERO}: {kind} quota {quota.code or '?'} is {quota.value:g}", key, facts)
+                if quota.default is None
+                else Notice(
+                    f"{QUOTA_ZERO}: {kind} quota {code} is {quota.value:g} (AWS default {quota.default:g})",
+                    "exclusion.quota_zero_spot_default" if spot else "exclusion.quota_zero_default",
+                    {"kind": kind, "code": code, "value": quota.value, "default": quota.default},
+                )
             )
     else:
         row.quota_source = (

@@ -145,3 +145,48 @@ def test_the_requirements_basis_reads_in_korean_in_the_long_rationale() -> None:
     korean = instances.rationale_text(decision, "ko")
     assert messages.worded(assumed.basis, "ko") in korean and "assumed (" not in korean, korean
     assert instances.rationale_text(decision, "en") == decision.rationale
+
+
+def _notice_sites() -> list[tuple[str, str, str]]:
+    """(site, the template its literal English makes, the catalogue's English) for every
+    ``Notice(english, key, {values})`` in services/."""
+    import ast
+
+    from test_error_catalogue import ROOT, _constants, _template
+
+    found = []
+    for path in sorted((ROOT / "services").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = _constants(tree)
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Notice"):
+                continue
+            english, key, *rest = node.args
+            # A key is a constant, or one of two by a condition ("..._spot" if spot else "...").
+            options = [key.body, key.orelse] if isinstance(key, ast.IfExp) else [key]
+            assert all(isinstance(o, ast.Constant) for o in options), f"{path.name}:{node.lineno}"
+            values = rest[0] if rest else ast.Dict(keys=[], values=[])
+            assert isinstance(values, ast.Dict), f"{path.name}:{node.lineno}: values must be a literal dict"
+            named = {
+                k.value: v
+                for k, v in zip(values.keys, values.values, strict=True)
+                if isinstance(k, ast.Constant)
+            }
+            made = _template(english, named, constants)
+            assert made is not None, f"{path.name}:{node.lineno}: the English must be a literal"
+            for one in (o.value for o in options if isinstance(o, ast.Constant)):
+                site = f"{path.relative_to(ROOT)}:{node.lineno} ({one})"
+                found.append((site, made, messages.catalogue().get(one, {}).get("en", "")))
+    return found
+
+
+NOTICE_SITES = _notice_sites()
+
+
+def test_the_notice_scan_finds_the_preflight_and_instance_lines() -> None:
+    assert len(NOTICE_SITES) >= 50, len(NOTICE_SITES)
+
+
+@pytest.mark.parametrize("site, made, wanted", NOTICE_SITES, ids=[s[0] for s in NOTICE_SITES])
+def test_each_notices_english_is_its_catalogue_entry_word_for_word(site: str, made: str, wanted: str) -> None:
+    assert made == wanted, f"{site}: the code says {made!r}, the catalogue {wanted!r}"
