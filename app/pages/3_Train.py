@@ -23,9 +23,11 @@ from ui import (
     action,
     code,
     error_text,
+    failure_line,
     instance_evidence,
     page_setup,
     plain,
+    service_line,
     show_refusal,
     t,
     untrusted_block,
@@ -325,8 +327,10 @@ def refuse_preflight(exc: preflight.PreflightError) -> None:
         t(
             "train.refused_preflight",
             check=failed.name,
-            detail=failed.detail,
-            fix=failed.fix or t("train.preflight_fix_unknown", command=check_command),
+            detail=service_line(failed.detail),
+            fix=service_line(failed.fix)
+            if failed.fix
+            else t("train.preflight_fix_unknown", command=check_command),
             more=t("train.refused_preflight_more", count=more, command=check_command) if more else "",
         )
     )
@@ -413,7 +417,7 @@ def render_job(job: Job) -> None:
     )
     if job.status == "Failed":
         st.error(
-            t("common.failure_reason", reason=job.failure_reason)
+            t("common.failure_reason", reason=failure_line(job.failure_reason))
             if job.failure_reason
             else t("common.failure_unrecorded")
         )

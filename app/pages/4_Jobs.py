@@ -14,6 +14,7 @@ from ui import (
     WATCH_JOB_KEY,
     action,
     code,
+    failure_line,
     page_setup,
     plain,
     t,
@@ -202,7 +203,7 @@ with detail:
     )
     if job.status == "Failed":
         st.error(
-            t("common.failure_reason", reason=job.failure_reason)
+            t("common.failure_reason", reason=failure_line(job.failure_reason))
             if job.failure_reason
             else t("common.failure_unrecorded")
         )
@@ -226,7 +227,7 @@ with detail:
                         "at": when(mark.at),
                         "status": mark.status,
                         "secondary": mark.secondary_status or "",
-                        "message": mark.message or "",
+                        "message": failure_line(mark.message),
                     }
                     for mark in job.transitions
                 ]

@@ -192,6 +192,9 @@ class JobStoreError(UserError, RuntimeError):
 
 
 class JobNotFoundError(UserError, KeyError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id, code="job.not_found", values={"job": repr(job_id)})
+
     def __str__(self) -> str:
         return f"no job {self.args[0]!r} in the job store"
 
@@ -329,7 +332,11 @@ class JobStore:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves.
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
-            raise JobStoreError(f"the job store {self.path} cannot be opened: {exc}") from None
+            raise JobStoreError(
+                f"the job store {self.path} cannot be opened: {exc}",
+                code="job_store.cannot_open",
+                values={"path": str(self.path), "cause": str(exc)},
+            ) from None
         try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 30000")
@@ -337,7 +344,11 @@ class JobStore:
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
             conn.close()
-            raise JobStoreError(f"the job store {self.path} cannot be opened: {exc}") from None
+            raise JobStoreError(
+                f"the job store {self.path} cannot be opened: {exc}",
+                code="job_store.cannot_open",
+                values={"path": str(self.path), "cause": str(exc)},
+            ) from None
         return conn
 
     def schema_version(self) -> int:
@@ -358,7 +369,9 @@ class JobStore:
                 if version > SCHEMA_VERSION:
                     raise JobStoreError(
                         f"job store {self.path} has schema v{version}, "
-                        f"newer than this code (v{SCHEMA_VERSION})"
+                        f"newer than this code (v{SCHEMA_VERSION})",
+                        code="job_store.newer_schema",
+                        values={"path": str(self.path), "version": version, "supported": SCHEMA_VERSION},
                     )
                 for number in range(version + 1, SCHEMA_VERSION + 1):
                     for statement in _statements(MIGRATIONS[number - 1]):
@@ -438,7 +451,11 @@ class JobStore:
         timeline = list(transitions) or [Transition(status, values.get("secondary_status"), None, created_at)]
         with self._connect() as conn:
             if conn.execute("SELECT 1 FROM jobs WHERE job_name = ?", (job_name,)).fetchone():
-                raise JobStoreError(f"job {job_name!r} is already in the job store")
+                raise JobStoreError(
+                    f"job {job_name!r} is already in the job store",
+                    code="job_store.duplicate",
+                    values={"job": repr(job_name)},
+                )
             columns = {
                 "id": job_id,
                 "target": target,

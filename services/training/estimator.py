@@ -151,7 +151,7 @@ def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
     try:
         return to_sagemaker(request.hyperparameters)
     except HyperparameterError as exc:
-        raise TrainingError(str(exc)) from exc
+        raise TrainingError(str(exc), code=exc.code, values=exc.values) from exc
 
 
 def sagemaker_session(settings: Settings) -> Any:
@@ -253,16 +253,19 @@ def start_fit(
             dict(request.channels), job_name=request.job_name, wait=wait, logs="All" if logs else "None"
         )
     except Exception as exc:
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError):  # SageMaker's refusal: its error code and message
+            error = exc.response.get("Error", {})
+            cause = f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+            raise TrainingError(
+                f"SageMaker refused the job: {cause}", code="training.refused", values={"cause": cause}
+            ) from exc
         raise TrainingError(_fit_failure(exc, time.time() - started)) from exc
     return estimator
 
 
 def _fit_failure(exc: BaseException, elapsed: float) -> str:
-    """One line: SageMaker's refusal (error code and message), or what else went wrong."""
-    from botocore.exceptions import ClientError
-
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"SageMaker refused the job: {error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+    """One line: what went wrong in ``Estimator.fit`` other than SageMaker's refusal."""
     text = " ".join(str(exc).split())
     return text[:500] or f"{type(exc).__name__} after {elapsed:.0f} s"

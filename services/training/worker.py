@@ -126,8 +126,16 @@ class MaxRuntimeExceededError(StageError):
     """The job ran past max_run (or, on spot, max_wait); like SageMaker, it ends Stopped with
     ``secondary_status`` MaxRuntimeExceeded (or MaxWaitTimeExceeded)."""
 
-    def __init__(self, stage: str, cause: str, secondary_status: str = "MaxRuntimeExceeded") -> None:
-        super().__init__(stage, cause)
+    def __init__(
+        self,
+        stage: str,
+        cause: str,
+        secondary_status: str = "MaxRuntimeExceeded",
+        *,
+        code: str | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(stage, cause, code=code, values=values)
         self.secondary_status = secondary_status
 
 
@@ -344,7 +352,10 @@ def _following(settings: Settings, job_id: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise JobAlreadyFollowedError(
-                "follow", f"job {job_id} is already followed by a live process (paused, perhaps)"
+                "follow",
+                f"job {job_id} is already followed by a live process (paused, perhaps)",
+                code="job.already_followed",
+                values={"job": job_id},
             ) from None
         try:
             yield
@@ -839,10 +850,13 @@ def _describe_patiently(settings: Settings, job_name: str) -> job_store.Training
             if not _is_transient(exc):
                 raise
             if time.monotonic() >= deadline:
+                cause = " ".join(str(exc).split())
                 raise TrainingApiUnreachableError(
                     "fit",
                     f"the training API did not answer for {API_UNREACHABLE_SECONDS:.0f} s "
-                    f"({' '.join(str(exc).split())}); job {job_name} is unknown for now, not failed",
+                    f"({cause}); job {job_name} is unknown for now, not failed",
+                    code="job.api_unreachable",
+                    values={"seconds": API_UNREACHABLE_SECONDS, "cause": cause, "job": job_name},
                 ) from None
             time.sleep(pause)
             pause = min(pause * 2, POLL_SECONDS[1])
@@ -925,16 +939,30 @@ def _outcome(store: JobStore, job: Job, described: job_store.TrainingJobState) -
     if status == "Stopped" and secondary in _SAGEMAKER_LIMITS:
         limit = _SAGEMAKER_LIMITS[secondary]
         raise MaxRuntimeExceededError(
-            "fit", f"job {job.job_name} ran longer than {limit} and SageMaker stopped it", secondary
+            "fit",
+            f"job {job.job_name} ran longer than {limit} and SageMaker stopped it",
+            secondary,
+            code="job.ran_too_long",
+            values={"job": job.job_name, "limit": limit},
         )
     if status == "Stopped":
         raise _StopRequested(by_signal=False)
     if status == "Failed":
         reason = described.failure_reason or "no failure reason given"
-        raise JobFailedError("fit", f"job {job.job_name} failed: {reason}")
+        raise JobFailedError(
+            "fit",
+            f"job {job.job_name} failed: {reason}",
+            code="job.failed",
+            values={"job": job.job_name, "reason": reason},
+        )
     artifact = described.artifact_uri
     if not artifact:
-        raise StageError("verify", f"job {job.job_name} completed without a model artifact")
+        raise StageError(
+            "verify",
+            f"job {job.job_name} completed without a model artifact",
+            code="job.no_artifact",
+            values={"job": job.job_name},
+        )
     return str(artifact)
 
 
@@ -968,7 +996,10 @@ def _stop_and_wait(settings: Settings, store: JobStore, job: Job, why: str) -> N
             return
         time.sleep(POLL_SECONDS[0])
     raise StageError(
-        "stop", f"job {job.job_name} did not stop within {STOP_WAIT_SECONDS:.0f} s; it is still Stopping"
+        "stop",
+        f"job {job.job_name} did not stop within {STOP_WAIT_SECONDS:.0f} s; it is still Stopping",
+        code="job.did_not_stop",
+        values={"job": job.job_name, "seconds": STOP_WAIT_SECONDS},
     )
 
 

@@ -324,16 +324,16 @@ def test_a_launch_that_fails_a_pre_flight_check_is_refused_in_one_line_and_recor
     ], errors(at)
     assert spawned == [] and JobStore(app_settings.job_store_path).list() == []
 
-    # The same refusal in Korean, from the same catalogue entry.
+    # The same refusal in Korean: the page's entry, and the check's detail and fix worded too.
     at = page(PAGE, lang="ko")
     at.session_state["selected_dataset"] = DATASET
     at.run()
     at.button(key="launch").click().run()
-    [message] = errors(at)
-    assert message.startswith(
-        "실행 거부(사전 점검 실패, 아무것도 만들지 않았습니다): role — role someone-elses"
-    )
-    assert "→ 해결: use an execution role" in message
+    assert errors(at) == [
+        "실행 거부(사전 점검 실패, 아무것도 만들지 않았습니다): role — 역할 someone-elses은(는) 계정 "
+        "999999999999에 있는데 자격 증명은 계정 123456789012의 것입니다 → 해결: 학습하는 계정의 실행 "
+        "역할을 쓰세요 (SageMaker는 다른 계정의 역할을 넘길 수 없습니다)"
+    ], errors(at)
 
     # With the role fixed, the same launch passes the checks and its worker is started.
     monkeypatch.setenv("TITANIC_SM_ROLE_ARN", "arn:aws:iam::123456789012:role/titanic-sm-execution")
