@@ -319,21 +319,33 @@ def _judge(
         row.quota, row.quota_applied, row.quota_default = quota.value, quota.applied, quota.default
         row.quota_code, row.quota_source, row.quota_fetched = quota.code, quota.source, quota.fetched
         if quota.value is not None and quota.value < 1:
-            kind = "spot training" if spot else "training"
             code = quota.code or "?"
-            row.exclusions.append(
-                Notice(
-                    f"{QUOTA_ZERO}: {kind} quota {code} is {quota.value:g}",
-                    "exclusion.quota_zero_spot" if spot else "exclusion.quota_zero",
-                    {"kind": kind, "code": code, "value": quota.value},
+            if quota.default is None and spot:
+                notice = Notice(
+                    f"{QUOTA_ZERO}: spot training quota {code} is {quota.value:g}",
+                    "exclusion.quota_zero_spot",
+                    {"code": code, "value": quota.value},
                 )
-                if quota.default is None
-                else Notice(
-                    f"{QUOTA_ZERO}: {kind} quota {code} is {quota.value:g} (AWS default {quota.default:g})",
-                    "exclusion.quota_zero_spot_default" if spot else "exclusion.quota_zero_default",
-                    {"kind": kind, "code": code, "value": quota.value, "default": quota.default},
+            elif quota.default is None:
+                notice = Notice(
+                    f"{QUOTA_ZERO}: training quota {code} is {quota.value:g}",
+                    "exclusion.quota_zero",
+                    {"code": code, "value": quota.value},
                 )
-            )
+            elif spot:
+                notice = Notice(
+                    f"{QUOTA_ZERO}: spot training quota {code} is {quota.value:g}"
+                    f" (AWS default {quota.default:g})",
+                    "exclusion.quota_zero_spot_default",
+                    {"code": code, "value": quota.value, "default": quota.default},
+                )
+            else:
+                notice = Notice(
+                    f"{QUOTA_ZERO}: training quota {code} is {quota.value:g} (AWS default {quota.default:g})",
+                    "exclusion.quota_zero_default",
+                    {"code": code, "value": quota.value, "default": quota.default},
+                )
+            row.exclusions.append(notice)
     else:
         row.quota_source = (
             "quota unknown" if not table.known else f"quota unknown (not listed in {table.source})"
