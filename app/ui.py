@@ -38,11 +38,13 @@ __all__ = [
     "current_language",
     "error_text",
     "escape_markdown",
+    "failure_line",
     "flash",
     "instance_evidence",
     "one_line",
     "page_setup",
     "plain",
+    "service_line",
     "show_flash",
     "show_refusal",
     "t",
@@ -182,6 +184,18 @@ def error_text(exc: BaseException) -> str:
     return errors.describe(exc, current_language())
 
 
+def failure_line(reason: str | None) -> str:
+    """A job's FailureReason in the page's language (the container's coded errors are worded by the
+    catalogue; SageMaker's own words stay as they are)."""
+    return errors.failure_text(reason, current_language())
+
+
+def service_line(line: str) -> str:
+    """A line a service handed over (a warning, an exclusion's detail) in the page's language:
+    a ``Notice`` by its catalogue entry, other text as it is."""
+    return messages.worded(line, current_language())
+
+
 def show_error(what: str, exc: BaseException) -> None:
     """One line for the user (``what`` is a catalogue message; the cause is escaped: it may quote
     a CSV cell or a failure file); the traceback goes to the log."""
@@ -255,7 +269,7 @@ def page_setup(title_key: str, icon: str = "🚢") -> Settings:
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
-        st.error(t("common.settings_error", cause=str(exc)))
+        st.error(t("common.settings_error", cause=error_text(exc)))
         st.stop()
     start_local_stack(settings)
     sidebar(settings)

@@ -262,7 +262,9 @@ def validate(df: pd.DataFrame, require_label: bool = True, *, name: str | None =
             values={"file": label, "s": plural, "columns": ", ".join(repr(c) for c in missing)},
         )
     if df.empty:
-        raise DataError(f"{label}: no data rows", code="data.no_rows", values={"file": label})
+        raise DataError(
+            f"{label}: the file has a header but no data rows", code="data.no_rows", values={"file": label}
+        )
 
     def where(position: int) -> str:
         if df.index.name == LINE_INDEX:
@@ -605,7 +607,7 @@ def _concat_files(frames: list[pd.DataFrame], names: list[str], channel: str) ->
                 if passenger in owner:
                     first = owner[passenger]
                     raise DataError(
-                        f"channel {channel!r}: duplicate PassengerId {passenger} in {first} and {name}",
+                        f"channel {channel!r}: duplicate PassengerId {int(passenger)} in {first} and {name}",
                         code="data.duplicate_id_across",
                         values={"channel": channel, "id": int(passenger), "first": first, "second": name},
                     )

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from container.contract import FAILURE_REASON_LIMIT
 
@@ -38,7 +39,16 @@ FAILURE_LIMIT = FAILURE_REASON_LIMIT  # SageMaker keeps this much of output/fail
 
 
 class UserError(Exception):
-    """The job's input (data, hyperparameters, channels, invocation) is wrong; the message says how."""
+    """The job's input (data, hyperparameters, channels, invocation) is wrong; the message says how.
+
+    ``code`` and ``values`` (optional) name the case and its facts, as the host's errors do: the
+    failure file stays the English line, and the host words that line in its reader's language
+    (``services.errors.failure_text``)."""
+
+    def __init__(self, *args: object, code: str = "", values: Mapping[str, Any] | None = None) -> None:
+        super().__init__(*args)
+        self.code = code
+        self.values: dict[str, Any] = dict(values or {})
 
 
 class FrameworkError(Exception):

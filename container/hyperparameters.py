@@ -69,13 +69,24 @@ class HyperParameter:
     def _check_range(self, value: Any) -> None:
         if self.choices is not None and value not in self.choices:
             options = ", ".join(str(choice) for choice in self.choices)
-            raise HyperparameterError(f"hyperparameter {self.name}={value!r} must be one of {options}")
+            raise HyperparameterError(
+                f"hyperparameter {self.name}={value!r} must be one of {options}",
+                code="hyperparameter.not_a_choice",
+                values={"name": self.name, "value": repr(value), "options": options},
+            )
         if self.type in (int, float) and (
             (self.min is not None and value < self.min) or (self.max is not None and value > self.max)
         ):
             raise HyperparameterError(
                 f"hyperparameter {self.name}={value} is out of range "
-                f"[{_number(self.min)}, {_number(self.max)}]"
+                f"[{_number(self.min)}, {_number(self.max)}]",
+                code="hyperparameter.out_of_range",
+                values={
+                    "name": self.name,
+                    "value": value,
+                    "minimum": _number(self.min),
+                    "maximum": _number(self.max),
+                },
             )
 
 
@@ -153,14 +164,23 @@ def parse(raw: Mapping[str, object]) -> dict[str, Any]:
     if unknown:
         raise HyperparameterError(
             f"unknown hyperparameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
-            f"(valid: {', '.join(spec.name for spec in SCHEMA)})"
+            f"(valid: {', '.join(spec.name for spec in SCHEMA)})",
+            code="hyperparameter.unknown",
+            values={
+                "s": "s" if len(unknown) > 1 else "",
+                "names": ", ".join(unknown),
+                "valid": ", ".join(spec.name for spec in SCHEMA),
+            },
         )
     values = defaults()
     for key, value in raw.items():
         if key in _BY_NAME:
             values[key] = _BY_NAME[key].parse(value)
     if values["cv_folds"] == 1:
-        raise HyperparameterError("hyperparameter cv_folds=1 is not a cross-validation; use 0 (off) or 2-20")
+        raise HyperparameterError(
+            "hyperparameter cv_folds=1 is not a cross-validation; use 0 (off) or 2-20",
+            code="hyperparameter.one_fold",
+        )
     return values
 
 
@@ -195,23 +215,39 @@ def _parse_bool(name: str, text: str) -> bool:
         return True
     if folded in _FALSE:
         return False
-    raise HyperparameterError(f"hyperparameter {name}={text!r} is not a boolean (use true or false)")
+    raise HyperparameterError(
+        f"hyperparameter {name}={text!r} is not a boolean (use true or false)",
+        code="hyperparameter.not_boolean",
+        values={"name": name, "value": repr(text)},
+    )
 
 
 def _parse_int(name: str, text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise HyperparameterError(f"hyperparameter {name}={text!r} is not a whole number") from None
+        raise HyperparameterError(
+            f"hyperparameter {name}={text!r} is not a whole number",
+            code="hyperparameter.not_whole",
+            values={"name": name, "value": repr(text)},
+        ) from None
 
 
 def _parse_float(name: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise HyperparameterError(f"hyperparameter {name}={text!r} is not a number") from None
+        raise HyperparameterError(
+            f"hyperparameter {name}={text!r} is not a number",
+            code="hyperparameter.not_number",
+            values={"name": name, "value": repr(text)},
+        ) from None
     if not math.isfinite(value):
-        raise HyperparameterError(f"hyperparameter {name}={text!r} must be a finite number")
+        raise HyperparameterError(
+            f"hyperparameter {name}={text!r} must be a finite number",
+            code="hyperparameter.not_finite",
+            values={"name": name, "value": repr(text)},
+        )
     return value
 
 

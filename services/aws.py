@@ -99,12 +99,14 @@ def boto_session(settings: Settings) -> boto3.Session:
     return _new_session(_session_key(settings))
 
 
-# On local, one session per stack and process: its credentials are moto's fixed ones, so
-# nothing can go stale, and a client from it costs a few ms. boto3 sessions are not thread-safe
-# (the app serves each tab in a thread), so clients are made under a lock; clients themselves
-# are. On aws every client gets a fresh session, so the credential chain (env, profile, SSO) is
-# read as it is now.
+# On local, one session per stack and process, and one client per service from it: their
+# credentials are moto's fixed ones, so nothing can go stale. A new client costs about 50 ms of
+# CPU (its methods, then its response shapes parsed again at first use), and a job's follower
+# asks for one at every poll. boto3 sessions are not thread-safe (the app serves each tab in a
+# thread), so clients are made under a lock; clients themselves are. On aws every client gets a
+# fresh session, so the credential chain (env, profile, SSO) is read as it is now.
 _LOCAL_SESSIONS: dict[tuple[Any, ...], boto3.Session] = {}
+_LOCAL_CLIENTS: dict[tuple[Any, ...], Any] = {}
 _LOCAL_SESSIONS_LOCK = threading.Lock()
 
 
@@ -119,4 +121,9 @@ def client(settings: Settings, service: str, **kwargs: Any) -> Any:
         session = _LOCAL_SESSIONS.get(cached)
         if session is None:
             session = _LOCAL_SESSIONS[cached] = boto_session(settings)
-        return session.client(service, **kwargs)
+        if kwargs != {"config": _RETRIES}:  # a region or config of the caller's own: made for it
+            return session.client(service, **kwargs)
+        made = _LOCAL_CLIENTS.get((*cached, service))
+        if made is None:
+            made = _LOCAL_CLIENTS[(*cached, service)] = session.client(service, **kwargs)
+        return made

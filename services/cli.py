@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 import typer.core
 
-from services.errors import InfrastructureError, TitanicError
+from services.errors import InfrastructureError, TitanicError, describe, failure_text
 from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Settings
 
 if TYPE_CHECKING:
@@ -108,7 +108,11 @@ def aws_errors(what: str) -> Iterator[None]:
 
     try:
         yield
-    except (BotoCoreError, ClientError, LocalStackError) as exc:
+    except LocalStackError as exc:  # keeps its code: the catalogue words it, after the step
+        error = InfrastructureError(f"{what}: {' '.join(str(exc).split())}", code=exc.code, values=exc.values)
+        error.step = what
+        raise error from exc
+    except (BotoCoreError, ClientError) as exc:
         raise InfrastructureError(f"{what}: {' '.join(str(exc).split())}") from exc
 
 
@@ -128,7 +132,7 @@ def stack_started(ctx: typer.Context) -> Settings:
         try:
             local_stack.ensure_running(settings)
         except (local_stack.LocalStackError, OSError) as exc:
-            fail(str(exc))
+            fail(describe(exc, cli_language()))
     return settings
 
 
@@ -266,9 +270,11 @@ def instances_command(
             fail(f"cannot write {write_snapshot}: {exc.strerror or exc}")
         typer.echo(f"{write_snapshot}: {count} Price List products for {settings.region}")
         return
+    from services import messages
+
     evidence = instances.gather(settings, offline=offline)
     for warning in evidence.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        typer.echo(f"{say('cli.warning_prefix')}: {messages.worded(warning, cli_language())}", err=True)
     if as_json:
         typer.echo(json.dumps(evidence.to_dict(spot=spot), indent=2))
     else:
@@ -579,7 +585,7 @@ def jobs_show(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
         "auc": record.validation_auc,
         "estimated $": record.estimated_cost,
         "actual $": record.actual_cost,
-        "failure": record.failure_reason,
+        "failure": failure_text(record.failure_reason, cli_language()) or None,
     }
     for name, value in fields.items():
         if value is not None:
@@ -636,7 +642,7 @@ def _job_name_of(settings: Settings, job: str) -> tuple[str, object | None]:
         record = store_of(settings).get(job)
     except jobs.JobNotFoundError as exc:
         if settings.is_local:
-            fail(str(exc))
+            fail(describe(exc, cli_language()))
         return job, None
     return record.job_name, record
 

@@ -36,7 +36,9 @@ class DockerError(InfrastructureError, RuntimeError):
 def _binary() -> str:
     path = shutil.which("docker")
     if path is None:
-        raise DockerError("the docker command is not installed: run `make docker`")
+        raise DockerError(
+            "the docker command is not installed: run `make docker`", code="docker.not_installed"
+        )
     return path
 
 
@@ -64,12 +66,18 @@ def docker(
             env={**os.environ, **_BUILD_ENV},
         )
     except subprocess.TimeoutExpired:
-        raise DockerError(f"{what} timed out after {timeout:.0f}s") from None
+        raise DockerError(
+            f"{what} timed out after {timeout:.0f}s",
+            code="docker.timed_out",
+            values={"what": what, "seconds": timeout},
+        ) from None
     if check and result.returncode != 0:
         cause = _last_line(result.stderr or result.stdout)
         if "Cannot connect to the Docker daemon" in cause:
-            raise DockerError(DAEMON_DOWN)
-        raise DockerError(f"{what} failed: {cause}")
+            raise DockerError(DAEMON_DOWN, code="docker.daemon_down")
+        raise DockerError(
+            f"{what} failed: {cause}", code="docker.failed", values={"what": what, "cause": cause}
+        )
     return result
 
 
@@ -102,8 +110,10 @@ def _collect(process: subprocess.Popen[str], what: str, on_line: Callable[[str],
     if process.wait() != 0:
         cause = _last_line("\n".join(_without_noise(lines)))
         if "Cannot connect to the Docker daemon" in cause:
-            raise DockerError(DAEMON_DOWN)
-        raise DockerError(f"{what} failed: {cause}")
+            raise DockerError(DAEMON_DOWN, code="docker.daemon_down")
+        raise DockerError(
+            f"{what} failed: {cause}", code="docker.failed", values={"what": what, "cause": cause}
+        )
     return lines
 
 
@@ -116,7 +126,7 @@ def require_daemon() -> None:
     """Raise one clear line when the daemon does not answer."""
     result = docker(["version", "--format", "{{.Server.Version}}"], what="docker version", check=False)
     if result.returncode != 0 or not result.stdout.strip():
-        raise DockerError(DAEMON_DOWN)
+        raise DockerError(DAEMON_DOWN, code="docker.daemon_down")
 
 
 def server_arch() -> str:

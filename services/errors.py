@@ -19,11 +19,15 @@ Each error carries what a reader needs to act, as data as well as words:
 catalogue's wording of ``code`` filled from ``values``, or the English line when the catalogue has
 no entry for the code (or the error is not ours). The container's errors (``container/errors.py``,
 ``container.data.DataError``) stay container-only; ``describe`` reads their ``code``/``values``
-the same way, by attribute.
+the same way, by attribute. A job's FailureReason stays the container's English line (SageMaker
+shows it as it is); ``failure_text`` words the part of it that is one of our errors.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import string
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -34,6 +38,7 @@ __all__ = [
     "UserError",
     "code_of",
     "describe",
+    "failure_text",
     "hint_of",
     "hint_text",
     "one_line",
@@ -124,15 +129,98 @@ def describe(exc: BaseException, lang: str = "en") -> str:
 
     code = code_of(exc)
     entry = messages.catalogue().get(ERROR_KEY_PREFIX + code) if code else None
-    if entry is None or messages.language_of(lang) == "en":
+    if messages.language_of(lang) == "en":
         return one_line(exc)
+    if entry is None:  # it may still quote one of ours (a trainer's failure file): that part is worded
+        return failure_text(one_line(exc), lang)
+    values = values_of(exc)
+    for name in _REASON_VALUES:  # a job's failure reason inside the error: worded the same way
+        if isinstance(values.get(name), str):
+            values[name] = failure_text(values[name], lang)
     try:
-        worded = entry[messages.language_of(lang)].format(**values_of(exc))
+        worded = entry[messages.language_of(lang)].format(**values)
     except (KeyError, IndexError, ValueError):  # a value the template needs is missing
         return one_line(exc)
     step = getattr(exc, "step", "")
     line = " ".join(worded.split())
     return f"{step}: {line}" if isinstance(step, str) and step else line
+
+
+# The errors a job's FailureReason (or the failure the job store records) can say: the
+# container's own checks of its data and hyperparameters, and the host stages a job record names.
+FAILURE_CODE_PREFIXES = ("data.", "hyperparameter.", "stack.", "docker.", "image.", "storage.", "job.")
+# Values that are themselves a failure reason (a job's, inside "job X failed: <reason>").
+_REASON_VALUES = ("reason",)
+# A template with fewer fixed words than this ("{what} failed: {cause}") would match any text.
+_MIN_FIXED_CHARACTERS = 12
+
+
+def failure_text(reason: str | None, lang: str = "en") -> str:
+    """A job's failure reason for a reader in ``lang``.
+
+    The reason stays what SageMaker reports (``AlgorithmError: <the failure file>, exit code: 1``):
+    one English line, as the console shows it. In another language, the part of it that is one of
+    our errors' English lines (the catalogue's ``en`` of a code in ``FAILURE_CODE_PREFIXES``) is
+    replaced by the same entry in ``lang``, its values taken from the English words; the framing
+    and anything unrecognised stay as they are."""
+    from services import messages
+
+    if not reason or messages.language_of(lang) == "en":
+        return reason or ""
+    for pattern, key in _failure_patterns():
+        found = pattern.search(reason)
+        if found is not None:
+            words = {
+                name: failure_text(value, lang) if name in _REASON_VALUES else value
+                for name, value in found.groupdict().items()
+            }
+            worded = _filled(messages.catalogue()[key][messages.language_of(lang)], words)
+            return reason[: found.start()] + worded + reason[found.end() :]
+    return reason
+
+
+@functools.cache
+def _failure_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """A pattern per failure code's English line: a job's own frame first ("job X failed:
+    <reason>", whose reason is then worded in turn), then the most specific (most fixed words)."""
+    from services import messages
+
+    found: list[tuple[bool, int, re.Pattern[str], str]] = []
+    for key, entry in messages.catalogue().items():
+        code = key.removeprefix(ERROR_KEY_PREFIX)
+        if code == key or code.endswith(".hint") or not code.startswith(FAILURE_CODE_PREFIXES):
+            continue
+        body, fixed = [], 0
+        seen: set[str] = set()
+        for literal, name, _spec, _conversion in string.Formatter().parse(entry["en"]):
+            body.append(re.escape(literal))
+            fixed += len(literal)
+            if name is None:
+                continue
+            if name in seen:
+                body.append(f"(?P={name})")
+            elif name == "s":  # English's plural "s" ({s:.0} in Korean prints nothing)
+                body.append("(?P<s>s?)")
+            else:
+                body.append(f"(?P<{name}>.+?)")
+            seen.add(name)
+        if fixed >= _MIN_FIXED_CHARACTERS:
+            # At the start or after a "stage: " prefix; up to the end or SageMaker's ", exit code".
+            regex = "(?:^|(?<=: ))" + "".join(body) + r"(?=, exit code: |$| \(killed)"
+            found.append((not code.startswith("job."), -fixed, re.compile(regex), key))
+    found.sort(key=lambda item: item[:2])
+    return tuple((pattern, key) for _, _, pattern, key in found)
+
+
+def _filled(template: str, words: Mapping[str, str | None]) -> str:
+    """``template`` with each field replaced by the words it stood for in the English line (a
+    number keeps its English formatting; ``{s:.0}`` stays empty)."""
+    parts = []
+    for literal, name, spec, _conversion in string.Formatter().parse(template):
+        parts.append(literal)
+        if name is not None and spec != ".0":
+            parts.append(words.get(name) or "")
+    return "".join(parts)
 
 
 def hint_text(exc: BaseException, lang: str = "en") -> str:

@@ -278,7 +278,12 @@ def _channel_files(
         train = channels_dir / "train.csv"
         validation = channels_dir / "validation.csv"
         if not train.is_file():
-            raise StageError("data", f"no train.csv in {channels_dir}")
+            raise StageError(
+                "data",
+                f"no train.csv in {channels_dir}",
+                code="data.no_train_csv",
+                values={"folder": str(channels_dir)},
+            )
         return train, validation if validation.is_file() else None, {"source": str(channels_dir)}
     from services.data import dataset
 

@@ -109,7 +109,11 @@ class Settings:
         for name in ("state_dir", "runs_dir", "data_dir"):
             object.__setattr__(self, name, Path(getattr(self, name)))
         if self.target not in ("local", "aws"):
-            raise SettingsError(f"target ({ENV_PREFIX}TARGET) must be 'local' or 'aws', not {self.target!r}")
+            raise SettingsError(
+                f"target ({ENV_PREFIX}TARGET) must be 'local' or 'aws', not {self.target!r}",
+                code="settings.bad_target",
+                values={"value": repr(self.target)},
+            )
         for name in ("hyperparameters", "tags"):
             object.__setattr__(self, name, dict(getattr(self, name)))
         for name in (
@@ -121,27 +125,43 @@ class Settings:
         ):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise SettingsError(f"{name} ({ENV_PREFIX}{name.upper()}) must be at least 1, not {value}")
+                variable = ENV_PREFIX + name.upper()
+                raise SettingsError(
+                    f"{name} ({variable}) must be at least 1, not {value}",
+                    code="settings.below_one",
+                    values={"name": name, "variable": variable, "value": value},
+                )
         if self.base_job_name and not _BASE_JOB_NAME.fullmatch(self.base_job_name):
             raise SettingsError(
                 f"base_job_name ({ENV_PREFIX}BASE_JOB_NAME) must be 1-40 letters, digits and inner "
-                f"hyphens (the job name adds 23 characters; SageMaker allows 63), not {self.base_job_name!r}"
+                f"hyphens (the job name adds 23 characters; SageMaker allows 63), not {self.base_job_name!r}",
+                code="settings.bad_base_job_name",
+                values={"value": repr(self.base_job_name)},
             )
         for key, value in self.tags.items():
             if not 1 <= len(key) <= 128 or len(value) > 256 or key.lower().startswith("aws:"):
                 raise SettingsError(
                     f"tag {key!r} ({ENV_PREFIX}TAGS): keys are 1-128 characters and may not start with "
-                    "'aws:', values at most 256"
+                    "'aws:', values at most 256",
+                    code="settings.bad_tag",
+                    values={"key": repr(key)},
                 )
         if self.max_job_cost_usd is not None and not self.max_job_cost_usd > 0:
             raise SettingsError(
                 f"max_job_cost_usd ({ENV_PREFIX}MAX_JOB_COST_USD) must be above 0, "
-                f"not {self.max_job_cost_usd}"
+                f"not {self.max_job_cost_usd}",
+                code="settings.budget_not_positive",
+                values={"value": self.max_job_cost_usd},
             )
         if self.target == "aws" and self.bucket == Settings.bucket:
-            raise SettingsError("target 'aws' needs a bucket: set TITANIC_SM_BUCKET")
+            raise SettingsError(
+                "target 'aws' needs a bucket: set TITANIC_SM_BUCKET", code="settings.aws_needs_bucket"
+            )
         if self.target == "aws" and self.role_arn == Settings.role_arn:
-            raise SettingsError("target 'aws' needs an execution role: set TITANIC_SM_ROLE_ARN")
+            raise SettingsError(
+                "target 'aws' needs an execution role: set TITANIC_SM_ROLE_ARN",
+                code="settings.aws_needs_role",
+            )
 
     @property
     def is_local(self) -> bool:
@@ -230,7 +250,9 @@ def _config_path(env: Mapping[str, str], config: Path | str | None, *, look_in_c
     else:
         return None
     if not path.exists():
-        raise SettingsError(f"config file {path} does not exist")
+        raise SettingsError(
+            f"config file {path} does not exist", code="settings.no_config_file", values={"path": str(path)}
+        )
     return path
 
 
@@ -251,15 +273,29 @@ def load_config_file(path: Path | str) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise SettingsError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        raise SettingsError(
+            f"cannot read config file {path}: {exc.strerror or exc}",
+            code="settings.config_unreadable",
+            values={"path": str(path), "cause": str(exc.strerror or exc)},
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+        raise SettingsError(
+            f"config file {path} is not valid TOML: {exc}",
+            code="settings.config_not_toml",
+            values={"path": str(path), "cause": str(exc)},
+        ) from None
     known = {f.name: f for f in fields(Settings)}
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise SettingsError(
             f"config file {path}: unknown key{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(repr(k) for k in unknown)} (keys are the settings' names, e.g. region, bucket)"
+            f"{', '.join(repr(k) for k in unknown)} (keys are the settings' names, e.g. region, bucket)",
+            code="settings.unknown_keys",
+            values={
+                "path": str(path),
+                "s": "s" if len(unknown) > 1 else "",
+                "keys": ", ".join(repr(k) for k in unknown),
+            },
         )
     values: dict[str, Any] = {}
     for name, value in data.items():
@@ -268,28 +304,47 @@ def load_config_file(path: Path | str) -> dict[str, Any]:
 
 
 def _typed(path: Path, name: str, value: Any) -> Any:
-    where = f"config file {path}: {name}"
     default = next(f for f in fields(Settings) if f.name == name).default
     if name in _TABLE_FIELDS:
         if not isinstance(value, dict):
-            raise SettingsError(f'{where} must be a table ([{name}] with key = "value" lines)')
+            raise SettingsError(
+                f'config file {path}: {name} must be a table ([{name}] with key = "value" lines)',
+                code="settings.file_not_table",
+                values={"path": str(path), "name": name},
+            )
         return {str(k): _scalar_text(v) for k, v in value.items()}
     if name in _INT_FIELDS:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SettingsError(f"{where} must be a whole number, not {value!r}")
+            raise SettingsError(
+                f"config file {path}: {name} must be a whole number, not {value!r}",
+                code="settings.file_not_whole",
+                values={"path": str(path), "name": name, "value": repr(value)},
+            )
         return value
     if name == "max_job_cost_usd":
         if isinstance(value, str):
             return _parse_budget(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise SettingsError(f"{where} must be a number of US dollars (or 'none'), not {value!r}")
+            raise SettingsError(
+                f"config file {path}: {name} must be a number of US dollars (or 'none'), not {value!r}",
+                code="settings.file_not_dollars",
+                values={"path": str(path), "name": name, "value": repr(value)},
+            )
         return float(value)
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise SettingsError(f"{where} must be true or false, not {value!r}")
+            raise SettingsError(
+                f"config file {path}: {name} must be true or false, not {value!r}",
+                code="settings.file_not_boolean",
+                values={"path": str(path), "name": name, "value": repr(value)},
+            )
         return value
     if not isinstance(value, str):
-        raise SettingsError(f"{where} must be a string, not {value!r}")
+        raise SettingsError(
+            f"config file {path}: {name} must be a string, not {value!r}",
+            code="settings.file_not_string",
+            values={"path": str(path), "name": name, "value": repr(value)},
+        )
     return Path(value) if name in _PATH_FIELDS else value
 
 
@@ -310,7 +365,12 @@ def _parse(name: str, raw: str) -> Any:
         try:
             return int(raw)
         except ValueError:
-            raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be a whole number, not {raw!r}") from None
+            variable = ENV_PREFIX + name.upper()
+            raise SettingsError(
+                f"{variable} must be a whole number, not {raw!r}",
+                code="settings.env_not_whole",
+                values={"variable": variable, "value": repr(raw)},
+            ) from None
     if name == "max_job_cost_usd":
         return _parse_budget(raw)
     if isinstance(default, bool):
@@ -318,7 +378,12 @@ def _parse(name: str, raw: str) -> Any:
             return True
         if raw.lower() in ("0", "false", "no", "off"):
             return False
-        raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be true or false, not {raw!r}")
+        variable = ENV_PREFIX + name.upper()
+        raise SettingsError(
+            f"{variable} must be true or false, not {raw!r}",
+            code="settings.env_not_boolean",
+            values={"variable": variable, "value": repr(raw)},
+        )
     return raw
 
 
@@ -331,7 +396,9 @@ def _parse_budget(raw: str) -> float | None:
         value = float("nan")
     if not value > 0 or value == float("inf"):
         raise SettingsError(
-            f"{ENV_PREFIX}MAX_JOB_COST_USD must be a number of US dollars above 0 (or 'none'), not {raw!r}"
+            f"{ENV_PREFIX}MAX_JOB_COST_USD must be a number of US dollars above 0 (or 'none'), not {raw!r}",
+            code="settings.bad_budget",
+            values={"value": repr(raw)},
         )
     return value
 
@@ -342,8 +409,11 @@ def _parse_pairs(name: str, raw: str) -> dict[str, str]:
     for pair in raw.split(","):
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
+            variable = ENV_PREFIX + name.upper()
             raise SettingsError(
-                f"{ENV_PREFIX}{name.upper()} must be KEY=VALUE pairs separated by commas, not {pair!r}"
+                f"{variable} must be KEY=VALUE pairs separated by commas, not {pair!r}",
+                code="settings.bad_pairs",
+                values={"variable": variable, "value": repr(pair)},
             )
         values[key.strip()] = value.strip()
     return values

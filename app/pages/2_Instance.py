@@ -17,6 +17,7 @@ from ui import (
     instance_evidence,
     page_setup,
     plain,
+    service_line,
     show_flash,
     show_refusal,
     t,
@@ -134,7 +135,7 @@ if decision.chosen:
 else:
     st.warning(t("instance.none_passes", purchase=purchase_label(decision.purchase)))
 for warning in evidence.warnings:
-    st.warning(t("common.as_is", message=warning))
+    st.warning(t("common.as_is", message=service_line(warning)))
 
 # -- five short reasons, each with its source and date -------------------------------------------
 st.subheader(t("instance.why_heading"))
@@ -157,7 +158,7 @@ with st.expander(t("instance.long_text")):
             "instance.sources",
             vcpu=requirement.min_vcpu,
             gib=requirement.min_memory_gib,
-            basis=requirement.basis,
+            basis=service_line(requirement.basis),
             source=requirement.source,
             measured=requirement.measured_at or plain("instance.not_measured"),
             candidates=evidence.candidates_source,
@@ -235,7 +236,7 @@ st.dataframe(
             {
                 "instance": row.instance_type,
                 "reasons": "; ".join(reason_label(name) for name in row.codes),
-                "details": "; ".join(row.reasons),
+                "details": "; ".join(service_line(reason) for reason in row.reasons),
                 "vCPU": row.vcpu,
                 "memory GiB": row.memory_gib,
                 "$/h": row.usd_per_hour,

@@ -23,9 +23,11 @@ from ui import (
     action,
     code,
     error_text,
+    failure_line,
     instance_evidence,
     page_setup,
     plain,
+    service_line,
     show_refusal,
     t,
     untrusted_block,
@@ -38,7 +40,7 @@ from services.data import storage
 from services.errors import UserError
 from services.image import images
 from services.instance import cost, instances
-from services.jobs.store import ACTIVE_STATUSES, Job, JobStore, refresh
+from services.jobs.store import Job, JobStore, running_job, watched_job
 from services.messages import catalogue
 from services.training import logs, worker
 
@@ -60,7 +62,6 @@ ended = st.session_state.pop(ENDED_KEY, None)
 if ended:  # the watched job ended during the last poll: say so once, whatever the page shows
     st.toast(t("jobs.ended_toast", name=ended[0], status=ended[1]), icon="🏁")
 store = JobStore(settings.job_store_path)
-action(t("common.reading_store"), refresh, store)  # a dead worker's job reads Failed
 
 
 def hyperparameter_help(spec: HyperParameter) -> str:
@@ -176,19 +177,6 @@ def show_cost(figures: cost.LaunchCost) -> None:
         st.warning(t("train.over_budget", maximum=ceiling.usd, budget=figures.budget_usd))
 
 
-def newest_job(statuses: list[str] | None = None) -> Job | None:
-    found = store.list(statuses=statuses, limit=1)
-    return found[0] if found else None
-
-
-def watched_job() -> Job | None:
-    """The job this tab launched, else the running one, else the latest: a refresh shows the same job."""
-    job_id = st.session_state.get(WATCH_JOB_KEY)
-    if job_id:
-        return store.get(job_id)
-    return newest_job(sorted(ACTIVE_STATUSES)) or newest_job()
-
-
 # -- inputs chosen on the other pages ------------------------------------------------------
 dataset = st.session_state.get(SELECTED_DATASET_KEY)
 if dataset is None:
@@ -241,7 +229,8 @@ if st.button(t("train.build_image"), key="rebuild_image"):
 
 # -- the launch form ---------------------------------------------------------------------------
 st.subheader(t("train.launch_heading"))
-active = action(t("common.reading_store"), newest_job, sorted(ACTIVE_STATUSES))
+# One job at a time; a dead worker's job is adopted or ended first, so it blocks nothing.
+active = action(t("common.reading_store"), running_job, settings, store)
 with st.form("launch_form"):
     chosen: dict[str, Any] = {}
     with st.expander(t("train.hyperparameters")):
@@ -338,8 +327,10 @@ def refuse_preflight(exc: preflight.PreflightError) -> None:
         t(
             "train.refused_preflight",
             check=failed.name,
-            detail=failed.detail,
-            fix=failed.fix or t("train.preflight_fix_unknown", command=check_command),
+            detail=service_line(failed.detail),
+            fix=service_line(failed.fix)
+            if failed.fix
+            else t("train.preflight_fix_unknown", command=check_command),
             more=t("train.refused_preflight_more", count=more, command=check_command) if more else "",
         )
     )
@@ -394,7 +385,7 @@ if launch:
 
 # -- the job being watched -------------------------------------------------------------------------
 try:
-    initial = watched_job()
+    initial = watched_job(settings, st.session_state.get(WATCH_JOB_KEY), store)
 except Exception as exc:  # a vanished job is one line, not a traceback
     st.error(t("train.reading_job_failed", cause=error_text(exc)))
     initial = None
@@ -426,7 +417,7 @@ def render_job(job: Job) -> None:
     )
     if job.status == "Failed":
         st.error(
-            t("common.failure_reason", reason=job.failure_reason)
+            t("common.failure_reason", reason=failure_line(job.failure_reason))
             if job.failure_reason
             else t("common.failure_unrecorded")
         )
@@ -453,8 +444,8 @@ def render_job(job: Job) -> None:
 @st.fragment(run_every=POLL_SECONDS if initial is not None and initial.is_active else None)
 def watch() -> None:
     try:
-        refresh(store)  # each poll: a dead worker's job reads Failed
-        job = watched_job()
+        # A store read; the training API is asked only when the job's worker is gone.
+        job = watched_job(settings, st.session_state.get(WATCH_JOB_KEY), store)
     except Exception as exc:  # a vanished store or job is one line, not a traceback
         st.error(t("train.reading_job_failed", cause=error_text(exc)))
         return

@@ -14,15 +14,15 @@ from ui import (
     WATCH_JOB_KEY,
     action,
     code,
+    failure_line,
     page_setup,
     plain,
     t,
     untrusted_block,
 )
 
-from services import aws
 from services.jobs import detail as job_detail
-from services.jobs.store import STATUSES, Job, JobPage, JobStore, as_summary, reconcile_with_aws, refresh
+from services.jobs.store import STATUSES, Job, JobPage, JobStore, as_summary, current_jobs, sync
 from services.messages import catalogue
 from services.training import worker
 
@@ -102,12 +102,10 @@ def announce_ended(jobs: list[Job]) -> None:
             st.toast(t("jobs.ended_toast", name=job.job_name, status=job.status), icon="🏁")
 
 
-if not settings.is_local:
-    # On aws the store is brought up to date from SageMaker (list_training_jobs) before it is shown.
-    # The client is made inside the action: a bad profile is one line, not a traceback.
-    action(t("jobs.reconciling"), lambda: reconcile_with_aws(store, aws.client(settings, "sagemaker")))
-# After SageMaker's word: a dead worker's job that never reached it reads Failed.
-action(t("common.reading_store"), refresh, store)
+# The store brought up to date with the training API (SageMaker, or the local control plane) before
+# it is shown: a dead worker's job is adopted, or ended with the reason. On aws the client is made
+# first, inside the action: a bad profile is one line, not a traceback.
+action(t("jobs.reconciling"), sync, settings, store)
 
 # -- the history: filtered, counted and paged in SQL ------------------------------------------------
 filter_status, filter_target, filter_text, filter_size = st.columns([2, 1, 2, 1])
@@ -206,7 +204,7 @@ def show_detail(job: Job) -> None:
     )
     if job.status == "Failed":
         st.error(
-            t("common.failure_reason", reason=job.failure_reason)
+            t("common.failure_reason", reason=failure_line(job.failure_reason))
             if job.failure_reason
             else t("common.failure_unrecorded")
         )
@@ -230,7 +228,7 @@ def show_detail(job: Job) -> None:
                         "at": when(mark.at),
                         "status": mark.status,
                         "secondary": mark.secondary_status or "",
-                        "message": mark.message or "",
+                        "message": failure_line(mark.message),
                     }
                     for mark in job.transitions
                 ]
@@ -351,9 +349,8 @@ def watch_running() -> None:
     running = [j for j in jobs if j.is_active]
     if not running:
         return
-    try:
-        refresh(store)
-        now = store.get_many([j.id for j in running])
+    try:  # a store read; the training API is asked only when a job's worker is gone
+        now = current_jobs(settings, [j.id for j in running], store)
     except Exception:  # the next full run shows the cause in one line
         return
     if any(not j.is_active for j in now):

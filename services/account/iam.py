@@ -130,14 +130,22 @@ class PolicyInputs:
         ]
         for flag, value, pattern, shape in checks:
             if not pattern.fullmatch(value):
-                raise PolicyInputError(f"{flag} must be {shape}, not {value!r}")
+                raise PolicyInputError(
+                    f"{flag} must be {shape}, not {value!r}",
+                    code="iam.bad_flag",
+                    values={"flag": flag, "shape": shape, "value": repr(value)},
+                )
         if not self.instance_types or not all(t.startswith("ml.") for t in self.instance_types):
             raise PolicyInputError(
-                f"--instance-type must be SageMaker types like ml.m5.large, not {self.instance_types}"
+                f"--instance-type must be SageMaker types like ml.m5.large, not {self.instance_types}",
+                code="iam.bad_instance_types",
+                values={"value": str(self.instance_types)},
             )
         if not 1 <= self.max_run_seconds <= MAX_RUN_LIMIT_SECONDS:
             raise PolicyInputError(
-                f"--max-run must be between 1 and {MAX_RUN_LIMIT_SECONDS} s, not {self.max_run_seconds}"
+                f"--max-run must be between 1 and {MAX_RUN_LIMIT_SECONDS} s, not {self.max_run_seconds}",
+                code="iam.bad_max_run",
+                values={"limit": MAX_RUN_LIMIT_SECONDS, "value": self.max_run_seconds},
             )
 
     @classmethod

@@ -93,7 +93,11 @@ def status(settings: Settings, stack_name: str = DEFAULT_STACK) -> StackState:
             return StackState(stack_name, "NOT_DEPLOYED")
         resources = cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
     except ClientError as exc:
-        raise InfraError(f"cannot read stack {stack_name}: {_cause(exc)}") from None
+        raise InfraError(
+            f"cannot read stack {stack_name}: {_cause(exc)}",
+            code="infra.cannot_read",
+            values={"stack": stack_name, "cause": _cause(exc)},
+        ) from None
     return StackState(
         stack_name,
         str(stack["StackStatus"]),
@@ -119,7 +123,9 @@ def up(
 
     if not STACK_NAME.fullmatch(stack_name):
         raise InfraError(
-            f"stack name must be 1-32 letters, digits and hyphens starting with a letter, not {stack_name!r}"
+            f"stack name must be 1-32 letters, digits and hyphens starting with a letter, not {stack_name!r}",
+            code="infra.bad_name",
+            values={"stack": repr(stack_name)},
         )
     cfn = _cfn(settings)
     values = dict(parameters) if parameters is not None else parameters_for(settings)
@@ -145,10 +151,19 @@ def up(
                 raise
             _say(echo, f"updating stack {stack_name} in {settings.region}")
     except ClientError as exc:
-        raise InfraError(f"cannot deploy stack {stack_name}: {_cause(exc)}") from None
+        raise InfraError(
+            f"cannot deploy stack {stack_name}: {_cause(exc)}",
+            code="infra.cannot_deploy",
+            values={"stack": stack_name, "cause": _cause(exc)},
+        ) from None
     final = _wait(cfn, stack_name, echo, timeout_seconds)
     if any(word in final for word in _BAD):
-        raise InfraError(f"stack {stack_name} ended {final}: {_first_failure(cfn, stack_name)}")
+        cause = _first_failure(cfn, stack_name)
+        raise InfraError(
+            f"stack {stack_name} ended {final}: {cause}",
+            code="infra.ended_badly",
+            values={"stack": stack_name, "status": final, "cause": cause},
+        )
     return status(settings, stack_name)
 
 
@@ -167,11 +182,20 @@ def down(
             return StackState(stack_name, "NOT_DEPLOYED")
         cfn.delete_stack(StackName=stack_name)
     except ClientError as exc:
-        raise InfraError(f"cannot delete stack {stack_name}: {_cause(exc)}") from None
+        raise InfraError(
+            f"cannot delete stack {stack_name}: {_cause(exc)}",
+            code="infra.cannot_delete",
+            values={"stack": stack_name, "cause": _cause(exc)},
+        ) from None
     _say(echo, f"deleting stack {stack_name}")
     final = _wait(cfn, stack_name, echo, timeout_seconds)
     if final.endswith("FAILED"):
-        raise InfraError(f"stack {stack_name} ended {final}: {_first_failure(cfn, stack_name)}")
+        cause = _first_failure(cfn, stack_name)
+        raise InfraError(
+            f"stack {stack_name} ended {final}: {cause}",
+            code="infra.ended_badly",
+            values={"stack": stack_name, "status": final, "cause": cause},
+        )
     return StackState(stack_name, "NOT_DEPLOYED" if final in ("DELETE_COMPLETE", "GONE") else final)
 
 
@@ -185,7 +209,11 @@ def _wait(cfn: Any, stack_name: str, echo: Echo | None, timeout_seconds: float) 
         except ClientError as exc:
             if "does not exist" in str(exc):
                 return "GONE"
-            raise InfraError(f"cannot read stack {stack_name}: {_cause(exc)}") from None
+            raise InfraError(
+                f"cannot read stack {stack_name}: {_cause(exc)}",
+                code="infra.cannot_read",
+                values={"stack": stack_name, "cause": _cause(exc)},
+            ) from None
         for event in reversed(events):  # the API lists newest first
             if event["EventId"] in seen:
                 continue
@@ -202,7 +230,11 @@ def _wait(cfn: Any, stack_name: str, echo: Echo | None, timeout_seconds: float) 
         if current.endswith(_DONE) and not current.endswith("_IN_PROGRESS"):
             return current
         if time.monotonic() > deadline:
-            raise InfraError(f"stack {stack_name} still {current} after {timeout_seconds:.0f} s")
+            raise InfraError(
+                f"stack {stack_name} still {current} after {timeout_seconds:.0f} s",
+                code="infra.timed_out",
+                values={"stack": stack_name, "status": current, "seconds": timeout_seconds},
+            )
         time.sleep(_POLL_SECONDS)
 
 

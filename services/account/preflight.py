@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from services import aws
 from services.errors import UserError
+from services.messages import Notice
 from services.settings import LOCAL_ACCOUNT_ID, Settings
 
 __all__ = [
@@ -231,8 +232,15 @@ def _credentials(settings: Settings) -> _Identity:
             Check(
                 "credentials",
                 "fail",
-                f"AWS profile {settings.aws_profile!r} is not in ~/.aws/config or ~/.aws/credentials",
-                "fix aws_profile (TITANIC_SM_AWS_PROFILE) or run `aws configure --profile NAME`",
+                Notice(
+                    f"AWS profile {settings.aws_profile!r} is not in ~/.aws/config or ~/.aws/credentials",
+                    "preflight.no_profile",
+                    {"profile": repr(settings.aws_profile)},
+                ),
+                Notice(
+                    "fix aws_profile (TITANIC_SM_AWS_PROFILE) or run `aws configure --profile NAME`",
+                    "preflight.no_profile.fix",
+                ),
             )
         )
     except NoCredentialsError:
@@ -240,8 +248,14 @@ def _credentials(settings: Settings) -> _Identity:
             Check(
                 "credentials",
                 "fail",
-                "no AWS credentials found (environment, profile, SSO or instance role)",
-                "run `aws configure` or `aws sso login`, or set aws_profile",
+                Notice(
+                    "no AWS credentials found (environment, profile, SSO or instance role)",
+                    "preflight.no_credentials",
+                ),
+                Notice(
+                    "run `aws configure` or `aws sso login`, or set aws_profile",
+                    "preflight.no_credentials.fix",
+                ),
             )
         )
     except ClientError as exc:
@@ -249,13 +263,28 @@ def _credentials(settings: Settings) -> _Identity:
             Check(
                 "credentials",
                 "fail",
-                f"sts:GetCallerIdentity with {profile}was refused: {_code(exc)}",
-                "refresh the credentials (expired session?) and try again",
+                Notice(
+                    f"sts:GetCallerIdentity with {profile}was refused: {_code(exc)}",
+                    "preflight.sts_refused",
+                    {"profile": profile, "code": _code(exc)},
+                ),
+                Notice(
+                    "refresh the credentials (expired session?) and try again", "preflight.sts_refused.fix"
+                ),
             )
         )
     except BotoCoreError as exc:
         return _Identity(
-            Check("credentials", "fail", f"cannot reach STS: {_message(exc)}", "check network and region")
+            Check(
+                "credentials",
+                "fail",
+                Notice(
+                    f"cannot reach STS: {_message(exc)}",
+                    "preflight.sts_unreachable",
+                    {"cause": _message(exc)},
+                ),
+                Notice("check network and region", "preflight.sts_unreachable.fix"),
+            )
         )
     account, arn = str(identity["Account"]), str(identity["Arn"])
     return _Identity(Check("credentials", "ok", f"account {account} as {arn}"), account, arn)
@@ -270,15 +299,29 @@ def _role(settings: Settings, account: str | None) -> Check:
         return Check(
             "role",
             "fail",
-            f"role_arn {settings.role_arn!r} is not an IAM role ARN",
-            "use arn:aws:iam::ACCOUNT:role/NAME (IAM console > Roles > the role > ARN)",
+            Notice(
+                f"role_arn {settings.role_arn!r} is not an IAM role ARN",
+                "preflight.role_not_arn",
+                {"role": repr(settings.role_arn)},
+            ),
+            Notice(
+                "use arn:aws:iam::ACCOUNT:role/NAME (IAM console > Roles > the role > ARN)",
+                "preflight.role_not_arn.fix",
+            ),
         )
     if account is not None and match["account"] != account:
         return Check(
             "role",
             "fail",
-            f"role {match['name']} is in account {match['account']}, the credentials in {account}",
-            "use an execution role of the account you train in (SageMaker cannot pass another's)",
+            Notice(
+                f"role {match['name']} is in account {match['account']}, the credentials in {account}",
+                "preflight.role_other_account",
+                {"role": match["name"], "role_account": match["account"], "account": account},
+            ),
+            Notice(
+                "use an execution role of the account you train in (SageMaker cannot pass another's)",
+                "preflight.role_other_account.fix",
+            ),
         )
     if settings.is_local:
         return Check("role", "ok", f"{settings.role_arn} (local: only its form matters)")
@@ -291,8 +334,15 @@ def _role(settings: Settings, account: str | None) -> Check:
             return Check(
                 "role",
                 "fail",
-                f"role {match['name']} does not exist in account {account}",
-                "create it (`titanic-sm infra up`, or the SageMaker console) or fix role_arn",
+                Notice(
+                    f"role {match['name']} does not exist in account {account}",
+                    "preflight.no_role",
+                    {"role": match["name"], "account": account},
+                ),
+                Notice(
+                    "create it (`titanic-sm infra up`, or the SageMaker console) or fix role_arn",
+                    "preflight.no_role.fix",
+                ),
             )
         if _denied(exc):
             return Check(
@@ -327,17 +377,32 @@ def _trust_check(settings: Settings, account: str, name: str, document: Any) -> 
             return Check(
                 "role",
                 "fail",
-                f"role {name} trusts SageMaker only for {', '.join(source_arns)}, "
-                f"not jobs named {settings.job_name_base}-*",
-                "set base_job_name (or prefix) to what the trust allows, or widen the role's aws:SourceArn",
+                Notice(
+                    f"role {name} trusts SageMaker only for {', '.join(source_arns)}, "
+                    f"not jobs named {settings.job_name_base}-*",
+                    "preflight.trust_narrow",
+                    {"role": name, "arns": ", ".join(source_arns), "base": settings.job_name_base},
+                ),
+                Notice(
+                    "set base_job_name (or prefix) to what the trust allows, "
+                    "or widen the role's aws:SourceArn",
+                    "preflight.trust_narrow.fix",
+                ),
             )
         return Check("role", "ok", f"{name} trusts {SAGEMAKER_PRINCIPAL}")
     return Check(
         "role",
         "fail",
-        f"role {name} does not trust {SAGEMAKER_PRINCIPAL} (its trust policy has no such Allow)",
-        "use a SageMaker execution role, or add sagemaker.amazonaws.com to its trust "
-        "(execution-role-trust.json)",
+        Notice(
+            f"role {name} does not trust {SAGEMAKER_PRINCIPAL} (its trust policy has no such Allow)",
+            "preflight.no_trust",
+            {"role": name, "principal": SAGEMAKER_PRINCIPAL},
+        ),
+        Notice(
+            "use a SageMaker execution role, or add sagemaker.amazonaws.com to its trust "
+            "(execution-role-trust.json)",
+            "preflight.no_trust.fix",
+        ),
     )
 
 
@@ -375,12 +440,25 @@ def _bucket(settings: Settings, account: str) -> Iterator[Check]:
             yield Check(
                 "bucket",
                 "fail",
-                f"{bucket}: s3:GetBucketLocation denied (another account's bucket, or a missing grant)",
-                f"grant {grant_of(settings, 's3:GetBucketLocation', account)}, or fix bucket",
+                Notice(
+                    f"{bucket}: s3:GetBucketLocation denied (another account's bucket, or a missing grant)",
+                    "preflight.bucket_denied",
+                    {"bucket": bucket},
+                ),
+                Notice(
+                    f"grant {grant_of(settings, 's3:GetBucketLocation', account)}, or fix bucket",
+                    "preflight.bucket_denied.fix",
+                    {"grant": grant_of(settings, "s3:GetBucketLocation", account)},
+                ),
             )
             yield Check("prefix", "skip", "the bucket could not be read")
             return
-        yield Check("bucket", "fail", f"{bucket}: {code}: {_message(exc)}", "check the bucket name")
+        yield Check(
+            "bucket",
+            "fail",
+            f"{bucket}: {code}: {_message(exc)}",
+            Notice("check the bucket name", "preflight.bucket_failed.fix"),
+        )
         yield Check("prefix", "skip", "the bucket could not be read")
         return
     # us-east-1 answers None; the legacy "EU" constraint is eu-west-1.
@@ -389,8 +467,17 @@ def _bucket(settings: Settings, account: str) -> Iterator[Check]:
         yield Check(
             "bucket",
             "fail",
-            f"{bucket} is in {region}, not {settings.region}",
-            f'set region = "{region}", or use a bucket in {settings.region} (SageMaker reads its own region)',
+            Notice(
+                f"{bucket} is in {region}, not {settings.region}",
+                "preflight.bucket_elsewhere",
+                {"bucket": bucket, "region": region, "wanted": settings.region},
+            ),
+            Notice(
+                f'set region = "{region}", or use a bucket in {settings.region} '
+                "(SageMaker reads its own region)",
+                "preflight.bucket_elsewhere.fix",
+                {"region": region, "wanted": settings.region},
+            ),
         )
         yield Check("prefix", "skip", "the bucket is in another region")
         return
@@ -407,8 +494,16 @@ def _prefix_writable(settings: Settings, s3: Any, account: str) -> Check:
             return Check(
                 "prefix",
                 "fail",
-                f"cannot write s3://{settings.bucket}/{settings.prefix}/ (s3:PutObject denied)",
-                f"grant {grant_of(settings, 's3:PutObject', account)}",
+                Notice(
+                    f"cannot write s3://{settings.bucket}/{settings.prefix}/ (s3:PutObject denied)",
+                    "preflight.prefix_denied",
+                    {"bucket": settings.bucket, "prefix": settings.prefix},
+                ),
+                Notice(
+                    f"grant {grant_of(settings, 's3:PutObject', account)}",
+                    "preflight.grant",
+                    {"grant": grant_of(settings, "s3:PutObject", account)},
+                ),
             )
         return Check("prefix", "fail", f"cannot write s3://{settings.bucket}/{key}: {_code(exc)}")
     try:
@@ -447,8 +542,16 @@ def _repository(settings: Settings, account: str) -> Check:
             return Check(
                 "repository",
                 "fail",
-                f"{name}: ecr:DescribeRepositories denied",
-                f"grant {grant_of(settings, 'ecr:DescribeRepositories', account)}",
+                Notice(
+                    f"{name}: ecr:DescribeRepositories denied",
+                    "preflight.repository_denied",
+                    {"repository": name},
+                ),
+                Notice(
+                    f"grant {grant_of(settings, 'ecr:DescribeRepositories', account)}",
+                    "preflight.grant",
+                    {"grant": grant_of(settings, "ecr:DescribeRepositories", account)},
+                ),
             )
         return Check("repository", "fail", f"{name}: {_code(exc)}: {_message(exc)}")
     return Check("repository", "ok", str(found["repositoryUri"]))
@@ -468,11 +571,16 @@ def _instance(
 
     purchase = "spot" if use_spot else "on-demand"
     if instance_type not in instances.training_instance_types():
+        source = instances.botocore_source()
         return Check(
             "instance",
             "fail",
-            f"{instance_type!r} is not a SageMaker training instance type ({instances.botocore_source()})",
-            "pick one from `titanic-sm instances`",
+            Notice(
+                f"{instance_type!r} is not a SageMaker training instance type ({source})",
+                "preflight.unknown_type",
+                {"instance_type": repr(instance_type), "source": source},
+            ),
+            Notice("pick one from `titanic-sm instances`", "preflight.unknown_type.fix"),
         )
     try:
         if evidence is None:
@@ -481,29 +589,71 @@ def _instance(
         return Check("instance", "skip", f"{instance_type}: no quota evidence ({_message(exc)})")
     row = evidence.decision(use_spot).candidate(instance_type)
     if row is None:
-        return Check("instance", "fail", f"{instance_type} is not among the Instance page's candidates")
+        return Check(
+            "instance",
+            "fail",
+            Notice(
+                f"{instance_type} is not among the Instance page's candidates",
+                "preflight.not_a_candidate",
+                {"instance_type": instance_type},
+            ),
+        )
     where = ", ".join(x for x in (row.quota_source, row.quota_fetched) if x) or "no quota source"
     if row.quota is None:
         return Check(
             "instance",
             "warn",
-            f"{instance_type} {purchase}: quota unknown ({where})",
-            "grant servicequotas:ListServiceQuotas, or check the quota in the Service Quotas console",
+            Notice(
+                f"{instance_type} {purchase}: quota unknown ({where})",
+                "preflight.quota_unknown_spot" if use_spot else "preflight.quota_unknown_on_demand",
+                {"instance_type": instance_type, "purchase": purchase, "where": where},
+            ),
+            Notice(
+                "grant servicequotas:ListServiceQuotas, or check the quota in the Service Quotas console",
+                "preflight.quota_unknown.fix",
+            ),
         )
     if row.quota < 1 and override_reason:
         return Check(
             "instance",
             "warn",
-            f"{instance_type} {purchase}: quota {row.quota:g} in {settings.region} ({where}), "
-            f"overridden: {override_reason}",
-            "if the quota was not raised, SageMaker refuses the job (ResourceLimitExceeded)",
+            Notice(
+                f"{instance_type} {purchase}: quota {row.quota:g} in {settings.region} ({where}), "
+                f"overridden: {override_reason}",
+                "preflight.quota_overridden_spot" if use_spot else "preflight.quota_overridden_on_demand",
+                {
+                    "instance_type": instance_type,
+                    "purchase": purchase,
+                    "quota": row.quota,
+                    "region": settings.region,
+                    "where": where,
+                    "reason": override_reason,
+                },
+            ),
+            Notice(
+                "if the quota was not raised, SageMaker refuses the job (ResourceLimitExceeded)",
+                "preflight.quota_overridden.fix",
+            ),
         )
     if row.quota < 1:
         return Check(
             "instance",
             "fail",
-            f"{instance_type} {purchase}: quota {row.quota:g} in {settings.region} ({where})",
-            "request an increase (docs/aws.md, step 3) or pick another type from `titanic-sm instances`",
+            Notice(
+                f"{instance_type} {purchase}: quota {row.quota:g} in {settings.region} ({where})",
+                "preflight.quota_zero_spot" if use_spot else "preflight.quota_zero_on_demand",
+                {
+                    "instance_type": instance_type,
+                    "purchase": purchase,
+                    "quota": row.quota,
+                    "region": settings.region,
+                    "where": where,
+                },
+            ),
+            Notice(
+                "request an increase (docs/aws.md, step 3) or pick another type from `titanic-sm instances`",
+                "preflight.quota_zero.fix",
+            ),
         )
     return Check("instance", "ok", f"{instance_type} {purchase}: quota {row.quota:g} ({where})")
 
@@ -516,9 +666,13 @@ def _job_name(settings: Settings, account: str, job_name: str | None) -> Check:
         return Check(
             "job name",
             "fail",
-            f"{name!r} is not a valid job name ({len(name)} characters; at most {JOB_NAME_LIMIT} letters, "
-            "digits and hyphens)",
-            "shorten base_job_name (at most 40 characters)",
+            Notice(
+                f"{name!r} is not a valid job name ({len(name)} characters; at most {JOB_NAME_LIMIT} "
+                "letters, digits and hyphens)",
+                "preflight.bad_job_name",
+                {"name": repr(name), "length": len(name), "limit": JOB_NAME_LIMIT},
+            ),
+            Notice("shorten base_job_name (at most 40 characters)", "preflight.bad_job_name.fix"),
         )
     try:
         aws.client(settings, "sagemaker").describe_training_job(TrainingJobName=name)
@@ -529,31 +683,67 @@ def _job_name(settings: Settings, account: str, job_name: str | None) -> Check:
             return Check(
                 "job name",
                 "fail",
-                f"{name}: sagemaker:DescribeTrainingJob denied",
-                f"grant {grant_of(settings, 'sagemaker:DescribeTrainingJob', account)}; the job name must "
-                f"start with {settings.job_name_base}-",
+                Notice(
+                    f"{name}: sagemaker:DescribeTrainingJob denied",
+                    "preflight.job_name_denied",
+                    {"name": name},
+                ),
+                Notice(
+                    f"grant {grant_of(settings, 'sagemaker:DescribeTrainingJob', account)}; "
+                    f"the job name must start with {settings.job_name_base}-",
+                    "preflight.job_name_denied.fix",
+                    {
+                        "grant": grant_of(settings, "sagemaker:DescribeTrainingJob", account),
+                        "base": settings.job_name_base,
+                    },
+                ),
             )
         return Check("job name", "skip", f"{name}: {_code(exc)}")
     except BotoCoreError as exc:
         return Check("job name", "skip", f"{name}: {_message(exc)}")
-    return Check("job name", "fail", f"a training job named {name} already exists", "use another name")
+    return Check(
+        "job name",
+        "fail",
+        Notice(f"a training job named {name} already exists", "preflight.job_exists", {"name": name}),
+        Notice("use another name", "preflight.job_exists.fix"),
+    )
 
 
 def _spot(use_spot: bool, max_run: int, max_wait: int | None) -> Check:
     if not use_spot:
         if max_wait is not None:
             return Check(
-                "spot", "fail", "max_wait is set but spot is off", "turn spot on, or leave max_wait unset"
+                "spot",
+                "fail",
+                Notice("max_wait is set but spot is off", "preflight.max_wait_without_spot"),
+                Notice("turn spot on, or leave max_wait unset", "preflight.max_wait_without_spot.fix"),
             )
         return Check("spot", "ok", f"on-demand, max_run {max_run} s")
     if max_wait is None:
-        return Check("spot", "fail", "spot needs max_wait", f"set max_wait >= max_run ({max_run} s)")
+        return Check(
+            "spot",
+            "fail",
+            Notice("spot needs max_wait", "preflight.spot_needs_max_wait"),
+            Notice(
+                f"set max_wait >= max_run ({max_run} s)",
+                "preflight.spot_needs_max_wait.fix",
+                {"max_run": max_run},
+            ),
+        )
     if max_wait < max_run:
         return Check(
             "spot",
             "fail",
-            f"max_wait ({max_wait} s) is shorter than max_run ({max_run} s)",
-            f"set max_wait to at least {max_run}",
+            Notice(
+                f"max_wait ({max_wait} s) is shorter than max_run ({max_run} s)",
+                "preflight.max_wait_too_short",
+                {"max_wait": max_wait, "max_run": max_run},
+            ),
+            Notice(
+                f"set max_wait to at least {max_run}",
+                "preflight.max_wait_too_short.fix",
+                {"max_run": max_run},
+            ),
         )
     return Check("spot", "ok", f"spot, max_run {max_run} s <= max_wait {max_wait} s")
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from container.contract import TRAIN_CHANNEL, VALIDATION_CHANNEL
 from services import aws
@@ -84,7 +84,7 @@ class DatasetVersion:
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise StorageError(f"not an S3 URI: {uri!r}")
+        raise StorageError(f"not an S3 URI: {uri!r}", code="storage.not_s3_uri", values={"uri": uri})
     bucket, key = uri[5:].split("/", 1)
     return bucket, key
 
@@ -120,10 +120,18 @@ def ensure_bucket(settings: Settings) -> str:
     try:
         s3.head_bucket(Bucket=settings.bucket)
         return settings.bucket
+    except BotoCoreError as exc:  # no endpoint, no credentials: the first S3 call says so
+        raise StorageError(
+            f"S3 is unreachable: {exc}", code="storage.unreachable", values={"cause": str(exc)}
+        ) from exc
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code not in ("404", "NoSuchBucket", "NotFound"):
-            raise StorageError(f"bucket {settings.bucket} is not reachable: {code or exc}") from exc
+            raise StorageError(
+                f"bucket {settings.bucket} is not reachable: {code or exc}",
+                code="storage.bucket_unreachable",
+                values={"bucket": settings.bucket, "cause": str(code or exc)},
+            ) from exc
     create: dict[str, Any] = {"Bucket": settings.bucket}
     # us-east-1 rejects an explicit LocationConstraint.
     if settings.region != "us-east-1":
@@ -131,7 +139,11 @@ def ensure_bucket(settings: Settings) -> str:
     try:
         s3.create_bucket(**create)
     except ClientError as exc:
-        raise StorageError(f"cannot create bucket {settings.bucket}: {exc}") from exc
+        raise StorageError(
+            f"cannot create bucket {settings.bucket}: {exc}",
+            code="storage.cannot_create_bucket",
+            values={"bucket": settings.bucket, "cause": str(exc)},
+        ) from exc
     s3.put_bucket_encryption(
         Bucket=settings.bucket,
         ServerSideEncryptionConfiguration={
@@ -181,13 +193,23 @@ def upload_channels(
         try:
             contents[channel] = path.read_bytes()
         except FileNotFoundError:
-            raise StorageError(f"{channel} channel file not found: {path}") from None
+            raise StorageError(
+                f"{channel} channel file not found: {path}",
+                code="storage.channel_file_missing",
+                values={"channel": channel, "path": str(path)},
+            ) from None
         except OSError as exc:
             raise StorageError(
-                f"{channel} channel file cannot be read: {path}: {exc.strerror or exc}"
+                f"{channel} channel file cannot be read: {path}: {exc.strerror or exc}",
+                code="storage.channel_file_unreadable",
+                values={"channel": channel, "path": str(path), "cause": str(exc.strerror or exc)},
             ) from None
         if not contents[channel]:
-            raise StorageError(f"{channel} channel file is empty: {path}")
+            raise StorageError(
+                f"{channel} channel file is empty: {path}",
+                code="storage.channel_file_empty",
+                values={"channel": channel, "path": str(path)},
+            )
     hashes = {
         channel: (files[channel].name, hashlib.sha256(contents[channel]).hexdigest()) for channel in files
     }
@@ -258,7 +280,11 @@ def list_dataset_versions(settings: Settings) -> list[DatasetVersion]:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
             return []
-        raise StorageError(f"cannot list s3://{settings.bucket}/{base}: {exc}") from exc
+        raise StorageError(
+            f"cannot list s3://{settings.bucket}/{base}: {exc}",
+            code="storage.cannot_list",
+            values={"bucket": settings.bucket, "prefix": base, "cause": str(exc)},
+        ) from exc
     for obj in manifests:
         version = obj["Key"][len(base) :].split("/", 1)[0]
         body = s3.get_object(Bucket=settings.bucket, Key=obj["Key"])["Body"].read()
@@ -288,8 +314,14 @@ def download_file(settings: Settings, uri: str, destination: Path) -> Path:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("404", "NoSuchKey", "NotFound"):
-            raise StorageError(f"object not found: {uri}") from exc
-        raise StorageError(f"cannot download {uri}: {code or exc}") from exc
+            raise StorageError(
+                f"object not found: {uri}", code="storage.no_object", values={"uri": uri}
+            ) from exc
+        raise StorageError(
+            f"cannot download {uri}: {code or exc}",
+            code="storage.cannot_download",
+            values={"uri": uri, "cause": str(code or exc)},
+        ) from exc
     return destination
 
 

@@ -120,7 +120,11 @@ def project_root() -> Path:
     """The source checkout that holds Dockerfile.training and container/."""
     root = Path(__file__).resolve().parents[2]
     if not (root / DOCKERFILE).is_file():
-        raise ImageError(f"{DOCKERFILE} not found in {root}: build from a source checkout")
+        raise ImageError(
+            f"{DOCKERFILE} not found in {root}: build from a source checkout",
+            code="image.no_dockerfile",
+            values={"file": DOCKERFILE, "folder": str(root)},
+        )
     return root
 
 
@@ -201,7 +205,9 @@ def ensure_repository(settings: Settings, ecr: Any | None = None) -> str:
         ecr.put_lifecycle_policy(repositoryName=settings.repository, lifecyclePolicyText=lifecycle_policy())
     except ClientError as exc:
         raise ImageError(
-            f"cannot create the ECR repository {settings.repository}: {_aws_cause(exc)}"
+            f"cannot create the ECR repository {settings.repository}: {_aws_cause(exc)}",
+            code="image.cannot_create_repository",
+            values={"repository": settings.repository, "cause": _aws_cause(exc)},
         ) from None
     return str(created["repositoryUri"])
 
@@ -212,7 +218,11 @@ def _repository_uri(ecr: Any, repository: str) -> str | None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "RepositoryNotFoundException":
             return None
-        raise ImageError(f"ECR describe_repositories failed: {_aws_cause(exc)}") from None
+        raise ImageError(
+            f"ECR describe_repositories failed: {_aws_cause(exc)}",
+            code="image.ecr_call_failed",
+            values={"call": "describe_repositories", "cause": _aws_cause(exc)},
+        ) from None
     return str(found["repositoryUri"])
 
 
@@ -249,7 +259,11 @@ def login(settings: Settings, ecr: Any | None = None) -> str:
     try:
         user, password, registry = _authorization(settings, ecr)
     except ClientError as exc:
-        raise ImageError(f"ECR get_authorization_token failed: {_aws_cause(exc)}") from None
+        raise ImageError(
+            f"ECR get_authorization_token failed: {_aws_cause(exc)}",
+            code="image.ecr_call_failed",
+            values={"call": "get_authorization_token", "cause": _aws_cause(exc)},
+        ) from None
     result = docker(
         ["login", "--username", user, "--password-stdin", registry],
         what=f"docker login {registry}",
@@ -258,7 +272,11 @@ def login(settings: Settings, ecr: Any | None = None) -> str:
     )
     if result.returncode != 0:
         cause = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ImageError(f"docker login to {registry} was denied: {cause}")
+        raise ImageError(
+            f"docker login to {registry} was denied: {cause}",
+            code="image.login_denied",
+            values={"registry": registry, "cause": cause},
+        )
     return registry
 
 
@@ -276,7 +294,9 @@ def require_amd64(base_image: str) -> None:
     if probe.returncode != 0:
         raise ImageError(
             f"the Docker daemon runs {arch} and cannot run {PLATFORM} images, which SageMaker needs: "
-            "enable amd64 emulation (Docker Desktop: Rosetta or QEMU) or build on an x86_64 machine"
+            "enable amd64 emulation (Docker Desktop: Rosetta or QEMU) or build on an x86_64 machine",
+            code="image.not_amd64",
+            values={"arch": arch, "platform": PLATFORM},
         )
 
 
@@ -328,7 +348,11 @@ def _remote_digest(ecr: Any, repository: str, tag: str) -> str | None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("ImageNotFoundException", "RepositoryNotFoundException"):
             return None
-        raise ImageError(f"ECR describe_images failed: {_aws_cause(exc)}") from None
+        raise ImageError(
+            f"ECR describe_images failed: {_aws_cause(exc)}",
+            code="image.ecr_call_failed",
+            values={"call": "describe_images", "cause": _aws_cause(exc)},
+        ) from None
     return str(found[0]["imageDigest"]) if found else None
 
 
@@ -363,10 +387,22 @@ def _local_manifest(
             return None
         raise ImageError(
             f"the local registry {registry} answered {exc.code} for {repository}@{reference}: "
-            f"{_registry_errors(exc)}"
+            f"{_registry_errors(exc)}",
+            code="image.registry_refused",
+            values={
+                "registry": registry,
+                "status": exc.code,
+                "repository": repository,
+                "reference": reference,
+                "cause": _registry_errors(exc),
+            },
         ) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise ImageError(f"the local registry {registry} is unreachable: {exc}") from None
+        raise ImageError(
+            f"the local registry {registry} is unreachable: {exc}",
+            code="image.registry_unreachable",
+            values={"registry": registry, "cause": str(exc)},
+        ) from None
 
 
 def _pushed_digest(push_uri: str, tag: str, push_lines: list[str]) -> str:
@@ -379,14 +415,22 @@ def _pushed_digest(push_uri: str, tag: str, push_lines: list[str]) -> str:
     for entry in json.loads(inspect.stdout or "[]"):
         if entry.startswith(f"{push_uri}@"):
             return str(entry.split("@", 1)[1])
-    raise ImageError(f"docker push of {push_uri}:{tag} reported no digest")
+    raise ImageError(
+        f"docker push of {push_uri}:{tag} reported no digest",
+        code="image.no_digest",
+        values={"image": push_uri, "tag": tag},
+    )
 
 
 def _record_in_moto_ecr(settings: Settings, ecr: Any, repository_uri: str, tag: str, digest: str) -> None:
     """On local: copy the pushed manifest into moto's ECR, so describe_images sees the push."""
     found = _local_manifest(settings, ecr, repository_uri, digest)
     if found is None:
-        raise ImageError(f"the local registry lost {repository_uri}@{digest} right after the push")
+        raise ImageError(
+            f"the local registry lost {repository_uri}@{digest} right after the push",
+            code="image.registry_lost",
+            values={"image": repository_uri, "digest": digest},
+        )
     manifest, media_type = found
     ecr.put_image(
         repositoryName=settings.repository,
@@ -486,13 +530,19 @@ def _ensure_image(settings: Settings, progress: Progress | None, root: Path) -> 
         try:
             lines = docker_stream(["push", push_uri], what=f"docker push {push_uri}")
         except DockerError as exc:
-            hint = (
-                " (the registry refused this caller: on aws it needs the ECR push actions of the"
-                " operator policy in infra/titanic-sm.yaml)"
-                if str(exc).endswith("denied")
-                else ""
-            )
-            raise ImageError(f"the push to {repository_uri} was denied or failed: {exc}{hint}") from None
+            if str(exc).endswith("denied"):
+                raise ImageError(
+                    f"the push to {repository_uri} was denied or failed: {exc} (the registry refused this "
+                    "caller: on aws it needs the ECR push actions of the operator policy in "
+                    "infra/titanic-sm.yaml)",
+                    code="image.push_denied",
+                    values={"image": repository_uri, "cause": str(exc)},
+                ) from None
+            raise ImageError(
+                f"the push to {repository_uri} was denied or failed: {exc}",
+                code="image.push_failed",
+                values={"image": repository_uri, "cause": str(exc)},
+            ) from None
         digest = _pushed_digest(repository_uri, tag, lines)
         if settings.is_local:
             _record_in_moto_ecr(settings, ecr, repository_uri, tag, digest)
@@ -500,11 +550,17 @@ def _ensure_image(settings: Settings, progress: Progress | None, root: Path) -> 
         _say(progress, "push", f"pushed {repository_uri}@{digest} in {seconds['push']:.1f}s")
         return ImageRef(repository_uri, tag, digest, base.ref, local_tag, built, seconds)
     except (DockerError, BaseImageError) as exc:
-        raise ImageError(str(exc)) from None
+        raise ImageError(str(exc), code=exc.code, values=exc.values) from None
     except ClientError as exc:
-        raise ImageError(f"ECR refused a call: {_aws_cause(exc)}") from None
+        raise ImageError(
+            f"ECR refused a call: {_aws_cause(exc)}",
+            code="image.ecr_refused",
+            values={"cause": _aws_cause(exc)},
+        ) from None
     except BotoCoreError as exc:  # no credentials, no endpoint: the AWS side cannot be reached
-        raise ImageError(f"ECR is unreachable: {exc}") from None
+        raise ImageError(
+            f"ECR is unreachable: {exc}", code="image.ecr_unreachable", values={"cause": str(exc)}
+        ) from None
 
 
 def current_image(settings: Settings, root: Path | None = None) -> ImageRef | None:
@@ -523,9 +579,11 @@ def current_image(settings: Settings, root: Path | None = None) -> ImageRef | No
         repository_uri = push_repository_uri(settings, ecr_repository_uri)
         digest = _remote_digest(ecr, settings.repository, tag)
     except (DockerError, BaseImageError) as exc:
-        raise ImageError(str(exc)) from None
+        raise ImageError(str(exc), code=exc.code, values=exc.values) from None
     except (ClientError, BotoCoreError) as exc:
-        raise ImageError(f"ECR cannot be read: {exc}") from None
+        raise ImageError(
+            f"ECR cannot be read: {exc}", code="image.ecr_unreadable", values={"cause": str(exc)}
+        ) from None
     if digest is None or (settings.is_local and not _local_manifest(settings, ecr, repository_uri, digest)):
         return None
     return ImageRef(repository_uri, tag, digest, base, f"{LOCAL_IMAGE_REPOSITORY}:{tag}", False)

@@ -36,6 +36,7 @@ from container.contract import (
 )
 from services.docker_cli import DockerError, docker
 from services.errors import InfrastructureError
+from services.messages import Notice
 from services.settings import Settings
 
 __all__ = [
@@ -155,7 +156,10 @@ def parse_probe_output(stdout: str) -> ProbeReading:
     """The wrapper's ``CAPACITY_PROBE {json}`` line (the last one wins) from the container's stdout."""
     lines = [line for line in stdout.splitlines() if line.startswith(MARKER)]
     if not lines:
-        raise CapacityError("the probe printed no CAPACITY_PROBE line: the container did not reach the end")
+        raise CapacityError(
+            "the probe printed no CAPACITY_PROBE line: the container did not reach the end",
+            code="capacity.no_probe_line",
+        )
     try:
         data = json.loads(lines[-1][len(MARKER) :])
         peak = data.get("peak_memory_bytes")
@@ -168,7 +172,11 @@ def parse_probe_output(stdout: str) -> ProbeReading:
             cgroup_limit_bytes=int(limit) if limit is not None else None,
         )
     except (ValueError, KeyError, TypeError) as exc:
-        raise CapacityError(f"the CAPACITY_PROBE line is malformed: {exc}") from None
+        raise CapacityError(
+            f"the CAPACITY_PROBE line is malformed: {exc}",
+            code="capacity.bad_probe_line",
+            values={"cause": str(exc)},
+        ) from None
 
 
 def _write_tree(
@@ -210,9 +218,17 @@ def run_probe(
     """
     train_csv = Path(train_csv)
     if not train_csv.is_file():
-        raise CapacityError(f"training CSV not found: {train_csv}")
+        raise CapacityError(
+            f"training CSV not found: {train_csv}",
+            code="capacity.no_train_csv",
+            values={"path": str(train_csv)},
+        )
     if validation_csv is not None and not Path(validation_csv).is_file():
-        raise CapacityError(f"validation CSV not found: {validation_csv}")
+        raise CapacityError(
+            f"validation CSV not found: {validation_csv}",
+            code="capacity.no_validation_csv",
+            values={"path": str(validation_csv)},
+        )
     host_cpus = os.cpu_count() or 1
     note = ""
     if cpus > host_cpus:
@@ -266,7 +282,12 @@ def run_probe(
     }
     if result.returncode == 125 and MARKER not in result.stdout:  # docker itself failed: no container ran
         errors = [line for line in result.stderr.splitlines() if "rror" in line] or result.stderr.splitlines()
-        raise CapacityError(f"docker run {image} failed: {(errors or ['no output'])[0].strip()}")
+        cause = (errors or ["no output"])[0].strip()
+        raise CapacityError(
+            f"docker run {image} failed: {cause}",
+            code="capacity.docker_run_failed",
+            values={"image": image, "cause": cause},
+        )
     try:
         reading = parse_probe_output(result.stdout)
     except CapacityError:
@@ -307,20 +328,41 @@ def run_probe(
 def requirement_from_probe(result: ProbeResult, memory_factor: float = DEFAULT_MEMORY_FACTOR) -> Requirement:
     """Minimum vCPU and memory: peak x ``memory_factor`` rounded up to 0.5 GiB; the probe's vCPU (>= 1)."""
     if not result.completed:
-        raise CapacityError(f"the probe did not complete ({result.failure}); it cannot set a requirement")
+        raise CapacityError(
+            f"the probe did not complete ({result.failure}); it cannot set a requirement",
+            code="capacity.incomplete",
+            values={"cause": str(result.failure)},
+        )
     if result.peak_memory_bytes is None:
-        raise CapacityError("the probe could not read the cgroup's peak memory; it cannot set a requirement")
+        raise CapacityError(
+            "the probe could not read the cgroup's peak memory; it cannot set a requirement",
+            code="capacity.no_peak_memory",
+        )
     if memory_factor < 1:
-        raise CapacityError(f"the memory safety factor must be at least 1, not {memory_factor:g}")
+        raise CapacityError(
+            f"the memory safety factor must be at least 1, not {memory_factor:g}",
+            code="capacity.bad_memory_factor",
+            values={"value": memory_factor},
+        )
     peak_gib = result.peak_memory_bytes / 2**30
     needed_gib = peak_gib * memory_factor
     min_memory_gib = max(MEMORY_STEP_GIB, math.ceil(needed_gib / MEMORY_STEP_GIB) * MEMORY_STEP_GIB)
     min_vcpu = max(1, math.ceil(result.cpus))
-    basis = (
+    basis = Notice(
         f"capacity probe: peak memory {peak_gib * 1024:.0f} MiB x safety factor {memory_factor:g} = "
         f"{needed_gib * 1024:.0f} MiB, rounded up to {min_memory_gib:g} GiB; "
         f"{min_vcpu} vCPU because training completed in {result.wall_seconds:.1f} s "
-        f"under --cpus {result.cpus:g}"
+        f"under --cpus {result.cpus:g}",
+        "requirement.measured",
+        {
+            "peak_mib": peak_gib * 1024,
+            "factor": memory_factor,
+            "needed_mib": needed_gib * 1024,
+            "memory_gib": min_memory_gib,
+            "vcpu": min_vcpu,
+            "seconds": result.wall_seconds,
+            "cpus": result.cpus,
+        },
     )
     return Requirement(
         min_vcpu=min_vcpu,
@@ -336,7 +378,9 @@ def assumed_requirement() -> Requirement:
     return Requirement(
         min_vcpu=1,
         min_memory_gib=1.0,
-        basis="assumed (no capacity probe yet: run `titanic-sm probe` to measure)",
+        basis=Notice(
+            "assumed (no capacity probe yet: run `titanic-sm probe` to measure)", "requirement.assumed"
+        ),
         source="assumption",
         measured_at="",
     )
@@ -371,7 +415,9 @@ def _proof_file(settings: Settings, instance_type: str) -> Path:
 def save_proof(settings: Settings, result: ProbeResult) -> Path:
     """Keep a run under an instance type's limits as that type's proof."""
     if result.instance_type is None:
-        raise CapacityError("a proof run needs the instance type whose limits it used")
+        raise CapacityError(
+            "a proof run needs the instance type whose limits it used", code="capacity.proof_without_type"
+        )
     path = _proof_file(settings, result.instance_type)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result.to_dict(), indent=2) + "\n")

@@ -131,9 +131,15 @@ class CostActual:
 
 def _check(price_per_hour: float, count: int) -> None:
     if price_per_hour < 0:
-        raise CostError(f"price per hour cannot be negative: {price_per_hour}")
+        raise CostError(
+            f"price per hour cannot be negative: {price_per_hour}",
+            code="cost.negative_price",
+            values={"value": price_per_hour},
+        )
     if count < 1:
-        raise CostError(f"instance count must be at least 1, not {count}")
+        raise CostError(
+            f"instance count must be at least 1, not {count}", code="cost.bad_count", values={"value": count}
+        )
 
 
 def _usd(seconds: float, price_per_hour: float, count: int) -> float:
@@ -177,7 +183,10 @@ def estimate(
     elif probe_seconds is not None and probe_seconds > 0:
         seconds, source = probe_seconds, "capacity probe (whole container run)"
     else:
-        raise CostError("no duration to estimate from: no comparable completed job and no capacity probe")
+        raise CostError(
+            "no duration to estimate from: no comparable completed job and no capacity probe",
+            code="cost.no_duration",
+        )
     return CostEstimate(
         instance_type=instance_type,
         instance_count=instance_count,
@@ -194,7 +203,7 @@ def spot_savings(billable_seconds: float | None, training_seconds: float | None)
     if billable_seconds is None or not training_seconds:
         return None
     if billable_seconds < 0 or training_seconds < 0:
-        raise CostError("billable and training seconds cannot be negative")
+        raise CostError("billable and training seconds cannot be negative", code="cost.negative_seconds")
     return round(1.0 - billable_seconds / training_seconds, 6)
 
 
@@ -209,7 +218,11 @@ def actual(
     """The cost of a finished AWS job from its BillableTimeInSeconds (and spot savings when spot)."""
     _check(usd_per_hour, instance_count)
     if billable_seconds < 0:
-        raise CostError(f"billable seconds cannot be negative: {billable_seconds}")
+        raise CostError(
+            f"billable seconds cannot be negative: {billable_seconds}",
+            code="cost.negative_billable",
+            values={"value": billable_seconds},
+        )
     return CostActual(
         usd=_usd(billable_seconds, usd_per_hour, instance_count),
         billable_seconds=float(billable_seconds),
@@ -224,7 +237,11 @@ def local_equivalent(wall_seconds: float, usd_per_hour: float, instance_count: i
     """What a local job would have cost on the chosen instance, billed for its wall time."""
     _check(usd_per_hour, instance_count)
     if wall_seconds < 0:
-        raise CostError(f"wall seconds cannot be negative: {wall_seconds}")
+        raise CostError(
+            f"wall seconds cannot be negative: {wall_seconds}",
+            code="cost.negative_wall",
+            values={"value": wall_seconds},
+        )
     return CostActual(
         usd=_usd(wall_seconds, usd_per_hour, instance_count),
         billable_seconds=float(wall_seconds),

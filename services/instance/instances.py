@@ -32,6 +32,7 @@ from services.instance.capacity import (
     load_latest,
     requirement_from_probe,
 )
+from services.messages import Notice
 from services.settings import Settings
 
 __all__ = [
@@ -267,7 +268,9 @@ def _judge(
         row.specs_source = f"{spec.source}, {spec.fetched}"
         row.specs_fetched = spec.fetched
     else:
-        row.exclusions.append(f"{NO_SPECS}: vCPU and memory unknown (not in the spec table)")
+        row.exclusions.append(
+            Notice(f"{NO_SPECS}: vCPU and memory unknown (not in the spec table)", "exclusion.no_specs")
+        )
 
     fits = (
         row.vcpu is None
@@ -276,8 +279,17 @@ def _judge(
     )
     if not fits:
         row.exclusions.append(
-            f"{DOES_NOT_FIT}: {row.vcpu} vCPU / {row.memory_gib:g} GiB < required "
-            f"{requirement.min_vcpu} vCPU / {requirement.min_memory_gib:g} GiB"
+            Notice(
+                f"{DOES_NOT_FIT}: {row.vcpu} vCPU / {row.memory_gib:g} GiB < required "
+                f"{requirement.min_vcpu} vCPU / {requirement.min_memory_gib:g} GiB",
+                "exclusion.does_not_fit",
+                {
+                    "vcpu": row.vcpu,
+                    "memory_gib": row.memory_gib,
+                    "min_vcpu": requirement.min_vcpu,
+                    "min_memory_gib": requirement.min_memory_gib,
+                },
+            )
         )
 
     quote = book.quote(instance_type, spot)
@@ -286,9 +298,21 @@ def _judge(
         row.price_source = quote.source
         row.price_fetched = quote.fetched
     elif book.live:
-        row.exclusions.append(f"{NOT_OFFERED}: no Price List training product for {book.region}")
+        row.exclusions.append(
+            Notice(
+                f"{NOT_OFFERED}: no Price List training product for {book.region}",
+                "exclusion.not_offered",
+                {"region": book.region},
+            )
+        )
     else:
-        row.exclusions.append(f"{NO_PRICE}: not in the price snapshot for {book.region}")
+        row.exclusions.append(
+            Notice(
+                f"{NO_PRICE}: not in the price snapshot for {book.region}",
+                "exclusion.no_price",
+                {"region": book.region},
+            )
+        )
 
     quota = table.get(instance_type, spot)
     if quota is not None:
@@ -296,11 +320,19 @@ def _judge(
         row.quota_code, row.quota_source, row.quota_fetched = quota.code, quota.source, quota.fetched
         if quota.value is not None and quota.value < 1:
             kind = "spot training" if spot else "training"
+            code = quota.code or "?"
             row.exclusions.append(
-                f"{QUOTA_ZERO}: {kind} quota {quota.code or '?'} is {quota.value:g} "
-                f"(AWS default {quota.default:g})"
-                if quota.default is not None
-                else f"{QUOTA_ZERO}: {kind} quota {quota.code or '?'} is {quota.value:g}"
+                Notice(
+                    f"{QUOTA_ZERO}: {kind} quota {code} is {quota.value:g}",
+                    "exclusion.quota_zero_spot" if spot else "exclusion.quota_zero",
+                    {"kind": kind, "code": code, "value": quota.value},
+                )
+                if quota.default is None
+                else Notice(
+                    f"{QUOTA_ZERO}: {kind} quota {code} is {quota.value:g} (AWS default {quota.default:g})",
+                    "exclusion.quota_zero_spot_default" if spot else "exclusion.quota_zero_default",
+                    {"kind": kind, "code": code, "value": quota.value, "default": quota.default},
+                )
             )
     else:
         row.quota_source = (
@@ -425,7 +457,7 @@ def rationale_text(decision: Decision, lang: str) -> str:
     ``decision.rationale`` word for word. Purchase options and exclusion reasons are worded by the
     catalogue too (``instance.purchase_*``, ``instance.reason_*``); sources, dates, instance types
     and figures stay as they are."""
-    from services.messages import language_of, text
+    from services.messages import language_of, text, worded
 
     # English keeps each exclusion's full detail (as the CLI prints it); another language names
     # each reason by the catalogue's label, the details being English.
@@ -435,6 +467,8 @@ def rationale_text(decision: Decision, lang: str) -> str:
         values = dict(part.values)
         if "purchase" in values:
             values["purchase"] = text(f"instance.purchase_{values['purchase'].replace('-', '_')}", lang)
+        if "basis" in values:  # the requirement's basis: a Notice from the capacity probe
+            values["basis"] = worded(values["basis"], lang)
         if part.code == "cheaper_excluded" and localise:
             values["reasons"] = "; ".join(text(f"instance.reason_{c}", lang) for c in values["codes"])
         if part.code == "summary" and localise:
@@ -816,7 +850,12 @@ def _price_book(settings: Settings, offline: bool) -> pricing.PriceBook:
         client = aws.client(settings, "pricing", region_name=api_region)
     except BotoCoreError as exc:  # e.g. an unknown profile: degrade like a denied call
         return pricing.load_snapshot(
-            settings.region, f"no Price List client ({exc}); using the price snapshot"
+            settings.region,
+            Notice(
+                f"no Price List client ({exc}); using the price snapshot",
+                "warning.no_price_client",
+                {"cause": str(exc)},
+            ),
         )
     return pricing.fetch_price_book(client, settings.region)
 
@@ -825,13 +864,23 @@ def _quota_table(settings: Settings, offline: bool) -> quotas.QuotaTable:
     if settings.is_local:
         return quotas.load_sample(settings.region, settings.local_quotas_file)
     if offline:
-        return quotas.unknown_table(settings.region, "offline: quotas were not read; quota unknown")
+        return quotas.unknown_table(
+            settings.region,
+            Notice("offline: quotas were not read; quota unknown", "warning.quotas_offline"),
+        )
     from services import aws
 
     try:
         client = aws.client(settings, "service-quotas")
     except BotoCoreError as exc:
-        return quotas.unknown_table(settings.region, f"no Service Quotas client ({exc}); quota unknown")
+        return quotas.unknown_table(
+            settings.region,
+            Notice(
+                f"no Service Quotas client ({exc}); quota unknown",
+                "warning.no_quotas_client",
+                {"cause": str(exc)},
+            ),
+        )
     return quotas.fetch_quota_table(client, settings.region)
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from services.messages import Notice
+
 __all__ = [
     "PRICING_API_REGIONS",
     "SERVICE_CODE",
@@ -182,7 +184,11 @@ def load_snapshot(region: str, warning: str | None = None, path: Path | None = N
         book.warnings.append(warning)
     if not book.prices:
         book.warnings.append(
-            f"the price snapshot has no prices for {region}: every type is excluded for no price"
+            Notice(
+                f"the price snapshot has no prices for {region}: every type is excluded for no price",
+                "warning.snapshot_no_prices",
+                {"region": region},
+            )
         )
     return book
 
@@ -228,12 +234,30 @@ def fetch_price_book(client: Any, region: str, today: dt.date | None = None) -> 
         error = exc.response.get("Error", {})
         cause = f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip(": ")
         return load_snapshot(
-            region, f"Price List API unavailable ({cause}); using the shipped price snapshot"
+            region,
+            Notice(
+                f"Price List API unavailable ({cause}); using the shipped price snapshot",
+                "warning.price_list_unavailable",
+                {"cause": cause},
+            ),
         )
     except BotoCoreError as exc:
-        return load_snapshot(region, f"Price List API unreachable ({exc}); using the shipped price snapshot")
+        return load_snapshot(
+            region,
+            Notice(
+                f"Price List API unreachable ({exc}); using the shipped price snapshot",
+                "warning.price_list_unreachable",
+                {"cause": str(exc)},
+            ),
+        )
     if not book.prices:
-        book.warnings.append(f"the Price List API returned no SageMaker training prices for {region}")
+        book.warnings.append(
+            Notice(
+                f"the Price List API returned no SageMaker training prices for {region}",
+                "warning.price_list_empty",
+                {"region": region},
+            )
+        )
     return book
 
 

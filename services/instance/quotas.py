@@ -19,6 +19,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from services.messages import Notice
+
 __all__ = [
     "SAMPLE_LABEL",
     "Quota",
@@ -146,7 +148,14 @@ def fetch_quota_table(client: Any, region: str, today: dt.date | None = None) ->
         applied = _list_all(client, "list_service_quotas")
         defaults = _list_all(client, "list_aws_default_service_quotas")
     except (ClientError, BotoCoreError) as exc:
-        return unknown_table(region, f"Service Quotas unavailable ({_cause(exc)}); quota unknown")
+        return unknown_table(
+            region,
+            Notice(
+                f"Service Quotas unavailable ({_cause(exc)}); quota unknown",
+                "warning.quotas_unavailable",
+                {"cause": _cause(exc)},
+            ),
+        )
     return build_table(applied, defaults, region, source, fetched)
 
 

@@ -80,8 +80,11 @@ def plan(settings: Settings, *, repository: bool = False, local_state: bool = Tr
             result.s3_keys += [f"s3://{settings.bucket}/{key}" for key in storage.list_keys(settings, prefix)]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
+            prefix = f"{settings.prefix}/"
             raise CleanError(
-                f"cannot list s3://{settings.bucket}/{settings.prefix}/: {_cause(exc)}"
+                f"cannot list s3://{settings.bucket}/{prefix}: {_cause(exc)}",
+                code="storage.cannot_list",
+                values={"bucket": settings.bucket, "prefix": prefix, "cause": _cause(exc)},
             ) from None
     digests = sorted({d for job in jobs if (d := _digest_of(job.image_uri, settings.repository))})
     if digests:
@@ -107,7 +110,11 @@ def _present_digests(settings: Settings) -> set[str]:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "RepositoryNotFoundException":
             return set()
-        raise CleanError(f"cannot list the images of {settings.repository}: {_cause(exc)}") from None
+        raise CleanError(
+            f"cannot list the images of {settings.repository}: {_cause(exc)}",
+            code="clean.cannot_list_images",
+            values={"repository": settings.repository, "cause": _cause(exc)},
+        ) from None
 
 
 def execute(settings: Settings, to_remove: CleanPlan, echo: Callable[[str], None] | None = None) -> list[str]:
@@ -124,11 +131,19 @@ def execute(settings: Settings, to_remove: CleanPlan, echo: Callable[[str], None
                     Bucket=settings.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
                 )
             except ClientError as exc:
-                raise CleanError(f"cannot delete from s3://{settings.bucket}: {_cause(exc)}") from None
+                raise CleanError(
+                    f"cannot delete from s3://{settings.bucket}: {_cause(exc)}",
+                    code="clean.cannot_delete_objects",
+                    values={"bucket": settings.bucket, "cause": _cause(exc)},
+                ) from None
             errors = answer.get("Errors", [])
             if errors:
                 first = errors[0]
-                raise CleanError(f"cannot delete s3://{settings.bucket}/{first['Key']}: {first.get('Code')}")
+                raise CleanError(
+                    f"cannot delete s3://{settings.bucket}/{first['Key']}: {first.get('Code')}",
+                    code="clean.cannot_delete_object",
+                    values={"bucket": settings.bucket, "key": first["Key"], "cause": str(first.get("Code"))},
+                )
             removed += [f"s3://{settings.bucket}/{k}" for k in batch]
         say(f"removed {len(keys)} objects from s3://{settings.bucket}/{settings.prefix}/")
     ecr: Any = None
@@ -140,7 +155,11 @@ def execute(settings: Settings, to_remove: CleanPlan, echo: Callable[[str], None
                 imageIds=[{"imageDigest": d} for d in to_remove.image_digests],
             )
         except ClientError as exc:
-            raise CleanError(f"cannot delete images from {settings.repository}: {_cause(exc)}") from None
+            raise CleanError(
+                f"cannot delete images from {settings.repository}: {_cause(exc)}",
+                code="clean.cannot_delete_images",
+                values={"repository": settings.repository, "cause": _cause(exc)},
+            ) from None
         removed += to_remove.image_digests
         say(f"removed {len(to_remove.image_digests)} images from {settings.repository}")
     if to_remove.repository:
@@ -155,7 +174,11 @@ def execute(settings: Settings, to_remove: CleanPlan, echo: Callable[[str], None
             if code == "RepositoryNotEmptyException":
                 say(f"kept repository {to_remove.repository}: it holds images this project did not push")
             elif code != "RepositoryNotFoundException":
-                raise CleanError(f"cannot delete repository {to_remove.repository}: {_cause(exc)}") from None
+                raise CleanError(
+                    f"cannot delete repository {to_remove.repository}: {_cause(exc)}",
+                    code="clean.cannot_delete_repository",
+                    values={"repository": to_remove.repository, "cause": _cause(exc)},
+                ) from None
     if any(p == settings.state_dir for p in to_remove.local_paths) and settings.is_local:
         from services.local import stack as local_stack
 

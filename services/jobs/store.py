@@ -5,10 +5,12 @@ a CLI all agree. Each write is one transaction; WAL and a busy timeout let sever
 readers share the file. The schema is migrated by version (table ``schema_version``).
 
 Reads never write. A worker that dies cannot mark its own job Failed, so the one refresh does
-it (``refresh``, which the pages call once per poll and the CLI once per command; ``sync`` ends
-with it): a job that never reached SageMaker and whose worker pid is gone becomes Failed with the
-reason, never InProgress forever. A live worker with late heartbeats (paused) is left alone: its
-job is unknown for now, not Failed.
+it (``refresh``, which the CLI calls once per command; ``sync`` ends with it): a job that never
+reached SageMaker and whose worker pid is gone becomes Failed with the reason, never InProgress
+forever. A live worker with late heartbeats (paused) is left alone: its job is unknown for now,
+not Failed. A job whose CreateTrainingJob was sent but not yet seen is ``sync``'s to settle: it
+asks the training API by name. The pages call ``sync`` (the Jobs page) or, from a poll,
+``current_jobs`` / ``watched_job``, which read the store and sync only when a worker is gone.
 """
 
 from __future__ import annotations
@@ -47,11 +49,15 @@ __all__ = [
     "TrainingJobState",
     "Transition",
     "active_jobs",
+    "current_jobs",
     "parse_training_job",
     "pid_alive",
     "reconcile_with_aws",
     "refresh",
+    "running_job",
     "sync",
+    "watched_job",
+    "worker_gone",
 ]
 
 STATUSES = ("Pending", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
@@ -138,6 +144,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN training_job TEXT NOT NULL DEFAULT '{}';
     """,
+    # v6: when the worker was about to send CreateTrainingJob. A worker that dies between that call
+    # and recording ``training_job`` leaves a job only the training API can tell about: the reaper
+    # leaves it to ``sync``, which asks the API by name.
+    """
+    ALTER TABLE jobs ADD COLUMN create_requested_at REAL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -170,6 +182,7 @@ _UPDATABLE = frozenset(
         "heartbeat_at",
         "secondary_status",
         "training_job",
+        "create_requested_at",
     }
 )
 
@@ -179,6 +192,9 @@ class JobStoreError(UserError, RuntimeError):
 
 
 class JobNotFoundError(UserError, KeyError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id, code="job.not_found", values={"job": repr(job_id)})
+
     def __str__(self) -> str:
         return f"no job {self.args[0]!r} in the job store"
 
@@ -230,6 +246,9 @@ class Job:
     heartbeat_at: float | None = None
     # DescribeTrainingJob's fields as last seen (secondary transitions, final metrics, billable time).
     training_job: dict[str, Any] = field(default_factory=dict)
+    # Set just before CreateTrainingJob is sent: from then on only the training API knows whether
+    # the job exists until ``training_job`` is recorded.
+    create_requested_at: float | None = None
     transitions: tuple[Transition, ...] = ()
 
     @property
@@ -313,7 +332,11 @@ class JobStore:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves.
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
-            raise JobStoreError(f"the job store {self.path} cannot be opened: {exc}") from None
+            raise JobStoreError(
+                f"the job store {self.path} cannot be opened: {exc}",
+                code="job_store.cannot_open",
+                values={"path": str(self.path), "cause": str(exc)},
+            ) from None
         try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 30000")
@@ -321,7 +344,11 @@ class JobStore:
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
             conn.close()
-            raise JobStoreError(f"the job store {self.path} cannot be opened: {exc}") from None
+            raise JobStoreError(
+                f"the job store {self.path} cannot be opened: {exc}",
+                code="job_store.cannot_open",
+                values={"path": str(self.path), "cause": str(exc)},
+            ) from None
         return conn
 
     def schema_version(self) -> int:
@@ -342,7 +369,9 @@ class JobStore:
                 if version > SCHEMA_VERSION:
                     raise JobStoreError(
                         f"job store {self.path} has schema v{version}, "
-                        f"newer than this code (v{SCHEMA_VERSION})"
+                        f"newer than this code (v{SCHEMA_VERSION})",
+                        code="job_store.newer_schema",
+                        values={"path": str(self.path), "version": version, "supported": SCHEMA_VERSION},
                     )
                 for number in range(version + 1, SCHEMA_VERSION + 1):
                     for statement in _statements(MIGRATIONS[number - 1]):
@@ -422,7 +451,11 @@ class JobStore:
         timeline = list(transitions) or [Transition(status, values.get("secondary_status"), None, created_at)]
         with self._connect() as conn:
             if conn.execute("SELECT 1 FROM jobs WHERE job_name = ?", (job_name,)).fetchone():
-                raise JobStoreError(f"job {job_name!r} is already in the job store")
+                raise JobStoreError(
+                    f"job {job_name!r} is already in the job store",
+                    code="job_store.duplicate",
+                    values={"job": repr(job_name)},
+                )
             columns = {
                 "id": job_id,
                 "target": target,
@@ -516,13 +549,15 @@ class JobStore:
         """Mark active jobs whose worker is gone as Failed, with the reason; return their ids.
 
         Only jobs that never reached SageMaker: once a training job exists, its outcome is the
-        training API's to tell (``sync`` adopts it), never a missed heartbeat's."""
+        training API's to tell (``sync`` adopts it), never a missed heartbeat's. A job whose
+        CreateTrainingJob was requested (``create_requested_at``) but not yet seen may exist there
+        or not; the reaper cannot know, so it leaves it to ``sync``, which asks the API by name."""
         now = time.time() if now is None else now
         reaped: list[str] = []
         with self._connect(write=False) as conn:
             rows = conn.execute(
                 "SELECT id, status, worker_pid, created_at FROM jobs "
-                "WHERE status IN (?, ?, ?) AND training_job = '{}'",
+                "WHERE status IN (?, ?, ?) AND training_job = '{}' AND create_requested_at IS NULL",
                 tuple(sorted(ACTIVE_STATUSES)),
             ).fetchall()
         for row in rows:
@@ -937,23 +972,36 @@ def reconcile_with_aws(
     return changed
 
 
-def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
+def sync(
+    settings: Settings, store: JobStore | None = None, job_ids: Sequence[str] | None = None
+) -> list[str]:
     """Bring the store up to date with the target's SageMaker API (SageMaker on aws, the local
     stack's training control plane on local). Returns the ids of jobs that changed. Call it before
-    showing history.
+    showing history; ``job_ids`` limits what is asked about to those jobs (a page's poll).
 
     A job whose worker died (a crash, a kill, a closed laptop) while SageMaker has its training
     job is adopted: a new worker follows it to its end and finishes verify and download, so the
-    store, ``runs/`` and S3 agree. A job that never reached SageMaker is reaped as Failed.
+    store, ``runs/`` and S3 agree. A job that never reached SageMaker is reaped as Failed. A job
+    whose worker died after asking for CreateTrainingJob but before seeing it is asked about by
+    name (DescribeTrainingJob: ListTrainingJobs is eventually consistent on AWS): adopted if the
+    API has it, else recorded as never created.
     """
     from services import aws
     from services.training import worker
 
     store = store or JobStore(settings.job_store_path)
+    # On aws the client comes first, whatever the store holds: a boto3 session with an unknown
+    # profile fails at once, without a call, so a bad profile is one line on every sync. On local
+    # nothing is needed while no job is active (the stack may be down).
+    sagemaker = None if settings.is_local else aws.client(settings, "sagemaker")
     mine = active_jobs(settings, store)
+    if job_ids is not None:
+        wanted = set(job_ids)
+        mine = [job for job in mine if job.id in wanted or job.job_name in wanted]
     if not mine:
         return refresh(store)
-    sagemaker = aws.client(settings, "sagemaker")
+    if sagemaker is None:
+        sagemaker = aws.client(settings, "sagemaker")
     now = time.time()
     followed = [job for job in mine if _worker_alive(job, pid_alive, now)]
     unfollowed = [job for job in mine if job not in followed]
@@ -962,14 +1010,112 @@ def sync(settings: Settings, store: JobStore | None = None) -> list[str]:
     adoptable = store.path.resolve() == settings.job_store_path.resolve()
     if not adoptable:
         followed, unfollowed = mine, []
-    known = known_training_jobs(sagemaker, unfollowed)
+    # Unmarked jobs (recorded before the create mark existed) can only be found in the list.
+    unmarked = [job for job in unfollowed if not job.training_job and job.create_requested_at is None]
+    known = known_training_jobs(sagemaker, unmarked)
     changed = reconcile_with_aws(store, sagemaker, followed) if followed else []
     for job in unfollowed:
         if job.training_job or job.job_name in known:
             worker.adopt(settings, job.id)
             changed.append(job.id)
+        elif job.create_requested_at is not None and _settle_requested_create(
+            settings, store, sagemaker, job, now
+        ):
+            changed.append(job.id)
     changed += [job_id for job_id in refresh(store) if job_id not in changed]
     return changed
+
+
+# A dead worker's CreateTrainingJob may still be on its way to the API (sent, never answered):
+# its job is called never created only this long after the mark.
+CREATE_SETTLE_SECONDS = 30.0
+
+
+def _settle_requested_create(
+    settings: Settings, store: JobStore, sagemaker: Any, job: Job, now: float
+) -> bool:
+    """A job whose worker asked for CreateTrainingJob and is gone before recording it: adopt it if
+    the API has it, else record that it never got there. True when the job changed."""
+    from botocore.exceptions import ClientError
+
+    from services.training import worker
+
+    try:
+        sagemaker.describe_training_job(TrainingJobName=job.job_name)
+    except ClientError as exc:
+        if not worker.job_is_unknown(exc):
+            raise
+    else:
+        worker.adopt(settings, job.id)  # no second worker if a paused one holds the job
+        return True
+    requested = job.create_requested_at or now
+    if now - requested < CREATE_SETTLE_SECONDS or worker.is_followed(settings, job.id):
+        return False  # the request may still arrive, or a paused worker goes on with it
+    pid = f" pid {job.worker_pid}" if job.worker_pid is not None else ""
+    reason = (
+        f"the worker{pid} died before SageMaker had training job {job.job_name}: "
+        "DescribeTrainingJob finds no such job, so nothing ran"
+    )
+    final = "Stopped" if job.status == "Stopping" else "Failed"
+    return store.set_status(job.id, final, message=reason, failure_reason=reason).status == final
+
+
+def worker_gone(job: Job, now: float | None = None, is_alive: Callable[[int], bool] = pid_alive) -> bool:
+    """Nobody runs the active job's stages any more: its worker's pid has exited, or it never got
+    one within START_TIMEOUT_SECONDS. A live worker whose beats are late (paused) is not gone."""
+    if not job.is_active:
+        return False
+    now = time.time() if now is None else now
+    if job.worker_pid is None:
+        return now - job.created_at > START_TIMEOUT_SECONDS
+    return not is_alive(job.worker_pid)
+
+
+def current_jobs(settings: Settings, job_ids: Sequence[str], store: JobStore | None = None) -> list[Job]:
+    """The jobs as they are now, for a page's poll: a store read, and ``sync`` of those jobs only
+    when one of them is active with its worker gone. While workers live the poll asks no API."""
+    store = store or JobStore(settings.job_store_path)
+    found = store.get_many(job_ids)
+    if any(worker_gone(job) for job in found):
+        sync(settings, store, job_ids=[job.id for job in found])
+        found = store.get_many(job_ids)
+    return found
+
+
+def running_job(settings: Settings, store: JobStore | None = None) -> Job | None:
+    """The newest job that has not ended, as it is now: what the Train page's one-at-a-time rule
+    checks. Synced, like ``current_jobs``, only when its worker is gone."""
+    store = store or JobStore(settings.job_store_path)
+
+    def pick() -> Job | None:
+        return next(iter(store.list(statuses=sorted(ACTIVE_STATUSES), limit=1)), None)
+
+    return _fresh(settings, store, pick)
+
+
+def watched_job(settings: Settings, launched: str | None = None, store: JobStore | None = None) -> Job | None:
+    """The job a Train page shows, as it is now: the one this tab launched (``launched``), else the
+    newest running one, else the newest, so a refresh shows the same job. Synced, like
+    ``current_jobs``, only when its worker is gone (it is then adopted, or ended with the reason)."""
+    store = store or JobStore(settings.job_store_path)
+
+    def pick() -> Job | None:
+        if launched:
+            return store.get(launched)
+        return next(iter(store.list(statuses=sorted(ACTIVE_STATUSES), limit=1)), None) or next(
+            iter(store.list(limit=1)), None
+        )
+
+    return _fresh(settings, store, pick)
+
+
+def _fresh(settings: Settings, store: JobStore, pick: Callable[[], Job | None]) -> Job | None:
+    """The job ``pick`` names; when its worker is gone, synced and picked again."""
+    job = pick()
+    if job is not None and worker_gone(job):
+        sync(settings, store, job_ids=[job.id])
+        job = pick()
+    return job
 
 
 def active_jobs(settings: Settings, store: JobStore) -> list[Job]:

@@ -76,7 +76,9 @@ def resolve_base_image(settings: Settings, progress: Progress | None = None) -> 
     if choice != "auto":
         if not image_exists(choice) and not _try_pull(choice):
             raise BaseImageError(
-                f"base image {choice!r} (TITANIC_SM_BASE_IMAGE) is neither present nor pullable"
+                f"base image {choice!r} (TITANIC_SM_BASE_IMAGE) is neither present nor pullable",
+                code="base_image.unavailable",
+                values={"image": repr(choice)},
             )
         _say(progress, f"using base image {choice} (from settings)")
         return BaseImage(choice, "setting")
@@ -156,7 +158,8 @@ def debian_mirror(sources_dir: Path = APT_SOURCES_DIR, sources_list: Path = APT_
             return uri.rstrip("/")
     raise BaseImageError(
         "no Debian mirror found in /etc/apt/sources.list(.d) to build the offline base: "
-        "set TITANIC_SM_BASE_IMAGE to a Python image you have"
+        "set TITANIC_SM_BASE_IMAGE to a Python image you have",
+        code="base_image.no_mirror",
     )
 
 
@@ -188,11 +191,16 @@ def build_offline_base(mirror: str, tag: str, progress: Progress | None = None) 
     if os.geteuid() != 0:
         raise BaseImageError(
             "building the offline base needs root (debootstrap and chroot): "
-            "run as root, or set TITANIC_SM_BASE_IMAGE to a Python image you have"
+            "run as root, or set TITANIC_SM_BASE_IMAGE to a Python image you have",
+            code="base_image.needs_root",
         )
     for tool in ("debootstrap", "chroot", "tar"):
         if shutil.which(tool) is None:
-            raise BaseImageError(f"{tool} is not installed, needed for the offline base: run `make docker`")
+            raise BaseImageError(
+                f"{tool} is not installed, needed for the offline base: run `make docker`",
+                code="base_image.tool_missing",
+                values={"tool": tool},
+            )
     with tempfile.TemporaryDirectory(prefix="titanic-sm-rootfs-") as scratch:
         rootfs = Path(scratch) / "rootfs"
         _say(progress, f"debootstrap {OFFLINE_SUITE} ({', '.join(OFFLINE_PACKAGES)})")
@@ -224,10 +232,17 @@ def _run(command: list[str], what: str) -> None:
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=DEBOOTSTRAP_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
-        raise BaseImageError(f"{what} timed out after {DEBOOTSTRAP_TIMEOUT_SECONDS}s") from None
+        raise BaseImageError(
+            f"{what} timed out after {DEBOOTSTRAP_TIMEOUT_SECONDS:.0f}s",
+            code="docker.timed_out",
+            values={"what": what, "seconds": DEBOOTSTRAP_TIMEOUT_SECONDS},
+        ) from None
     if result.returncode != 0:
         lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
-        raise BaseImageError(f"{what} failed: {lines[-1] if lines else 'exit ' + str(result.returncode)}")
+        cause = lines[-1] if lines else f"exit {result.returncode}"
+        raise BaseImageError(
+            f"{what} failed: {cause}", code="docker.failed", values={"what": what, "cause": cause}
+        )
 
 
 def _import(rootfs: Path, tag: str) -> None:
@@ -248,4 +263,8 @@ def _import(rootfs: Path, tag: str) -> None:
         tar.wait()
     if imported.returncode != 0 or tar.returncode != 0:
         cause = (imported.stderr.strip().splitlines() or ["tar failed"])[-1]
-        raise BaseImageError(f"docker import of the offline base failed: {cause}")
+        raise BaseImageError(
+            f"docker import of the offline base failed: {cause}",
+            code="base_image.import_failed",
+            values={"cause": cause},
+        )

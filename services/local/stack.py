@@ -81,7 +81,6 @@ REGISTRY_USER = "AWS"  # ECR's user name for `docker login`
 MOTO_RECORDING = "moto-recording.jsonl"
 # moto accepts any key; fixed values keep SigV4 signatures and presigned URLs reproducible.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-NOT_RUNNING = "the local stack is not running: run `titanic-sm local up` or `make run`"
 CONTROL_PLANE_DIR = "control-plane"
 
 
@@ -126,7 +125,9 @@ def _read_state(stack_dir: Path) -> dict[str, dict[str, Any]]:
         return {}
     except (OSError, ValueError) as exc:
         raise LocalStackError(
-            f"the local stack state {stack_dir / STATE_FILE} is unreadable: {exc}"
+            f"the local stack state {stack_dir / STATE_FILE} is unreadable: {exc}",
+            code="stack.state_unreadable",
+            values={"path": str(stack_dir / STATE_FILE), "cause": str(exc)},
         ) from None
     return state if isinstance(state, dict) else {}
 
@@ -211,7 +212,12 @@ def running_endpoints(settings: Settings) -> StackEndpoints:
     state = _read_state(stack_dir)
     down = [n for n in SERVICES if not (state.get(n, {}).get("port") and _pid_is(state[n].get("pid"), n))]
     if down:
-        raise LocalStackError(f"{NOT_RUNNING} ({', '.join(down)} down; state in {stack_dir})")
+        raise LocalStackError(
+            "the local stack is not running: run `titanic-sm local up` or `make run` "
+            f"({', '.join(down)} down; state in {stack_dir})",
+            code="stack.not_running",
+            values={"down": ", ".join(down), "folder": str(stack_dir)},
+        )
     return _endpoints(stack_dir, state)
 
 
@@ -268,7 +274,9 @@ def _free_port(preferred: int | None) -> int:
             except OSError:
                 continue
             return int(probe.getsockname()[1])
-    raise LocalStackError(f"no free port on {HOST}")  # pragma: no cover - the kernel always has one
+    raise LocalStackError(
+        f"no free port on {HOST}", code="stack.no_free_port", values={"host": HOST}
+    )  # pragma: no cover - the kernel always has one
 
 
 def registry_command(config: Path) -> list[str]:
@@ -411,7 +419,15 @@ def _start(
         except (OSError, ValueError, KeyError) as exc:
             raise LocalStackError(
                 f"{label} failed to start on {HOST}:{port}: the stack's registry login "
-                f"{stack_dir / REGISTRY_CREDENTIALS_FILE} is unreadable: {exc}"
+                f"{stack_dir / REGISTRY_CREDENTIALS_FILE} is unreadable: {exc}",
+                code="stack.registry_login_unreadable",
+                values={
+                    "service": label,
+                    "host": HOST,
+                    "port": port,
+                    "path": str(stack_dir / REGISTRY_CREDENTIALS_FILE),
+                    "cause": str(exc),
+                },
             ) from None
         command = registry_command(_registry_config(stack_dir, port, htpasswd))
     with open(log_path, "ab") as log:
@@ -428,12 +444,20 @@ def _start(
             )
         except FileNotFoundError:
             raise LocalStackError(
-                f"{label} failed to start on {HOST}:{port}: {command[0]} is not installed (run `make docker`)"
+                f"{label} failed to start on {HOST}:{port}: {command[0]} is not installed "
+                "(run `make docker`)",
+                code="stack.not_installed",
+                values={"service": label, "host": HOST, "port": port, "command": command[0]},
             ) from None
     if not _wait_until_answers(name, port, process.pid, deadline=START_TIMEOUT_SECONDS, process=process):
         if process.poll() is None:
             _terminate(process.pid, name)
-        raise LocalStackError(f"{label} failed to start on {HOST}:{port}: {_last_log_line(log_path)}")
+        cause = _last_log_line(log_path)
+        raise LocalStackError(
+            f"{label} failed to start on {HOST}:{port}: {cause}",
+            code="stack.failed_to_start",
+            values={"service": label, "host": HOST, "port": port, "cause": cause},
+        )
     if name == MOTO:
         _replay_moto(port, log_path)
     return {"pid": process.pid, "port": port, "started_at": time.time(), "command": command}
@@ -445,7 +469,7 @@ def _require_docker() -> None:
     try:
         docker_cli.require_daemon()
     except docker_cli.DockerError as exc:
-        raise LocalStackError(str(exc)) from None
+        raise LocalStackError(str(exc), code=exc.code, values=exc.values) from None
 
 
 def _replay_moto(port: int, log_path: Path) -> None:
@@ -459,7 +483,9 @@ def _replay_moto(port: int, log_path: Path) -> None:
             response.read()
     except (OSError, ValueError) as exc:
         raise LocalStackError(
-            f"moto started on {HOST}:{port} but replaying its recording failed: {exc}"
+            f"moto started on {HOST}:{port} but replaying its recording failed: {exc}",
+            code="stack.replay_failed",
+            values={"host": HOST, "port": port, "cause": str(exc)},
         ) from None
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"titanic-sm: replayed the moto recording in {time.monotonic() - started:.2f}s\n")

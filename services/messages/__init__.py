@@ -24,9 +24,11 @@ __all__ = [
     "LANGUAGES",
     "Language",
     "MessageError",
+    "Notice",
     "catalogue",
     "language_of",
     "text",
+    "worded",
 ]
 
 Language = Literal["ko", "en"]
@@ -61,6 +63,39 @@ def catalogue() -> dict[str, dict[str, str]]:
                 raise MessageError(f"message {key!r} in {path.name} lacks {', '.join(missing)}")
             merged[key] = {lang: entry[lang] for lang in LANGUAGES}
     return merged
+
+
+class Notice(str):
+    """A line shown to a reader (a warning, an exclusion's detail): its English words as the
+    string itself, so logs, JSON and the CLI keep them, plus the catalogue ``key`` and ``values``
+    that word it in another language (``notice.text(lang)``)."""
+
+    key: str
+    values: dict[str, object]
+
+    def __new__(cls, english: str, key: str, values: dict[str, object] | None = None) -> Notice:
+        notice = super().__new__(cls, english)
+        notice.key = key
+        notice.values = dict(values or {})
+        return notice
+
+    def __reduce__(self) -> tuple[type[Notice], tuple[str, str, dict[str, object]]]:
+        return (Notice, (str(self), self.key, self.values))  # st.cache_data pickles the evidence
+
+    def text(self, lang: str) -> str:
+        """The catalogue's wording in ``lang``; the English words when it lacks the key or a value."""
+        entry = catalogue().get(self.key)
+        if entry is None or language_of(lang) == "en":
+            return str(self)
+        try:
+            return entry[language_of(lang)].format(**self.values)
+        except (KeyError, IndexError, ValueError):
+            return str(self)
+
+
+def worded(line: str, lang: str) -> str:
+    """A service's line in ``lang``: a :class:`Notice` by its catalogue entry, any other text as it is."""
+    return line.text(lang) if isinstance(line, Notice) else line
 
 
 def language_of(value: str | None) -> Language:

@@ -72,7 +72,11 @@ def _members(archive: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
         parts = [part for part in PurePosixPath(member.name).parts if part != "."]
         name = "/".join(parts) or "."
         if name in members and name != ".":
-            raise ArtifactError(f"{MODEL_ARCHIVE} holds {name!r} twice; refusing an ambiguous archive")
+            raise ArtifactError(
+                f"{MODEL_ARCHIVE} holds {name!r} twice; refusing an ambiguous archive",
+                code="artifact.member_twice",
+                values={"member": name},
+            )
         members[name] = member
     return members
 
@@ -83,7 +87,7 @@ def model_sha256(data: bytes) -> str:
         member = _members(archive).get(MODEL_FILE)
         handle = archive.extractfile(member) if member is not None else None
         if handle is None:
-            raise ArtifactError(f"{MODEL_ARCHIVE} has no regular {MODEL_FILE}")
+            raise ArtifactError(f"{MODEL_ARCHIVE} has no regular {MODEL_FILE}", code="artifact.no_model_file")
         with handle:
             return hashlib.sha256(handle.read()).hexdigest()
 
@@ -97,33 +101,53 @@ def verify_archive(data: bytes, sent_hyperparameters: Mapping[str, Any] | None =
     try:
         archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")  # noqa: SIM115 -- closed by the with below; opening is what may fail
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ArtifactError(f"{MODEL_ARCHIVE} is not a gzip tar archive: {exc}") from exc
+        raise ArtifactError(
+            f"{MODEL_ARCHIVE} is not a gzip tar archive: {exc}",
+            code="artifact.not_tar",
+            values={"cause": str(exc)},
+        ) from exc
     with archive:
         members = _members(archive)
         missing = [name for name in (MODEL_FILE, METRICS_FILE) if name not in members]
         if missing:
             raise ArtifactError(
-                f"{MODEL_ARCHIVE} lacks {' and '.join(missing)} (has: {', '.join(sorted(members))})"
+                f"{MODEL_ARCHIVE} lacks {' and '.join(missing)} (has: {', '.join(sorted(members))})",
+                code="artifact.lacks",
+                values={"missing": " and ".join(missing), "members": ", ".join(sorted(members))},
             )
         handle = archive.extractfile(members[METRICS_FILE])
         if handle is None:
-            raise ArtifactError(f"{METRICS_FILE} in {MODEL_ARCHIVE} is not a regular file")
+            raise ArtifactError(
+                f"{METRICS_FILE} in {MODEL_ARCHIVE} is not a regular file", code="artifact.metrics_not_file"
+            )
         try:
             metrics: dict[str, Any] = json.loads(handle.read())
         except ValueError as exc:
-            raise ArtifactError(f"{METRICS_FILE} is not JSON: {exc}") from exc
+            raise ArtifactError(
+                f"{METRICS_FILE} is not JSON: {exc}",
+                code="artifact.metrics_not_json",
+                values={"cause": str(exc)},
+            ) from exc
     if sent_hyperparameters is not None:
         try:
             expected = parse(sent_hyperparameters)
         except HyperparameterError as exc:
-            raise ArtifactError(f"the sent hyperparameters do not parse: {exc}") from exc
+            raise ArtifactError(
+                f"the sent hyperparameters do not parse: {exc}",
+                code="artifact.sent_hyperparameters",
+                values={"cause": str(exc)},
+            ) from exc
         effective = metrics.get("hyperparameters") or {}
         differing = sorted(k for k in expected if effective.get(k) != expected[k])
         if differing:
             detail = ", ".join(
                 f"{k}: sent {expected[k]!r}, effective {effective.get(k)!r}" for k in differing
             )
-            raise ArtifactError(f"effective hyperparameters differ from what was sent ({detail})")
+            raise ArtifactError(
+                f"effective hyperparameters differ from what was sent ({detail})",
+                code="artifact.hyperparameters_differ",
+                values={"detail": detail},
+            )
     return metrics
 
 
@@ -136,17 +160,33 @@ def unpack_safely(data: bytes, destination: Path) -> list[Path]:
     try:
         archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")  # noqa: SIM115 -- closed by the with below; opening is what may fail
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ArtifactError(f"{MODEL_ARCHIVE} is not a gzip tar archive: {exc}") from exc
+        raise ArtifactError(
+            f"{MODEL_ARCHIVE} is not a gzip tar archive: {exc}",
+            code="artifact.not_tar",
+            values={"cause": str(exc)},
+        ) from exc
     with archive:
         for member in _members(archive).values():
             name = PurePosixPath(member.name)
             if name.is_absolute() or ".." in name.parts:
-                raise ArtifactError(f"unsafe path in {MODEL_ARCHIVE}: {member.name!r}")
+                raise ArtifactError(
+                    f"unsafe path in {MODEL_ARCHIVE}: {member.name!r}",
+                    code="artifact.unsafe_path",
+                    values={"member": member.name},
+                )
             if not (member.isfile() or member.isdir()):
-                raise ArtifactError(f"{MODEL_ARCHIVE} holds a link or device, refused: {member.name!r}")
+                raise ArtifactError(
+                    f"{MODEL_ARCHIVE} holds a link or device, refused: {member.name!r}",
+                    code="artifact.link_or_device",
+                    values={"member": member.name},
+                )
             target = (root / name).resolve()
             if target != root and root not in target.parents:
-                raise ArtifactError(f"unsafe path in {MODEL_ARCHIVE}: {member.name!r}")
+                raise ArtifactError(
+                    f"unsafe path in {MODEL_ARCHIVE}: {member.name!r}",
+                    code="artifact.unsafe_path",
+                    values={"member": member.name},
+                )
             if member.isdir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
@@ -162,7 +202,7 @@ def _fetch(settings: Settings, artifact_uri: str) -> bytes:
     try:
         bucket, key = storage.parse_s3_uri(artifact_uri)
     except storage.StorageError as exc:
-        raise ArtifactError(str(exc)) from exc
+        raise ArtifactError(str(exc), code=exc.code, values=exc.values) from exc
     from botocore.exceptions import ClientError
 
     from services import aws
@@ -172,8 +212,14 @@ def _fetch(settings: Settings, artifact_uri: str) -> bytes:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("NoSuchKey", "404", "NotFound", "NoSuchBucket"):
-            raise ArtifactError(f"artifact missing: {artifact_uri}") from exc
-        raise ArtifactError(f"cannot read {artifact_uri}: {code or exc}") from exc
+            raise ArtifactError(
+                f"artifact missing: {artifact_uri}", code="artifact.missing", values={"uri": artifact_uri}
+            ) from exc
+        raise ArtifactError(
+            f"cannot read {artifact_uri}: {code or exc}",
+            code="artifact.unreadable",
+            values={"uri": artifact_uri, "cause": str(code or exc)},
+        ) from exc
     return bytes(body)
 
 
@@ -209,7 +255,9 @@ def record_trusted_model(
     expected = job_artifact_uri(settings, job.job_name)
     if artifact_uri != expected:
         raise ArtifactError(
-            f"the artifact {artifact_uri} is not at the job's own output path {expected}; not trusting it"
+            f"the artifact {artifact_uri} is not at the job's own output path {expected}; not trusting it",
+            code="artifact.elsewhere",
+            values={"uri": artifact_uri, "expected": expected},
         )
     digest = model_sha256(data)
     store.update(job.id, model_sha256=digest)

@@ -56,7 +56,10 @@ class Submission:
 def latest_completed(store: JobStore) -> Job:
     done = store.list(statuses=["Completed"], limit=1)
     if not done:
-        raise SubmissionError("no Completed job in the job store: run one first (titanic-sm run)")
+        raise SubmissionError(
+            "no Completed job in the job store: run one first (titanic-sm run)",
+            code="submission.no_completed_job",
+        )
     return done[0]
 
 
@@ -68,7 +71,7 @@ def resolve_job(settings: Settings, job_ref: str | None) -> tuple[JobStore, Job]
     try:
         return store, store.get(job_ref)
     except JobNotFoundError as exc:
-        raise SubmissionError(str(exc)) from None
+        raise SubmissionError(str(exc), code=exc.code, values=exc.values) from None
 
 
 def image_revision(settings: Settings, image_uri: str | None) -> str | None:

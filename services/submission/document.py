@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from services.errors import failure_text
 from services.messages import text
 from services.submission.code import KeyCode
 from services.submission.facts import RESOURCE_FIELDS, Facts
@@ -309,7 +310,8 @@ def _troubleshooting(facts: Facts, lang: str) -> list[str]:
     if facts.earlier_failures:
         lines += [f"#### {_t('submission.trouble.this_job', lang)}", ""]
         for failed in facts.earlier_failures:
-            lines.append(f"- `{failed.job_name}` ({_when(failed.created_at)}): {failed.failure_reason}")
+            reason = failure_text(failed.failure_reason, lang)
+            lines.append(f"- `{failed.job_name}` ({_when(failed.created_at)}): {reason}")
         lines.append("")
     return lines + render_entries(lang, heading="####")
 

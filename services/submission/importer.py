@@ -141,14 +141,25 @@ def import_job(settings: Settings, job_name: str, sagemaker: Any | None = None, 
         described = sagemaker.describe_training_job(TrainingJobName=job_name)
     except ClientError as exc:
         error = exc.response.get("Error", {})
+        cause = f"{error.get('Code', '?')}: {error.get('Message', exc)}"
         raise ImportJobError(
-            f"DescribeTrainingJob {job_name}: {error.get('Code', '?')}: {error.get('Message', exc)}"
+            f"DescribeTrainingJob {job_name}: {cause}",
+            code="import.describe_failed",
+            values={"job": job_name, "cause": cause},
         ) from None
     except BotoCoreError as exc:
-        raise ImportJobError(f"DescribeTrainingJob {job_name}: {exc}") from None
+        raise ImportJobError(
+            f"DescribeTrainingJob {job_name}: {exc}",
+            code="import.describe_failed",
+            values={"job": job_name, "cause": str(exc)},
+        ) from None
     status = described.get("TrainingJobStatus")
     if status not in ("InProgress", "Completed", "Failed", "Stopping", "Stopped"):
-        raise ImportJobError(f"DescribeTrainingJob {job_name} returned an unknown status {status!r}")
+        raise ImportJobError(
+            f"DescribeTrainingJob {job_name} returned an unknown status {status!r}",
+            code="import.unknown_status",
+            values={"job": job_name, "status": repr(status)},
+        )
     values = job_values(described)
     image = values["image_uri"]
     resources = {
@@ -193,7 +204,7 @@ def import_job(settings: Settings, job_name: str, sagemaker: Any | None = None, 
             **values,
         )
     except JobStoreError as exc:
-        raise ImportJobError(str(exc)) from None
+        raise ImportJobError(str(exc), code=exc.code, values=exc.values) from None
     if download and status == "Completed" and values["artifact_uri"]:
         job = _download(settings, store, job, imported)
     return job

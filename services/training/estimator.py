@@ -151,7 +151,7 @@ def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
     try:
         return to_sagemaker(request.hyperparameters)
     except HyperparameterError as exc:
-        raise TrainingError(str(exc)) from exc
+        raise TrainingError(str(exc), code=exc.code, values=exc.values) from exc
 
 
 def sagemaker_session(settings: Settings) -> Any:
@@ -159,12 +159,46 @@ def sagemaker_session(settings: Settings) -> Any:
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     import sagemaker.session
 
+    _check_config_schema_once()
     return sagemaker.session.Session(
         boto_session=aws.boto_session(settings),
         sagemaker_client=aws.client(settings, "sagemaker"),
         default_bucket=settings.bucket,
         sagemaker_config=TELEMETRY_OPT_OUT_CONFIG,
     )
+
+
+_config_schema_checked = False
+
+
+def _check_config_schema_once() -> None:
+    """The SDK validates its defaults config at every config lookup (23 per launch) with
+    ``jsonschema.validate``, which re-checks the SDK's large schema itself each time: 0.19 s of CPU
+    a lookup, about 4 s a launch, most of the host's CPU for a run. This validator is built once
+    from the same schema and raises what ``jsonschema.validate`` raises (the best-matching error),
+    so every lookup still validates the config, without checking the schema again."""
+    global _config_schema_checked
+    if _config_schema_checked:
+        return
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    import jsonschema
+    import sagemaker.session
+    import sagemaker.utils
+    from sagemaker.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
+
+    validator_class = jsonschema.validators.validator_for(SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA)
+    validator_class.check_schema(SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA)
+    validator = validator_class(SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA)
+
+    def validate_sagemaker_config(sagemaker_config: dict[str, Any] | None = None) -> None:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(sagemaker_config))
+        if error is not None:
+            raise error
+
+    # The two modules that validate a Session's config imported the function by name.
+    sagemaker.utils.validate_sagemaker_config = validate_sagemaker_config  # type: ignore[attr-defined]
+    sagemaker.session.validate_sagemaker_config = validate_sagemaker_config  # type: ignore[attr-defined]
+    _config_schema_checked = True
 
 
 def build_estimator(settings: Settings, request: FitRequest, session: Any | None = None) -> Any:
@@ -219,16 +253,19 @@ def start_fit(
             dict(request.channels), job_name=request.job_name, wait=wait, logs="All" if logs else "None"
         )
     except Exception as exc:
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError):  # SageMaker's refusal: its error code and message
+            error = exc.response.get("Error", {})
+            cause = f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+            raise TrainingError(
+                f"SageMaker refused the job: {cause}", code="training.refused", values={"cause": cause}
+            ) from exc
         raise TrainingError(_fit_failure(exc, time.time() - started)) from exc
     return estimator
 
 
 def _fit_failure(exc: BaseException, elapsed: float) -> str:
-    """One line: SageMaker's refusal (error code and message), or what else went wrong."""
-    from botocore.exceptions import ClientError
-
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"SageMaker refused the job: {error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+    """One line: what went wrong in ``Estimator.fit`` other than SageMaker's refusal."""
     text = " ".join(str(exc).split())
     return text[:500] or f"{type(exc).__name__} after {elapsed:.0f} s"

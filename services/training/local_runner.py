@@ -44,8 +44,15 @@ class ArgumentError(UserError, ValueError):
 class TrainHereError(UserError, RuntimeError):
     """Training on the host failed; the message is one line and ``exit_code`` the trainer's."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        exit_code: int = 1,
+        *,
+        code: str | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, code=code, values=values)
         self.exit_code = exit_code
 
 
@@ -90,9 +97,15 @@ def parse_hp_pairs(pairs: Sequence[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ArgumentError(f"--hp {pair!r} is not KEY=VALUE")
+            raise ArgumentError(
+                f"--hp {pair!r} is not KEY=VALUE", code="train_here.bad_pair", values={"pair": repr(pair)}
+            )
         if key in values:
-            raise ArgumentError(f"--hp {key} is given twice ({values[key]!r} and {value!r})")
+            raise ArgumentError(
+                f"--hp {key} is given twice ({values[key]!r} and {value!r})",
+                code="train_here.pair_twice",
+                values={"key": key, "first": repr(values[key]), "second": repr(value)},
+            )
         values[key] = value
     return values
 
@@ -142,12 +155,20 @@ def train_here(
         if exit_code != 0 or failure is not None:
             if failure is None:
                 raise TrainHereError(
-                    f"the trainer exited with code {exit_code} and wrote no failure file", exit_code
+                    f"the trainer exited with code {exit_code} and wrote no failure file",
+                    exit_code,
+                    code="train_here.no_failure_file",
+                    values={"exit_code": exit_code},
                 )
             raise TrainHereError(failure, exit_code or 1)
         for produced in (paths.model_file, paths.metrics_file):
             if not produced.is_file():
-                raise TrainHereError(f"the trainer exited 0 but wrote no {produced.name}", 2)
+                raise TrainHereError(
+                    f"the trainer exited 0 but wrote no {produced.name}",
+                    2,
+                    code="train_here.no_output",
+                    values={"file": produced.name},
+                )
         destination = Path(model_dir)
         destination.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(paths.model_file, destination / MODEL_FILE)
@@ -160,7 +181,11 @@ def _copy_channel(channel: str, source: Path, target: Path) -> None:
     from services.data.dataset import check_csv_size  # the one CSV size limit
 
     if not source.exists():
-        raise ArgumentError(f"--{channel}: {source} does not exist")
+        raise ArgumentError(
+            f"--{channel}: {source} does not exist",
+            code="train_here.no_source",
+            values={"channel": channel, "path": str(source)},
+        )
     if source.is_file():
         check_csv_size(source)
         target.mkdir(parents=True, exist_ok=True)
@@ -170,7 +195,11 @@ def _copy_channel(channel: str, source: Path, target: Path) -> None:
         return
     files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
     if not files:
-        raise ArgumentError(f"--{channel}: folder {source} holds no CSV files")
+        raise ArgumentError(
+            f"--{channel}: folder {source} holds no CSV files",
+            code="train_here.no_csv",
+            values={"channel": channel, "path": str(source)},
+        )
     for file in files:
         check_csv_size(file, f"{source.name}/{file.name}")
     target.mkdir(parents=True, exist_ok=True)

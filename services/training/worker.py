@@ -48,6 +48,7 @@ __all__ = [
     "adopt",
     "cost_basis",
     "is_followed",
+    "job_is_unknown",
     "launch",
     "preload_sdk",
     "record_job",
@@ -125,8 +126,16 @@ class MaxRuntimeExceededError(StageError):
     """The job ran past max_run (or, on spot, max_wait); like SageMaker, it ends Stopped with
     ``secondary_status`` MaxRuntimeExceeded (or MaxWaitTimeExceeded)."""
 
-    def __init__(self, stage: str, cause: str, secondary_status: str = "MaxRuntimeExceeded") -> None:
-        super().__init__(stage, cause)
+    def __init__(
+        self,
+        stage: str,
+        cause: str,
+        secondary_status: str = "MaxRuntimeExceeded",
+        *,
+        code: str | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(stage, cause, code=code, values=values)
         self.secondary_status = secondary_status
 
 
@@ -343,7 +352,10 @@ def _following(settings: Settings, job_id: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise JobAlreadyFollowedError(
-                "follow", f"job {job_id} is already followed by a live process (paused, perhaps)"
+                "follow",
+                f"job {job_id} is already followed by a live process (paused, perhaps)",
+                code="job.already_followed",
+                values={"job": job_id},
             ) from None
         try:
             yield
@@ -459,17 +471,20 @@ def stop(settings: Settings, job_id: str) -> Job:
         return job
     if job.status == "Stopping":  # already asked
         return job
-    if not job.training_job:
-        # Not seen at SageMaker yet (the image stage, or CreateTrainingJob in flight): the worker
-        # stops itself, and stops the training job too if it has just created one.
+    if not job.training_job and job.create_requested_at is None:
+        # CreateTrainingJob not sent yet (the image stage): the worker stops itself.
         return _stop_worker(store, job)
     try:
         # Asked before it is recorded: a refused or failed call leaves the job as it was, so the
-        # stop can be tried again (a job recorded Stopping is never asked twice).
+        # stop can be tried again (a job recorded Stopping is never asked twice). A job whose
+        # CreateTrainingJob was sent but not yet seen is asked too: its worker may have died
+        # in between, and the API may run it all the same (``jobs.sync`` then adopts it).
         aws.client(settings, "sagemaker").stop_training_job(TrainingJobName=job.job_name)
     except ClientError as exc:
-        if not _job_is_unknown(exc):
+        if not job_is_unknown(exc):
             raise
+        # Unknown there: a live worker stops itself (and the job, if it creates it meanwhile);
+        # a dead one's job never ran, and is recorded Stopped.
         return _stop_worker(store, job)
     return store.set_status(job.id, "Stopping", secondary_status="Stopping", message="stop requested")
 
@@ -764,10 +779,14 @@ def _fit(
     try:
         _describe(settings, job.job_name)  # an adopted job: its training job is already there
     except ClientError as exc:
-        if not _job_is_unknown(exc):
+        if not job_is_unknown(exc):
             raise
         _wait_for_sdk()
-        training.start_fit(settings, _fit_request(settings, job, image_uri))
+        request = _fit_request(settings, job, image_uri)
+        # From here until _follow records ``training_job`` only the API knows whether the job
+        # exists: the mark tells the reaper to leave a dead worker's job to ``jobs.sync``.
+        store.update(job.id, create_requested_at=time.time())
+        training.start_fit(settings, request)
     return _follow(settings, store, job, echo)
 
 
@@ -831,10 +850,13 @@ def _describe_patiently(settings: Settings, job_name: str) -> job_store.Training
             if not _is_transient(exc):
                 raise
             if time.monotonic() >= deadline:
+                cause = " ".join(str(exc).split())
                 raise TrainingApiUnreachableError(
                     "fit",
                     f"the training API did not answer for {API_UNREACHABLE_SECONDS:.0f} s "
-                    f"({' '.join(str(exc).split())}); job {job_name} is unknown for now, not failed",
+                    f"({cause}); job {job_name} is unknown for now, not failed",
+                    code="job.api_unreachable",
+                    values={"seconds": API_UNREACHABLE_SECONDS, "cause": cause, "job": job_name},
                 ) from None
             time.sleep(pause)
             pause = min(pause * 2, POLL_SECONDS[1])
@@ -917,16 +939,30 @@ def _outcome(store: JobStore, job: Job, described: job_store.TrainingJobState) -
     if status == "Stopped" and secondary in _SAGEMAKER_LIMITS:
         limit = _SAGEMAKER_LIMITS[secondary]
         raise MaxRuntimeExceededError(
-            "fit", f"job {job.job_name} ran longer than {limit} and SageMaker stopped it", secondary
+            "fit",
+            f"job {job.job_name} ran longer than {limit} and SageMaker stopped it",
+            secondary,
+            code="job.ran_too_long",
+            values={"job": job.job_name, "limit": limit},
         )
     if status == "Stopped":
         raise _StopRequested(by_signal=False)
     if status == "Failed":
         reason = described.failure_reason or "no failure reason given"
-        raise JobFailedError("fit", f"job {job.job_name} failed: {reason}")
+        raise JobFailedError(
+            "fit",
+            f"job {job.job_name} failed: {reason}",
+            code="job.failed",
+            values={"job": job.job_name, "reason": reason},
+        )
     artifact = described.artifact_uri
     if not artifact:
-        raise StageError("verify", f"job {job.job_name} completed without a model artifact")
+        raise StageError(
+            "verify",
+            f"job {job.job_name} completed without a model artifact",
+            code="job.no_artifact",
+            values={"job": job.job_name},
+        )
     return str(artifact)
 
 
@@ -943,7 +979,7 @@ def _stop_and_wait(settings: Settings, store: JobStore, job: Job, why: str) -> N
     try:
         aws.client(settings, "sagemaker").stop_training_job(TrainingJobName=job.job_name)
     except ClientError as exc:
-        if not _job_is_unknown(exc) and not _job_has_ended(exc):
+        if not job_is_unknown(exc) and not _job_has_ended(exc):
             raise
     except BotoCoreError:
         raise
@@ -952,7 +988,7 @@ def _stop_and_wait(settings: Settings, store: JobStore, job: Job, why: str) -> N
         try:
             described = _describe(settings, job.job_name)
         except ClientError as exc:
-            if _job_is_unknown(exc):  # never created: nothing runs
+            if job_is_unknown(exc):  # never created: nothing runs
                 return
             raise
         if described.status in job_store.TERMINAL_STATUSES:
@@ -960,11 +996,14 @@ def _stop_and_wait(settings: Settings, store: JobStore, job: Job, why: str) -> N
             return
         time.sleep(POLL_SECONDS[0])
     raise StageError(
-        "stop", f"job {job.job_name} did not stop within {STOP_WAIT_SECONDS:.0f} s; it is still Stopping"
+        "stop",
+        f"job {job.job_name} did not stop within {STOP_WAIT_SECONDS:.0f} s; it is still Stopping",
+        code="job.did_not_stop",
+        values={"job": job.job_name, "seconds": STOP_WAIT_SECONDS},
     )
 
 
-def _job_is_unknown(exc: Any) -> bool:
+def job_is_unknown(exc: Any) -> bool:
     """SageMaker's answer for a job name it has no record of (not created yet)."""
     error = exc.response.get("Error", {})
     return error.get("Code") in ("ResourceNotFound", "ValidationException") and "not found" in str(

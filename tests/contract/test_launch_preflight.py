@@ -101,3 +101,24 @@ def test_run_refuses_at_pre_flight_before_any_upload(settings: Settings) -> None
     listed = aws.client(settings, "s3").list_buckets()["Buckets"]
     assert settings.bucket not in [b["Name"] for b in listed]  # nothing uploaded, no bucket made
     assert not settings.job_store_path.exists() or JobStore(settings.job_store_path).page().total == 0
+
+
+def test_the_failing_checks_detail_and_fix_read_in_korean(settings: Settings) -> None:
+    """What the Train page shows of a refused launch: each check's own words, in the page's language."""
+    from services import messages
+
+    bad = replace(settings, role_arn=OTHER_ACCOUNT_ROLE)
+    report = preflight.run_checks(bad, use_spot=True, max_run_seconds=3600, max_wait_seconds=600)
+    failed = {check.name: check for check in report.failed}
+    assert set(failed) == {"role", "spot"}, report.lines()
+    for check in failed.values():
+        for line in (check.detail, check.fix):
+            assert isinstance(line, messages.Notice), line
+            assert messages.catalogue()[line.key]["en"].format(**line.values) == line
+    role, spot = failed["role"], failed["spot"]
+    assert messages.worded(role.detail, "ko") == (
+        "역할 someone-elses은(는) 계정 999999999999에 있는데 자격 증명은 계정 123456789012의 것입니다"
+    )
+    assert messages.worded(spot.detail, "ko") == "max_wait(600초)가 max_run(3600초)보다 짧습니다"
+    assert messages.worded(spot.fix, "ko") == "max_wait를 3600 이상으로 설정하세요"
+    assert messages.worded(role.detail, "en") == role.detail  # English: the check's own line

@@ -12,6 +12,13 @@ left running once the record is terminal.
 | moto                  | restarted with its recording         | the same                           |
 | registry              | restarted; the job never needed it   | the same                           |
 | training container    | Failed, exit code 137 named          | Failed, exit code 143 named        |
+| worker, create window | sync asks by name (see below)        |                                    |
+
+The create window: the worker dies between asking for CreateTrainingJob and recording the job. The
+reaper leaves it; ``sync`` asks DescribeTrainingJob. Created: a new worker follows it to Completed
+(after ``jobs stop``: Stopped). Never created: Failed, the reason naming the job. A real SIGKILL
+lands in the window (which side of the call it hits is the race's); plain-boto3 cases make each
+branch certain.
 
 One local stack serves the module (its services are restarted on demand by the next client,
 so killing one leaves the stack usable for the next case); every case cleans up what it started.
@@ -421,4 +428,138 @@ def test_a_paused_control_plane_fails_nothing(
     _assert_completed(kill_settings, ended)
     assert ended.worker_pid == job.worker_pid
     assert [t.status for t in ended.transitions].count("Completed") == 1
+    _assert_no_container_runs(ended)
+
+
+# -- the orphan window: the worker dies between sending CreateTrainingJob and recording the job ------
+
+
+def _orphaned(settings: Settings, channels: dict[str, str], image: ImageRef) -> Job:
+    """A job as its worker leaves it when killed right after asking for CreateTrainingJob: marked
+    ``create_requested_at``, InProgress, ``training_job`` still empty, its worker's pid dead."""
+    store = JobStore(settings.job_store_path)
+    request = worker.LaunchRequest(channels=channels, hyperparameters=SLOW, image_uri=image.uri_with_digest)
+    job, created = worker.record_job(settings, request)
+    assert created
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store.heartbeat(job.id, gone.pid)
+    store.set_status(job.id, "InProgress", secondary_status="Starting", message="worker started")
+    return store.update(job.id, create_requested_at=time.time())
+
+
+def _create_as_the_worker_did(settings: Settings, job: Job) -> None:
+    """CreateTrainingJob under the stored job's name, by plain boto3 at the control plane: the call
+    the dead worker's SDK made (same image, channels, hyperparameters and output path)."""
+    import boto3
+
+    from container.metrics import METRIC_DEFINITIONS
+    from services.training import estimator
+
+    sagemaker = boto3.client(
+        "sagemaker",
+        endpoint_url=stack.running_endpoints(settings).sagemaker_url,
+        region_name=settings.region,
+        **stack.LOCAL_CREDENTIALS,
+    )
+    sagemaker.create_training_job(
+        TrainingJobName=job.job_name,
+        RoleArn=settings.role_arn,
+        AlgorithmSpecification={
+            "TrainingImage": job.image_uri,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": METRIC_DEFINITIONS,
+        },
+        HyperParameters=dict(job.hyperparameters),
+        InputDataConfig=[
+            {
+                "ChannelName": name,
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}},
+                "ContentType": "text/csv",
+            }
+            for name, uri in job.channels.items()
+        ],
+        OutputDataConfig={"S3OutputPath": estimator.output_path(settings)},
+        ResourceConfig={"InstanceType": job.instance_type, "InstanceCount": 1, "VolumeSizeInGB": 5},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
+
+
+@pytest.mark.parametrize("at_the_api", ["created", "created-then-stopped", "never-created"])
+def test_worker_killed_between_create_and_record(
+    kill_settings: Settings, channels: dict[str, str], image: ImageRef, at_the_api: str
+) -> None:
+    store = JobStore(kill_settings.job_store_path)
+    job = _orphaned(kill_settings, channels, image)
+    if at_the_api != "never-created":
+        _create_as_the_worker_did(kill_settings, job)
+    # The reaper cannot know whether the API has the job: it leaves it to sync.
+    assert jobs.refresh(store) == [] and store.get(job.id).is_active
+    if at_the_api == "never-created":
+        jobs.sync(kill_settings, store)  # the request may still be on its way: not yet
+        assert store.get(job.id).is_active
+        store.update(job.id, create_requested_at=time.time() - jobs.CREATE_SETTLE_SECONDS - 1)
+        assert jobs.sync(kill_settings, store) == [job.id]
+        ended = store.get(job.id)
+        assert ended.status == "Failed"
+        assert ended.failure_reason == (
+            f"the worker pid {job.worker_pid} died before SageMaker had training job {job.job_name}: "
+            "DescribeTrainingJob finds no such job, so nothing ran"
+        )
+        assert not _containers(job.job_name, running_only=False)
+        return
+    if at_the_api == "created-then-stopped":
+        # `jobs stop` with the worker dead: StopTrainingJob there, and sync's follower records it.
+        assert worker.stop(kill_settings, job.id).status == "Stopping"
+        ended = _wait_terminal(kill_settings, job.id, adopt=True)
+        assert (ended.status, ended.secondary_status) == ("Stopped", "Stopped"), ended.failure_reason
+        _assert_training_api_says(kill_settings, ended, "Stopped")
+    else:
+        ended = _wait_terminal(kill_settings, job.id, adopt=True)
+        _assert_completed(kill_settings, ended)
+        _assert_training_api_says(kill_settings, ended, "Completed")
+    assert ended.worker_pid != job.worker_pid  # a new worker followed it to its end
+    _assert_no_container_runs(ended)
+
+
+def test_worker_killed_in_the_create_window(
+    kill_settings: Settings,
+    channels: dict[str, str],
+    image: ImageRef,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real SIGKILL once the worker has marked the job and before it records ``training_job``.
+    Whether its CreateTrainingJob got out first is the race's to decide: either way the record
+    ends as the training API tells it."""
+    from botocore.exceptions import ClientError
+
+    from services import aws
+
+    monkeypatch.setattr(jobs, "CREATE_SETTLE_SECONDS", 3.0)  # this process's sync only
+    store = JobStore(kill_settings.job_store_path)
+    job_id = _launch(kill_settings, channels, image)
+
+    def marked() -> Job | None:
+        job = store.get(job_id)
+        assert job.is_active and not job.training_job, (job.status, job.failure_reason)
+        return job if job.create_requested_at is not None else None
+
+    job = _wait("the worker to ask for CreateTrainingJob", marked, every=0.005)
+    assert isinstance(job, Job) and job.worker_pid and _is_worker_of(job.worker_pid, job_id)
+    os.kill(job.worker_pid, signal.SIGKILL)
+    assert not store.get(job_id).training_job, "the kill came after the window"
+    assert jobs.refresh(store) == []  # not the reaper's to decide
+    ended = _wait_terminal(kill_settings, job_id, adopt=True)
+    try:
+        described = aws.client(kill_settings, "sagemaker").describe_training_job(TrainingJobName=job.job_name)
+    except ClientError as exc:
+        assert worker.job_is_unknown(exc), exc
+        assert ended.status == "Failed" and ended.failure_reason == (
+            f"the worker pid {job.worker_pid} died before SageMaker had training job {job.job_name}: "
+            "DescribeTrainingJob finds no such job, so nothing ran"
+        )
+    else:
+        assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+        _assert_completed(kill_settings, ended)
+        assert ended.worker_pid != job.worker_pid
     _assert_no_container_runs(ended)

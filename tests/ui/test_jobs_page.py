@@ -6,7 +6,10 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 import tarfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from ui_helpers import errors, shown, texts
 from container.hyperparameters import SCHEMA
 from services import aws
 from services.data import dataset, storage
+from services.jobs import store as jobs
 from services.jobs.store import JobStore
 from services.settings import Settings
 from services.training import local_runner
@@ -174,6 +178,27 @@ def test_aws_target_with_an_unknown_profile_is_one_line_not_a_traceback(
     message = " ".join(errors(at))
     assert "Reconciling with SageMaker failed" in message and "titanic-sm-no-such-profile" in message
     assert any("Train page" in i.value for i in at.info)  # the rest of the page still renders
+
+
+def test_on_local_the_page_ends_a_dead_workers_job_the_api_never_got(
+    page: Callable[..., AppTest], app_settings: Settings
+) -> None:
+    """Local too: the page syncs with the training API (moto stands in for the control plane)."""
+    store = JobStore(app_settings.job_store_path)
+    job, _ = store.create(target="local", job_name="titanic-ui-orphan", instance_type="ml.m5.large")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store.heartbeat(job.id, pid=gone.pid)
+    store.set_status(job.id, "InProgress", secondary_status="Starting")
+    store.update(job.id, create_requested_at=time.time() - jobs.CREATE_SETTLE_SECONDS - 1)
+    at = page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert store.get(job.id).status == "Failed"
+    assert list(history(at)["status"]) == ["Failed"]
+    assert errors(at) == [
+        f"Failure reason: the worker pid {gone.pid} died before SageMaker had training job "
+        "titanic-ui-orphan: DescribeTrainingJob finds no such job, so nothing ran"
+    ]
 
 
 def job_with(store: JobStore, name: str, status: str = "Completed", **values: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Callable
 
 import pytest
@@ -13,6 +14,7 @@ from ui_helpers import errors, shown
 from container.contract import MAX_RUNTIME_LIMIT_SECONDS
 from container.hyperparameters import SCHEMA
 from services.instance import cost
+from services.jobs import store as jobs
 from services.jobs.store import JobStore
 from services.settings import Settings
 from services.training import logs, worker
@@ -129,6 +131,27 @@ def test_stop_ends_the_worker_and_records_stopped(
     finally:
         if fake_worker.poll() is None:
             fake_worker.kill()
+
+
+def test_a_dead_workers_job_the_api_never_got_ends_failed_and_unblocks_launch(
+    page: Callable[..., AppTest], app_settings: Settings
+) -> None:
+    """Its worker asked for CreateTrainingJob and died: the reaper leaves it, the page's poll sees
+    the worker gone and syncs, and the API (moto here) knows no such job."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    job_id = running_job(app_settings, "titanic-ui-orphan", gone.pid)
+    store = JobStore(app_settings.job_store_path)
+    store.update(job_id, create_requested_at=time.time() - jobs.CREATE_SETTLE_SECONDS - 1)
+    assert jobs.refresh(store) == []
+    at = page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = store.get(job_id)
+    assert job.status == "Failed"
+    assert f"the worker pid {gone.pid} died before SageMaker had training job titanic-ui-orphan" in " ".join(
+        errors(at)
+    )
+    assert not at.button(key="launch").disabled
 
 
 def test_launch_on_a_type_that_fails_a_check_needs_the_instance_pages_override(
@@ -301,16 +324,16 @@ def test_a_launch_that_fails_a_pre_flight_check_is_refused_in_one_line_and_recor
     ], errors(at)
     assert spawned == [] and JobStore(app_settings.job_store_path).list() == []
 
-    # The same refusal in Korean, from the same catalogue entry.
+    # The same refusal in Korean: the page's entry, and the check's detail and fix worded too.
     at = page(PAGE, lang="ko")
     at.session_state["selected_dataset"] = DATASET
     at.run()
     at.button(key="launch").click().run()
-    [message] = errors(at)
-    assert message.startswith(
-        "실행 거부(사전 점검 실패, 아무것도 만들지 않았습니다): role — role someone-elses"
-    )
-    assert "→ 해결: use an execution role" in message
+    assert errors(at) == [
+        "실행 거부(사전 점검 실패, 아무것도 만들지 않았습니다): role — 역할 someone-elses은(는) 계정 "
+        "999999999999에 있는데 자격 증명은 계정 123456789012의 것입니다 → 해결: 학습하는 계정의 실행 "
+        "역할을 쓰세요 (SageMaker는 다른 계정의 역할을 넘길 수 없습니다)"
+    ], errors(at)
 
     # With the role fixed, the same launch passes the checks and its worker is started.
     monkeypatch.setenv("TITANIC_SM_ROLE_ARN", "arn:aws:iam::123456789012:role/titanic-sm-execution")

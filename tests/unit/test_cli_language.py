@@ -74,3 +74,51 @@ def test_a_user_error_keeps_its_exit_code_and_a_bug_says_so_in_one_line(
         f"division by zero; the traceback is in {log}\n"
     )
     assert "Traceback" in log.read_text() and "ZeroDivisionError" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("env", "korean", "english"),
+    [
+        (
+            {"TITANIC_SM_TARGET": "mars"},
+            "오류: target(TITANIC_SM_TARGET)은 'local' 또는 'aws'여야 합니다 (받은 값: 'mars')",
+            "error: target (TITANIC_SM_TARGET) must be 'local' or 'aws', not 'mars'",
+        ),
+        (
+            {"TITANIC_SM_MAX_RUN_SECONDS": "abc"},
+            "오류: TITANIC_SM_MAX_RUN_SECONDS은(는) 정수여야 합니다 (받은 값: 'abc')",
+            "error: TITANIC_SM_MAX_RUN_SECONDS must be a whole number, not 'abc'",
+        ),
+    ],
+)
+def test_a_settings_error_is_korean_with_titanic_sm_lang_ko(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], korean: str, english: str
+) -> None:
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
+    refused = CliRunner().invoke(app, ["jobs", "list"])
+    assert (refused.exit_code, refused.stderr.strip()) == (1, korean)
+    monkeypatch.setenv("TITANIC_SM_LANG", "en")
+    refused = CliRunner().invoke(app, ["jobs", "list"])
+    assert (refused.exit_code, refused.stderr.strip()) == (1, english)
+
+
+def test_the_instance_decisions_warnings_follow_titanic_sm_lang(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    args = ["instances", "--region", "ap-southeast-7", "--offline", "--json"]
+    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
+    korean = CliRunner().invoke(app, args)
+    assert korean.exit_code == 0, korean.output
+    assert "경고: 가격 스냅샷에 ap-southeast-7의 가격이 없습니다: 모든 유형이 가격 없음으로 제외됩니다" in (
+        korean.stderr.splitlines()
+    )
+    monkeypatch.delenv("TITANIC_SM_LANG")
+    english = CliRunner().invoke(app, args)
+    assert (
+        "warning: the price snapshot has no prices for ap-southeast-7: every type is excluded for no price"
+        in english.stderr.splitlines()
+    )

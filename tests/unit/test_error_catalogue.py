@@ -20,7 +20,11 @@ from services.errors import InfrastructureError, TitanicError, UserError
 ROOT = Path(__file__).resolve().parents[2]
 # Where errors with codes are raised: the host, and the container's data validation (whose
 # DataError the host re-raises as its own, code and values kept).
-SCANNED = [*sorted((ROOT / "services").rglob("*.py")), ROOT / "container" / "data.py"]
+SCANNED = [
+    *sorted((ROOT / "services").rglob("*.py")),
+    ROOT / "container" / "data.py",
+    ROOT / "container" / "hyperparameters.py",
+]
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 # Classes that are deliberately not on the root, and why.
 OFF_ROOT = {
@@ -32,6 +36,25 @@ OFF_ROOT = {
     "IllegalTransition",
     "JobFailure",
 }
+
+
+# Raises of our error classes that name no code, and why their words need none.
+UNCODED = {
+    # A report of checks: the Train page words its first failing check, the CLI lists them all.
+    ("services/account/preflight.py", "PreflightError"),
+    # botocore's own words after the step's name (the LocalStackError case keeps its code).
+    ("services/cli.py", "InfrastructureError"),
+    # What else Estimator.fit raised, in its own words (SageMaker's refusal has a code).
+    ("services/training/estimator.py", "TrainingError"),
+    # The trainer's failure file: errors.describe words the part of it that is one of ours.
+    ("services/training/local_runner.py", "TrainHereError"),
+    # The container's TextModelError text, after the model's path.
+    ("services/results/predict.py", "ModelError"),
+    # A stop: the CLI (cli.run.stopped) and the pages say it in their own words.
+    ("services/training/worker.py", "JobStoppedError"),
+}
+# Classes whose constructor names the code itself.
+CODED_BY_CLASS = {"BudgetExceededError", "JobNotFoundError"}
 
 
 def _code_sites() -> list[tuple[str, int, str, set[str] | None]]:
@@ -261,3 +284,266 @@ def test_hints_are_worded_in_both_languages_and_say_what_the_raise_site_says(tmp
             assert HANGUL.search(errors.hint_text(exc, "ko")), key
     coded = {e.code for e in _launch_refusals(tmp_path)}
     assert {"instance.fails_checks", "cost.over_budget"} <= coded
+
+
+def _our_error_classes() -> set[str]:
+    """The names of every class on the host's error root (by their bases, as written)."""
+    bases: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "services").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases[node.name] = [
+                    b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases
+                ]
+
+    def ours(name: str, seen: frozenset[str] = frozenset()) -> bool:
+        if name in ("TitanicError", "UserError", "InfrastructureError"):
+            return True
+        return name not in seen and any(ours(b, seen | {name}) for b in bases.get(name, []))
+
+    return {name for name in bases if ours(name)} | {"TitanicError", "UserError", "InfrastructureError"}
+
+
+def test_every_raise_of_our_errors_names_a_code() -> None:
+    classes = _our_error_classes()
+    assert {"LocalStackError", "SettingsError", "ModelError", "ImageError", "StorageError"} <= classes
+    uncoded = []
+    for path in sorted((ROOT / "services").rglob("*.py")):
+        where = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name not in classes or name in CODED_BY_CLASS or (where, name) in UNCODED:
+                continue
+            if not any(k.arg == "code" for k in node.keywords):
+                uncoded.append(f"{where}:{node.lineno}: {name}")
+    assert not uncoded, "raised without a code (give it one, with ko/en in errors.toml):\n" + "\n".join(
+        uncoded
+    )
+
+
+def _constants(tree: ast.Module) -> dict[str, str]:
+    """A module's own str/int constants and the ones it imports by name from our packages."""
+    import importlib
+
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            value = node.value.value
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                found.update({t.id: str(value) for t in node.targets if isinstance(t, ast.Name)})
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.split(".")[0] in ("container", "services")
+        ):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                value = getattr(module, alias.name, None)
+                if isinstance(value, str | int) and not isinstance(value, bool):
+                    found[alias.asname or alias.name] = str(value)
+    return found
+
+
+def _escaped(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _call(function: str, argument: ast.expr) -> ast.Call:
+    return ast.Call(ast.Name(function, ast.Load()), [argument], [])
+
+
+def _template(message: ast.expr, values: dict[str, ast.expr], constants: dict[str, str]) -> str | None:
+    """The catalogue template a literal message stands for, each ``{expression}`` named by the
+    value that gives it; None when the message is not a literal. A LookupError names an
+    expression that no value gives (the catalogue could not say it)."""
+    if isinstance(message, ast.Constant) and isinstance(message.value, str):
+        return _escaped(message.value)
+    if isinstance(message, ast.Name) and message.id in constants:
+        return _escaped(constants[message.id])
+    if not isinstance(message, ast.JoinedStr):
+        return None
+    by_source = {ast.dump(v): k for k, v in values.items()}
+    parts = []
+    for piece in message.values:
+        if isinstance(piece, ast.Constant):
+            parts.append(_escaped(str(piece.value)))
+            continue
+        assert isinstance(piece, ast.FormattedValue)
+        expression = piece.value
+        spec = ""
+        if piece.format_spec is not None:
+            spec = ":" + "".join(
+                str(p.value) for p in piece.format_spec.values if isinstance(p, ast.Constant)
+            )
+        as_text = by_source.get(ast.dump(expression)) or by_source.get(ast.dump(_call("str", expression)))
+        if piece.conversion == ord("r"):
+            name = by_source.get(ast.dump(_call("repr", expression)))
+            if name is None and as_text is not None:  # the text itself: the catalogue quotes it
+                parts.append("'{" + as_text + spec + "}'")
+                continue
+        else:  # f"{x}" shows format(x, ""), which is str(x) for what is raised here
+            name = as_text
+        if name is None and isinstance(expression, ast.Name) and expression.id in constants and not spec:
+            parts.append(_escaped(constants[expression.id]))  # a constant's words, as they are
+            continue
+        if name is None:
+            raise LookupError(ast.unparse(expression))
+        parts.append("{" + name + spec + "}")
+    return "".join(parts)
+
+
+def _literal_sites() -> list[tuple[str, str, str | None, str]]:
+    """(site, code, the template its message makes, the catalogue's English with the site's
+    constant values filled in) for every coded raise whose message is a literal."""
+    found = []
+    for path in SCANNED:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = _constants(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            keywords = {k.arg: k.value for k in node.keywords if k.arg}
+            code = keywords.get("code")
+            if not (isinstance(code, ast.Constant) and isinstance(code.value, str)):
+                continue
+            literal = keywords.get("values")
+            if literal is not None and not (isinstance(literal, ast.Dict) and None not in literal.keys):
+                continue  # **_at(...): the behaviour tests above check those
+            values = (
+                {
+                    k.value: v
+                    for k, v in zip(literal.keys, literal.values, strict=True)
+                    if isinstance(k, ast.Constant)
+                }
+                if isinstance(literal, ast.Dict)
+                else {}
+            )
+            first, *rest = node.args
+            # StageError("data", f"..."): the message follows the stage's name.
+            staged = (
+                isinstance(first, ast.Constant) and rest and isinstance(rest[0], ast.JoinedStr | ast.Constant)
+            )
+            message = (
+                rest[0]
+                if staged and isinstance(first.value, str) and isinstance(getattr(rest[0], "value", ""), str)
+                else first
+            )
+            site = f"{path.relative_to(ROOT)}:{node.lineno} ({code.value})"
+            try:
+                made = _template(message, values, constants)
+            except LookupError as exc:
+                found.append((site, code.value, f"{{{exc.args[0]}}} is in no value", ""))
+                continue
+            wanted = messages.catalogue().get(errors.ERROR_KEY_PREFIX + code.value, {}).get("en", "")
+            for name, value in values.items():
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    wanted = wanted.replace("{" + name + "}", _escaped(value.value))
+            found.append((site, code.value, made, wanted))
+    return found
+
+
+# The sites whose message is not a literal (a constructor's argument) are left to the behaviour tests.
+LITERAL_SITES = [site for site in _literal_sites() if site[2] is not None]
+
+
+def test_the_literal_scan_reads_most_raise_sites() -> None:
+    checked = LITERAL_SITES
+    assert len(checked) >= 200, len(checked)
+    assert {"stack.not_running", "settings.bad_target", "model.missing", "hyperparameter.not_whole"} <= {
+        s[1] for s in checked
+    }
+
+
+@pytest.mark.parametrize("site, code, made, wanted", LITERAL_SITES, ids=[s[0] for s in LITERAL_SITES])
+def test_each_literal_message_is_its_catalogue_english_word_for_word(
+    site: str, code: str, made: str, wanted: str
+) -> None:
+    assert made == wanted, f"{site}: the site says {made!r}, the catalogue {wanted!r}"
+
+
+# Bad hyperparameters as a user sends them: each is refused by the container's own schema.
+BAD_HYPERPARAMETERS = [
+    {"num_leaves": "1.5"},
+    {"num_leaves": "1"},
+    {"learning_rate": "fast"},
+    {"learning_rate": "inf"},
+    {"group_survival": "maybe"},
+    {"cv_folds": "1"},
+    {"num_leave": "8"},
+    {"colour": "red", "size": "2"},
+]
+
+
+def _container_errors() -> list[Exception]:
+    """What the container refuses and writes as its failure file: bad hyperparameters, bad CSVs."""
+    from container import hyperparameters
+
+    found: list[Exception] = []
+    for raw in BAD_HYPERPARAMETERS:
+        with pytest.raises(hyperparameters.HyperparameterError) as caught:
+            hyperparameters.parse(raw)
+        found.append(caught.value)
+    for content, _ in BAD_INPUTS.values():
+        with pytest.raises(dataset.DataError) as refused:
+            dataset.load_frame(content, name="train/train.csv")
+        found.append(refused.value)
+    return found
+
+
+def test_a_failed_jobs_reason_is_worded_in_korean_from_the_containers_english_line() -> None:
+    """SageMaker's FailureReason stays the container's English line; a Korean page reads the same
+    error the catalogue words from its code and values, the framing around it kept."""
+    from container.errors import failure_reason
+
+    refused = _container_errors()
+    assert len({errors.code_of(e) for e in refused}) >= 20
+    for exc in refused:
+        line, exit_code = failure_reason(exc)  # what the container writes to output/failure
+        reason = f"AlgorithmError: {line}, exit code: {exit_code}"  # as the control plane reports it
+        assert worded(exc, "en") == line, "the catalogue's English must say what the container says"
+        korean = errors.failure_text(reason, "ko")
+        assert korean == f"AlgorithmError: {errors.describe(exc, 'ko')}, exit code: {exit_code}", reason
+        assert HANGUL.search(korean)
+        assert errors.failure_text(reason, "en") == reason
+        # ...and the job store's record of it, after the worker's stage and job words.
+        recorded = f"fit: job titanic-1 failed: {reason}"
+        assert errors.failure_text(recorded, "ko") == f"fit: 작업 titanic-1이(가) 실패했습니다: {korean}"
+
+
+def test_a_reason_that_is_none_of_ours_is_shown_as_sagemaker_gave_it() -> None:
+    for reason in (
+        "AlgorithmError: Framework error: KeyError: 'x', exit code: 2",
+        "InternalServerError: uploading the model failed: boom",
+        "CapacityError: Unable to provision requested ML compute capacity.",
+        "",
+    ):
+        assert errors.failure_text(reason, "ko") == reason
+    assert errors.failure_text(None, "ko") == ""
+
+
+def test_the_host_records_of_a_failure_are_worded_too() -> None:
+    """A stage failure the worker records ("data: ..."), and the local stack being down."""
+    from services.local.stack import LocalStackError
+    from services.training.worker import StageError
+
+    cause = dataset.DataError("t.csv: the file is empty", code="data.empty_file", values={"file": "t.csv"})
+    assert (
+        errors.failure_text(str(StageError.wrapping("data", cause)), "ko")
+        == "data: t.csv: 파일이 비어 있습니다"
+    )
+    down = LocalStackError(
+        "the local stack is not running: run `titanic-sm local up` or `make run` (moto down; state in /s)",
+        code="stack.not_running",
+        values={"down": "moto", "folder": "/s"},
+    )
+    assert errors.failure_text(str(down), "ko") == errors.describe(down, "ko")
+
+
+def test_an_uncoded_error_quoting_one_of_ours_is_worded_where_it_quotes(tmp_path: Path) -> None:
+    from services.training.local_runner import TrainHereError
+
+    trainer = TrainHereError("hyperparameter num_leaves='1.5' is not a whole number", 1)
+    assert errors.describe(trainer, "ko") == "하이퍼파라미터 num_leaves='1.5'은(는) 정수가 아닙니다"
+    assert errors.describe(trainer, "en") == str(trainer)
