@@ -96,31 +96,46 @@ def missing_values(frame: pd.DataFrame, say: Say) -> go.Figure:
 _PHASE_COLOURS = ("#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3", "#FF6692", "#B6E880")
 
 
-def status_timeline(phases: Sequence[tuple[str, datetime, datetime]], say: Say) -> go.Figure:
-    """One bar per (phase, start, end): where a job's time went.
+def status_timeline(phases: Sequence[tuple[str, datetime, datetime]], say: Say) -> dict[str, Any]:
+    """One bar per (phase, start, end): where a job's time went, as a Vega-Lite spec.
 
-    Horizontal bars on a date axis (each bar's base is its start, its length the phase's
-    milliseconds), as ``px.timeline`` draws them, built directly: plotly.express took about half
-    the Jobs page's script time for this one chart."""
-    fig = go.Figure()
+    Vega-Lite, not plotly: the first plotly figure on a page loads and runs plotly.js (about a
+    second of the browser's CPU on this machine), and the Jobs page's first view needs none."""
     colours: dict[str, str] = {}
+    rows = []
     for phase, start, end in phases:
-        colour = colours.setdefault(phase, _PHASE_COLOURS[len(colours) % len(_PHASE_COLOURS)])
-        fig.add_trace(
-            go.Bar(
-                base=[start.isoformat()],
-                x=[(end - start).total_seconds() * 1000.0],
-                y=[phase],
-                orientation="h",
-                name=phase,
-                marker={"color": colour},
-                hovertemplate=f"{phase}<br>%{{base|%H:%M:%S.%L}} → +%{{x:.0f}} ms<extra></extra>",
-            )
+        colours.setdefault(phase, _PHASE_COLOURS[len(colours) % len(_PHASE_COLOURS)])
+        rows.append(
+            {
+                "phase": phase,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "from": start.strftime("%H:%M:%S.%f")[:-3],
+                "ms": round((end - start).total_seconds() * 1000.0),
+            }
         )
-    fig.update_xaxes(type="date")
-    fig.update_yaxes(autorange="reversed", title=None, categoryorder="array", categoryarray=list(colours))
-    fig.update_layout(title=say("chart.status_timeline"), showlegend=False, height=260, barmode="overlay")
-    return fig
+    return {
+        "title": say("chart.status_timeline"),
+        "height": {"step": 28},
+        "data": {"values": rows},
+        "mark": {"type": "bar"},
+        "encoding": {
+            "y": {"field": "phase", "type": "nominal", "sort": list(colours), "title": None},
+            "x": {"field": "start", "type": "temporal", "scale": {"type": "utc"}, "title": None},
+            "x2": {"field": "end"},
+            "color": {
+                "field": "phase",
+                "type": "nominal",
+                "scale": {"domain": list(colours), "range": list(colours.values())},
+                "legend": None,
+            },
+            "tooltip": [
+                {"field": "phase", "type": "nominal", "title": say("chart.phase")},
+                {"field": "from", "type": "nominal", "title": "UTC"},
+                {"field": "ms", "type": "quantitative", "title": "ms"},
+            ],
+        },
+    }
 
 
 def roc_curves(curves: Mapping[str, Mapping[str, Sequence[float]]], say: Say) -> go.Figure:
@@ -253,66 +268,73 @@ def price_vs_memory(
 STARTUP_PHASES = ("Starting", "Downloading", "Training", "Uploading")
 
 
-def startup_phases(rows: pd.DataFrame, say: Say, median_total: float | None = None) -> go.Figure:
+def startup_phases(rows: pd.DataFrame, say: Say, median_total: float | None = None) -> dict[str, Any]:
     """Seconds per phase (Starting, Downloading, Training, Uploading) as stacked bars per job, so a
     slow launch stands out across the history; the median job's total as a dashed line.
-    ``rows``: job, phase, seconds. Built with graph objects (one trace per phase), not
-    plotly.express: the same picture at a fraction of the page's time."""
-    fig = go.Figure()
+    ``rows``: job, phase, seconds. A Vega-Lite spec (see ``status_timeline``: no plotly.js on the
+    page's first view)."""
     present = list(rows["phase"].unique()) if not rows.empty else []
     ordered = [p for p in STARTUP_PHASES if p in present] + [p for p in present if p not in STARTUP_PHASES]
     jobs = list(dict.fromkeys(rows["job"])) if not rows.empty else []
     job_label, phase_label, seconds_label = say("chart.job"), say("chart.phase"), say("chart.seconds")
-    for number, phase in enumerate(ordered):
-        part = rows[rows["phase"] == phase]
-        fig.add_trace(
-            go.Bar(
-                x=part["job"].tolist(),
-                y=part["seconds"].tolist(),
-                name=phase,
-                marker={"color": _PHASE_COLOURS[number % len(_PHASE_COLOURS)]},
-                hovertemplate=f"{job_label}=%{{x}}<br>{phase_label}={phase}"
-                f"<br>{seconds_label}=%{{y}}<extra></extra>",
-            )
-        )
-    fig.update_layout(
-        title=say("chart.startup_phases"),
-        barmode="stack",
-        height=340,
-        legend_title_text=phase_label,
-        xaxis={"title": job_label, "categoryorder": "array", "categoryarray": jobs},
-        yaxis={"title": seconds_label},
-    )
+    values = [
+        {"job": job, "phase": phase, "seconds": float(seconds), "order": ordered.index(phase)}
+        for job, phase, seconds in rows[["job", "phase", "seconds"]].itertuples(index=False)
+    ]
+    bars: dict[str, Any] = {
+        "mark": {"type": "bar"},
+        "encoding": {
+            "x": {
+                "field": "job",
+                "type": "nominal",
+                "sort": jobs,
+                "title": job_label,
+                "axis": {"labels": len(jobs) <= 40},
+            },
+            "y": {"field": "seconds", "type": "quantitative", "stack": "zero", "title": seconds_label},
+            "color": {
+                "field": "phase",
+                "type": "nominal",
+                "title": phase_label,
+                "scale": {
+                    "domain": ordered,
+                    "range": [_PHASE_COLOURS[n % len(_PHASE_COLOURS)] for n in range(len(ordered))],
+                },
+            },
+            "order": {"field": "order", "type": "quantitative"},
+            "tooltip": [
+                {"field": "job", "type": "nominal", "title": job_label},
+                {"field": "phase", "type": "nominal", "title": phase_label},
+                {"field": "seconds", "type": "quantitative", "title": seconds_label, "format": ".1f"},
+            ],
+        },
+    }
+    layers: list[dict[str, Any]] = [bars]
     if median_total:
-        # A shape and an annotation in paper x: what add_hline draws, without its per-subplot walk.
-        fig.update_layout(
-            shapes=[
-                {
-                    "type": "line",
-                    "xref": "paper",
-                    "x0": 0,
-                    "x1": 1,
-                    "yref": "y",
-                    "y0": median_total,
-                    "y1": median_total,
-                    "line": {"dash": "dash", "color": "grey"},
-                }
-            ],
-            annotations=[
-                {
-                    "text": say("chart.median_total", seconds=median_total),
-                    "xref": "paper",
-                    "x": 0,
-                    "xanchor": "left",
-                    "yref": "y",
-                    "y": median_total,
-                    "yanchor": "bottom",
-                    "showarrow": False,
-                }
-            ],
+        median = {"data": {"values": [{"median": median_total}]}}
+        layers.append(
+            {
+                **median,
+                "mark": {"type": "rule", "strokeDash": [6, 4], "color": "grey"},
+                "encoding": {"y": {"field": "median", "type": "quantitative"}},
+            }
         )
-    fig.update_xaxes(showticklabels=len(jobs) <= 40 if jobs else True)
-    return fig
+        layers.append(
+            {
+                **median,
+                "mark": {"type": "text", "align": "left", "baseline": "bottom", "x": 4, "dy": -2},
+                "encoding": {
+                    "y": {"field": "median", "type": "quantitative"},
+                    "text": {"value": say("chart.median_total", seconds=median_total)},
+                },
+            }
+        )
+    return {
+        "title": say("chart.startup_phases"),
+        "height": 300,
+        "data": {"values": values},
+        "layer": layers,
+    }
 
 
 def resource_series(

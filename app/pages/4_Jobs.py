@@ -177,7 +177,7 @@ if spans:
     if not bars.empty and bars["seconds"].sum() > 0:
         medians = job_detail.phase_medians(spans)
         median_total = sum(value for value in medians.values() if value is not None)
-        st.plotly_chart(charts.startup_phases(bars, plain, median_total), key="phases_chart")
+        st.vega_lite_chart(spec=charts.startup_phases(bars, plain, median_total), key="phases_chart")
 
 names = [job.job_name for job in jobs]
 by_name = {job.job_name: job for job in jobs}
@@ -186,9 +186,10 @@ chosen = st.selectbox(
     t("jobs.job"), names, index=names.index(default) if default in names else 0, key="job_detail_choice"
 )
 job = by_name[chosen]
-detail, compare = st.tabs([plain("jobs.tab_detail"), plain("jobs.tab_compare")])
 
-with detail:
+
+def show_detail(job: Job) -> None:
+    """One job: its status and timeline, facts, hyperparameters, CPU and memory, log tail and metrics."""
     st.subheader(
         t(
             "jobs.detail_heading",
@@ -216,7 +217,7 @@ with detail:
     if job.is_active:
         st.page_link("pages/3_Train.py", label=t("jobs.watch_live", name=job.job_name))
     if job.transitions:
-        st.plotly_chart(charts.status_timeline(phases(job), plain), key="timeline_chart")
+        st.vega_lite_chart(spec=charts.status_timeline(phases(job), plain), key="timeline_chart")
     left, right = st.columns(2)
     with left:
         st.markdown(t("jobs.transitions_heading"))
@@ -297,7 +298,9 @@ with detail:
         )
         job_views.render_submission_download(settings, job.id)
 
-with compare:
+
+def show_comparison() -> None:
+    """Any number of completed jobs side by side: only what differs, and the parallel-coordinates chart."""
     # The newest completed jobs, whatever the history filters, so the picked ones stay put.
     recent_completed = action(
         t("common.reading_store"), store.page, statuses=["Completed"], limit=COMPARE_CHOICES
@@ -325,6 +328,19 @@ with compare:
             )
     else:
         st.caption(t("jobs.compare_hint"))
+
+
+# Lazy tabs: only the open tab's content runs and reaches the browser (plain st.tabs draws both: the
+# comparison's 200-job read, its tables and its WebGL chart were paid on every view of a job).
+detail, compare = st.tabs(
+    [plain("jobs.tab_detail"), plain("jobs.tab_compare")], key="jobs_tab", on_change="rerun"
+)
+with detail:
+    if detail.open:
+        show_detail(job)
+with compare:
+    if compare.open:
+        show_comparison()
 
 
 # While a job on this page runs, poll: when it ends, a toast says so and the page redraws.

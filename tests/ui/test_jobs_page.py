@@ -95,11 +95,42 @@ def test_jobs_page_renders_a_stored_jobs_metrics_from_its_model_tarball(
     cards = {m.label: m.value for m in at.metric}
     assert cards["Accuracy"] == f"{metrics['validation']['accuracy']:.3f}"
     assert cards["ROC AUC"] == f"{metrics['validation']['roc_auc']:.3f}"
-    # Startup phases across the history, status timeline, ROC curve, confusion matrix, feature
-    # importance, CV spread.
-    assert len(at.get("plotly_chart")) == 6
+    # Startup phases across the history and the status timeline (Vega-Lite); ROC curve, confusion
+    # matrix, feature importance and CV spread (plotly).
+    titles = [json.loads(c.proto.spec)["title"] for c in at.get("vega_lite_chart")]
+    assert titles == [
+        "Where each job's time went (starting, downloading, training, uploading)",
+        "Status timeline",
+    ]
+    assert len(at.get("plotly_chart")) == 4
     downloads = at.get("download_button")
     assert len(downloads) == 2
+
+
+def open_compare(at: AppTest) -> None:
+    """Click the Compare tab (its label in the page's language): the page reruns with it open."""
+    at.session_state["jobs_tab"] = next(tab.label for tab in at.tabs if tab.label in ("Compare", "비교"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_the_comparison_runs_only_when_its_tab_is_open(
+    page: Callable[..., AppTest], app_settings: Settings
+) -> None:
+    """The tabs are lazy: the detail's view reads and draws nothing of the comparison (its 200-job
+    read, tables and WebGL chart), and opening Compare leaves the detail's charts out."""
+    store = JobStore(app_settings.job_store_path)
+    for name, leaves in (("titanic-ui-l1", "7"), ("titanic-ui-l2", "15")):
+        job_with(store, name, hyperparameters={"num_leaves": leaves}, validation_accuracy=0.8)
+    at = page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [m for m in at.multiselect if m.key == "compare_jobs"]
+    assert not at.get("plotly_chart")  # no parallel coordinates: no plotly.js on the first view
+    assert "Transitions" in " ".join(m.value for m in at.markdown)
+    open_compare(at)
+    assert set(at.multiselect(key="compare_jobs").value) == {"titanic-ui-l1", "titanic-ui-l2"}
+    assert any(c.key and "compare_parallel" in c.proto.id for c in at.get("plotly_chart"))
+    assert "Transitions" not in " ".join(m.value for m in at.markdown)
 
 
 def test_filters_and_comparison(
@@ -118,6 +149,7 @@ def test_filters_and_comparison(
     at.multiselect(key="filter_status").select("Completed").run()
     assert set(history(at)["name"]) == {"titanic-ui-a", "titanic-ui-b"}
 
+    open_compare(at)
     assert set(at.multiselect(key="compare_jobs").value) == {"titanic-ui-a", "titanic-ui-b"}
     side_by_side = next(
         d.value for d in at.dataframe if set(d.value.columns) == {"titanic-ui-a", "titanic-ui-b"}
@@ -206,6 +238,7 @@ def test_compare_any_number_shows_only_what_differs(
     for name, leaves in (("titanic-ui-c1", "7"), ("titanic-ui-c2", "15"), ("titanic-ui-c3", "31")):
         job_with(store, name, hyperparameters={"num_leaves": leaves}, validation_accuracy=0.8)
     at = page(PAGE).run()
+    open_compare(at)
     at.multiselect(key="compare_jobs").select("titanic-ui-c1").run()
     assert len(at.multiselect(key="compare_jobs").value) == 3
     diff = next(d.value for d in at.dataframe if "field" in d.value.columns)

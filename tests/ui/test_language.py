@@ -52,6 +52,11 @@ def test_every_page_renders_in_both_languages(
     other = "en" if lang == "ko" else "ko"
     assert at.title[0].value != messages.text(TITLES[path], other)
     assert at.sidebar.radio(key="language_switch").value == lang
+    if path == "pages/4_Jobs.py":  # its Compare tab runs only when opened: open it too
+        at.session_state["jobs_tab"] = messages.text("jobs.tab_compare", lang)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.multiselect(key="compare_jobs").label == messages.text("jobs.compare_pick", lang)
 
 
 def test_the_sidebar_switch_changes_the_language_and_the_link(
