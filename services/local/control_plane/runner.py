@@ -402,9 +402,9 @@ class Runner:
                     return
             outcome = self._follow(name, container)
             if outcome == "interrupted" and self.store.get(name).secondary_status == "Interrupted":
-                self._restart_after_interruption(name, container)
-                container = None
-                continue
+                if self._restart_after_interruption(name, container):
+                    container = None
+                    continue
             self._finish(name, container)
             return
 
@@ -432,14 +432,18 @@ class Runner:
         self._lay_out(job, paths)
         self._update(name, lambda j: setattr(j, "tree", str(paths.base)))
 
-        def downloading(j: TrainingJob) -> None:
+        def downloading(j: TrainingJob) -> bool:
+            if j.secondary_status == "Stopping":  # StopTrainingJob came while Starting
+                return False
             j.move("Downloading")
             j.attempt += 1
             if j.training_start is None:
                 j.training_start = time.time()
             j.attempt_started = time.time()
+            return True
 
-        self._update(name, downloading)
+        if not self._update(name, downloading):
+            return None
         # The image is resolved and the container created while the channels download: both
         # wait on I/O, and a created container starts in a fraction of what create+start take.
         created: dict[str, Any] = {}
@@ -809,7 +813,8 @@ class Runner:
     def _attempt_seconds(self, job: TrainingJob) -> float:
         return time.time() - (job.attempt_started or job.created)
 
-    def _restart_after_interruption(self, name: str, container: Any) -> None:
+    def _restart_after_interruption(self, name: str, container: Any) -> bool:
+        """Checkpoints saved, the old instance gone, Starting again; False when a stop came first."""
         job = self.store.get(name)
         paths = self._tree(name)
         self._sync_checkpoints(job, paths)
@@ -817,14 +822,17 @@ class Runner:
             container.remove(force=True)
         seconds = self._attempt_seconds(job)
 
-        def restarting(j: TrainingJob) -> None:
+        def restarting(j: TrainingJob) -> bool:
             j.instance_seconds += seconds
             j.attempt_started = None
             j.container_id = None
+            if j.secondary_status == "Stopping":  # StopTrainingJob came while interrupted
+                return False
             j.move("Restarting")
             j.move("Starting")
+            return True
 
-        self._update(name, restarting)
+        return bool(self._update(name, restarting))
 
     def _finish(self, name: str, container: Any) -> None:
         job = self.store.get(name)
