@@ -692,11 +692,13 @@ def _run_stages(
         _add_cost_to_run(run.run_manifest, final)
         return JobOutcome(final, run.local_path, run.metrics, seconds)
     except _StopRequested as stop:
+        _signalled.clear()  # handled: the follow loop must not raise it again
         if stage == "fit":  # SIGTERM to the worker while its job runs: stop the job itself too
             _stop_and_wait(settings, store, job, "stop requested")
         store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
         raise JobStoppedError(stage, "stopped by the user", by_signal=stop.by_signal) from None
     except KeyboardInterrupt:  # Ctrl-C on `titanic-sm run`: the job must not run on, billing
+        _signalled.clear()
         if stage == "fit":
             _stop_and_wait(settings, store, job, "interrupted (Ctrl-C)")
         store.set_status(job.id, "Stopped", secondary_status="Stopped", message="interrupted")
@@ -909,6 +911,7 @@ def _follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str],
             echo(event.message)
 
     while True:
+        _raise_if_signalled()
         _keep_stack_up(settings)
         echo_new_lines()
         described = _describe_patiently(settings, job.job_name)
@@ -924,6 +927,7 @@ def _follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str],
         quiet = time.monotonic() - changed_at >= POLL_BACKOFF_AFTER_SECONDS
         interval = min(interval * 1.5, POLL_SECONDS[1]) if quiet else POLL_SECONDS[0]
     echo_new_lines()  # the last lines land before the job is reported ended
+    _raise_if_signalled()
     return _outcome(store, job, described)
 
 
@@ -1041,7 +1045,28 @@ def _actual_cost(settings: Settings, job: Job, fit_seconds: float) -> dict[str, 
     return {"actual_cost": actual.usd, "spot_savings": actual.spot_savings}
 
 
+# Python drops an exception raised while a finalizer (`__del__`) runs ("Exception ignored in"),
+# so a Ctrl-C or SIGTERM delivered there would be lost and the job run on. The handlers note
+# each signal; the follow loop raises it again until run_job has handled it.
+_signalled: list[int] = []
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    _signalled.append(signum)
+    raise _StopRequested(by_signal=True)
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    _signalled.append(signum)
+    raise KeyboardInterrupt
+
+
+def _raise_if_signalled() -> None:
+    """Raise again a signal whose exception was swallowed before run_job saw it."""
+    if not _signalled:
+        return
+    if _signalled[-1] == signal.SIGINT:
+        raise KeyboardInterrupt
     raise _StopRequested(by_signal=True)
 
 
@@ -1060,10 +1085,13 @@ def _sigterm_stops_job() -> Iterator[None]:
         yield
         return
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = signal.signal(signal.SIGINT, _on_sigint)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+        _signalled.clear()
 
 
 def run_worker(settings: Settings, job_id: str) -> int:
