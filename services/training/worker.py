@@ -1080,7 +1080,8 @@ def stop_on_sigterm() -> None:
 def _sigterm_stops_job() -> Iterator[None]:
     """While a job runs in this process's main thread (the worker, a foreground `titanic-sm run`),
     SIGTERM (a closed terminal, a plain `kill`, `jobs stop`) stops the job instead of leaving it
-    to run on unfollowed. Off the main thread signals cannot be handled, so nothing changes."""
+    to run on unfollowed, and Ctrl-C is noted so it is never lost. Off the main thread signals
+    cannot be handled, so nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -19,7 +19,7 @@ from services.local.control_plane.runner import Runner, RunnerConfig
 class NoDocker:
     """Any container call fails the test: a job stopped while Starting must not create one."""
 
-    class containers:  # noqa: N801 - the docker SDK's attribute name
+    class containers:  # the docker SDK's attribute name
         @staticmethod
         def list(**_: Any) -> list[Any]:
             return []

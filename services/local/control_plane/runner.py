@@ -401,10 +401,13 @@ class Runner:
                     self._finish_stopped(name, self._tree(name), started=None)
                     return
             outcome = self._follow(name, container)
-            if outcome == "interrupted" and self.store.get(name).secondary_status == "Interrupted":
-                if self._restart_after_interruption(name, container):
-                    container = None
-                    continue
+            if (
+                outcome == "interrupted"
+                and self.store.get(name).secondary_status == "Interrupted"
+                and self._restart_after_interruption(name, container)
+            ):
+                container = None
+                continue
             self._finish(name, container)
             return
 
