@@ -521,11 +521,20 @@ def _quiet_sdk_logging() -> None:
 
 
 @app.command("worker", hidden=True)
-def worker_command(ctx: typer.Context, job_id: str) -> None:
-    """Run one recorded job (started detached by the dashboard's Launch)."""
+def worker_command(
+    ctx: typer.Context,
+    job_id: Annotated[str | None, typer.Argument()] = None,
+    standby: Annotated[
+        bool, typer.Option("--standby", help="Wait warm (SDK imported) for the next launch's job.")
+    ] = False,
+) -> None:
+    """Run one recorded job (started detached by the dashboard's Launch), or wait warm for one."""
     from services.training import worker
 
-    code = worker.run_worker(settings_of(ctx), job_id)
+    if standby == (job_id is not None):
+        raise typer.BadParameter("give a JOB_ID or --standby, not both or neither")
+    settings = settings_of(ctx)
+    code = worker.serve_standby(settings) if job_id is None else worker.run_worker(settings, job_id)
     raise typer.Exit(code)
 
 

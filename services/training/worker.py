@@ -399,16 +399,8 @@ def adopt(settings: Settings, job_id: str) -> None:
     _spawn_worker(settings, job)
 
 
-def _spawn_worker(settings: Settings, job: Job) -> None:
-    log_path = worker_log_path(settings, job.id)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        **settings_env(settings),
-        "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    command = [
+def _worker_command(settings: Settings, *arguments: str) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "services",
@@ -419,23 +411,74 @@ def _spawn_worker(settings: Settings, job: Job) -> None:
         "--state-dir",
         str(settings.state_dir.resolve()),
         "worker",
-        job.id,
+        *arguments,
     ]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # survives the caller (a Streamlit rerun, a closed terminal)
-            cwd=PROJECT_ROOT,
-            env=env,
-        )
+
+
+def _spawn_worker(settings: Settings, job: Job) -> None:
+    """Start the job's detached worker: the state dir's standby takes it when one is warm (the
+    SDK already imported), else a new process. Then a standby is made ready for the next launch."""
+    from services.training import standby
+
+    log_path = worker_log_path(settings, job.id)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        **settings_env(settings),
+        "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    pid = standby.hand_over(settings, job.id, env)
+    if pid is None:
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                _worker_command(settings, job.id),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # survives the caller (a Streamlit rerun, a closed terminal)
+                cwd=PROJECT_ROOT,
+                env=env,
+            )
+        pid = process.pid
+        # Reap the child when it exits, so a long-lived caller never keeps a zombie.
+        threading.Thread(target=process.wait, name=f"reap-{job.id}", daemon=True).start()
     JobStore(settings.job_store_path).update(
-        job.id, worker_pid=process.pid, heartbeat_at=time.time(), log_file=str(log_path)
+        job.id, worker_pid=pid, heartbeat_at=time.time(), log_file=str(log_path)
     )
-    # Reap the child when it exits, so a long-lived caller never keeps a zombie.
-    threading.Thread(target=process.wait, name=f"reap-{job.id}", daemon=True).start()
+    standby.start(settings, _worker_command(settings, "--standby"), env, standby_log_path(settings))
+
+
+def standby_log_path(settings: Settings) -> Path:
+    """Where standbys write until one takes a job (then it writes to that job's worker log)."""
+    return settings.state_dir / "standby.log"
+
+
+def serve_standby(settings: Settings) -> int:
+    """The body of ``titanic-sm worker --standby``: wait warm for the next job, then be its worker."""
+    from services.training import standby
+
+    def stack_is_up() -> bool:
+        if not settings.is_local:
+            return True
+        from services.local import stack as local_stack
+
+        try:
+            local_stack.running_endpoints(settings)
+        except local_stack.LocalStackError:
+            return False
+        return True
+
+    def warm_up() -> None:
+        from services import aws
+        from services.training import estimator
+
+        estimator.load_sdk()
+        aws.load_service_models()
+
+    return standby.serve(
+        settings, warm_up, run_worker, lambda job_id: worker_log_path(settings, job_id), stack_is_up
+    )
 
 
 def restart(settings: Settings, job_id: str) -> str:
@@ -587,9 +630,10 @@ def preload_sdk() -> None:
     from services import aws  # noqa: F401 (imported for its side effect of loading boto3)
 
     def load() -> None:
-        os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+        from services.training import estimator
+
         with contextlib.suppress(Exception):
-            import sagemaker.estimator  # noqa: F401 (loaded for the later import)
+            estimator.load_sdk()
 
     _sdk_preload = threading.Thread(target=load, name="sagemaker-preload", daemon=True)
     _sdk_preload.start()

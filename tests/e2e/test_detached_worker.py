@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,46 @@ def test_max_run_stops_the_job_as_sagemaker_does(
     assert _containers_of(job.job_name) == []
     lines = [e.message for e in logs.read_events(e2e_settings, job.job_name).events]
     assert any("trainer:" in line for line in lines), lines
+
+
+def _standbys_of(settings: Settings) -> list[int]:
+    """The live warm workers (``worker --standby``) of the settings' state dir."""
+    state_dir = str(settings.state_dir.resolve()).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"--standby" in cmdline and state_dir in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_launch_readies_a_warm_worker_and_the_next_launch_runs_on_it(
+    e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
+) -> None:
+    store = JobStore(e2e_settings.job_store_path)
+    request = worker.LaunchRequest(channels=channels, hyperparameters={"cv_folds": "0"})
+    first = _wait(store, worker.launch(e2e_settings, request), lambda j: not j.is_active)
+    assert first.status == "Completed"
+    deadline = time.monotonic() + 60
+    while not (ready := _standbys_of(e2e_settings)) or "standby: ready" not in _standby_log(e2e_settings):
+        assert time.monotonic() < deadline, _standby_log(e2e_settings)[-2000:]
+        time.sleep(0.2)
+    [standby_pid] = ready  # one per state dir
+    second_id = worker.launch(e2e_settings, request)
+    assert store.get(second_id).worker_pid == standby_pid  # it took the job: nothing was spawned
+    # It is that job's worker now, as ps shows it.
+    cmdline = Path(f"/proc/{standby_pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
+    assert cmdline[-2:] == [b"worker", second_id.encode()]
+    second = _wait(store, second_id, lambda j: not j.is_active)
+    assert second.status == "Completed", worker.worker_log_path(e2e_settings, second_id).read_text()[-3000:]
+    assert second.validation_auc is not None
+    assert f"job {second.job_name} Completed" in worker.worker_log_path(e2e_settings, second_id).read_text()
+
+
+def _standby_log(settings: Settings) -> str:
+    path = worker.standby_log_path(settings)
+    return path.read_text() if path.exists() else ""

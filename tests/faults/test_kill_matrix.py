@@ -101,7 +101,8 @@ def _end_workers(settings: Settings) -> None:
 
 def _is_worker_of(pid: int, job_id: str) -> bool:
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        # A warm standby that took the job has retitled itself as the job's worker: one string.
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
     except OSError:
         return False
     return b"services" in cmdline and b"worker" in cmdline and job_id.encode() in cmdline
