@@ -44,9 +44,10 @@ from services.jobs.store import Job, JobStore, running_job, watched_job
 from services.messages import catalogue
 from services.training import logs, worker
 
-# While a job runs: each poll reads the store and the new CloudWatch lines (two cheap calls), and
-# a log line waits on average half of this before it shows.
-POLL_SECONDS = 1.0
+# While a job runs: each poll reads the store and the new CloudWatch lines (two cheap calls; one
+# watching tab makes about two GetLogEvents a second), and a log line waits on average half of
+# this before it shows (the first one is what a user waits for after Launch).
+POLL_SECONDS = 0.5
 LOG_LINES_KEPT = 2000
 REQUEST_KEY = "launch_request_key"
 IMAGE_KEY = "last_image"
