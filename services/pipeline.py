@@ -13,14 +13,13 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from container.contract import TRAIN_CHANNEL
 from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Settings
 from services.training.worker import (
-    PENDING_IMAGE_URI,
+    JobRequest,
     LaunchRequest,
     Progress,
     StageError,
@@ -28,6 +27,7 @@ from services.training.worker import (
     preload_sdk,
     record_job,
     run_job,
+    validate,
 )
 
 __all__ = ["STAGES", "PipelineResult", "StageError", "run_pipeline", "summary_lines"]
@@ -80,13 +80,18 @@ def run_pipeline(
     use_spot = settings.use_spot if use_spot is None else use_spot
     max_run_seconds = max_run_seconds if max_run_seconds is not None else settings.max_run_seconds
     max_wait_seconds = max_wait_seconds if max_wait_seconds is not None else settings.max_wait_seconds
-    _check_request(settings, instance_type, hyperparameters, use_spot, max_run_seconds, max_wait_seconds)
+    asked = LaunchRequest(
+        instance_type=instance_type,
+        hyperparameters=hyperparameters,
+        use_spot=use_spot,
+        max_run_seconds=max_run_seconds,
+        max_wait_seconds=max_wait_seconds,
+    )
+    request = _check_request(settings, asked)  # the data and the image come later, each checked then
     _check_input_size(source, channels_dir)
-    evidence, instance_reason = _check_instance(settings, instance_type, use_spot, override_reason)
+    evidence, instance_reason = _check_instance(settings, request.instance_type, use_spot, override_reason)
+    request = replace(request, instance_reason=instance_reason)
     preload_sdk()  # the SDK loads while the stages below wait on the stack, S3 and the registry
-    from services.training import estimator as training
-
-    job_name = training.job_name_for(settings.job_name_base)
     stage = "stack"
     try:
         if settings.is_local:
@@ -103,8 +108,8 @@ def run_pipeline(
             settings,
             progress,
             seconds,
-            job_name=job_name,
-            instance_type=instance_type or settings.instance_type,
+            job_name=request.job_name,
+            instance_type=request.instance_type,
             use_spot=use_spot,
             max_run_seconds=max_run_seconds,
             max_wait_seconds=max_wait_seconds,
@@ -139,19 +144,8 @@ def run_pipeline(
         done(ref.uri_with_digest)
 
         stage = "fit"
-        request = LaunchRequest(
-            channels=uploaded.channels(),
-            dataset_version=uploaded.version,
-            instance_type=instance_type,
-            hyperparameters=hyperparameters,
-            use_spot=use_spot,
-            max_run_seconds=max_run_seconds,
-            max_wait_seconds=max_wait_seconds,
-            image_uri=ref.uri_with_digest,
-            instance_reason=instance_reason,
-            job_name=job_name,
-        )
-        job, _ = record_job(settings, request, checked=checked)
+        request = request.with_data(uploaded.channels(), uploaded.version).with_image(ref.uri_with_digest)
+        job, _ = record_job(settings, request, checked=checked)  # validated above: not again
     except StageError:
         raise
     except Exception as exc:
@@ -181,37 +175,14 @@ def run_pipeline(
     return PipelineResult(final.id, final.job_name, final.status, summary, seconds)
 
 
-def _check_request(
-    settings: Settings,
-    instance_type: str | None,
-    hyperparameters: Mapping[str, Any],
-    use_spot: bool,
-    max_run_seconds: int,
-    max_wait_seconds: int | None,
-) -> None:
-    """Refuse a request SageMaker would reject before spending minutes on data, build and push."""
+def _check_request(settings: Settings, request: LaunchRequest) -> JobRequest:
+    """Refuse a request SageMaker would reject, or one over the budget, before spending minutes on
+    data, build and push; the validated request is the one recorded at fit."""
     from services.instance import cost
     from services.training import estimator as training
 
-    probe = training.FitRequest(
-        job_name="request-check",
-        image_uri=PENDING_IMAGE_URI,  # the real one is checked again at fit
-        channels={TRAIN_CHANNEL: settings.s3_uri("datasets") + "/"},
-        hyperparameters=hyperparameters,
-        instance_type=instance_type or settings.instance_type,
-        use_spot=use_spot,
-        max_run_seconds=max_run_seconds,
-        max_wait_seconds=max_wait_seconds,
-    )
     try:
-        training.validate_request(settings, probe)
-        cost.check_budget(
-            settings,
-            probe.instance_type,
-            spot=use_spot,
-            max_run_seconds=max_run_seconds,
-            max_wait_seconds=max_wait_seconds,
-        )
+        return validate(settings, request)
     except (training.TrainingError, cost.CostError) as exc:
         raise StageError.wrapping("request", exc) from None
 

@@ -32,6 +32,9 @@ __all__ = [
     "FitRequest",
     "TrainingError",
     "build_estimator",
+    "check_channels",
+    "check_image",
+    "check_job",
     "checkpoint_uri",
     "job_name_for",
     "output_path",
@@ -96,60 +99,92 @@ def checkpoint_uri(settings: Settings, job_name: str) -> str:
 
 def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
     """Check what SageMaker would reject, before anything is created (moto checks nothing);
-    return the hyperparameters as the strings the Estimator sends."""
-    if not JOB_NAME_PATTERN.match(request.job_name):
-        raise TrainingError(
-            f"invalid job name {request.job_name!r}: 1-63 letters, digits and hyphens",
-            code="training.bad_job_name",
-            values={"name": request.job_name},
-        )
-    if TRAIN_CHANNEL not in request.channels:
+    return the hyperparameters as the strings the Estimator sends. The fit-time request: its image
+    must be pinned by digest. A launch checks the same rules before its image exists
+    (``launch.validate``), each where its value becomes known."""
+    check_channels(request.channels)
+    check_image(request.image_uri)
+    return check_job(
+        job_name=request.job_name,
+        hyperparameters=request.hyperparameters,
+        instance_type=request.instance_type,
+        use_spot=request.use_spot,
+        max_run_seconds=request.max_run_seconds,
+        max_wait_seconds=request.max_wait_seconds,
+    )
+
+
+def check_channels(channels: Mapping[str, str]) -> None:
+    """A train channel, and every channel an S3 URI."""
+    if TRAIN_CHANNEL not in channels:
         raise TrainingError("the train channel is missing", code="training.no_train_channel")
-    for channel, uri in request.channels.items():
+    for channel, uri in channels.items():
         if not uri.startswith("s3://"):
             raise TrainingError(
                 f"{channel} channel must be an S3 URI, not {uri!r}",
                 code="training.channel_not_s3",
                 values={"channel": channel, "uri": uri},
             )
-    if "@sha256:" not in request.image_uri:
+
+
+def check_image(image_uri: str) -> None:
+    """The image a job trains is pinned by digest, so the job runs exactly what was built."""
+    if "@sha256:" not in image_uri:
         raise TrainingError(
-            f"the image must be pinned by digest (uri@sha256:...), not {request.image_uri!r}",
+            f"the image must be pinned by digest (uri@sha256:...), not {image_uri!r}",
             code="training.image_not_pinned",
-            values={"image": request.image_uri},
+            values={"image": image_uri},
         )
-    if not 1 <= request.max_run_seconds <= MAX_RUN_LIMIT_SECONDS:
+
+
+def check_job(
+    *,
+    job_name: str,
+    hyperparameters: Mapping[str, Any],
+    instance_type: str,
+    use_spot: bool,
+    max_run_seconds: int,
+    max_wait_seconds: int | None,
+) -> dict[str, str]:
+    """The rules for everything but the channels and the image: the name, the limits, spot's
+    max_wait, the instance type and the hyperparameters (returned as the strings SageMaker gets)."""
+    if not JOB_NAME_PATTERN.match(job_name):
         raise TrainingError(
-            f"max_run must be between 1 and {MAX_RUN_LIMIT_SECONDS} s, not {request.max_run_seconds}",
-            code="training.max_run_range",
-            values={"limit": MAX_RUN_LIMIT_SECONDS, "value": request.max_run_seconds},
+            f"invalid job name {job_name!r}: 1-63 letters, digits and hyphens",
+            code="training.bad_job_name",
+            values={"name": job_name},
         )
-    if request.use_spot:
-        if request.max_wait_seconds is None:
+    if not 1 <= max_run_seconds <= MAX_RUN_LIMIT_SECONDS:
+        raise TrainingError(
+            f"max_run must be between 1 and {MAX_RUN_LIMIT_SECONDS} s, not {max_run_seconds}",
+            code="training.max_run_range",
+            values={"limit": MAX_RUN_LIMIT_SECONDS, "value": max_run_seconds},
+        )
+    if use_spot:
+        if max_wait_seconds is None:
             raise TrainingError(
                 "spot training needs max_wait (seconds), at least max_run",
                 code="training.spot_needs_max_wait",
             )
-        if request.max_wait_seconds < request.max_run_seconds:
+        if max_wait_seconds < max_run_seconds:
             raise TrainingError(
-                f"max_wait ({request.max_wait_seconds} s) must be at least "
-                f"max_run ({request.max_run_seconds} s)",
+                f"max_wait ({max_wait_seconds} s) must be at least max_run ({max_run_seconds} s)",
                 code="training.max_wait_below_max_run",
-                values={"max_wait": request.max_wait_seconds, "max_run": request.max_run_seconds},
+                values={"max_wait": max_wait_seconds, "max_run": max_run_seconds},
             )
-    elif request.max_wait_seconds is not None:
+    elif max_wait_seconds is not None:
         raise TrainingError(
             "max_wait applies only to spot training; turn spot on or leave max_wait empty",
             code="training.max_wait_without_spot",
         )
-    if request.instance_type not in instances.training_instance_types():
+    if instance_type not in instances.training_instance_types():
         raise TrainingError(
-            f"{request.instance_type!r} is not a SageMaker training instance type",
+            f"{instance_type!r} is not a SageMaker training instance type",
             code="training.unknown_instance_type",
-            values={"instance_type": request.instance_type},
+            values={"instance_type": instance_type},
         )
     try:
-        return to_sagemaker(request.hyperparameters)
+        return to_sagemaker(hyperparameters)
     except HyperparameterError as exc:
         raise TrainingError(str(exc), code=exc.code, values=exc.values) from exc
 

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "JobAlreadyFollowedError",
     "JobFailedError",
     "JobOutcome",
+    "JobRequest",
     "JobStoppedError",
     "LaunchRequest",
     "MaxRuntimeExceededError",
@@ -58,6 +59,7 @@ __all__ = [
     "settings_env",
     "stop",
     "stop_on_sigterm",
+    "validate",
     "worker_log_path",
 ]
 
@@ -159,9 +161,9 @@ class _StopRequested(BaseException):
 
 @dataclass(frozen=True)
 class LaunchRequest:
-    """What the user asked for; stored with the job so the worker (or a restart) can replay it."""
+    """What the user asked for, as asked: ``validate`` turns it into the JobRequest a job runs."""
 
-    channels: Mapping[str, str]
+    channels: Mapping[str, str] | None = None  # None: not uploaded yet (`run`); given at record
     dataset_version: str | None = None
     instance_type: str | None = None  # None: settings.instance_type
     instance_reason: str | None = None  # why the recommendation was overridden, if it was
@@ -173,16 +175,119 @@ class LaunchRequest:
     image_uri: str | None = None  # None: the worker builds and pushes (ensure_image)
     job_name: str | None = None  # None: a fresh unique name
 
-    def to_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["channels"] = dict(self.channels)
-        values["hyperparameters"] = {k: str(v) for k, v in self.hyperparameters.items()}
-        return values
-
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> LaunchRequest:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A launch request validated once (``validate``): its job name and instance type resolved,
+    its hyperparameters the strings SageMaker gets. Stored with the job; the worker reads it back
+    and adds only the image (``fit_request``), which is pinned where it becomes known."""
+
+    job_name: str
+    instance_type: str
+    instance_count: int
+    hyperparameters: Mapping[str, str]
+    use_spot: bool
+    max_run_seconds: int
+    max_wait_seconds: int | None
+    channels: Mapping[str, str] | None = None  # None until the data is uploaded (``with_data``)
+    dataset_version: str | None = None
+    instance_reason: str | None = None
+    request_key: str | None = None
+    image_uri: str | None = None  # pinned by digest, or None: the worker's image stage pins it
+
+    def with_data(self, channels: Mapping[str, str], dataset_version: str | None) -> JobRequest:
+        """The request with the channels ``run`` uploaded after it was validated (checked here)."""
+        from services.training import estimator as training
+
+        training.check_channels(channels)
+        return replace(self, channels=dict(channels), dataset_version=dataset_version)
+
+    def with_image(self, image_uri: str) -> JobRequest:
+        """The request with the image ``run`` built after it was validated (checked here)."""
+        from services.training import estimator as training
+
+        training.check_image(image_uri)
+        return replace(self, image_uri=image_uri)
+
+    def fit_request(self, image_uri: str, tags: Mapping[str, str]) -> Any:
+        """The Estimator's request: this one, with the image its job trains and the job's tags."""
+        from services.training import estimator as training
+
+        return training.FitRequest(
+            job_name=self.job_name,
+            image_uri=image_uri,
+            channels=dict(self.channels or {}),
+            hyperparameters=dict(self.hyperparameters),
+            instance_type=self.instance_type,
+            instance_count=self.instance_count,
+            use_spot=self.use_spot,
+            max_run_seconds=self.max_run_seconds,
+            max_wait_seconds=self.max_wait_seconds,
+            tags=dict(tags),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["channels"] = dict(self.channels) if self.channels is not None else None
+        values["hyperparameters"] = dict(self.hyperparameters)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> JobRequest:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def of(cls, job: Job) -> JobRequest:
+        """The validated request stored with ``job``."""
+        return cls.from_dict(job.request.get("launch", {}))
+
+
+def validate(settings: Settings, request: LaunchRequest) -> JobRequest:
+    """The one check of a launch: every rule SageMaker would refuse it on (the channels and the
+    image only once they are known) and the budget (max_job_cost_usd). Raises TrainingError or
+    cost.BudgetExceededError with one line; returns the request to record."""
+    from services.instance import cost
+    from services.training import estimator as training
+
+    instance_type = request.instance_type or settings.instance_type
+    job_name = request.job_name or training.job_name_for(settings.job_name_base)
+    sent = training.check_job(
+        job_name=job_name,
+        hyperparameters=request.hyperparameters,
+        instance_type=instance_type,
+        use_spot=request.use_spot,
+        max_run_seconds=request.max_run_seconds,
+        max_wait_seconds=request.max_wait_seconds,
+    )
+    checked = JobRequest(
+        job_name=job_name,
+        instance_type=instance_type,
+        instance_count=settings.instance_count,
+        hyperparameters=sent,
+        use_spot=request.use_spot,
+        max_run_seconds=request.max_run_seconds,
+        max_wait_seconds=request.max_wait_seconds,
+        instance_reason=request.instance_reason,
+        request_key=request.request_key,
+    )
+    if request.channels is not None:
+        checked = checked.with_data(request.channels, request.dataset_version)
+    if request.image_uri is not None:
+        checked = checked.with_image(request.image_uri)
+    cost.check_budget(
+        settings,
+        instance_type,
+        spot=request.use_spot,
+        max_run_seconds=request.max_run_seconds,
+        max_wait_seconds=request.max_wait_seconds,
+    )  # over max_job_cost_usd: refused
+    return checked
 
 
 @dataclass(frozen=True)
@@ -221,29 +326,6 @@ def _settings_from_job(job: Job, fallback: Settings) -> Settings:
     return Settings(**{k: v for k, v in stored.items() if k in known})
 
 
-def _fit_request(settings: Settings, job: Job, image_uri: str) -> Any:
-    from services.training import estimator as training
-
-    request = LaunchRequest.from_dict(job.request.get("launch", {}))
-    return training.FitRequest(
-        job_name=job.job_name,
-        image_uri=image_uri,
-        channels=dict(job.channels),
-        hyperparameters=dict(job.hyperparameters),
-        instance_type=job.instance_type or settings.instance_type,
-        instance_count=settings.instance_count,
-        use_spot=job.use_spot,
-        max_run_seconds=request.max_run_seconds,
-        max_wait_seconds=request.max_wait_seconds,
-        tags={"project": "titanic-sm", "titanic-sm-job-id": job.id, "titanic-sm-target": settings.target},
-    )
-
-
-# A request checked before its image is built (the image stage comes later) names this one:
-# pinned like a real URI, so the rest of the request is validated now; the real one at fit.
-PENDING_IMAGE_URI = "pending/image@sha256:" + "0" * 64
-
-
 def _price(settings: Settings, instance_type: str, use_spot: bool) -> tuple[float, str] | None:
     """The hourly price from the instance service: live on aws (the snapshot when the API is
     denied or unreachable), the snapshot on local; spot without a spot product is the on-demand rate."""
@@ -266,65 +348,50 @@ def _estimate(
 
 
 def record_job(
-    settings: Settings, request: LaunchRequest, *, checked: Report | None = None
+    settings: Settings, request: LaunchRequest | JobRequest, *, checked: Report | None = None
 ) -> tuple[Job, bool]:
-    """Validate the request, run the pre-flight checks and record it as a Pending job (or return
-    the one with its key). Every launch passes here (the dashboard's Launch, `run`, `train`).
+    """Record the request as a Pending job (or return the one with its key), after the pre-flight
+    checks. Every launch passes here (the dashboard's Launch, `run`, `train`).
 
-    A failing pre-flight check raises ``preflight.PreflightError`` and records nothing.
-    ``checked`` is the caller's own pre-flight report for this very request (``run`` and
-    ``train`` check before they upload or build anything), so the checks run once per launch.
+    A LaunchRequest is validated here (``validate``); a JobRequest was validated by its caller
+    (``run``, before its upload and build) and is not checked again. A failing pre-flight check
+    raises ``preflight.PreflightError`` and records nothing. ``checked`` is the caller's own
+    pre-flight report for this very request (``run`` and ``train`` check before they upload or
+    build anything), so the checks run once per launch.
     """
     from services.account import preflight
-    from services.instance import cost
     from services.training import estimator as training
 
-    instance_type = request.instance_type or settings.instance_type
-    job_name = request.job_name or training.job_name_for(settings.job_name_base)
-    check = training.FitRequest(
-        job_name=job_name,
-        image_uri=request.image_uri or PENDING_IMAGE_URI,
-        channels=dict(request.channels),
-        hyperparameters=dict(request.hyperparameters),
-        instance_type=instance_type,
-        instance_count=settings.instance_count,
-        use_spot=request.use_spot,
-        max_run_seconds=request.max_run_seconds,
-        max_wait_seconds=request.max_wait_seconds,
-    )
-    sent = training.validate_request(settings, check)  # raises TrainingError with one line
-    cost.check_budget(
-        settings,
-        instance_type,
-        spot=request.use_spot,
-        max_run_seconds=request.max_run_seconds,
-        max_wait_seconds=request.max_wait_seconds,
-    )  # over max_job_cost_usd: refused
+    job_request = request if isinstance(request, JobRequest) else validate(settings, request)
+    if job_request.channels is None:  # `run` adds them after its upload (with_data)
+        raise training.TrainingError("the train channel is missing", code="training.no_train_channel")
     if checked is None:
         preflight.require_ready(
             settings,
-            job_name=job_name,
-            instance_type=instance_type,
-            use_spot=request.use_spot,
-            max_run_seconds=request.max_run_seconds,
-            max_wait_seconds=request.max_wait_seconds,
-            override_reason=request.instance_reason,
+            job_name=job_request.job_name,
+            instance_type=job_request.instance_type,
+            use_spot=job_request.use_spot,
+            max_run_seconds=job_request.max_run_seconds,
+            max_wait_seconds=job_request.max_wait_seconds,
+            override_reason=job_request.instance_reason,
         )
     store = JobStore(settings.job_store_path)
-    estimate = _estimate(settings, instance_type, request.use_spot, request.dataset_version)
+    estimate = _estimate(
+        settings, job_request.instance_type, job_request.use_spot, job_request.dataset_version
+    )
     return store.create(
         target=settings.target,
-        job_name=job_name,
-        request_key=request.request_key,
-        instance_type=instance_type,
-        instance_reason=request.instance_reason,
-        use_spot=request.use_spot,
-        image_uri=request.image_uri,
-        dataset_version=request.dataset_version,
-        channels=dict(request.channels),
-        hyperparameters=sent,
+        job_name=job_request.job_name,
+        request_key=job_request.request_key,
+        instance_type=job_request.instance_type,
+        instance_reason=job_request.instance_reason,
+        use_spot=job_request.use_spot,
+        image_uri=job_request.image_uri,
+        dataset_version=job_request.dataset_version,
+        channels=dict(job_request.channels),
+        hyperparameters=dict(job_request.hyperparameters),
         estimated_cost=estimate.usd if estimate is not None else None,
-        request={"launch": request.to_dict(), "settings": _settings_to_dict(settings)},
+        request={"launch": job_request.to_dict(), "settings": _settings_to_dict(settings)},
     )
 
 
@@ -450,7 +517,7 @@ def restart(settings: Settings, job_id: str) -> str:
             values={"job": old.job_name, "status": old.status},
         )
     request = LaunchRequest.from_dict(old.request.get("launch", {}))
-    again = LaunchRequest(**{**asdict(request), "request_key": None, "job_name": None})
+    again = replace(request, request_key=None, job_name=None)
     return launch(_settings_from_job(old, settings), again)
 
 
@@ -784,7 +851,8 @@ def _fit(
         if not job_is_unknown(exc):
             raise
         _wait_for_sdk()
-        request = _fit_request(settings, job, image_uri)
+        tags = {"project": "titanic-sm", "titanic-sm-job-id": job.id, "titanic-sm-target": settings.target}
+        request = JobRequest.of(job).fit_request(image_uri, tags)
         # From here until _follow records ``training_job`` only the API knows whether the job
         # exists: the mark tells the reaper to leave a dead worker's job to ``jobs.sync``.
         store.update(job.id, create_requested_at=time.time())
