@@ -156,6 +156,8 @@ def root(
         typer.Option("--config", help="Settings file [default: ./titanic-sm.toml, or TITANIC_SM_CONFIG]."),
     ] = None,
 ) -> None:
+    if ctx.invoked_subcommand == "worker":  # it runs with the settings stored with its job
+        return
     resolved = Settings.resolve(None, config, target=target, region=region, state_dir=state_dir)
     ctx.obj = resolved.settings
     ctx.meta["resolved"] = resolved  # `config show` prints where each value came from
@@ -521,11 +523,16 @@ def _quiet_sdk_logging() -> None:
 
 
 @app.command("worker", hidden=True)
-def worker_command(ctx: typer.Context, job_id: str) -> None:
-    """Run one recorded job (started detached by the dashboard's Launch)."""
+def worker_command(
+    job_id: str,
+    job_store: Annotated[str, typer.Option(help="The job store that holds the job and its settings.")],
+) -> None:
+    """Run one recorded job (started detached by a launch) with the settings stored with it."""
+    from pathlib import Path
+
     from services.training import worker
 
-    code = worker.run_worker(settings_of(ctx), job_id)
+    code = worker.run_worker(Path(job_store), job_id)
     raise typer.Exit(code)
 
 

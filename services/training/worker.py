@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from services.errors import TitanicError
 from services.jobs import store as job_store
 from services.jobs.store import Job, JobStore
-from services.settings import DEFAULT_MAX_RUN_SECONDS, ENV_PREFIX, Progress, Settings
+from services.settings import DEFAULT_MAX_RUN_SECONDS, Progress, Settings
 
 if TYPE_CHECKING:
     from services.account.preflight import Report
@@ -50,13 +50,13 @@ __all__ = [
     "cost_basis",
     "is_followed",
     "job_is_unknown",
+    "job_settings",
     "launch",
     "preload_sdk",
     "record_job",
     "restart",
     "run_job",
     "run_worker",
-    "settings_env",
     "stop",
     "stop_on_sigterm",
     "validate",
@@ -298,32 +298,11 @@ class JobOutcome:
     seconds: dict[str, float]
 
 
-def _settings_to_dict(settings: Settings) -> dict[str, Any]:
-    values = asdict(settings)
-    for name in ("state_dir", "runs_dir", "data_dir"):
-        values[name] = str(Path(values[name]).resolve())
-    values["hyperparameters"] = dict(settings.hyperparameters)
-    return values
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """TITANIC_SM_* for every setting, so the worker's CLI edge rebuilds these very settings."""
-    env: dict[str, str] = {}
-    for name, value in _settings_to_dict(settings).items():
-        if value is None or name in ("hyperparameters", "tags"):  # mappings: the job's stored settings
-            continue
-        env[ENV_PREFIX + name.upper()] = (
-            ("true" if value else "false") if isinstance(value, bool) else str(value)
-        )
-    return env
-
-
-def _settings_from_job(job: Job, fallback: Settings) -> Settings:
+def job_settings(job: Job) -> Settings | None:
+    """The settings ``job`` was launched with, as its row stores them (None for a job recorded
+    without them: imported, or from an older version)."""
     stored = job.request.get("settings")
-    if not stored:
-        return fallback
-    known = {f.name for f in fields(Settings)}
-    return Settings(**{k: v for k, v in stored.items() if k in known})
+    return Settings.from_record(stored) if stored else None
 
 
 def _price(settings: Settings, instance_type: str, use_spot: bool) -> tuple[float, str] | None:
@@ -391,7 +370,7 @@ def record_job(
         channels=dict(job_request.channels),
         hyperparameters=dict(job_request.hyperparameters),
         estimated_cost=estimate.usd if estimate is not None else None,
-        request={"launch": job_request.to_dict(), "settings": _settings_to_dict(settings)},
+        request={"launch": job_request.to_dict(), "settings": settings.to_record()},
     )
 
 
@@ -467,27 +446,21 @@ def adopt(settings: Settings, job_id: str) -> None:
 
 
 def _spawn_worker(settings: Settings, job: Job) -> None:
+    """Start ``titanic-sm worker --job-store STORE JOB_ID`` in its own session.
+
+    Settings cross to the worker one way: the job's row. The worker is told only where the store
+    is and which job to run; it runs with the settings stored with the job (``job_settings``), so
+    a worker, an adoption and a restart all replay exactly what was launched. A job recorded
+    without them (imported, or from an older version) gets the caller's here, before the spawn.
+    """
+    store = JobStore(settings.job_store_path)
+    if job_settings(job) is None:
+        job = store.update(job.id, request={**job.request, "settings": settings.to_record()})
     log_path = worker_log_path(settings, job.id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        **settings_env(settings),
-        "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "services",
-        "--target",
-        settings.target,
-        "--region",
-        settings.region,
-        "--state-dir",
-        str(settings.state_dir.resolve()),
-        "worker",
-        job.id,
-    ]
+    env = {**os.environ, "SAGEMAKER_SUPPRESS_V2_WARNING": "1", "PYTHONUNBUFFERED": "1"}
+    store_path = str(settings.job_store_path.resolve())
+    command = [sys.executable, "-m", "services", "worker", "--job-store", store_path, job.id]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command,
@@ -498,9 +471,7 @@ def _spawn_worker(settings: Settings, job: Job) -> None:
             cwd=PROJECT_ROOT,
             env=env,
         )
-    JobStore(settings.job_store_path).update(
-        job.id, worker_pid=process.pid, heartbeat_at=time.time(), log_file=str(log_path)
-    )
+    store.update(job.id, worker_pid=process.pid, heartbeat_at=time.time(), log_file=str(log_path))
     # Reap the child when it exits, so a long-lived caller never keeps a zombie.
     threading.Thread(target=process.wait, name=f"reap-{job.id}", daemon=True).start()
 
@@ -518,7 +489,7 @@ def restart(settings: Settings, job_id: str) -> str:
         )
     request = LaunchRequest.from_dict(old.request.get("launch", {}))
     again = replace(request, request_key=None, job_name=None)
-    return launch(_settings_from_job(old, settings), again)
+    return launch(job_settings(old) or settings, again)
 
 
 def stop(settings: Settings, job_id: str) -> Job:
@@ -1163,10 +1134,16 @@ def _sigterm_stops_job() -> Iterator[None]:
         _signalled.clear()
 
 
-def run_worker(settings: Settings, job_id: str) -> int:
-    """The body of ``titanic-sm worker JOB_ID``: run the job, exit 0 on success, 1 on failure."""
-    store = JobStore(settings.job_store_path)
+def run_worker(job_store_path: Path, job_id: str) -> int:
+    """The body of ``titanic-sm worker --job-store STORE JOB_ID``: run the job with the settings
+    stored with it (``_spawn_worker`` says why); exit 0 on success, 1 on failure."""
+    store = JobStore(job_store_path)
     job = store.get(job_id)
+    settings = job_settings(job)
+    if settings is None:  # _spawn_worker stores them first: a hand-started worker of an old job
+        _record_failure(store, job.id, f"job {job.job_name} has no stored settings to run with")
+        print(f"error: job {job.job_name} has no stored settings to run with", file=sys.stderr, flush=True)
+        return 1
     if is_followed(settings, job.id):  # a live follower already (a paused worker that woke up)
         print(f"job {job.job_name} is followed by another live process; nothing to do", flush=True)
         return 0
@@ -1180,22 +1157,21 @@ def run_worker(settings: Settings, job_id: str) -> int:
     store.heartbeat(job.id, os.getpid())
 
     stop_on_sigterm()
-    job_settings = _settings_from_job(job, settings)
 
     def say(stage: str, message: str) -> None:
         print(f"[{stage}] {message}", flush=True)
 
-    if job_settings.is_local:
+    if settings.is_local:
         from services.local import stack as local_stack
 
         try:
-            local_stack.ensure_running(job_settings)  # the worker is an edge: it starts what it needs
+            local_stack.ensure_running(settings)  # the worker is an edge: it starts what it needs
         except (local_stack.LocalStackError, OSError) as exc:
             _record_failure(store, job.id, str(exc))
             print(f"error: {exc}", file=sys.stderr, flush=True)
             return 1
     try:
-        outcome = run_job(job_settings, job.id, progress=say)
+        outcome = run_job(settings, job.id, progress=say)
     except JobAlreadyFollowedError as exc:  # an adoption raced a live worker: it goes on, not us
         print(f"{exc}; nothing to do", flush=True)
         return 0

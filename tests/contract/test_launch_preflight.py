@@ -89,7 +89,7 @@ def test_a_checked_launch_is_not_checked_twice(settings: Settings, monkeypatch: 
 
 def test_run_refuses_at_pre_flight_before_any_upload(settings: Settings) -> None:
     env = {
-        **worker.settings_env(settings),
+        **settings.as_env(),
         "TITANIC_SM_ROLE_ARN": OTHER_ACCOUNT_ROLE,
         "TITANIC_SM_CONFIG": "/dev/null",
     }

@@ -216,7 +216,7 @@ def test_worker_killed(kill_settings: Settings, channels: dict[str, str], image:
 
 
 def _run_command(settings: Settings) -> subprocess.Popen[str]:
-    env = {**os.environ, **worker.settings_env(settings), "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}
+    env = {**os.environ, **settings.as_env(), "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}
     hp = [a for key, value in SLOW.items() for a in ("--hp", f"{key}={value}")]
     return subprocess.Popen(
         [sys.executable, "-m", "services", "run", *hp],
@@ -284,7 +284,7 @@ def test_a_run_stopped_from_another_terminal_says_stopped_and_exits_3(
     store = JobStore(kill_settings.job_store_path)
     process, job = _training_run(kill_settings, store)
     try:
-        env = {**os.environ, **worker.settings_env(kill_settings)}
+        env = {**os.environ, **kill_settings.as_env()}
         stopped = subprocess.run(
             [sys.executable, "-m", "services", "jobs", "stop", job.id],
             cwd=REPO_ROOT,
