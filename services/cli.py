@@ -424,7 +424,7 @@ def image_command(
         typer.echo(ref.uri_with_digest)
 
 
-# -- training path: run, worker, jobs (services.pipeline, training.worker, jobs.store)  ---
+# -- training path: run, worker, jobs (services.pipeline, training.*, jobs.store)  ---------
 jobs_app = typer.Typer(help="The job store: history, detail, logs, stop.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 
@@ -471,7 +471,8 @@ def run_command(
     from pathlib import Path
 
     from services import pipeline
-    from services.training import local_runner, worker
+    from services.training import local_runner
+    from services.training.errors import JobStoppedError
 
     settings = settings_of(ctx)
     if not verbose:
@@ -499,7 +500,7 @@ def run_command(
             progress=progress,
             echo=typer.echo,  # the job's lines from CloudWatch Logs, on both targets
         )
-    except worker.JobStoppedError as exc:  # stopped is not failed: one line, its own exit code
+    except JobStoppedError as exc:  # stopped is not failed: one line, its own exit code
         by = "cli.run.stopped_by_signal" if exc.by_signal else "cli.run.stopped_elsewhere"
         typer.echo(say("cli.run.stopped", how=say(by)), err=True)
         raise typer.Exit(EXIT_TERMINATED if exc.by_signal else EXIT_STOPPED) from None
@@ -712,12 +713,12 @@ def jobs_status(
 def jobs_stop(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job id or job name.")]) -> None:
     """Stop a running job: StopTrainingJob (its worker records Stopped), on either target."""
     from services.jobs import store as jobs
-    from services.training import worker
+    from services.training import stop
 
     with aws_errors(f"stopping {job}"):
         settings = stack_started(ctx)
         jobs.refresh(jobs.JobStore(settings.job_store_path))
-        record = worker.stop(settings, job)
+        record = stop.stop(settings, job)
     typer.echo(f"{record.job_name}: {record.status}")
 
 
@@ -960,7 +961,7 @@ def train_command(
     from services.account import preflight
     from services.data import storage
     from services.training import estimator as training
-    from services.training import local_runner, worker
+    from services.training import launch, local_runner, worker
 
     settings = stack_started(ctx)
     _quiet_sdk_logging()
@@ -991,7 +992,7 @@ def train_command(
             typer.echo(check.line(), err=True)
     if not report.ok:
         fail("pre-flight checks failed; nothing was created (`titanic-sm config check` lists them all)")
-    request = worker.LaunchRequest(
+    request = launch.LaunchRequest(
         channels=dict(chosen.channels),
         dataset_version=chosen.version,
         instance_type=instance_type,
@@ -1007,7 +1008,7 @@ def train_command(
     def progress(stage: str, message: str) -> None:
         typer.echo(f"[{time.monotonic() - started:6.1f}s] {stage}: {message}", err=True)
 
-    job, _ = worker.record_job(settings, request, checked=report)  # checked above, once
+    job, _ = launch.record_job(settings, request, checked=report)  # checked above, once
     outcome = worker.run_job(
         settings, job.id, progress=progress, echo=None if settings.is_local else typer.echo
     )

@@ -17,18 +17,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Settings
-from services.training.worker import (
-    JobRequest,
-    LaunchRequest,
-    Progress,
-    StageError,
-    cost_basis,
-    preload_sdk,
-    record_job,
-    run_job,
-    validate,
-)
+from services.instance.cost import cost_basis
+from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Progress, Settings
+from services.training.errors import StageError
+from services.training.launch import JobRequest, LaunchRequest, record_job, validate
+from services.training.worker import preload_sdk, run_job
 
 __all__ = ["STAGES", "PipelineResult", "StageError", "run_pipeline", "summary_lines"]
 

@@ -15,7 +15,7 @@ from services.docker_cli import docker
 from services.image.images import ImageRef
 from services.jobs.store import Job, JobStore
 from services.settings import Settings
-from services.training import logs, worker
+from services.training import launch, logs, stop
 
 
 @pytest.fixture(scope="module")
@@ -62,22 +62,22 @@ def _containers_of(job_name: str) -> list[str]:
 def test_launch_streams_lines_while_running_and_completes(
     e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
 ) -> None:
-    request = worker.LaunchRequest(
+    request = launch.LaunchRequest(
         channels=channels,
         hyperparameters={"num_leaves": "7", "round_delay_seconds": "0.03", "cv_folds": "0"},
         request_key="e2e-worker-complete",
     )
     started = time.monotonic()
-    job_id = worker.launch(e2e_settings, request)
+    job_id = launch.launch(e2e_settings, request)
     assert time.monotonic() - started < 10
-    assert worker.launch(e2e_settings, request) == job_id  # a refresh re-sends the same key
+    assert launch.launch(e2e_settings, request) == job_id  # a refresh re-sends the same key
     store = JobStore(e2e_settings.job_store_path)
     job = store.get(job_id)
     # A line from inside the container reaches the Logs API while the job is still running.
     _lines_until(e2e_settings, job.job_name, lambda line: "trainer:" in line)
     assert store.get(job_id).status == "InProgress"
     done = _wait(store, job_id, lambda j: not j.is_active)
-    assert done.status == "Completed", worker.worker_log_path(e2e_settings, job_id).read_text()[-3000:]
+    assert done.status == "Completed", launch.worker_log_path(e2e_settings, job_id).read_text()[-3000:]
     assert done.image_uri == training_image.uri_with_digest
     assert done.validation_auc is not None and done.local_path
     # The stored duration is the container's run (what billing sees), not just the in-container fit.
@@ -111,18 +111,18 @@ def test_stop_is_stop_training_job_and_ends_the_container(
     e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
 ) -> None:
     # round_delay_seconds keeps the container training long enough to be stopped mid-way.
-    request = worker.LaunchRequest(
+    request = launch.LaunchRequest(
         channels=channels,
         hyperparameters={"round_delay_seconds": "0.5", "early_stopping_rounds": "0", "cv_folds": "0"},
     )
-    job_id = worker.launch(e2e_settings, request)
+    job_id = launch.launch(e2e_settings, request)
     store = JobStore(e2e_settings.job_store_path)
     job = store.get(job_id)
     _lines_until(e2e_settings, job.job_name, lambda line: "round " in line)
     assert _containers_of(job.job_name), "the container should be running"
-    asked = worker.stop(e2e_settings, job_id)
+    asked = stop.stop(e2e_settings, job_id)
     assert asked.status == "Stopping"
-    assert worker.stop(e2e_settings, job_id).status == "Stopping"  # asked once, idempotent
+    assert stop.stop(e2e_settings, job_id).status == "Stopping"  # asked once, idempotent
     stopped = _wait(store, job_id, lambda j: not j.is_active, timeout=60)
     assert (stopped.status, stopped.secondary_status) == ("Stopped", "Stopped")
     assert "Stopping" in [t.status for t in stopped.transitions]
@@ -138,9 +138,9 @@ def test_two_jobs_at_once_both_complete(
     # Side by side, each in its own container. The sample quotas allow one job per type, as a new
     # account might, so the two use two types (a second ml.m5.large is ResourceLimitExceeded).
     ids = [
-        worker.launch(
+        launch.launch(
             e2e_settings,
-            worker.LaunchRequest(
+            launch.LaunchRequest(
                 channels=channels,
                 instance_type=instance_type,
                 hyperparameters={"num_leaves": str(leaves), "cv_folds": "0"},
@@ -151,7 +151,7 @@ def test_two_jobs_at_once_both_complete(
     store = JobStore(e2e_settings.job_store_path)
     finished = [_wait(store, job_id, lambda j: not j.is_active, timeout=300) for job_id in ids]
     for job in finished:
-        assert job.status == "Completed", worker.worker_log_path(e2e_settings, job.id).read_text()[-3000:]
+        assert job.status == "Completed", launch.worker_log_path(e2e_settings, job.id).read_text()[-3000:]
     assert {job.metrics["hyperparameters"]["num_leaves"] for job in finished} == {5, 9}
     assert len({job.job_name for job in finished}) == 2
 
@@ -160,12 +160,12 @@ def test_max_run_stops_the_job_as_sagemaker_does(
     e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
 ) -> None:
     # The control plane enforces StoppingCondition.MaxRuntimeInSeconds, as SageMaker does.
-    request = worker.LaunchRequest(
+    request = launch.LaunchRequest(
         channels=channels,
         hyperparameters={"round_delay_seconds": "0.5", "early_stopping_rounds": "0", "cv_folds": "0"},
         max_run_seconds=4,
     )
-    job_id = worker.launch(e2e_settings, request)
+    job_id = launch.launch(e2e_settings, request)
     store = JobStore(e2e_settings.job_store_path)
     job = _wait(store, job_id, lambda j: not j.is_active)
     assert (job.status, job.secondary_status) == ("Stopped", "MaxRuntimeExceeded")

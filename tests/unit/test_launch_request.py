@@ -11,7 +11,7 @@ import pytest
 
 from services.settings import Settings
 from services.training import estimator as training
-from services.training import worker
+from services.training import launch
 
 IMAGE = "127.0.0.1:5000/titanic-training@sha256:" + "ab" * 32
 CHANNELS = {"train": "s3://titanic-sm-local/titanic/datasets/v1/train/"}
@@ -23,10 +23,10 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def test_validate_resolves_the_request_before_its_data_and_image_exist(settings: Settings) -> None:
-    asked = worker.LaunchRequest(
+    asked = launch.LaunchRequest(
         hyperparameters={"num_leaves": 7, "learning_rate": 0.05}, max_run_seconds=900
     )
-    checked = worker.validate(settings, asked)
+    checked = launch.validate(settings, asked)
     assert checked.job_name.startswith(settings.job_name_base + "-")
     assert training.JOB_NAME_PATTERN.match(checked.job_name)
     assert (checked.instance_type, checked.instance_count) == (
@@ -52,11 +52,11 @@ def test_validate_refuses_what_sagemaker_would(
     settings: Settings, change: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(training.TrainingError, match=message):
-        worker.validate(settings, worker.LaunchRequest(**change))
+        launch.validate(settings, launch.LaunchRequest(**change))
 
 
 def test_the_data_and_the_image_are_checked_where_they_become_known(settings: Settings) -> None:
-    checked = worker.validate(settings, worker.LaunchRequest())
+    checked = launch.validate(settings, launch.LaunchRequest())
     with pytest.raises(training.TrainingError, match="train channel must be an S3 URI"):
         checked.with_data({"train": "/tmp/train"}, "v1")
     with pytest.raises(training.TrainingError, match="must be pinned by digest"):
@@ -68,23 +68,23 @@ def test_the_data_and_the_image_are_checked_where_they_become_known(settings: Se
 def test_a_validated_request_is_recorded_as_it_is_and_read_back_by_the_worker(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    checked = worker.validate(
+    checked = launch.validate(
         settings,
-        worker.LaunchRequest(channels=CHANNELS, dataset_version="v1", hyperparameters={"num_leaves": 9}),
+        launch.LaunchRequest(channels=CHANNELS, dataset_version="v1", hyperparameters={"num_leaves": 9}),
     )
 
     def again(**_: object) -> dict[str, str]:
         raise AssertionError("a validated request was validated again")
 
     monkeypatch.setattr(training, "check_job", again)
-    job, created = worker.record_job(settings, checked, checked=object())  # type: ignore[arg-type]  # pre-flight done
+    job, created = launch.record_job(settings, checked, checked=object())  # type: ignore[arg-type]  # pre-flight done
     assert created and job.image_uri is None  # the worker's image stage pins it later
     assert (job.job_name, job.hyperparameters, dict(job.channels)) == (
         checked.job_name,
         {"num_leaves": "9"},
         CHANNELS,
     )
-    stored = worker.JobRequest.of(job)
+    stored = launch.JobRequest.of(job)
     assert stored == checked
     fit = stored.fit_request(IMAGE, {"titanic-sm-job-id": job.id})
     assert (fit.image_uri, fit.job_name, fit.hyperparameters) == (
@@ -100,6 +100,6 @@ def test_a_validated_request_is_recorded_as_it_is_and_read_back_by_the_worker(
 
 
 def test_a_request_without_its_channels_is_never_recorded(settings: Settings) -> None:
-    checked = worker.validate(settings, worker.LaunchRequest())
+    checked = launch.validate(settings, launch.LaunchRequest())
     with pytest.raises(training.TrainingError, match="the train channel is missing"):
-        worker.record_job(settings, checked, checked=object())  # type: ignore[arg-type]  # pre-flight done
+        launch.record_job(settings, checked, checked=object())  # type: ignore[arg-type]  # pre-flight done

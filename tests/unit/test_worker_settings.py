@@ -13,7 +13,7 @@ import pytest
 
 from services.jobs.store import JobStore
 from services.settings import Settings
-from services.training import worker
+from services.training import launch, worker
 
 
 @pytest.fixture
@@ -57,13 +57,13 @@ def test_the_worker_is_told_the_store_and_the_job_and_reads_its_settings_from_th
     _Spawned.calls.clear()
     store = JobStore(settings.job_store_path)
     job, _ = store.create(target="local", job_name="titanic-imported")  # recorded without settings
-    worker._spawn_worker(settings, job)
+    launch._spawn_worker(settings, job)
     [(command, env)] = _Spawned.calls
     store_path = str(settings.job_store_path.resolve())
     assert command == [sys.executable, "-m", "services", "worker", "--job-store", store_path, job.id]
     assert env == {**os.environ, "SAGEMAKER_SUPPRESS_V2_WARNING": "1", "PYTHONUNBUFFERED": "1"}  # no settings
     # A job without stored settings gets the spawner's, written before the worker starts.
-    assert worker.job_settings(store.get(job.id)) == settings
+    assert launch.job_settings(store.get(job.id)) == settings
     assert store.get(job.id).worker_pid == _Spawned.pid
 
 
