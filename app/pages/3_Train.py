@@ -9,7 +9,6 @@ same job.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import Any
 
 import job_views
@@ -364,7 +363,8 @@ if launch_clicked:
         st.error(t("train.cannot_launch_no_data"))
     elif (instance_choice := checked_instance(use_spot)) is not None:
         # One key per submission: a double click or a resent request launches once.
-        request_key = st.session_state.setdefault(REQUEST_KEY, uuid.uuid4().hex)
+        request_key = launch.submission_key(st.session_state.get(REQUEST_KEY))
+        st.session_state[REQUEST_KEY] = request_key
         request = launch.LaunchRequest(
             channels=dict(dataset["channels"]),
             dataset_version=dataset["version"],

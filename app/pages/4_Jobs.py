@@ -208,8 +208,7 @@ def show_detail(job: Job) -> None:
             if job.failure_reason
             else t("common.failure_unrecorded")
         )
-    restartable = job.status in ("Failed", "Stopped") and bool(job.request.get("launch"))
-    if restartable and st.button(t("jobs.launch_again"), key="restart_job"):
+    if launch.can_restart(job) and st.button(t("jobs.launch_again"), key="restart_job"):
         new_id = action(t("jobs.launch_again_what"), launch.restart, settings, job.id)
         if new_id is not None:
             st.session_state[WATCH_JOB_KEY] = new_id

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -34,10 +35,12 @@ __all__ = [
     "JobRequest",
     "LaunchRequest",
     "adopt",
+    "can_restart",
     "job_settings",
     "launch",
     "record_job",
     "restart",
+    "submission_key",
     "validate",
     "worker_log_path",
 ]
@@ -291,6 +294,19 @@ def _spawn_worker(settings: Settings, job: Job) -> None:
     store.update(job.id, worker_pid=process.pid, heartbeat_at=time.time(), log_file=str(log_path))
     # Reap the child when it exits, so a long-lived caller never keeps a zombie.
     threading.Thread(target=process.wait, name=f"reap-{job.id}", daemon=True).start()
+
+
+def submission_key(pending: str | None) -> str:
+    """The request key of one submission of a launch form: the one still pending (a launch that
+    was refused, failed or not answered keeps its key, so a double click or a resent form launches
+    once), else a fresh one. The form forgets it once a launch with it is recorded."""
+    return pending or uuid.uuid4().hex
+
+
+def can_restart(job: Job) -> bool:
+    """``restart`` can launch the job's request again: it ended unsuccessfully and its request
+    is stored with it (an imported job has none)."""
+    return job.status in ("Failed", "Stopped") and bool(job.request.get("launch"))
 
 
 def restart(settings: Settings, job_id: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from services.jobs.store import JobStore
 from services.settings import Settings
 from services.training import estimator as training
 from services.training import launch
@@ -103,3 +104,22 @@ def test_a_request_without_its_channels_is_never_recorded(settings: Settings) ->
     checked = launch.validate(settings, launch.LaunchRequest())
     with pytest.raises(training.TrainingError, match="the train channel is missing"):
         launch.record_job(settings, checked, checked=object())  # type: ignore[arg-type]  # pre-flight done
+
+
+def test_one_submission_keeps_its_key_until_a_launch_with_it_is_recorded() -> None:
+    first = launch.submission_key(None)
+    assert launch.submission_key(first) == first  # a double click, a refused launch resent
+    assert launch.submission_key(None) != first  # the next submission, once the first was recorded
+
+
+def test_only_an_unsuccessful_job_with_its_request_stored_can_be_restarted(settings: Settings) -> None:
+    checked = launch.validate(settings, launch.LaunchRequest(channels=CHANNELS))
+    job, _ = launch.record_job(settings, checked, checked=object())  # type: ignore[arg-type]  # pre-flight done
+    store = JobStore(settings.job_store_path)
+    assert not launch.can_restart(job)  # still Pending
+    failed = store.set_status(job.id, "Failed", failure_reason="worker pid 1 exited without finishing")
+    assert launch.can_restart(failed)
+    imported = store.record_external(
+        target="aws", job_name="titanic-elsewhere", status="Failed", created_at=1.0
+    )
+    assert not launch.can_restart(imported)  # no request of ours to launch again
