@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "preload_sdk",
     "run_job",
     "run_worker",
+    "timed",
 ]
 
 HEARTBEAT_SECONDS = 5.0
@@ -122,6 +123,19 @@ def run_job(
         return _run_stages(settings, store, job, progress, echo)
 
 
+@dataclass
+class _Run:
+    """Where a run of the stages is: the stage now running, and each finished stage's seconds."""
+
+    progress: Progress | None
+    stage: str = "image"
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def enter(self, stage: str) -> Callable[..., None]:
+        self.stage = stage
+        return timed(stage, self.progress, self.seconds)
+
+
 def _run_stages(
     settings: Settings,
     store: JobStore,
@@ -129,78 +143,19 @@ def _run_stages(
     progress: Progress | None,
     echo: Callable[[str], None] | None,
 ) -> JobOutcome:
-    seconds: dict[str, float] = {}
-    stage = "image"
+    """The stages, and how the job is recorded when they end other than Completed."""
+    run = _Run(progress)
     try:
-        if job.status == "Pending":  # an adopted job is past this and keeps its secondary status
-            store.set_status(job.id, "InProgress", secondary_status="Starting", message="worker started")
-        # An adopted job trains the image its SageMaker job was created with.
-        image_uri = job.image_uri or job.training_job.get("AlgorithmSpecification", {}).get("TrainingImage")
-        if not image_uri:
-            from services.image import images
-
-            done = _timed(seconds, "image", progress)
-            ref = images.ensure_image(settings, progress)
-            image_uri = ref.uri_with_digest
-            seconds.update({f"image.{k}": v for k, v in ref.seconds.items()})
-            store.update(job.id, image_uri=image_uri)
-            done()
-        job = store.get(job.id)
-        stage = "fit"
-        done = _timed(seconds, "fit", progress)
-        artifact_uri = _fit(settings, store, job, image_uri, echo)
-        done()
-        stage = "verify"
-        done = _timed(seconds, "verify", progress)
-        store.update(job.id, artifact_uri=artifact_uri)
-        from services.results import artifacts
-
-        metrics, data = artifacts.fetch_verified(settings, artifact_uri, job.hyperparameters)
-        artifacts.record_trusted_model(settings, store, job, artifact_uri, data)  # predict's trust
-        done()
-        stage = "download"
-        done = _timed(seconds, "download", progress)
-        summary = {
-            "target": settings.target,
-            "region": settings.region,
-            "bucket": settings.bucket,
-            "repository": settings.repository,
-            "image": image_uri,
-            "channels": dict(job.channels),
-            "instance_type": job.instance_type,
-            "instance_reason": job.instance_reason,
-            "use_spot": job.use_spot,
-            "dataset_version": job.dataset_version,
-            "stage_seconds": dict(seconds),
-        }
-        run = artifacts.save_run(
-            settings, job.job_name, artifact_uri, data, metrics, job.hyperparameters, summary=summary
-        )
-        results: dict[str, Any] = {
-            **artifacts.headline_scores(run.metrics),
-            **cost.job_actual(settings, store.get(job.id), seconds.get("fit", 0.0)),
-        }
-        final = store.set_status(
-            job.id,
-            "Completed",
-            secondary_status="Completed",
-            metrics=run.metrics,
-            local_path=str(run.local_path),
-            training_job={**store.get(job.id).training_job, **_peak_memory(settings, job)},
-            **results,
-        )
-        done()
-        _add_cost_to_run(run.run_manifest, final)
-        return JobOutcome(final, run.local_path, run.metrics, seconds)
+        return _stages(settings, store, job, run, echo)
     except StopRequested as stop:
         signals.handled()  # handled: the follow loop must not raise it again
-        if stage == "fit":  # SIGTERM to the worker while its job runs: stop the job itself too
+        if run.stage == "fit":  # SIGTERM to the worker while its job runs: stop the job itself too
             stop_and_wait(settings, store, job, "stop requested")
         store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
-        raise JobStoppedError(stage, "stopped by the user", by_signal=stop.by_signal) from None
+        raise JobStoppedError(run.stage, "stopped by the user", by_signal=stop.by_signal) from None
     except KeyboardInterrupt:  # Ctrl-C on `titanic-sm run`: the job must not run on, billing
         signals.handled()
-        if stage == "fit":
+        if run.stage == "fit":
             stop_and_wait(settings, store, job, "interrupted (Ctrl-C)")
         store.set_status(job.id, "Stopped", secondary_status="Stopped", message="interrupted")
         raise
@@ -219,9 +174,87 @@ def _run_stages(
         _record_failure(store, job.id, str(exc))
         raise
     except Exception as exc:
-        error = StageError.wrapping(stage, exc)
+        error = StageError.wrapping(run.stage, exc)
         _record_failure(store, job.id, str(error))
         raise error from exc
+
+
+def _stages(
+    settings: Settings, store: JobStore, job: Job, run: _Run, echo: Callable[[str], None] | None
+) -> JobOutcome:
+    """image → fit → verify → download, each timed; the job recorded Completed at the end."""
+    from services.results import artifacts
+
+    if job.status == "Pending":  # an adopted job is past this and keeps its secondary status
+        store.set_status(job.id, "InProgress", secondary_status="Starting", message="worker started")
+    # An adopted job trains the image its SageMaker job was created with.
+    image_uri = job.image_uri or job.training_job.get("AlgorithmSpecification", {}).get("TrainingImage")
+    if not image_uri:
+        image_uri = _image(settings, store, job, run)
+    job = store.get(job.id)
+    done = run.enter("fit")
+    artifact_uri = _fit(settings, store, job, image_uri, echo)
+    done()
+    done = run.enter("verify")
+    store.update(job.id, artifact_uri=artifact_uri)
+    metrics, data = artifacts.fetch_verified(settings, artifact_uri, job.hyperparameters)
+    artifacts.record_trusted_model(settings, store, job, artifact_uri, data)  # predict's trust
+    done()
+    done = run.enter("download")
+    saved = artifacts.save_run(
+        settings,
+        job.job_name,
+        artifact_uri,
+        data,
+        metrics,
+        job.hyperparameters,
+        summary=_run_summary(settings, job, image_uri, run.seconds),
+    )
+    results: dict[str, Any] = {
+        **artifacts.headline_scores(saved.metrics),
+        **cost.job_actual(settings, store.get(job.id), run.seconds.get("fit", 0.0)),
+    }
+    final = store.set_status(
+        job.id,
+        "Completed",
+        secondary_status="Completed",
+        metrics=saved.metrics,
+        local_path=str(saved.local_path),
+        training_job={**store.get(job.id).training_job, **_peak_memory(settings, job)},
+        **results,
+    )
+    done()
+    _add_cost_to_run(saved.run_manifest, final)
+    return JobOutcome(final, saved.local_path, saved.metrics, run.seconds)
+
+
+def _image(settings: Settings, store: JobStore, job: Job, run: _Run) -> str:
+    """Build and push the training image (or find it pushed); record it pinned by digest."""
+    from services.image import images
+
+    done = run.enter("image")
+    ref = images.ensure_image(settings, run.progress)
+    run.seconds.update({f"image.{k}": v for k, v in ref.seconds.items()})
+    store.update(job.id, image_uri=ref.uri_with_digest)
+    done()
+    return ref.uri_with_digest
+
+
+def _run_summary(settings: Settings, job: Job, image_uri: str, seconds: dict[str, float]) -> dict[str, Any]:
+    """What run.json says of where and how the job ran."""
+    return {
+        "target": settings.target,
+        "region": settings.region,
+        "bucket": settings.bucket,
+        "repository": settings.repository,
+        "image": image_uri,
+        "channels": dict(job.channels),
+        "instance_type": job.instance_type,
+        "instance_reason": job.instance_reason,
+        "use_spot": job.use_spot,
+        "dataset_version": job.dataset_version,
+        "stage_seconds": dict(seconds),
+    }
 
 
 def _fit(
@@ -267,17 +300,18 @@ def _heartbeat(store: JobStore, job_id: str) -> Iterator[None]:
         done.set()
 
 
-def _timed(seconds: dict[str, float], stage: str, progress: Progress | None) -> Callable[[], None]:
+def timed(stage: str, progress: Progress | None, seconds: dict[str, float]) -> Callable[..., None]:
+    """Report ``stage`` started; the returned ``done(note)`` records its seconds and reports them."""
     started = time.monotonic()
     if progress is not None:
         progress(stage, "started")
 
-    def finish() -> None:
+    def done(note: str = "") -> None:
         seconds[stage] = time.monotonic() - started
         if progress is not None:
-            progress(stage, f"done in {seconds[stage]:.1f} s")
+            progress(stage, f"done in {seconds[stage]:.1f} s" + (f": {note}" if note else ""))
 
-    return finish
+    return done
 
 
 _sdk_preload: threading.Thread | None = None
