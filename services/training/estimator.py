@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from container.contract import MAX_RUNTIME_LIMIT_SECONDS, TRAIN_CHANNEL
 from container.hyperparameters import HyperparameterError, to_sagemaker
@@ -30,6 +30,7 @@ __all__ = [
     "MAX_RUN_LIMIT_SECONDS",
     "TELEMETRY_OPT_OUT_CONFIG",
     "FitRequest",
+    "JobShape",
     "TrainingError",
     "build_estimator",
     "check_channels",
@@ -55,6 +56,23 @@ _NAME_SUFFIX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 class TrainingError(UserError, RuntimeError):
     """The job cannot be started or failed; the message names the cause."""
+
+
+class JobShape(Protocol):
+    """What ``check_job`` reads of a request: a fit-time FitRequest, or a launch's JobRequest."""
+
+    @property
+    def job_name(self) -> str: ...
+    @property
+    def hyperparameters(self) -> Mapping[str, Any]: ...
+    @property
+    def instance_type(self) -> str: ...
+    @property
+    def use_spot(self) -> bool: ...
+    @property
+    def max_run_seconds(self) -> int: ...
+    @property
+    def max_wait_seconds(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -104,14 +122,7 @@ def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
     (``launch.validate``), each where its value becomes known."""
     check_channels(request.channels)
     check_image(request.image_uri)
-    return check_job(
-        job_name=request.job_name,
-        hyperparameters=request.hyperparameters,
-        instance_type=request.instance_type,
-        use_spot=request.use_spot,
-        max_run_seconds=request.max_run_seconds,
-        max_wait_seconds=request.max_wait_seconds,
-    )
+    return check_job(request)
 
 
 def check_channels(channels: Mapping[str, str]) -> None:
@@ -137,54 +148,46 @@ def check_image(image_uri: str) -> None:
         )
 
 
-def check_job(
-    *,
-    job_name: str,
-    hyperparameters: Mapping[str, Any],
-    instance_type: str,
-    use_spot: bool,
-    max_run_seconds: int,
-    max_wait_seconds: int | None,
-) -> dict[str, str]:
+def check_job(job: JobShape) -> dict[str, str]:
     """The rules for everything but the channels and the image: the name, the limits, spot's
     max_wait, the instance type and the hyperparameters (returned as the strings SageMaker gets)."""
-    if not JOB_NAME_PATTERN.match(job_name):
+    if not JOB_NAME_PATTERN.match(job.job_name):
         raise TrainingError(
-            f"invalid job name {job_name!r}: 1-63 letters, digits and hyphens",
+            f"invalid job name {job.job_name!r}: 1-63 letters, digits and hyphens",
             code="training.bad_job_name",
-            values={"name": job_name},
+            values={"name": job.job_name},
         )
-    if not 1 <= max_run_seconds <= MAX_RUN_LIMIT_SECONDS:
+    if not 1 <= job.max_run_seconds <= MAX_RUN_LIMIT_SECONDS:
         raise TrainingError(
-            f"max_run must be between 1 and {MAX_RUN_LIMIT_SECONDS} s, not {max_run_seconds}",
+            f"max_run must be between 1 and {MAX_RUN_LIMIT_SECONDS} s, not {job.max_run_seconds}",
             code="training.max_run_range",
-            values={"limit": MAX_RUN_LIMIT_SECONDS, "value": max_run_seconds},
+            values={"limit": MAX_RUN_LIMIT_SECONDS, "value": job.max_run_seconds},
         )
-    if use_spot:
-        if max_wait_seconds is None:
+    if job.use_spot:
+        if job.max_wait_seconds is None:
             raise TrainingError(
                 "spot training needs max_wait (seconds), at least max_run",
                 code="training.spot_needs_max_wait",
             )
-        if max_wait_seconds < max_run_seconds:
+        if job.max_wait_seconds < job.max_run_seconds:
             raise TrainingError(
-                f"max_wait ({max_wait_seconds} s) must be at least max_run ({max_run_seconds} s)",
+                f"max_wait ({job.max_wait_seconds} s) must be at least max_run ({job.max_run_seconds} s)",
                 code="training.max_wait_below_max_run",
-                values={"max_wait": max_wait_seconds, "max_run": max_run_seconds},
+                values={"max_wait": job.max_wait_seconds, "max_run": job.max_run_seconds},
             )
-    elif max_wait_seconds is not None:
+    elif job.max_wait_seconds is not None:
         raise TrainingError(
             "max_wait applies only to spot training; turn spot on or leave max_wait empty",
             code="training.max_wait_without_spot",
         )
-    if instance_type not in instances.training_instance_types():
+    if job.instance_type not in instances.training_instance_types():
         raise TrainingError(
-            f"{instance_type!r} is not a SageMaker training instance type",
+            f"{job.instance_type!r} is not a SageMaker training instance type",
             code="training.unknown_instance_type",
-            values={"instance_type": instance_type},
+            values={"instance_type": job.instance_type},
         )
     try:
-        return to_sagemaker(hyperparameters)
+        return to_sagemaker(job.hyperparameters)
     except HyperparameterError as exc:
         raise TrainingError(str(exc), code=exc.code, values=exc.values) from exc
 

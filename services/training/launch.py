@@ -30,6 +30,7 @@ from services.training.follow import describe, is_followed
 
 if TYPE_CHECKING:
     from services.account.preflight import Report
+    from services.training.estimator import FitRequest
 
 __all__ = [
     "JobRequest",
@@ -104,7 +105,7 @@ class JobRequest:
         training.check_image(image_uri)
         return replace(self, image_uri=image_uri)
 
-    def fit_request(self, image_uri: str, tags: Mapping[str, str]) -> Any:
+    def fit_request(self, image_uri: str, tags: Mapping[str, str]) -> FitRequest:
         """The Estimator's request: this one, with the image its job trains and the job's tags."""
         from services.training import estimator as training
 
@@ -144,34 +145,25 @@ def validate(settings: Settings, request: LaunchRequest) -> JobRequest:
     cost.BudgetExceededError with one line; returns the request to record."""
     from services.training import estimator as training
 
-    instance_type = request.instance_type or settings.instance_type
-    job_name = request.job_name or training.job_name_for(settings.job_name_base)
-    sent = training.check_job(
-        job_name=job_name,
-        hyperparameters=request.hyperparameters,
-        instance_type=instance_type,
-        use_spot=request.use_spot,
-        max_run_seconds=request.max_run_seconds,
-        max_wait_seconds=request.max_wait_seconds,
-    )
-    checked = JobRequest(
-        job_name=job_name,
-        instance_type=instance_type,
+    asked = JobRequest(  # resolved, not checked yet
+        job_name=request.job_name or training.job_name_for(settings.job_name_base),
+        instance_type=request.instance_type or settings.instance_type,
         instance_count=settings.instance_count,
-        hyperparameters=sent,
+        hyperparameters=request.hyperparameters,
         use_spot=request.use_spot,
         max_run_seconds=request.max_run_seconds,
         max_wait_seconds=request.max_wait_seconds,
         instance_reason=request.instance_reason,
         request_key=request.request_key,
     )
+    checked = replace(asked, hyperparameters=training.check_job(asked))  # as SageMaker gets them
     if request.channels is not None:
         checked = checked.with_data(request.channels, request.dataset_version)
     if request.image_uri is not None:
         checked = checked.with_image(request.image_uri)
     cost.check_budget(
         settings,
-        instance_type,
+        checked.instance_type,
         spot=request.use_spot,
         max_run_seconds=request.max_run_seconds,
         max_wait_seconds=request.max_wait_seconds,
