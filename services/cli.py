@@ -156,6 +156,8 @@ def root(
         typer.Option("--config", help="Settings file [default: ./titanic-sm.toml, or TITANIC_SM_CONFIG]."),
     ] = None,
 ) -> None:
+    if ctx.invoked_subcommand == "worker":  # it runs with the settings stored with its job
+        return
     resolved = Settings.resolve(None, config, target=target, region=region, state_dir=state_dir)
     ctx.obj = resolved.settings
     ctx.meta["resolved"] = resolved  # `config show` prints where each value came from
@@ -422,7 +424,7 @@ def image_command(
         typer.echo(ref.uri_with_digest)
 
 
-# -- training path: run, worker, jobs (services.pipeline, training.worker, jobs.store)  ---
+# -- training path: run, worker, jobs (services.pipeline, training.*, jobs.store)  ---------
 jobs_app = typer.Typer(help="The job store: history, detail, logs, stop.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 
@@ -469,7 +471,8 @@ def run_command(
     from pathlib import Path
 
     from services import pipeline
-    from services.training import local_runner, worker
+    from services.training import local_runner
+    from services.training.errors import JobStoppedError
 
     settings = settings_of(ctx)
     if not verbose:
@@ -497,7 +500,7 @@ def run_command(
             progress=progress,
             echo=typer.echo,  # the job's lines from CloudWatch Logs, on both targets
         )
-    except worker.JobStoppedError as exc:  # stopped is not failed: one line, its own exit code
+    except JobStoppedError as exc:  # stopped is not failed: one line, its own exit code
         by = "cli.run.stopped_by_signal" if exc.by_signal else "cli.run.stopped_elsewhere"
         typer.echo(say("cli.run.stopped", how=say(by)), err=True)
         raise typer.Exit(EXIT_TERMINATED if exc.by_signal else EXIT_STOPPED) from None
@@ -522,19 +525,26 @@ def _quiet_sdk_logging() -> None:
 
 @app.command("worker", hidden=True)
 def worker_command(
-    ctx: typer.Context,
+    job_store: Annotated[str, typer.Option(help="The job store that holds the job and its settings.")],
     job_id: Annotated[str | None, typer.Argument()] = None,
     standby: Annotated[
         bool, typer.Option("--standby", help="Wait warm (SDK imported) for the next launch's job.")
     ] = False,
+    local_stack_dir: Annotated[
+        str | None, typer.Option(help="A standby exits when the local stack in this folder is down.")
+    ] = None,
 ) -> None:
-    """Run one recorded job (started detached by the dashboard's Launch), or wait warm for one."""
+    """Run one recorded job (started detached by a launch) with the settings stored with it, or
+    wait warm for the next one (--standby)."""
+    from pathlib import Path
+
     from services.training import worker
 
     if standby == (job_id is not None):
         raise typer.BadParameter("give a JOB_ID or --standby, not both or neither")
-    settings = settings_of(ctx)
-    code = worker.serve_standby(settings) if job_id is None else worker.run_worker(settings, job_id)
+    store = Path(job_store)
+    stack = Path(local_stack_dir) if local_stack_dir else None
+    code = worker.run_worker(store, job_id) if job_id else worker.serve_standby(store, stack)
     raise typer.Exit(code)
 
 
@@ -714,12 +724,12 @@ def jobs_status(
 def jobs_stop(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job id or job name.")]) -> None:
     """Stop a running job: StopTrainingJob (its worker records Stopped), on either target."""
     from services.jobs import store as jobs
-    from services.training import worker
+    from services.training import stop
 
     with aws_errors(f"stopping {job}"):
         settings = stack_started(ctx)
         jobs.refresh(jobs.JobStore(settings.job_store_path))
-        record = worker.stop(settings, job)
+        record = stop.stop(settings, job)
     typer.echo(f"{record.job_name}: {record.status}")
 
 
@@ -962,7 +972,7 @@ def train_command(
     from services.account import preflight
     from services.data import storage
     from services.training import estimator as training
-    from services.training import local_runner, worker
+    from services.training import launch, local_runner, worker
 
     settings = stack_started(ctx)
     _quiet_sdk_logging()
@@ -993,7 +1003,7 @@ def train_command(
             typer.echo(check.line(), err=True)
     if not report.ok:
         fail("pre-flight checks failed; nothing was created (`titanic-sm config check` lists them all)")
-    request = worker.LaunchRequest(
+    request = launch.LaunchRequest(
         channels=dict(chosen.channels),
         dataset_version=chosen.version,
         instance_type=instance_type,
@@ -1009,7 +1019,7 @@ def train_command(
     def progress(stage: str, message: str) -> None:
         typer.echo(f"[{time.monotonic() - started:6.1f}s] {stage}: {message}", err=True)
 
-    job, _ = worker.record_job(settings, request, checked=report)  # checked above, once
+    job, _ = launch.record_job(settings, request, checked=report)  # checked above, once
     outcome = worker.run_job(
         settings, job.id, progress=progress, echo=None if settings.is_local else typer.echo
     )

@@ -11,24 +11,17 @@ the stage and the cause in one line. The fit, verify and download stages are the
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from container.contract import TRAIN_CHANNEL
-from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Settings
-from services.training.worker import (
-    PENDING_IMAGE_URI,
-    LaunchRequest,
-    Progress,
-    StageError,
-    cost_basis,
-    preload_sdk,
-    record_job,
-    run_job,
-)
+from services.instance.cost import cost_basis
+from services.jobs.store import Job
+from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Progress, Settings
+from services.training.errors import StageError
+from services.training.launch import JobRequest, LaunchRequest, record_job, validate
+from services.training.worker import preload_sdk, run_job, timed
 
 __all__ = ["STAGES", "PipelineResult", "StageError", "run_pipeline", "summary_lines"]
 
@@ -42,19 +35,6 @@ class PipelineResult:
     status: str
     summary: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-def _stage(name: str, progress: Progress | None, seconds: dict[str, float]) -> Callable[..., None]:
-    started = time.monotonic()
-    if progress is not None:
-        progress(name, "started")
-
-    def done(note: str = "") -> None:
-        seconds[name] = time.monotonic() - started
-        if progress is not None:
-            progress(name, f"done in {seconds[name]:.1f} s" + (f": {note}" if note else ""))
-
-    return done
 
 
 def run_pipeline(
@@ -80,19 +60,24 @@ def run_pipeline(
     use_spot = settings.use_spot if use_spot is None else use_spot
     max_run_seconds = max_run_seconds if max_run_seconds is not None else settings.max_run_seconds
     max_wait_seconds = max_wait_seconds if max_wait_seconds is not None else settings.max_wait_seconds
-    _check_request(settings, instance_type, hyperparameters, use_spot, max_run_seconds, max_wait_seconds)
+    asked = LaunchRequest(
+        instance_type=instance_type,
+        hyperparameters=hyperparameters,
+        use_spot=use_spot,
+        max_run_seconds=max_run_seconds,
+        max_wait_seconds=max_wait_seconds,
+    )
+    request = _check_request(settings, asked)  # the data and the image come later, each checked then
     _check_input_size(source, channels_dir)
-    evidence, instance_reason = _check_instance(settings, instance_type, use_spot, override_reason)
+    evidence, instance_reason = _check_instance(settings, request.instance_type, use_spot, override_reason)
+    request = replace(request, instance_reason=instance_reason)
     preload_sdk()  # the SDK loads while the stages below wait on the stack, S3 and the registry
-    from services.training import estimator as training
-
-    job_name = training.job_name_for(settings.job_name_base)
     stage = "stack"
     try:
         if settings.is_local:
             from services.local import stack as local_stack
 
-            done = _stage("stack", progress, seconds)
+            done = timed("stack", progress, seconds)
             endpoints = local_stack.ensure_running(settings)
             done(
                 f"moto {endpoints.moto_url}, registry {endpoints.registry}, "
@@ -103,8 +88,8 @@ def run_pipeline(
             settings,
             progress,
             seconds,
-            job_name=job_name,
-            instance_type=instance_type or settings.instance_type,
+            job_name=request.job_name,
+            instance_type=request.instance_type,
             use_spot=use_spot,
             max_run_seconds=max_run_seconds,
             max_wait_seconds=max_wait_seconds,
@@ -117,21 +102,21 @@ def run_pipeline(
         # The data folder is shared by every run: held from prepare to upload, so what is uploaded
         # is what this run prepared, never a concurrent run's half-written or different split.
         with dataset.data_lock(settings.data_dir) if channels_dir is None else contextlib.nullcontext():
-            done = _stage("data", progress, seconds)
+            done = timed("data", progress, seconds)
             train_file, validation_file, manifest = _channel_files(
                 settings, source, channels_dir, validation_fraction, seed
             )
             done(f"{train_file.parent}")
 
             stage = "upload"
-            done = _stage("upload", progress, seconds)
+            done = timed("upload", progress, seconds)
             uploaded = storage.upload_channels(settings, train_file, validation_file, extra_manifest=manifest)
             done(f"dataset {uploaded.version} " + ("uploaded" if uploaded.uploaded else "already in S3"))
 
         stage = "image"
         from services.image import images
 
-        done = _stage("image", progress, seconds)
+        done = timed("image", progress, seconds)
         ref = images.ensure_image(settings, progress)
         for name, value in ref.seconds.items():
             if name in ("build", "push"):
@@ -139,19 +124,8 @@ def run_pipeline(
         done(ref.uri_with_digest)
 
         stage = "fit"
-        request = LaunchRequest(
-            channels=uploaded.channels(),
-            dataset_version=uploaded.version,
-            instance_type=instance_type,
-            hyperparameters=hyperparameters,
-            use_spot=use_spot,
-            max_run_seconds=max_run_seconds,
-            max_wait_seconds=max_wait_seconds,
-            image_uri=ref.uri_with_digest,
-            instance_reason=instance_reason,
-            job_name=job_name,
-        )
-        job, _ = record_job(settings, request, checked=checked)
+        request = request.with_data(uploaded.channels(), uploaded.version).with_image(ref.uri_with_digest)
+        job, _ = record_job(settings, request, checked=checked)  # validated above: not again
     except StageError:
         raise
     except Exception as exc:
@@ -160,11 +134,17 @@ def run_pipeline(
     outcome = run_job(settings, job.id, progress=progress, echo=echo)
     seconds.update({k: v for k, v in outcome.seconds.items() if k in STAGES})
     final = outcome.job
-    summary = {
+    summary = _summary(settings, ref.uri_with_digest, final, outcome.local_path)
+    return PipelineResult(final.id, final.job_name, final.status, summary, seconds)
+
+
+def _summary(settings: Settings, image_uri: str, final: Job, local_path: Path | None) -> dict[str, Any]:
+    """What ``summary_lines`` prints of a finished run."""
+    return {
         "region": settings.region,
         "bucket": settings.bucket,
         "repository": settings.repository,
-        "image": ref.uri_with_digest,
+        "image": image_uri,
         "job_name": final.job_name,
         "channels": dict(final.channels),
         "artifact": final.artifact_uri,
@@ -176,42 +156,18 @@ def run_pipeline(
         },
         "cost": final.actual_cost,
         "cost_basis": cost_basis(final),
-        "local_path": str(outcome.local_path) if outcome.local_path else None,
+        "local_path": str(local_path) if local_path else None,
     }
-    return PipelineResult(final.id, final.job_name, final.status, summary, seconds)
 
 
-def _check_request(
-    settings: Settings,
-    instance_type: str | None,
-    hyperparameters: Mapping[str, Any],
-    use_spot: bool,
-    max_run_seconds: int,
-    max_wait_seconds: int | None,
-) -> None:
-    """Refuse a request SageMaker would reject before spending minutes on data, build and push."""
+def _check_request(settings: Settings, request: LaunchRequest) -> JobRequest:
+    """Refuse a request SageMaker would reject, or one over the budget, before spending minutes on
+    data, build and push; the validated request is the one recorded at fit."""
     from services.instance import cost
     from services.training import estimator as training
 
-    probe = training.FitRequest(
-        job_name="request-check",
-        image_uri=PENDING_IMAGE_URI,  # the real one is checked again at fit
-        channels={TRAIN_CHANNEL: settings.s3_uri("datasets") + "/"},
-        hyperparameters=hyperparameters,
-        instance_type=instance_type or settings.instance_type,
-        use_spot=use_spot,
-        max_run_seconds=max_run_seconds,
-        max_wait_seconds=max_wait_seconds,
-    )
     try:
-        training.validate_request(settings, probe)
-        cost.check_budget(
-            settings,
-            probe.instance_type,
-            spot=use_spot,
-            max_run_seconds=max_run_seconds,
-            max_wait_seconds=max_wait_seconds,
-        )
+        return validate(settings, request)
     except (training.TrainingError, cost.CostError) as exc:
         raise StageError.wrapping("request", exc) from None
 
@@ -243,7 +199,7 @@ def _preflight(
     a failing check is one StageError line naming what is missing and its fix."""
     from services.account import preflight
 
-    done = _stage("preflight", progress, seconds)
+    done = timed("preflight", progress, seconds)
     try:
         report = preflight.require_ready(settings, **request)
     except preflight.PreflightError as exc:

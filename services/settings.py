@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -190,6 +190,38 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; ``None`` values are ignored."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_record(self) -> dict[str, Any]:
+        """Every field as JSON-ready values, the folders absolute: what a job stores, so its worker
+        (and a restart) runs with the very settings it was launched with (``from_record``)."""
+        values = asdict(self)
+        for name in _PATH_FIELDS:
+            if values[name] is not None:
+                values[name] = str(Path(values[name]).resolve())
+        for name in _TABLE_FIELDS:
+            values[name] = dict(values[name])
+        return values
+
+    @classmethod
+    def from_record(cls, values: Mapping[str, Any]) -> Settings:
+        """The settings ``to_record`` stored; fields this version does not know are left out."""
+        known = {f.name for f in fields(cls)}
+        record = {k: v for k, v in values.items() if k in known}
+        if record.get("local_quotas_file") is not None:
+            record["local_quotas_file"] = Path(record["local_quotas_file"])
+        return cls(**record)
+
+    def as_env(self) -> dict[str, str]:
+        """``TITANIC_SM_*`` for every field but the tables: the environment a `titanic-sm` in another
+        process (a `run` started by a test or a benchmark) rebuilds these settings from."""
+        env: dict[str, str] = {}
+        for name, value in self.to_record().items():
+            if value is None or name in _TABLE_FIELDS:
+                continue
+            env[ENV_PREFIX + name.upper()] = (
+                ("true" if value else "false") if isinstance(value, bool) else str(value)
+            )
+        return env
 
     @classmethod
     def from_env(

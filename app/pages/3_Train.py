@@ -1,6 +1,6 @@
 """3 · Train: the image, the hyperparameters, spot and cost; launch a worker, watch it, stop it.
 
-The fit never runs in this script: Launch hands a request to ``services.training.worker.launch``, which
+The fit never runs in this script: Launch hands a request to ``services.training.launch.launch``, which
 validates it, records the job in the store and starts a detached worker. Everything shown about
 the job is read back from the store and CloudWatch Logs, so a refresh or a second tab shows the
 same job.
@@ -9,7 +9,6 @@ same job.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import Any
 
 import job_views
@@ -42,7 +41,7 @@ from services.image import images
 from services.instance import cost, instances
 from services.jobs.store import Job, JobStore, running_job, watched_job
 from services.messages import catalogue
-from services.training import logs, worker
+from services.training import launch, logs, stop
 
 # While a job runs: each poll reads the store and the new CloudWatch lines (two cheap calls; one
 # watching tab makes about two GetLogEvents a second), and a log line waits on average half of
@@ -281,7 +280,7 @@ with st.form("launch_form"):
         help=plain("train.budget_help"),
         key="max_job_cost_usd",
     )
-    launch = st.form_submit_button(
+    launch_clicked = st.form_submit_button(
         t("train.launch"), type="primary", disabled=active is not None, key="launch"
     )
 
@@ -337,11 +336,11 @@ def refuse_preflight(exc: preflight.PreflightError) -> None:
     )
 
 
-def launch_job(request: worker.LaunchRequest) -> str | None:
+def launch_job(request: launch.LaunchRequest) -> str | None:
     """Hand the request to the worker (which runs the pre-flight checks first); a budget or
     pre-flight refusal is one line naming the cause and the fix."""
     try:
-        return worker.launch(launch_settings, request)
+        return launch.launch(launch_settings, request)
     except preflight.PreflightError as exc:
         refuse_preflight(exc)
         return None
@@ -360,13 +359,14 @@ def launch_job(request: worker.LaunchRequest) -> str | None:
         return None
 
 
-if launch:
+if launch_clicked:
     if dataset is None:
         st.error(t("train.cannot_launch_no_data"))
     elif (instance_choice := checked_instance(use_spot)) is not None:
         # One key per submission: a double click or a resent request launches once.
-        request_key = st.session_state.setdefault(REQUEST_KEY, uuid.uuid4().hex)
-        request = worker.LaunchRequest(
+        request_key = launch.submission_key(st.session_state.get(REQUEST_KEY))
+        st.session_state[REQUEST_KEY] = request_key
+        request = launch.LaunchRequest(
             channels=dict(dataset["channels"]),
             dataset_version=dataset["version"],
             instance_type=instance_type,
@@ -404,7 +404,7 @@ def render_job(job: Job) -> None:
         plain("common.none") if duration is None else plain("train.seconds", seconds=duration),
     )
     if job.is_active and stop_col.button(t("train.stop"), key="stop_job"):
-        stopped = action(t("train.stop_what"), worker.stop, settings, job.id)
+        stopped = action(t("train.stop_what"), stop.stop, settings, job.id)
         if stopped is not None:
             st.rerun()
     st.caption(

@@ -24,7 +24,7 @@ from ui import (
 from services.jobs import detail as job_detail
 from services.jobs.store import STATUSES, Job, JobPage, JobStore, as_summary, current_jobs, sync
 from services.messages import catalogue
-from services.training import worker
+from services.training import launch
 
 LOG_TAIL_LINES = 60
 PAGE_SIZES = (25, 50, 100, 200)
@@ -208,9 +208,8 @@ def show_detail(job: Job) -> None:
             if job.failure_reason
             else t("common.failure_unrecorded")
         )
-    restartable = job.status in ("Failed", "Stopped") and bool(job.request.get("launch"))
-    if restartable and st.button(t("jobs.launch_again"), key="restart_job"):
-        new_id = action(t("jobs.launch_again_what"), worker.restart, settings, job.id)
+    if launch.can_restart(job) and st.button(t("jobs.launch_again"), key="restart_job"):
+        new_id = action(t("jobs.launch_again_what"), launch.restart, settings, job.id)
         if new_id is not None:
             st.session_state[WATCH_JOB_KEY] = new_id
             st.switch_page("pages/3_Train.py")

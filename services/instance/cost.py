@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from services.errors import UserError
 
 if TYPE_CHECKING:
+    from services.jobs.store import Job
     from services.settings import Settings
 
 __all__ = [
@@ -25,8 +26,11 @@ __all__ = [
     "LaunchCost",
     "actual",
     "check_budget",
+    "cost_basis",
     "estimate",
     "estimate_job",
+    "estimate_or_none",
+    "job_actual",
     "last_comparable_seconds",
     "launch_cost",
     "local_equivalent",
@@ -442,3 +446,44 @@ def launch_cost(
         budget_usd=budget,
         over_budget=ceiling is not None and budget is not None and ceiling.usd > budget,
     )
+
+
+def estimate_or_none(
+    settings: Settings, instance_type: str, spot: bool, dataset_version: str | None = None
+) -> CostEstimate | None:
+    """``estimate_job``'s figure for a job about to be recorded, or None when it is unknown (no
+    price, no duration yet): the launch goes on, its estimate reads "unknown"."""
+    try:
+        return estimate_job(settings, instance_type, spot=spot, dataset_version=dataset_version)
+    except Exception:  # any failure to estimate leaves the estimate unknown, never the launch refused
+        return None
+
+
+def job_actual(settings: Settings, job: Job, fit_seconds: float) -> dict[str, float | None]:
+    """A finished job's ``actual_cost`` and ``spot_savings``: billable seconds x price (SageMaker's,
+    or the local control plane's), else the fit's wall time priced as the instance. The price is
+    the instance service's: live on aws (the snapshot when the API is denied or unreachable), the
+    snapshot on local; spot without a spot product is the on-demand rate. Empty without a price."""
+    from services.instance import instances
+
+    quote = instances.price_quote(settings, job.instance_type or settings.instance_type, job.use_spot)
+    if quote is None:
+        return {}
+    if job.billable_seconds is not None:
+        figure = actual(
+            job.billable_seconds,
+            quote.usd_per_hour,
+            settings.instance_count,
+            training_seconds=job.training_seconds,
+            spot=job.use_spot,
+        )
+    else:
+        figure = local_equivalent(fit_seconds, quote.usd_per_hour, settings.instance_count)
+    return {"actual_cost": figure.usd, "spot_savings": figure.spot_savings}
+
+
+def cost_basis(job: Job) -> str:
+    """How the job's actual cost was reached (for run.json and the run summary)."""
+    if job.billable_seconds is not None:
+        return "billable seconds" if job.target == "aws" else "billable seconds (local control plane)"
+    return "fit wall time priced as the instance"

@@ -987,7 +987,7 @@ def sync(
     API has it, else recorded as never created.
     """
     from services import aws
-    from services.training import worker
+    from services.training import launch
 
     store = store or JobStore(settings.job_store_path)
     # On aws the client comes first, whatever the store holds: a boto3 session with an unknown
@@ -1016,7 +1016,7 @@ def sync(
     changed = reconcile_with_aws(store, sagemaker, followed) if followed else []
     for job in unfollowed:
         if job.training_job or job.job_name in known:
-            worker.adopt(settings, job.id)
+            launch.adopt(settings, job.id)
             changed.append(job.id)
         elif job.create_requested_at is not None and _settle_requested_create(
             settings, store, sagemaker, job, now
@@ -1038,18 +1038,18 @@ def _settle_requested_create(
     the API has it, else record that it never got there. True when the job changed."""
     from botocore.exceptions import ClientError
 
-    from services.training import worker
+    from services.training import follow, launch
 
     try:
         sagemaker.describe_training_job(TrainingJobName=job.job_name)
     except ClientError as exc:
-        if not worker.job_is_unknown(exc):
+        if not follow.job_is_unknown(exc):
             raise
     else:
-        worker.adopt(settings, job.id)  # no second worker if a paused one holds the job
+        launch.adopt(settings, job.id)  # no second worker if a paused one holds the job
         return True
     requested = job.create_requested_at or now
-    if now - requested < CREATE_SETTLE_SECONDS or worker.is_followed(settings, job.id):
+    if now - requested < CREATE_SETTLE_SECONDS or follow.is_followed(settings, job.id):
         return False  # the request may still arrive, or a paused worker goes on with it
     pid = f" pid {job.worker_pid}" if job.worker_pid is not None else ""
     reason = (

@@ -49,6 +49,7 @@ __all__ = [
     "ecr_authorization",
     "ecr_login_secret",
     "ensure_running",
+    "is_running",
     "registry_command",
     "registry_credentials",
     "running_endpoints",
@@ -205,12 +206,21 @@ def _endpoints(stack_dir: Path, state: dict[str, dict[str, Any]]) -> StackEndpoi
     )
 
 
+def _down(state: dict[str, dict[str, Any]]) -> list[str]:
+    return [n for n in SERVICES if not (state.get(n, {}).get("port") and _pid_is(state[n].get("pid"), n))]
+
+
+def is_running(stack_dir: Path) -> bool:
+    """Every service of the stack in this folder runs (a file read and a /proc look each)."""
+    return not _down(_read_state(stack_dir))
+
+
 def running_endpoints(settings: Settings) -> StackEndpoints:
     """The running stack's endpoints, as it recorded them: a file read and a /proc look per
     service, no start and no network call (every boto3 client on local asks this)."""
     stack_dir = _stack_dir(settings)
     state = _read_state(stack_dir)
-    down = [n for n in SERVICES if not (state.get(n, {}).get("port") and _pid_is(state[n].get("pid"), n))]
+    down = _down(state)
     if down:
         raise LocalStackError(
             "the local stack is not running: run `titanic-sm local up` or `make run` "

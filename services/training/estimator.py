@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from container.contract import MAX_RUNTIME_LIMIT_SECONDS, TRAIN_CHANNEL
 from container.hyperparameters import HyperparameterError, to_sagemaker
@@ -30,8 +30,12 @@ __all__ = [
     "MAX_RUN_LIMIT_SECONDS",
     "TELEMETRY_OPT_OUT_CONFIG",
     "FitRequest",
+    "JobShape",
     "TrainingError",
     "build_estimator",
+    "check_channels",
+    "check_image",
+    "check_job",
     "checkpoint_uri",
     "job_name_for",
     "output_path",
@@ -52,6 +56,23 @@ _NAME_SUFFIX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 class TrainingError(UserError, RuntimeError):
     """The job cannot be started or failed; the message names the cause."""
+
+
+class JobShape(Protocol):
+    """What ``check_job`` reads of a request: a fit-time FitRequest, or a launch's JobRequest."""
+
+    @property
+    def job_name(self) -> str: ...
+    @property
+    def hyperparameters(self) -> Mapping[str, Any]: ...
+    @property
+    def instance_type(self) -> str: ...
+    @property
+    def use_spot(self) -> bool: ...
+    @property
+    def max_run_seconds(self) -> int: ...
+    @property
+    def max_wait_seconds(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -96,60 +117,77 @@ def checkpoint_uri(settings: Settings, job_name: str) -> str:
 
 def validate_request(settings: Settings, request: FitRequest) -> dict[str, str]:
     """Check what SageMaker would reject, before anything is created (moto checks nothing);
-    return the hyperparameters as the strings the Estimator sends."""
-    if not JOB_NAME_PATTERN.match(request.job_name):
-        raise TrainingError(
-            f"invalid job name {request.job_name!r}: 1-63 letters, digits and hyphens",
-            code="training.bad_job_name",
-            values={"name": request.job_name},
-        )
-    if TRAIN_CHANNEL not in request.channels:
+    return the hyperparameters as the strings the Estimator sends. The fit-time request: its image
+    must be pinned by digest. A launch checks the same rules before its image exists
+    (``launch.validate``), each where its value becomes known."""
+    check_channels(request.channels)
+    check_image(request.image_uri)
+    return check_job(request)
+
+
+def check_channels(channels: Mapping[str, str]) -> None:
+    """A train channel, and every channel an S3 URI."""
+    if TRAIN_CHANNEL not in channels:
         raise TrainingError("the train channel is missing", code="training.no_train_channel")
-    for channel, uri in request.channels.items():
+    for channel, uri in channels.items():
         if not uri.startswith("s3://"):
             raise TrainingError(
                 f"{channel} channel must be an S3 URI, not {uri!r}",
                 code="training.channel_not_s3",
                 values={"channel": channel, "uri": uri},
             )
-    if "@sha256:" not in request.image_uri:
+
+
+def check_image(image_uri: str) -> None:
+    """The image a job trains is pinned by digest, so the job runs exactly what was built."""
+    if "@sha256:" not in image_uri:
         raise TrainingError(
-            f"the image must be pinned by digest (uri@sha256:...), not {request.image_uri!r}",
+            f"the image must be pinned by digest (uri@sha256:...), not {image_uri!r}",
             code="training.image_not_pinned",
-            values={"image": request.image_uri},
+            values={"image": image_uri},
         )
-    if not 1 <= request.max_run_seconds <= MAX_RUN_LIMIT_SECONDS:
+
+
+def check_job(job: JobShape) -> dict[str, str]:
+    """The rules for everything but the channels and the image: the name, the limits, spot's
+    max_wait, the instance type and the hyperparameters (returned as the strings SageMaker gets)."""
+    if not JOB_NAME_PATTERN.match(job.job_name):
         raise TrainingError(
-            f"max_run must be between 1 and {MAX_RUN_LIMIT_SECONDS} s, not {request.max_run_seconds}",
-            code="training.max_run_range",
-            values={"limit": MAX_RUN_LIMIT_SECONDS, "value": request.max_run_seconds},
+            f"invalid job name {job.job_name!r}: 1-63 letters, digits and hyphens",
+            code="training.bad_job_name",
+            values={"name": job.job_name},
         )
-    if request.use_spot:
-        if request.max_wait_seconds is None:
+    if not 1 <= job.max_run_seconds <= MAX_RUN_LIMIT_SECONDS:
+        raise TrainingError(
+            f"max_run must be between 1 and {MAX_RUN_LIMIT_SECONDS} s, not {job.max_run_seconds}",
+            code="training.max_run_range",
+            values={"limit": MAX_RUN_LIMIT_SECONDS, "value": job.max_run_seconds},
+        )
+    if job.use_spot:
+        if job.max_wait_seconds is None:
             raise TrainingError(
                 "spot training needs max_wait (seconds), at least max_run",
                 code="training.spot_needs_max_wait",
             )
-        if request.max_wait_seconds < request.max_run_seconds:
+        if job.max_wait_seconds < job.max_run_seconds:
             raise TrainingError(
-                f"max_wait ({request.max_wait_seconds} s) must be at least "
-                f"max_run ({request.max_run_seconds} s)",
+                f"max_wait ({job.max_wait_seconds} s) must be at least max_run ({job.max_run_seconds} s)",
                 code="training.max_wait_below_max_run",
-                values={"max_wait": request.max_wait_seconds, "max_run": request.max_run_seconds},
+                values={"max_wait": job.max_wait_seconds, "max_run": job.max_run_seconds},
             )
-    elif request.max_wait_seconds is not None:
+    elif job.max_wait_seconds is not None:
         raise TrainingError(
             "max_wait applies only to spot training; turn spot on or leave max_wait empty",
             code="training.max_wait_without_spot",
         )
-    if request.instance_type not in instances.training_instance_types():
+    if job.instance_type not in instances.training_instance_types():
         raise TrainingError(
-            f"{request.instance_type!r} is not a SageMaker training instance type",
+            f"{job.instance_type!r} is not a SageMaker training instance type",
             code="training.unknown_instance_type",
-            values={"instance_type": request.instance_type},
+            values={"instance_type": job.instance_type},
         )
     try:
-        return to_sagemaker(request.hyperparameters)
+        return to_sagemaker(job.hyperparameters)
     except HyperparameterError as exc:
         raise TrainingError(str(exc), code=exc.code, values=exc.values) from exc
 

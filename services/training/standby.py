@@ -1,5 +1,5 @@
-"""The warm worker: one detached ``titanic-sm worker`` process per state dir that has already
-imported the SageMaker SDK and waits for the next launch.
+"""The warm worker: one detached ``titanic-sm worker --standby`` process per job store that has
+already imported the SageMaker SDK and waits for the next launch.
 
 A fresh worker spends about 3 s of CPU importing the SDK before it can call ``Estimator.fit``, and
 that sat between the dashboard's Launch and the job's first log line. A standby pays it ahead:
@@ -9,9 +9,9 @@ log. Then ``launch`` starts the next standby. Nothing else changes: the job's st
 drive the run, the follower lock keeps a job to one follower, and where no standby answers (the
 first launch, a standby that went idle, ``warm_worker`` off) the worker is spawned as before.
 
-A standby takes a job only from a launcher with the same code, interpreter, state dir and
+A standby takes a job only from a launcher with the same code, interpreter, job store and
 environment as its own (``stamp``); otherwise it declines and exits, and the launcher spawns.
-It exits by itself after ``STANDBY_IDLE_SECONDS`` without a job, when its state dir is gone, or
+It exits by itself after ``STANDBY_IDLE_SECONDS`` without a job, when its job store is gone, or
 (local target) when the local stack is down. The sockets are Linux abstract ones: no file to
 leave behind, no path-length limit.
 """
@@ -31,13 +31,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from services.settings import ENV_PREFIX, Settings
+from services.settings import ENV_PREFIX
 
 __all__ = ["STANDBY_IDLE_SECONDS", "hand_over", "serve", "stamp", "start"]
 
 # A standby with no job for this long exits (its SDK import is about 150 MB of memory).
 STANDBY_IDLE_SECONDS = 600.0
-# How often an idle standby checks that its state dir and (local) stack are still there.
+# How often an idle standby checks that its job store and (local) stack are still there.
 _CHECK_SECONDS = 5.0
 # How much lower than its launcher a standby runs while it imports (then it goes back, if it may).
 _WARM_UP_NICENESS = 10
@@ -49,17 +49,17 @@ _ENV_NAMES = ("PATH", "HOME", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 _CODE_ROOTS = ("services", "container")
 
 
-def _address(settings: Settings, role: str) -> bytes:
-    """An abstract socket name for this state dir: ``claim`` (one standby at a time) or ``serve``."""
-    digest = hashlib.sha256(str(settings.state_dir.resolve()).encode()).hexdigest()[:16]
+def _address(job_store: Path, role: str) -> bytes:
+    """An abstract socket name for this job store: ``claim`` (one standby at a time) or ``serve``."""
+    digest = hashlib.sha256(str(job_store.resolve()).encode()).hexdigest()[:16]
     return f"\0titanic-sm-standby-{role}-{digest}".encode()
 
 
-def stamp(settings: Settings, environ: Mapping[str, str]) -> str:
+def stamp(job_store: Path, environ: Mapping[str, str]) -> str:
     """What a worker's behaviour depends on besides the job's own record: the code on disk, the
-    interpreter, the state dir and the environment that clients and settings read."""
+    interpreter, the job store and the environment that clients read."""
     digest = hashlib.sha256()
-    digest.update(f"{sys.executable}\0{settings.state_dir.resolve()}\0".encode())
+    digest.update(f"{sys.executable}\0{job_store.resolve()}\0".encode())
     for name in sorted(environ):
         if name.startswith(_ENV_PREFIXES) or name in _ENV_NAMES:
             digest.update(f"{name}={environ[name]}\0".encode())
@@ -84,15 +84,15 @@ def _available() -> bool:
     return sys.platform.startswith("linux")  # abstract Unix sockets are Linux's
 
 
-def hand_over(settings: Settings, job_id: str, environ: Mapping[str, str]) -> int | None:
-    """Give the job to this state dir's standby; its pid, or None when no standby took it."""
-    if not settings.warm_worker or not _available():
+def hand_over(job_store: Path, job_id: str, environ: Mapping[str, str]) -> int | None:
+    """Give the job to this job store's standby; its pid, or None when no standby took it."""
+    if not _available():
         return None
-    request = json.dumps({"job_id": job_id, "stamp": stamp(settings, environ)}).encode() + b"\n"
+    request = json.dumps({"job_id": job_id, "stamp": stamp(job_store, environ)}).encode() + b"\n"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.settimeout(_ANSWER_SECONDS)
         try:
-            connection.connect(_address(settings, "serve"))
+            connection.connect(_address(job_store, "serve"))
             connection.sendall(request)
             answer = _read_line(connection)
         except OSError:  # none listening, or it went away mid-answer: spawn as before
@@ -101,10 +101,10 @@ def hand_over(settings: Settings, job_id: str, environ: Mapping[str, str]) -> in
     return pid if isinstance(pid, int) and pid > 1 else None
 
 
-def start(settings: Settings, command: list[str], environ: Mapping[str, str], log_path: Path) -> None:
-    """Start the next standby (detached, like a worker) unless the state dir has one already: the
-    duplicate's first act is to claim the state dir's name, and it exits when another holds it."""
-    if not settings.warm_worker or not _available():
+def start(command: list[str], environ: Mapping[str, str], log_path: Path, cwd: Path) -> None:
+    """Start the next standby (detached, like a worker) unless the job store has one already: the
+    duplicate's first act is to claim the store's name, and it exits when another holds it."""
+    if not _available():
         return
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
@@ -114,7 +114,7 @@ def start(settings: Settings, command: list[str], environ: Mapping[str, str], lo
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            cwd=Path(__file__).resolve().parents[2],
+            cwd=cwd,
             env=dict(environ),
         )
     # Reap it when it exits, so a long-lived caller (the dashboard) never keeps a zombie.
@@ -122,48 +122,48 @@ def start(settings: Settings, command: list[str], environ: Mapping[str, str], lo
 
 
 def serve(
-    settings: Settings,
+    job_store: Path,
     warm_up: Callable[[], None],
-    run_worker: Callable[[Settings, str], int],
+    run_worker: Callable[[Path, str], int],
     log_path_for: Callable[[str], Path],
     stack_is_up: Callable[[], bool],
     idle_seconds: float = STANDBY_IDLE_SECONDS,
 ) -> int:
-    """The standby's life: claim the state dir, ``warm_up`` (import the SDK), wait for one job
+    """The standby's life: claim the job store, ``warm_up`` (import the SDK), wait for one job
     and run it as its worker (or exit idle). Returns the exit code of ``titanic-sm worker --standby``."""
     if not _available():
         return 0
     claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        claim.bind(_address(settings, "claim"))
-    except OSError:  # another standby holds this state dir
+        claim.bind(_address(job_store, "claim"))
+    except OSError:  # another standby holds this job store
         claim.close()
-        print("standby: another standby serves this state dir; exiting", flush=True)
+        print("standby: another standby serves this job store; exiting", flush=True)
         return 0
     started = time.monotonic()
-    own_stamp = stamp(settings, os.environ)  # before the imports: they may set variables of their own
+    own_stamp = stamp(job_store, os.environ)  # before the imports: they may set variables of their own
     # It warms up beside the job whose launch started it: it must not slow that job down.
     priority = os.getpriority(os.PRIO_PROCESS, 0)
     os.setpriority(os.PRIO_PROCESS, 0, min(priority + _WARM_UP_NICENESS, 19))
     warm_up()  # the point of a standby: the SDK loaded before the job comes
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(_address(settings, "serve"))
+    listener.bind(_address(job_store, "serve"))
     listener.listen(4)
     listener.settimeout(_CHECK_SECONDS)
     print(f"standby: ready in {time.monotonic() - started:.1f} s (pid {os.getpid()})", flush=True)
-    job_id = _wait_for_job(settings, listener, own_stamp, stack_is_up, idle_seconds)
+    job_id = _wait_for_job(job_store, listener, own_stamp, stack_is_up, idle_seconds)
     listener.close()
-    claim.close()  # the next standby may claim the state dir now
+    claim.close()  # the next standby may claim the job store now
     if job_id is None:
         return 0
     with contextlib.suppress(PermissionError):  # back to a worker's priority (a user may not: root may)
         os.setpriority(os.PRIO_PROCESS, 0, priority)
     _become_worker_of(job_id, log_path_for(job_id))
-    return run_worker(settings, job_id)
+    return run_worker(job_store, job_id)
 
 
 def _wait_for_job(
-    settings: Settings,
+    job_store: Path,
     listener: socket.socket,
     own_stamp: str,
     stack_is_up: Callable[[], bool],
@@ -177,8 +177,8 @@ def _wait_for_job(
             if time.monotonic() > deadline:
                 print("standby: idle; exiting", flush=True)
                 return None
-            if not settings.state_dir.is_dir() or not stack_is_up():
-                print("standby: the state dir or the local stack is gone; exiting", flush=True)
+            if not job_store.exists() or not stack_is_up():
+                print("standby: the job store or the local stack is gone; exiting", flush=True)
                 return None
             continue
         with connection:

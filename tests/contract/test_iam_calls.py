@@ -118,7 +118,7 @@ def _not_recorded(settings: Settings, job: str) -> list[tuple[str, str, dict[str
             "BatchGetImage",
         )
     ]
-    # worker.stop on aws: moto answers StopTrainingJob with HTTP 500 (tests/contract/test_worker.py
+    # stop.stop on aws: moto answers StopTrainingJob with HTTP 500 (tests/contract/test_worker.py
     # checks the call with a Stubber).
     stop = [("sagemaker:StopTrainingJob", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{job}", {})]
     return push + stop

@@ -1,4 +1,4 @@
-"""Pre-flight before every launch: the dashboard's Launch (worker.launch, worker.record_job) and
+"""Pre-flight before every launch: the dashboard's Launch (launch.launch, launch.record_job) and
 `titanic-sm run` run the same checks as `titanic-sm config check` first, and a failing check is
 one line naming what is missing and its fix, with nothing created: no job, no worker, no upload."""
 
@@ -14,7 +14,7 @@ from services.account import preflight
 from services.cli import app
 from services.jobs.store import JobStore
 from services.settings import Settings
-from services.training import worker
+from services.training import launch
 
 OTHER_ACCOUNT_ROLE = "arn:aws:iam::999999999999:role/someone-elses"
 ROLE_LINE = (
@@ -23,8 +23,8 @@ ROLE_LINE = (
 )
 
 
-def _request(settings: Settings, **changes: object) -> worker.LaunchRequest:
-    base = worker.LaunchRequest(
+def _request(settings: Settings, **changes: object) -> launch.LaunchRequest:
+    base = launch.LaunchRequest(
         channels={"train": settings.s3_uri("datasets", "v1", "train") + "/"},
         instance_type="ml.m5.large",
         max_run_seconds=600,
@@ -37,16 +37,16 @@ def test_launch_refuses_a_failing_check_in_one_line_and_starts_nothing(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spawned: list[str] = []
-    monkeypatch.setattr(worker, "_spawn_worker", lambda s, job: spawned.append(job.id))
+    monkeypatch.setattr(launch, "_spawn_worker", lambda s, job: spawned.append(job.id))
     bad = replace(settings, role_arn=OTHER_ACCOUNT_ROLE)
     with pytest.raises(preflight.PreflightError) as refused:
-        worker.launch(bad, _request(bad))
+        launch.launch(bad, _request(bad))
     assert str(refused.value) == ROLE_LINE
     assert [c.name for c in refused.value.report.failed] == ["role"]
     assert spawned == [] and JobStore(bad.job_store_path).page().total == 0
 
     # The same request with the account's own role passes the checks and starts its worker.
-    job_id = worker.launch(settings, _request(settings))
+    job_id = launch.launch(settings, _request(settings))
     assert spawned == [job_id]
     assert JobStore(settings.job_store_path).get(job_id).status == "Pending"
 
@@ -63,7 +63,7 @@ def test_every_failing_check_is_in_the_one_line(settings: Settings) -> None:
     )
     bad = replace(settings, role_arn="arn:aws:iam::123456789012:user/not-a-role")
     with pytest.raises(preflight.PreflightError) as refused:
-        worker.record_job(bad, _request(bad, job_name=taken))
+        launch.record_job(bad, _request(bad, job_name=taken))
     line = str(refused.value)
     assert "\n" not in line
     assert line == (
@@ -83,13 +83,13 @@ def test_a_checked_launch_is_not_checked_twice(settings: Settings, monkeypatch: 
         raise AssertionError("pre-flight ran twice for one launch")
 
     monkeypatch.setattr(preflight, "require_ready", no_second_check)
-    job, created = worker.record_job(settings, _request(settings), checked=report)
+    job, created = launch.record_job(settings, _request(settings), checked=report)
     assert created and job.status == "Pending"
 
 
 def test_run_refuses_at_pre_flight_before_any_upload(settings: Settings) -> None:
     env = {
-        **worker.settings_env(settings),
+        **settings.as_env(),
         "TITANIC_SM_ROLE_ARN": OTHER_ACCOUNT_ROLE,
         "TITANIC_SM_CONFIG": "/dev/null",
     }

@@ -22,11 +22,13 @@ from botocore.stub import Stubber
 from container.hyperparameters import parse
 from services import aws
 from services.data import storage
+from services.instance import cost
 from services.jobs import store as jobs
 from services.jobs.store import Job, JobStore
 from services.settings import Settings
 from services.training import estimator as training
-from services.training import worker
+from services.training import launch, stop, worker
+from services.training.errors import MaxRuntimeExceededError, StageError
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/titanic-training@sha256:" + "cd" * 32
 
@@ -51,8 +53,8 @@ _SAGEMAKER_TRUST = {
 }
 
 
-def _request(settings: Settings, **changes: object) -> worker.LaunchRequest:
-    base = worker.LaunchRequest(
+def _request(settings: Settings, **changes: object) -> launch.LaunchRequest:
+    base = launch.LaunchRequest(
         channels={"train": settings.s3_uri("datasets", "v1", "train") + "/"},
         dataset_version="v1",
         instance_type="ml.m5.large",
@@ -92,7 +94,7 @@ def _wait_for(store: JobStore, job_id: str, done: Callable[[Job], bool], timeout
 
 
 def _worker_log(settings: Settings, job_id: str) -> str:
-    return worker.worker_log_path(settings, job_id).read_text()
+    return launch.worker_log_path(settings, job_id).read_text()
 
 
 def test_launch_returns_at_once_and_the_worker_completes_the_job(aws_settings: Settings) -> None:
@@ -103,7 +105,7 @@ def test_launch_returns_at_once_and_the_worker_completes_the_job(aws_settings: S
     aws.client(aws_settings, "s3").put_object(
         Bucket=aws_settings.bucket, Key=f"titanic/jobs/{name}/output/model.tar.gz", Body=_model_tar(sent)
     )
-    job_id = worker.launch(
+    job_id = launch.launch(
         aws_settings, _request(aws_settings, job_name=name, image_uri=IMAGE, request_key="k-ok")
     )
     store = JobStore(aws_settings.job_store_path)
@@ -137,8 +139,8 @@ def test_launch_returns_at_once_and_the_worker_completes_the_job(aws_settings: S
 
 def test_the_same_request_key_launches_once(aws_settings: Settings) -> None:
     request = _request(aws_settings, image_uri=IMAGE, request_key="tab-1-click-1")
-    first = worker.launch(aws_settings, request)
-    second = worker.launch(aws_settings, request)
+    first = launch.launch(aws_settings, request)
+    second = launch.launch(aws_settings, request)
     assert first == second
     store = JobStore(aws_settings.job_store_path)
     assert [j.id for j in store.list()] == [first]
@@ -150,7 +152,7 @@ def test_a_killed_worker_leaves_the_job_failed_with_the_reason_and_restart_runs_
     aws_settings: Settings,
 ) -> None:
     store = JobStore(aws_settings.job_store_path)
-    job_id = worker.launch(aws_settings, _request(aws_settings, image_uri=IMAGE))
+    job_id = launch.launch(aws_settings, _request(aws_settings, image_uri=IMAGE))
     # The worker beats before its heavy imports: once it has, it is running; kill it hard.
     running = _wait_for(store, job_id, lambda j: j.heartbeat_at is not None)
     assert running.worker_pid is not None
@@ -159,7 +161,7 @@ def test_a_killed_worker_leaves_the_job_failed_with_the_reason_and_restart_runs_
     assert crashed.status == "Failed"
     assert crashed.failure_reason == f"worker pid {running.worker_pid} exited without finishing"
 
-    again_id = worker.restart(aws_settings, job_id)
+    again_id = launch.restart(aws_settings, job_id)
     assert again_id != job_id
     again = _wait_for(store, again_id, lambda j: not j.is_active)
     assert again.job_name != crashed.job_name and again.channels == crashed.channels
@@ -169,16 +171,16 @@ def test_a_killed_worker_leaves_the_job_failed_with_the_reason_and_restart_runs_
     assert again.failure_reason == (
         f"verify: artifact missing: s3://{aws_settings.bucket}/titanic/jobs/{again.job_name}/output/model.tar.gz"
     )
-    with pytest.raises(worker.StageError, match="still"):
+    with pytest.raises(StageError, match="still"):
         running_job, _ = store.create(target="aws", job_name="titanic-active")
-        worker.restart(aws_settings, running_job.id)
+        launch.restart(aws_settings, running_job.id)
 
 
 def test_invalid_requests_are_refused_before_anything_is_recorded(aws_settings: Settings) -> None:
     with pytest.raises(training.TrainingError, match="max_wait"):
-        worker.launch(aws_settings, _request(aws_settings, use_spot=True, max_wait_seconds=60))
+        launch.launch(aws_settings, _request(aws_settings, use_spot=True, max_wait_seconds=60))
     with pytest.raises(training.TrainingError, match="unknown hyperparameter"):
-        worker.launch(aws_settings, _request(aws_settings, hyperparameters={"leaves": "7"}))
+        launch.launch(aws_settings, _request(aws_settings, hyperparameters={"leaves": "7"}))
     assert JobStore(aws_settings.job_store_path).list() == []
 
 
@@ -197,10 +199,10 @@ def test_stop_on_aws_calls_stop_training_job(aws_settings: Settings, monkeypatch
         aws, "client", lambda s, name, **kw: client if name == "sagemaker" else real_client(s, name, **kw)
     )
     with stubber:
-        stopped = worker.stop(aws_settings, job.id)
+        stopped = stop.stop(aws_settings, job.id)
     stubber.assert_no_pending_responses()
     assert stopped.status == "Stopping"
-    assert worker.stop(aws_settings, "titanic-to-stop").status == "Stopping"  # by name too, idempotent
+    assert stop.stop(aws_settings, "titanic-to-stop").status == "Stopping"  # by name too, idempotent
 
 
 @pytest.mark.parametrize(("api_status", "stopped_there"), [("InProgress", True), ("Completed", False)])
@@ -233,7 +235,7 @@ def test_stop_of_an_ended_record_stops_a_job_the_api_still_runs(
         aws, "client", lambda s, name, **kw: client if name == "sagemaker" else real_client(s, name, **kw)
     )
     with stubber:
-        after = worker.stop(aws_settings, job.id)
+        after = stop.stop(aws_settings, job.id)
     stubber.assert_no_pending_responses()  # StopTrainingJob sent exactly when the API still runs it
     assert after.status == "Failed"
 
@@ -246,7 +248,7 @@ def test_run_job_in_process_beats_with_its_own_pid(aws_settings: Settings) -> No
     aws.client(aws_settings, "s3").put_object(
         Bucket=aws_settings.bucket, Key=f"titanic/jobs/{name}/output/model.tar.gz", Body=_model_tar(sent)
     )
-    job, created = worker.record_job(
+    job, created = launch.record_job(
         aws_settings, _request(aws_settings, job_name=name, image_uri=IMAGE, hyperparameters=sent)
     )
     assert created and job.worker_pid is None
@@ -294,8 +296,8 @@ def test_a_job_sagemaker_stopped_at_its_limit_is_recorded_as_that_not_as_a_user_
     Stopped with that secondary status; moto completes every job at once, so its answer is set."""
     _sagemaker_answers(monkeypatch, TrainingJobStatus="Stopped", SecondaryStatus=secondary)
     storage.ensure_bucket(aws_settings)
-    job, _ = worker.record_job(aws_settings, _request(aws_settings, image_uri=IMAGE))
-    with pytest.raises(worker.MaxRuntimeExceededError, match=limit):
+    job, _ = launch.record_job(aws_settings, _request(aws_settings, image_uri=IMAGE))
+    with pytest.raises(MaxRuntimeExceededError, match=limit):
         worker.run_job(aws_settings, job.id)
     stored = JobStore(aws_settings.job_store_path).get(job.id)
     assert (stored.status, stored.secondary_status) == ("Stopped", secondary)
@@ -317,7 +319,7 @@ def test_an_aws_job_is_costed_on_its_billable_seconds_and_says_so(
     aws.client(aws_settings, "s3").put_object(
         Bucket=aws_settings.bucket, Key=f"titanic/jobs/{name}/output/model.tar.gz", Body=_model_tar(sent)
     )
-    job, _ = worker.record_job(
+    job, _ = launch.record_job(
         aws_settings, _request(aws_settings, job_name=name, image_uri=IMAGE, hyperparameters=sent)
     )
     outcome = worker.run_job(aws_settings, job.id)
@@ -326,7 +328,7 @@ def test_an_aws_job_is_costed_on_its_billable_seconds_and_says_so(
     assert quote is not None and billed.billable_seconds == 240
     assert billed.actual_cost == pytest.approx(240 / 3600 * quote.usd_per_hour, abs=1e-6)
     run = json.loads((aws_settings.runs_dir / name / "run.json").read_text())
-    assert run["cost"]["basis"] == worker.cost_basis(billed) == "billable seconds"
+    assert run["cost"]["basis"] == cost.cost_basis(billed) == "billable seconds"
     summary = {
         "region": "r",
         "bucket": "b",
@@ -337,7 +339,7 @@ def test_an_aws_job_is_costed_on_its_billable_seconds_and_says_so(
         "artifact": billed.artifact_uri,
         "metrics": dict.fromkeys(("validation_accuracy", "validation_auc", "cv_accuracy", "cv_auc")),
         "cost": billed.actual_cost,
-        "cost_basis": worker.cost_basis(billed),
+        "cost_basis": cost.cost_basis(billed),
         "local_path": None,
     }
     lines = pipeline.summary_lines(pipeline.PipelineResult(billed.id, name, billed.status, summary))
@@ -352,7 +354,7 @@ def test_stop_never_signals_init_or_its_caller(aws_settings: Settings, planted: 
     job, _ = store.create(target="aws", job_name=f"titanic-planted-{planted.replace(' ', '-')}")
     store.heartbeat(job.id, pid=1 if planted == "init" else os.getpid())
     store.set_status(job.id, "InProgress", secondary_status="Starting")
-    stopped = worker.stop(aws_settings, job.id)  # this test process survives it
+    stopped = stop.stop(aws_settings, job.id)  # this test process survives it
     assert (stopped.status, stopped.secondary_status) == ("Stopped", "Stopped")
 
 
@@ -365,7 +367,7 @@ def test_stop_signals_a_foreground_run_alone_not_its_group(aws_settings: Setting
         store.heartbeat(job.id, pid=foreground.pid)
         store.set_status(job.id, "InProgress", secondary_status="Starting")
         assert os.getpgid(foreground.pid) == os.getpgrp()
-        worker.stop(aws_settings, job.id)
+        stop.stop(aws_settings, job.id)
         assert foreground.wait(timeout=30) == -signal.SIGTERM  # and this process is still here
     finally:
         if foreground.poll() is None:

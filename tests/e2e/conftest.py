@@ -15,7 +15,6 @@ import pytest
 
 from services.local.stack import StackEndpoints
 from services.settings import Settings
-from services.training import worker
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +36,7 @@ def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     ) -> subprocess.CompletedProcess[str]:
         env = {
             **os.environ,
-            **worker.settings_env(settings),
+            **settings.as_env(),
             "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
             **(env or {}),
         }

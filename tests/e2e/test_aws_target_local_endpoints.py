@@ -36,7 +36,6 @@ from services.jobs.store import Job, JobStore
 from services.local import stack
 from services.local.stack import StackEndpoints
 from services.settings import Settings
-from services.training import worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # A role as the SageMaker console names them, in the stack's (moto's) account.
@@ -110,7 +109,7 @@ def aws_path(
     )
     env = {
         **os.environ,
-        **worker.settings_env(settings),
+        **settings.as_env(),
         # Exactly what `eval "$(titanic-sm local env)"` sets in a shell.
         **stack.client_environment(stack_settings, local_stack),
         "TITANIC_SM_CONFIG": os.devnull,

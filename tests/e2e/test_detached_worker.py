@@ -16,7 +16,7 @@ from services.docker_cli import docker
 from services.image.images import ImageRef
 from services.jobs.store import Job, JobStore
 from services.settings import Settings
-from services.training import logs, worker
+from services.training import launch, logs, stop
 
 
 @pytest.fixture(scope="module")
@@ -63,22 +63,22 @@ def _containers_of(job_name: str) -> list[str]:
 def test_launch_streams_lines_while_running_and_completes(
     e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
 ) -> None:
-    request = worker.LaunchRequest(
+    request = launch.LaunchRequest(
         channels=channels,
         hyperparameters={"num_leaves": "7", "round_delay_seconds": "0.03", "cv_folds": "0"},
         request_key="e2e-worker-complete",
     )
     started = time.monotonic()
-    job_id = worker.launch(e2e_settings, request)
+    job_id = launch.launch(e2e_settings, request)
     assert time.monotonic() - started < 10
-    assert worker.launch(e2e_settings, request) == job_id  # a refresh re-sends the same key
+    assert launch.launch(e2e_settings, request) == job_id  # a refresh re-sends the same key
     store = JobStore(e2e_settings.job_store_path)
     job = store.get(job_id)
     # A line from inside the container reaches the Logs API while the job is still running.
     _lines_until(e2e_settings, job.job_name, lambda line: "trainer:" in line)
     assert store.get(job_id).status == "InProgress"
     done = _wait(store, job_id, lambda j: not j.is_active)
-    assert done.status == "Completed", worker.worker_log_path(e2e_settings, job_id).read_text()[-3000:]
+    assert done.status == "Completed", launch.worker_log_path(e2e_settings, job_id).read_text()[-3000:]
     assert done.image_uri == training_image.uri_with_digest
     assert done.validation_auc is not None and done.local_path
     # The stored duration is the container's run (what billing sees), not just the in-container fit.
@@ -112,18 +112,18 @@ def test_stop_is_stop_training_job_and_ends_the_container(
     e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
 ) -> None:
     # round_delay_seconds keeps the container training long enough to be stopped mid-way.
-    request = worker.LaunchRequest(
+    request = launch.LaunchRequest(
         channels=channels,
         hyperparameters={"round_delay_seconds": "0.5", "early_stopping_rounds": "0", "cv_folds": "0"},
     )
-    job_id = worker.launch(e2e_settings, request)
+    job_id = launch.launch(e2e_settings, request)
     store = JobStore(e2e_settings.job_store_path)
     job = store.get(job_id)
     _lines_until(e2e_settings, job.job_name, lambda line: "round " in line)
     assert _containers_of(job.job_name), "the container should be running"
-    asked = worker.stop(e2e_settings, job_id)
+    asked = stop.stop(e2e_settings, job_id)
     assert asked.status == "Stopping"
-    assert worker.stop(e2e_settings, job_id).status == "Stopping"  # asked once, idempotent
+    assert stop.stop(e2e_settings, job_id).status == "Stopping"  # asked once, idempotent
     stopped = _wait(store, job_id, lambda j: not j.is_active, timeout=60)
     assert (stopped.status, stopped.secondary_status) == ("Stopped", "Stopped")
     assert "Stopping" in [t.status for t in stopped.transitions]
@@ -139,9 +139,9 @@ def test_two_jobs_at_once_both_complete(
     # Side by side, each in its own container. The sample quotas allow one job per type, as a new
     # account might, so the two use two types (a second ml.m5.large is ResourceLimitExceeded).
     ids = [
-        worker.launch(
+        launch.launch(
             e2e_settings,
-            worker.LaunchRequest(
+            launch.LaunchRequest(
                 channels=channels,
                 instance_type=instance_type,
                 hyperparameters={"num_leaves": str(leaves), "cv_folds": "0"},
@@ -152,7 +152,7 @@ def test_two_jobs_at_once_both_complete(
     store = JobStore(e2e_settings.job_store_path)
     finished = [_wait(store, job_id, lambda j: not j.is_active, timeout=300) for job_id in ids]
     for job in finished:
-        assert job.status == "Completed", worker.worker_log_path(e2e_settings, job.id).read_text()[-3000:]
+        assert job.status == "Completed", launch.worker_log_path(e2e_settings, job.id).read_text()[-3000:]
     assert {job.metrics["hyperparameters"]["num_leaves"] for job in finished} == {5, 9}
     assert len({job.job_name for job in finished}) == 2
 
@@ -161,12 +161,12 @@ def test_max_run_stops_the_job_as_sagemaker_does(
     e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
 ) -> None:
     # The control plane enforces StoppingCondition.MaxRuntimeInSeconds, as SageMaker does.
-    request = worker.LaunchRequest(
+    request = launch.LaunchRequest(
         channels=channels,
         hyperparameters={"round_delay_seconds": "0.5", "early_stopping_rounds": "0", "cv_folds": "0"},
         max_run_seconds=4,
     )
-    job_id = worker.launch(e2e_settings, request)
+    job_id = launch.launch(e2e_settings, request)
     store = JobStore(e2e_settings.job_store_path)
     job = _wait(store, job_id, lambda j: not j.is_active)
     assert (job.status, job.secondary_status) == ("Stopped", "MaxRuntimeExceeded")
@@ -179,8 +179,8 @@ def test_max_run_stops_the_job_as_sagemaker_does(
 
 
 def _standbys_of(settings: Settings) -> list[int]:
-    """The live warm workers (``worker --standby``) of the settings' state dir."""
-    state_dir = str(settings.state_dir.resolve()).encode()
+    """The live warm workers (``worker --standby``) of the settings' job store."""
+    job_store = str(settings.job_store_path.resolve()).encode()
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -188,7 +188,7 @@ def _standbys_of(settings: Settings) -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"--standby" in cmdline and state_dir in cmdline:
+            if b"--standby" in cmdline and job_store in cmdline:
                 found.append(int(entry.name))
     return found
 
@@ -197,25 +197,25 @@ def test_a_launch_readies_a_warm_worker_and_the_next_launch_runs_on_it(
     e2e_settings: Settings, training_image: ImageRef, channels: dict[str, str]
 ) -> None:
     store = JobStore(e2e_settings.job_store_path)
-    request = worker.LaunchRequest(channels=channels, hyperparameters={"cv_folds": "0"})
-    first = _wait(store, worker.launch(e2e_settings, request), lambda j: not j.is_active)
+    request = launch.LaunchRequest(channels=channels, hyperparameters={"cv_folds": "0"})
+    first = _wait(store, launch.launch(e2e_settings, request), lambda j: not j.is_active)
     assert first.status == "Completed"
     deadline = time.monotonic() + 60
     while not (ready := _standbys_of(e2e_settings)) or "standby: ready" not in _standby_log(e2e_settings):
         assert time.monotonic() < deadline, _standby_log(e2e_settings)[-2000:]
         time.sleep(0.2)
-    [standby_pid] = ready  # one per state dir
-    second_id = worker.launch(e2e_settings, request)
+    [standby_pid] = ready  # one per job store
+    second_id = launch.launch(e2e_settings, request)
     assert store.get(second_id).worker_pid == standby_pid  # it took the job: nothing was spawned
     # It is that job's worker now, as ps shows it.
     cmdline = Path(f"/proc/{standby_pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
     assert cmdline[-2:] == [b"worker", second_id.encode()]
     second = _wait(store, second_id, lambda j: not j.is_active)
-    assert second.status == "Completed", worker.worker_log_path(e2e_settings, second_id).read_text()[-3000:]
+    assert second.status == "Completed", launch.worker_log_path(e2e_settings, second_id).read_text()[-3000:]
     assert second.validation_auc is not None
-    assert f"job {second.job_name} Completed" in worker.worker_log_path(e2e_settings, second_id).read_text()
+    assert f"job {second.job_name} Completed" in launch.worker_log_path(e2e_settings, second_id).read_text()
 
 
 def _standby_log(settings: Settings) -> str:
-    path = worker.standby_log_path(settings)
+    path = launch.standby_log_path(settings)
     return path.read_text() if path.exists() else ""

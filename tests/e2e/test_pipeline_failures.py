@@ -12,7 +12,6 @@ from services.jobs.store import JobStore
 from services.local import stack as local_stack
 from services.local.stack import StackEndpoints
 from services.settings import Settings
-from services.training import worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +20,7 @@ def _run(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProc
     return subprocess.run(
         [sys.executable, "-m", "services", "run", *args],
         cwd=REPO_ROOT,
-        env={**os.environ, **worker.settings_env(settings), **env},
+        env={**os.environ, **settings.as_env(), **env},
         capture_output=True,
         text=True,
         timeout=300,

@@ -16,7 +16,6 @@ from services.docker_cli import docker
 from services.image.images import ImageRef
 from services.jobs.store import JobStore
 from services.settings import Settings
-from services.training import worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_ctrl_c_stops_the_training_job_and_waits_for_stopped(
     e2e_settings: Settings, training_image: ImageRef
 ) -> None:
-    env = {**os.environ, **worker.settings_env(e2e_settings), "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}
+    env = {**os.environ, **e2e_settings.as_env(), "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}
     hp = ("round_delay_seconds=0.5", "early_stopping_rounds=0", "cv_folds=0")
     command = [sys.executable, "-m", "services", "run", *(a for h in hp for a in ("--hp", h))]
     started = time.time()

@@ -46,7 +46,7 @@ from services.jobs.store import Job, JobStore
 from services.local import stack
 from services.local.control_plane.models import CONTAINER_LABEL
 from services.settings import Settings
-from services.training import worker
+from services.training import follow, launch, stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # About 15 s of boosting: long enough to be killed mid-way, short enough to finish after adoption.
@@ -184,8 +184,8 @@ def _assert_training_api_says(settings: Settings, job: Job, status: str) -> dict
 
 
 def _launch(settings: Settings, channels: dict[str, str], image: ImageRef) -> str:
-    request = worker.LaunchRequest(channels=channels, hyperparameters=SLOW, image_uri=image.uri_with_digest)
-    return worker.launch(settings, request)
+    request = launch.LaunchRequest(channels=channels, hyperparameters=SLOW, image_uri=image.uri_with_digest)
+    return launch.launch(settings, request)
 
 
 def _service_pid(settings: Settings, name: str) -> int:
@@ -217,7 +217,7 @@ def test_worker_killed(kill_settings: Settings, channels: dict[str, str], image:
 
 
 def _run_command(settings: Settings) -> subprocess.Popen[str]:
-    env = {**os.environ, **worker.settings_env(settings), "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}
+    env = {**os.environ, **settings.as_env(), "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}
     hp = [a for key, value in SLOW.items() for a in ("--hp", f"{key}={value}")]
     return subprocess.Popen(
         [sys.executable, "-m", "services", "run", *hp],
@@ -285,7 +285,7 @@ def test_a_run_stopped_from_another_terminal_says_stopped_and_exits_3(
     store = JobStore(kill_settings.job_store_path)
     process, job = _training_run(kill_settings, store)
     try:
-        env = {**os.environ, **worker.settings_env(kill_settings)}
+        env = {**os.environ, **kill_settings.as_env()}
         stopped = subprocess.run(
             [sys.executable, "-m", "services", "jobs", "stop", job.id],
             cwd=REPO_ROOT,
@@ -405,7 +405,7 @@ def test_a_paused_worker_is_neither_failed_nor_adopted_twice(
     ended = _wait_terminal(kill_settings, job_id, adopt=True)
     _assert_completed(kill_settings, ended)
     assert ended.worker_pid == pid  # the one worker finished its own job
-    log = worker.worker_log_path(kill_settings, job_id).read_text()
+    log = launch.worker_log_path(kill_settings, job_id).read_text()
     assert log.count(f"job {ended.job_name} Completed") == 1, log[-2000:]
     assert "nothing to do" not in log
     assert [t.status for t in ended.transitions].count("Completed") == 1
@@ -439,8 +439,8 @@ def _orphaned(settings: Settings, channels: dict[str, str], image: ImageRef) -> 
     """A job as its worker leaves it when killed right after asking for CreateTrainingJob: marked
     ``create_requested_at``, InProgress, ``training_job`` still empty, its worker's pid dead."""
     store = JobStore(settings.job_store_path)
-    request = worker.LaunchRequest(channels=channels, hyperparameters=SLOW, image_uri=image.uri_with_digest)
-    job, created = worker.record_job(settings, request)
+    request = launch.LaunchRequest(channels=channels, hyperparameters=SLOW, image_uri=image.uri_with_digest)
+    job, created = launch.record_job(settings, request)
     assert created
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
@@ -511,7 +511,7 @@ def test_worker_killed_between_create_and_record(
         return
     if at_the_api == "created-then-stopped":
         # `jobs stop` with the worker dead: StopTrainingJob there, and sync's follower records it.
-        assert worker.stop(kill_settings, job.id).status == "Stopping"
+        assert stop.stop(kill_settings, job.id).status == "Stopping"
         ended = _wait_terminal(kill_settings, job.id, adopt=True)
         assert (ended.status, ended.secondary_status) == ("Stopped", "Stopped"), ended.failure_reason
         _assert_training_api_says(kill_settings, ended, "Stopped")
@@ -554,7 +554,7 @@ def test_worker_killed_in_the_create_window(
     try:
         described = aws.client(kill_settings, "sagemaker").describe_training_job(TrainingJobName=job.job_name)
     except ClientError as exc:
-        assert worker.job_is_unknown(exc), exc
+        assert follow.job_is_unknown(exc), exc
         assert ended.status == "Failed" and ended.failure_reason == (
             f"the worker pid {job.worker_pid} died before SageMaker had training job {job.job_name}: "
             "DescribeTrainingJob finds no such job, so nothing ran"

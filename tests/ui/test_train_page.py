@@ -17,7 +17,7 @@ from services.instance import cost
 from services.jobs import store as jobs
 from services.jobs.store import JobStore
 from services.settings import Settings
-from services.training import logs, worker
+from services.training import launch, logs
 
 PAGE = "pages/3_Train.py"
 DATASET = {
@@ -117,7 +117,7 @@ def test_a_fresh_tab_shows_the_running_job_streams_its_logs_and_blocks_a_second_
 def test_stop_ends_the_worker_and_records_stopped(
     page: Callable[..., AppTest], app_settings: Settings
 ) -> None:
-    # A stand-in worker in its own session, as services.training.worker.launch starts them.
+    # A stand-in worker in its own session, as services.training.launch.launch starts them.
     fake_worker = subprocess.Popen(["sleep", "120"], start_new_session=True)
     try:
         job_id = running_job(app_settings, "titanic-ui-stop", fake_worker.pid)
@@ -161,13 +161,13 @@ def test_launch_on_a_type_that_fails_a_check_needs_the_instance_pages_override(
     monkeypatch.setenv("TITANIC_SM_INSTANCE_TYPE", "ml.t3.medium")
     launched: list[str] = []
 
-    def record_only(settings: Settings, request: worker.LaunchRequest) -> str:
-        """worker.launch without the detached worker: the job is recorded, nothing runs."""
-        job, _ = worker.record_job(settings, request)
+    def record_only(settings: Settings, request: launch.LaunchRequest) -> str:
+        """launch.launch without the detached worker: the job is recorded, nothing runs."""
+        job, _ = launch.record_job(settings, request)
         launched.append(job.id)
         return job.id
 
-    monkeypatch.setattr(worker, "launch", record_only)
+    monkeypatch.setattr(launch, "launch", record_only)
 
     at = page(PAGE)
     at.session_state["selected_dataset"] = DATASET
@@ -266,12 +266,12 @@ def test_a_launch_over_the_budget_is_refused_in_one_line_until_the_budget_is_rai
     monkeypatch.setenv("TITANIC_SM_MAX_JOB_COST_USD", "0.05")
     launched: list[str] = []
 
-    def record_only(settings: Settings, request: worker.LaunchRequest) -> str:
-        job, _ = worker.record_job(settings, request)  # the budget check lives here
+    def record_only(settings: Settings, request: launch.LaunchRequest) -> str:
+        job, _ = launch.record_job(settings, request)  # the budget check lives here
         launched.append(job.id)
         return job.id
 
-    monkeypatch.setattr(worker, "launch", record_only)
+    monkeypatch.setattr(launch, "launch", record_only)
     at = page(PAGE)
     at.session_state["selected_dataset"] = DATASET
     at.run()
@@ -310,11 +310,11 @@ def test_a_launch_that_fails_a_pre_flight_check_is_refused_in_one_line_and_recor
     # An execution role of another account: SageMaker could not pass it, so nothing may be created.
     monkeypatch.setenv("TITANIC_SM_ROLE_ARN", "arn:aws:iam::999999999999:role/someone-elses")
     spawned: list[str] = []
-    monkeypatch.setattr(worker, "_spawn_worker", lambda settings, job: spawned.append(job.id))
+    monkeypatch.setattr(launch, "_spawn_worker", lambda settings, job: spawned.append(job.id))
     at = page(PAGE)
     at.session_state["selected_dataset"] = DATASET
     at.run()
-    at.button(key="launch").click().run()  # the page's own service call: worker.launch
+    at.button(key="launch").click().run()  # the page's own service call: launch.launch
 
     assert not at.exception, [e.value for e in at.exception]
     assert errors(at) == [

@@ -199,7 +199,7 @@ def test_a_code_the_catalogue_lacks_or_a_missing_value_falls_back_to_the_english
 
 
 def test_a_stage_keeps_the_code_of_what_failed_in_it() -> None:
-    from services.training.worker import StageError
+    from services.training.errors import StageError
 
     cause = dataset.DataError("t.csv: the file is empty", code="data.empty_file", values={"file": "t.csv"})
     wrapped = StageError.wrapping("data", cause)
@@ -526,7 +526,7 @@ def test_a_reason_that_is_none_of_ours_is_shown_as_sagemaker_gave_it() -> None:
 def test_the_host_records_of_a_failure_are_worded_too() -> None:
     """A stage failure the worker records ("data: ..."), and the local stack being down."""
     from services.local.stack import LocalStackError
-    from services.training.worker import StageError
+    from services.training.errors import StageError
 
     cause = dataset.DataError("t.csv: the file is empty", code="data.empty_file", values={"file": "t.csv"})
     assert (

@@ -1,7 +1,7 @@
 """The orphan window: a worker that dies between sending CreateTrainingJob and recording the job
 leaves a "create requested" mark. The reaper leaves such a job alone; ``sync`` asks the training
 API by name (DescribeTrainingJob, through a botocore Stubber here) and adopts it or records why it
-never ran; ``worker.stop`` stops it there or records Stopped; a page's poll asks the API only
+never ran; ``stop.stop`` stops it there or records Stopped; a page's poll asks the API only
 when the job's worker is gone."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from services import aws
 from services.jobs import store as jobs
 from services.jobs.store import Job, JobStore
 from services.settings import Settings
-from services.training import worker
+from services.training import follow, launch, stop
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/titanic-sm@sha256:" + "a" * 64
 NOT_FOUND = "Requested resource not found."  # SageMaker's own answer for an unknown training job
@@ -53,9 +53,9 @@ def sagemaker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
 
 @pytest.fixture
 def spawned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The jobs ``worker.adopt`` started a new worker for (none is really started here)."""
+    """The jobs ``launch.adopt`` started a new worker for (none is really started here)."""
     started: list[str] = []
-    monkeypatch.setattr(worker, "_spawn_worker", lambda settings, job: started.append(job.id))
+    monkeypatch.setattr(launch, "_spawn_worker", lambda settings, job: started.append(job.id))
     return started
 
 
@@ -143,7 +143,7 @@ def test_sync_waits_while_the_create_may_still_arrive_or_a_paused_worker_holds_t
     assert store.get(fresh.id).status == "InProgress"
 
     held = marked_job(settings, "titanic-paused-worker")
-    with worker._following(settings, held.id):  # a live follower (paused, say) holds the lock
+    with follow.following(settings, held.id):  # a live follower (paused, say) holds the lock
         unknown(sagemaker, "describe_training_job", held.job_name)
         assert jobs.sync(settings, store, job_ids=[held.id]) == []
     assert store.get(held.id).status == "InProgress"
@@ -171,11 +171,11 @@ def test_stop_of_a_marked_job_whose_worker_died(settings: Settings, sagemaker: S
     there = marked_job(settings, "titanic-stop-there")
     # SageMaker has it: it is stopped there (sync's adoption then records its end).
     sagemaker.add_response("stop_training_job", {}, {"TrainingJobName": there.job_name})
-    assert worker.stop(settings, there.id).status == "Stopping"
+    assert stop.stop(settings, there.id).status == "Stopping"
     # SageMaker never had it: nothing runs, and the job is recorded Stopped.
     never = marked_job(settings, "titanic-stop-never")
     unknown(sagemaker, "stop_training_job", never.job_name)
-    stopped = worker.stop(settings, never.id)
+    stopped = stop.stop(settings, never.id)
     assert (stopped.status, stopped.secondary_status) == ("Stopped", "Stopped")
 
 

@@ -10,12 +10,10 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from services.settings import Settings
 from services.training import standby
 
 pytestmark = pytest.mark.unit
@@ -27,20 +25,19 @@ DRIVER = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from services.settings import Settings
     from services.training import standby
 
     standby._CHECK_SECONDS = 0.2
     state, idle, stack_gone = Path(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
 
-    def run_worker(settings, job_id):
+    def run_worker(job_store, job_id):
         print(f"worker for {job_id}", flush=True)
         cmdline = Path("/proc/self/cmdline").read_bytes().replace(b"\\0", b" ").decode()
         (state / "ran.json").write_text(json.dumps({"job": job_id, "cmdline": cmdline}))
         return 7
 
     sys.exit(standby.serve(
-        Settings(state_dir=state),
+        state / "jobs.sqlite3",
         lambda: print("warming", flush=True),
         run_worker,
         lambda job_id: state / f"{job_id}.log",
@@ -55,6 +52,7 @@ DRIVER = textwrap.dedent(
 def state(tmp_path: Path) -> Path:
     path = tmp_path / "state"
     path.mkdir()
+    (path / "jobs.sqlite3").touch()  # a standby serves a job store that is there
     return path
 
 
@@ -113,7 +111,7 @@ def test_a_standby_takes_one_job_and_runs_it_as_that_jobs_worker(
     one = start(standbys, state, environ)
     one.wait_for("standby: ready")
     # A variable no worker reads (the terminal's width) may differ.
-    pid = standby.hand_over(Settings(state_dir=state), "job-1", {**environ, "COLUMNS": "33"})
+    pid = standby.hand_over(state / "jobs.sqlite3", "job-1", {**environ, "COLUMNS": "33"})
     assert pid == one.process.pid
     assert one.exit_code() == 7  # the worker's own exit code
     ran = json.loads((state / "ran.json").read_text())
@@ -133,21 +131,21 @@ def test_a_launcher_with_other_settings_is_declined_and_the_standby_makes_room(
     one = start(standbys, state, environ)
     one.wait_for("standby: ready")
     other = {**environ, "TITANIC_SM_BUCKET": "another-bucket"}
-    assert standby.hand_over(Settings(state_dir=state), "job-1", other) is None
+    assert standby.hand_over(state / "jobs.sqlite3", "job-1", other) is None
     assert one.exit_code() == 0
     assert not (state / "ran.json").exists()
     assert "other code or settings" in one.text()
 
 
-def test_one_standby_per_state_dir(state: Path, environ: dict[str, str], standbys: list[Standby]) -> None:
+def test_one_standby_per_job_store(state: Path, environ: dict[str, str], standbys: list[Standby]) -> None:
     first = start(standbys, state, environ)
     first.wait_for("standby: ready")
     second = start(standbys, state, environ)
     assert second.exit_code() == 0
-    assert "another standby serves this state dir" in second.text()
+    assert "another standby serves this job store" in second.text()
     assert "warming" not in second.text()  # it gave up before the costly part
     assert first.process.poll() is None
-    assert standby.hand_over(Settings(state_dir=state), "job-2", environ) == first.process.pid
+    assert standby.hand_over(state / "jobs.sqlite3", "job-2", environ) == first.process.pid
 
 
 def test_an_idle_standby_exits_without_running_anything(
@@ -166,18 +164,21 @@ def test_a_standby_exits_when_its_stack_is_down(
     one.wait_for("standby: ready")
     one.stack_gone.touch()
     assert one.exit_code() == 0
-    assert "local stack is gone" in one.text()
+    assert "the local stack is gone" in one.text()
 
 
-def test_with_no_standby_or_warm_worker_off_the_launcher_spawns(
+def test_with_no_standby_the_launcher_spawns(state: Path, environ: dict[str, str]) -> None:
+    assert standby.hand_over(state / "jobs.sqlite3", "job-1", environ) is None  # nobody listens
+
+
+def test_a_standby_exits_when_its_job_store_is_gone(
     state: Path, environ: dict[str, str], standbys: list[Standby]
 ) -> None:
-    settings = Settings(state_dir=state)
-    assert standby.hand_over(settings, "job-1", environ) is None  # nobody listens
     one = start(standbys, state, environ)
     one.wait_for("standby: ready")
-    assert standby.hand_over(replace(settings, warm_worker=False), "job-1", environ) is None
-    assert one.process.poll() is None  # untouched: it still waits for a launcher that wants it
+    (state / "jobs.sqlite3").unlink()
+    assert one.exit_code() == 0
+    assert "job store or the local stack is gone" in one.text()
 
 
 def test_the_stamp_is_what_a_worker_depends_on(
@@ -186,14 +187,14 @@ def test_the_stamp_is_what_a_worker_depends_on(
     code = tmp_path / "module.py"
     code.write_text("x = 1\n")
     monkeypatch.setattr(standby, "_code_files", lambda: [code])
-    settings = Settings(state_dir=tmp_path / "a")
-    before = standby.stamp(settings, environ)
-    assert standby.stamp(settings, {**environ, "COLUMNS": "80", "TERM": "dumb"}) == before
-    assert standby.stamp(settings, {**environ, "AWS_PROFILE": "other"}) != before
-    assert standby.stamp(settings, {**environ, "TITANIC_SM_REGION": "eu-west-1"}) != before
-    assert standby.stamp(replace(settings, state_dir=tmp_path / "b"), environ) != before
+    store = tmp_path / "a" / "jobs.sqlite3"
+    before = standby.stamp(store, environ)
+    assert standby.stamp(store, {**environ, "COLUMNS": "80", "TERM": "dumb"}) == before
+    assert standby.stamp(store, {**environ, "AWS_PROFILE": "other"}) != before
+    assert standby.stamp(store, {**environ, "TITANIC_SM_REGION": "eu-west-1"}) != before
+    assert standby.stamp(tmp_path / "b" / "jobs.sqlite3", environ) != before
     code.write_text("x = 22\n")  # an edit after the standby started
-    assert standby.stamp(settings, environ) != before
+    assert standby.stamp(store, environ) != before
 
 
 def test_the_stamp_covers_the_workers_code() -> None:
