@@ -296,6 +296,7 @@ def probe_command(
     """Measure the job's peak memory and wall time under Docker limits, then prove the chosen type."""
     import json
 
+    from services import messages
     from services.data import dataset
     from services.instance import capacity, instances
 
@@ -319,12 +320,16 @@ def probe_command(
     if as_json:
         typer.echo(json.dumps(check.to_dict(), indent=2))
     else:
-        typer.echo(f"measured: {capacity.describe(check.measured)}")
+        lang = cli_language()
+        typer.echo(say("cli.probe.measured", summary=capacity.describe(check.measured).text(lang)))
         if check.requirement:
             need = check.requirement
-            typer.echo(f"requirement: {need.min_vcpu} vCPU, {need.min_memory_gib:g} GiB ({need.basis})")
+            basis = messages.worded(need.basis, lang)
+            typer.echo(
+                say("cli.probe.requirement", vcpu=need.min_vcpu, memory_gib=need.min_memory_gib, basis=basis)
+            )
         if check.proof:
-            typer.echo(f"proof: {capacity.describe(check.proof)}")
+            typer.echo(say("cli.probe.proof", summary=capacity.describe(check.proof).text(lang)))
     if not check.measured.completed or (check.proof is not None and not check.proof.completed):
         raise typer.Exit(1)
 

@@ -83,12 +83,14 @@ class Notice(str):
         return (Notice, (str(self), self.key, self.values))  # st.cache_data pickles the evidence
 
     def text(self, lang: str) -> str:
-        """The catalogue's wording in ``lang``; the English words when it lacks the key or a value."""
+        """The catalogue's wording in ``lang``; the English words when it lacks the key or a value.
+        A value that is itself a Notice (a clause of the line) is worded in ``lang`` too."""
         entry = catalogue().get(self.key)
         if entry is None or language_of(lang) == "en":
             return str(self)
+        values = {k: v.text(lang) if isinstance(v, Notice) else v for k, v in self.values.items()}
         try:
-            return entry[language_of(lang)].format(**self.values)
+            return entry[language_of(lang)].format(**values)
         except (KeyError, IndexError, ValueError):
             return str(self)
 

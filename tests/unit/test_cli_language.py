@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
 
+from services import messages
 from services.cli import app
 
 
@@ -122,3 +124,44 @@ def test_the_instance_decisions_warnings_follow_titanic_sm_lang(
         "warning: the price snapshot has no prices for ap-southeast-7: every type is excluded for no price"
         in english.stderr.splitlines()
     )
+
+
+def test_the_probe_lines_follow_titanic_sm_lang(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from services.data import dataset
+    from services.instance import capacity, instances
+
+    measured = capacity.ProbeResult(
+        "img", 1.0, 2 * 2**30, True, 0, 2.5, 4.0, 300 * 2**20, "v2", "2026-12-01T00:00:00+00:00"
+    )
+    proof = capacity.ProbeResult(
+        "img",
+        2.0,
+        8 * 2**30,
+        True,
+        0,
+        2.0,
+        3.0,
+        300 * 2**20,
+        "v2",
+        "2026-12-01T00:01:00+00:00",
+        instance_type="ml.m5.large",
+    )
+    check = instances.CapacityCheck(measured, capacity.requirement_from_probe(measured), "ml.m5.large", proof)
+    prepared = SimpleNamespace(train_path=tmp_path / "train.csv", validation_path=None)
+    monkeypatch.setattr(dataset, "read_prepared", lambda _: prepared)
+    monkeypatch.setattr(instances, "capacity_check", lambda *a, **k: check)
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
+    korean = CliRunner().invoke(app, ["probe", "--image", "img"])
+    assert korean.exit_code == 0, korean.output
+    assert korean.output.splitlines() == [
+        "측정: 완료: 학습 2.5초(컨테이너 시작 포함 4.0초), 한도 --cpus 1 --memory 2 GiB; "
+        "최대 메모리 300 MiB = 한도의 14.6% (cgroup v2, 2026-12-01T00:00:00+00:00)",
+        f"요구 사항: 1 vCPU, 1 GiB ({messages.worded(check.requirement.basis, 'ko')})",
+        "증명: ml.m5.large: 완료: 학습 2.0초(컨테이너 시작 포함 3.0초), 한도 --cpus 2 --memory 8 GiB; "
+        "최대 메모리 300 MiB = 한도의 3.7% (cgroup v2, 2026-12-01T00:01:00+00:00)",
+    ]
+    monkeypatch.delenv("TITANIC_SM_LANG")
+    english = CliRunner().invoke(app, ["probe", "--image", "img"]).output.splitlines()
+    assert english[0].startswith("measured: completed in 2.5 s of training")
+    assert english[2].startswith("proof: ml.m5.large: completed in 2.0 s of training")
