@@ -803,7 +803,7 @@ def config_check(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        for line in report.lines():
+        for line in report.lines(cli_language()):
             typer.echo(line)
     if not report.ok:
         raise typer.Exit(1)
@@ -986,9 +986,9 @@ def train_command(
     )
     for check in report.checks:
         if check.status != "ok":
-            typer.echo(check.line(), err=True)
+            typer.echo(check.line(cli_language()), err=True)
     if not report.ok:
-        fail("pre-flight checks failed; nothing was created (`titanic-sm config check` lists them all)")
+        fail(say("cli.preflight_failed"))
     request = worker.LaunchRequest(
         channels=dict(chosen.channels),
         dataset_version=chosen.version,
