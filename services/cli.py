@@ -31,10 +31,37 @@ def cli_language() -> str:
     return "ko" if os.environ.get("TITANIC_SM_LANG", "").strip().lower().startswith("ko") else "en"
 
 
+@contextmanager
+def _usage_errors_worded() -> Iterator[None]:
+    """A usage error (unknown flag, missing option, bad value) in Korean with TITANIC_SM_LANG=ko:
+    printed here from the catalogue, then the usage exit code (2). In English Typer shows it."""
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+    try:
+        yield
+    except UsageError as exc:
+        if cli_language() == "en" or isinstance(exc, NoArgsIsHelpError):
+            raise  # Typer's own display; no arguments at all prints the help
+        from services.cli_usage import usage_lines
+
+        for line in usage_lines(exc, cli_language()):
+            typer.echo(line, err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
 class ErrorEdge(typer.core.TyperGroup):
-    """The one place the CLI catches errors: every command runs inside the root group's invoke."""
+    """The one place the CLI catches errors: every command runs inside the root group's invoke,
+    and the root's own flags are parsed in its make_context."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_errors_worded():
+            return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:  # Any: typer's vendored click Context, a private module
+        with _usage_errors_worded():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: Any) -> Any:
         from services import errors
 
         try:

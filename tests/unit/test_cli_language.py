@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,6 +11,8 @@ from typer.testing import CliRunner
 
 from services import messages
 from services.cli import app
+
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
 @pytest.mark.parametrize(
@@ -124,6 +127,84 @@ def test_the_instance_decisions_warnings_follow_titanic_sm_lang(
         "warning: the price snapshot has no prices for ap-southeast-7: every type is excluded for no price"
         in english.stderr.splitlines()
     )
+
+
+# -- usage errors: Typer words them in English; TITANIC_SM_LANG=ko words each kind from the catalogue
+
+
+@pytest.mark.parametrize(
+    ("args", "korean"),
+    [
+        (
+            ["jobs", "list", "--limit", "x"],
+            [
+                "사용법: titanic-sm jobs list [OPTIONS]",
+                "오류: '--limit'에는 정수를 주어야 합니다 (받은 값: 'x')",
+                "도움말: titanic-sm jobs list --help",
+            ],
+        ),
+        (
+            ["--bogus", "jobs", "list"],
+            [
+                "사용법: titanic-sm [OPTIONS] COMMAND [ARGS]...",
+                "오류: 없는 옵션입니다: --bogus",
+                "도움말: titanic-sm --help",
+            ],
+        ),
+        (["instances", "--regoin", "x"], None),
+        (["jobs", "lst"], None),
+        (["train-here"], None),
+        (["jobs", "show"], None),
+        (["jobs", "list", "extra"], None),
+        (["probe", "--cpus", "abc"], None),
+        (["run", "--spot=3"], ["오류: 옵션 '--spot'은(는) 값을 받지 않습니다"]),
+        (["jobs", "list", "--limit"], ["오류: 옵션 '--limit'에는 값이 필요합니다"]),
+    ],
+)
+def test_a_usage_error_is_korean_with_titanic_sm_lang_ko(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], korean: list[str] | None
+) -> None:
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
+    result = CliRunner().invoke(app, args, prog_name="titanic-sm")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    if korean is not None:
+        assert lines == korean
+    errors = [line for line in lines if line.startswith("오류: ")]
+    assert len(errors) == 1 and HANGUL.search(errors[0].removeprefix("오류: ")), lines
+    assert not any(word in result.stderr for word in ("Usage:", "Error", "No such", "Missing", "Invalid"))
+    monkeypatch.delenv("TITANIC_SM_LANG")
+    english = CliRunner().invoke(app, args)  # Typer's own English display, as before
+    assert english.exit_code == 2 and "Error" in english.stderr and "오류" not in english.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "korean_line"),
+    [
+        (["instances", "--regoin", "x"], "오류: 없는 옵션입니다: --regoin (혹시 --region?)"),
+        (["jobs", "lst"], "오류: 없는 명령입니다: 'lst' (혹시 'list'?)"),
+        (["train-here"], "오류: 필수 옵션 '--train'이(가) 없습니다"),
+        (["jobs", "show"], "오류: 필수 인자 'job'이(가) 없습니다"),
+        (["jobs", "list", "extra"], "오류: 예상하지 못한 인자가 더 있습니다: extra"),
+        (["probe", "--cpus", "abc"], "오류: '--cpus'에는 숫자를 주어야 합니다 (받은 값: 'abc')"),
+    ],
+)
+def test_each_kind_of_usage_error_names_what_was_typed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], korean_line: str
+) -> None:
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
+    assert korean_line in CliRunner().invoke(app, args).stderr.splitlines()
+
+
+def test_no_arguments_still_print_the_help_in_korean_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
+    result = CliRunner().invoke(app, ["jobs"])
+    assert "list" in result.output and "오류" not in result.output
+
+
+# -- the probe's lines and the data stage's warnings
 
 
 def test_the_probe_lines_follow_titanic_sm_lang(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
