@@ -207,7 +207,7 @@ def data_prepare(
     except OSError as exc:
         fail(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}")
     for warning in prepared.warnings:  # dropped columns, never silently
-        typer.echo(f"warning: {warning.message}", err=True)
+        typer.echo(f"{say('cli.warning_prefix')}: {warning.text(cli_language())}", err=True)
     for name, entry in prepared.manifest["files"].items():
         typer.echo(f"{prepared.out_dir / name}: {entry['rows']} rows, {entry['survival_rate']:.1%} survived")
     typer.echo(f"{prepared.manifest_path}: dataset version {prepared.version}")
@@ -1121,5 +1121,5 @@ def main() -> None:
     try:
         app()  # errors are caught once, in ErrorEdge.invoke
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+        typer.echo(say("cli.interrupted"), err=True)
         sys.exit(130)

@@ -246,3 +246,26 @@ def test_the_probe_lines_follow_titanic_sm_lang(monkeypatch: pytest.MonkeyPatch,
     english = CliRunner().invoke(app, ["probe", "--image", "img"]).output.splitlines()
     assert english[0].startswith("measured: completed in 2.5 s of training")
     assert english[2].startswith("proof: ml.m5.large: completed in 2.0 s of training")
+
+
+def test_the_data_warnings_follow_titanic_sm_lang(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    rows = "PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked,boat,cabin_deck\n"
+    rows += "".join(
+        f"{i},{i % 2},{1 + i % 3},N{i},{'male' if i % 2 else 'female'},{20 + i},0,0,T{i},{7 + i},,S,,A\n"
+        for i in range(1, 41)
+    )
+    csv = tmp_path / "extra.csv"
+    csv.write_text(rows)
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
+    args = ["data", "prepare", "--source", str(csv), "--out", str(tmp_path / "out")]
+    korean = CliRunner().invoke(app, args)
+    assert korean.exit_code == 0, korean.output
+    warnings = [line for line in korean.stderr.splitlines() if line.startswith("경고: ")]
+    assert warnings == [
+        "경고: extra.csv: 모델이 읽지 않는 열 1개를 무시했습니다(S3와 모델에 가지 않음): 'cabin_deck'",
+        "경고: extra.csv: 레이블을 누설하는 열을 뺐습니다: 'boat' (침몰 뒤에 기록된 값이라 답을 알려 줍니다)",
+    ], korean.stderr
+    monkeypatch.delenv("TITANIC_SM_LANG")
+    english = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "out2")])
+    assert "warning: extra.csv: ignored column 'cabin_deck': the model does not read them" in english.stderr
