@@ -101,13 +101,24 @@ def worded(line: str, lang: str) -> str:
 
 
 def language_of(value: str | None) -> Language:
-    """A language code from a query parameter, a setting or an Accept-Language header; Korean
-    when it names neither language."""
-    if value:
-        for part in value.replace(";", ",").split(","):
-            code = part.strip().lower()[:2]
-            if code in LANGUAGES:
-                return code
+    """A language code from a query parameter, a setting (``ko_KR.UTF-8``) or an Accept-Language
+    header, whose languages are taken by their ``q`` weight (ties in the order written; ``q=0``
+    refuses one); Korean when it names neither language."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((value or "").split(",")):
+        code, *parameters = part.split(";")
+        weight = 1.0
+        for parameter in parameters:
+            name, _, number = parameter.strip().partition("=")
+            if name.lower() == "q":
+                try:
+                    weight = float(number)
+                except ValueError:
+                    weight = 0.0
+        ranked.append((-weight, position, code.strip().lower()[:2]))
+    for negative_weight, _, code in sorted(ranked):
+        if code in LANGUAGES and negative_weight < 0:
+            return code
     return DEFAULT_LANGUAGE
 
 

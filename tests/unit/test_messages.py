@@ -48,6 +48,14 @@ def test_an_unknown_key_names_itself() -> None:
         ("fr-FR,en;q=0.5", "en"),
         (None, "ko"),
         ("de", "ko"),
+        ("ko_KR.UTF-8", "ko"),  # TITANIC_SM_LANG as a locale
+        # Accept-Language by weight, not by position: the browser's first choice wins.
+        ("en;q=0.5, ko", "ko"),
+        ("en-US;q=0.8,ko-KR;q=0.9", "ko"),
+        ("ko-KR;q=0.7,en-US;q=0.8,de", "en"),
+        ("ko;q=0, en;q=0.1", "en"),  # q=0: not acceptable
+        ("ko;q=x, en;q=0.3", "en"),  # a weight that is not a number counts as refused
+        ("ko;q=0", "ko"),  # nothing acceptable named: the default
     ],
 )
 def test_language_of_reads_codes_and_accept_language(value: str | None, expected: str) -> None:
