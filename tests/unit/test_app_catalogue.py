@@ -119,6 +119,9 @@ SHOWN_KEYWORDS = frozenset(
         "value_label",
     }
 )
+# Keys of a dict literal whose value a reader sees wherever the dict goes: a Vega-Lite spec's
+# title and text (st.vega_lite_chart), a plotly axis or legend title, a tooltip's title.
+SHOWN_DICT_KEYS = frozenset({"title", "text", "label", "labels", "name", "description"})
 # A literal "says something" when it has a word of two letters or more (Korean or Latin)...
 WORDS = re.compile(r"[^\W\d_]{2,}")
 # ...unless it is an identifier that stays as it is: lower-case ASCII, no spaces ("local", "aws",
@@ -169,6 +172,15 @@ def bypassing_literals(source: str, filename: str) -> list[str]:
     """``file:line: call("literal")`` for each shown call given a literal with words in it."""
     found = []
     for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.Dict):  # a chart spec or layout built as data, shown where it goes
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value in SHOWN_DICT_KEYS:
+                    found += [
+                        f"{filename}:{node.lineno}: {{{key.value!r}: {text!r}}}"
+                        for text in _literal_texts(value)
+                        if _prose(text)
+                    ]
+            continue
         if not isinstance(node, ast.Call) or _called_name(node) not in SHOWN_CALLS or _is_log_call(node):
             continue
         arguments = list(node.args) + [k.value for k in node.keywords if k.arg in SHOWN_KEYWORDS]
@@ -202,6 +214,9 @@ def test_the_scan_finds_a_literal_that_bypasses_the_catalogue() -> None:
         'st.markdown(t("home.steps"))\n'
         'st.code("\\n".join(lines), language=None)\n'
         'st.dataframe(table, key="history_table")\n'
+        'spec = {"title": "Startup phases", "encoding": {"x": {"field": "job", "title": None}}}\n'
+        'tooltip = [{"field": "from", "type": "nominal", "title": "UTC"}]\n'
+        'layout = {"name": "train", "text": say("chart.median_total"), "mark": {"type": "rule"}}\n'
     )
     found = bypassing_literals(sample, "sample.py")
     assert [line.split(": ", 1)[1].split("(")[0] for line in found] == [
@@ -211,6 +226,8 @@ def test_the_scan_finds_a_literal_that_bypasses_the_catalogue() -> None:
         "bar",
         "NumberColumn",
         "action",
+        "{'title': 'Startup phases'}",
+        "{'title': 'UTC'}",
     ], found
 
 
