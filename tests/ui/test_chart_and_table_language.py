@@ -1,7 +1,7 @@
-"""Chart titles, axes, legends and tooltips speak the page's language: every chart on the Data,
-Instance and Jobs pages, drawn in Korean and in English, read back from what the browser receives.
-(tests/unit/test_app_catalogue.py finds a literal in app/; this finds a title nobody set, such as
-an axis left to plotly's default, the column's name.)"""
+"""Chart titles, axes, legends and tooltips, and table headers, speak the page's language: every
+chart and table on the pages, drawn in Korean and in English, read back from what the browser
+receives. (tests/unit/test_app_catalogue.py finds a literal in app/; this finds a title nobody set,
+such as an axis left to plotly's default or a header left as the frame's column name.)"""
 
 from __future__ import annotations
 
@@ -90,3 +90,49 @@ def test_every_chart_speaks_the_pages_language(
         assert [w for w in shown if not HANGUL.search(w)] == [], words
     else:
         assert [w for w in shown if HANGUL.search(w)] == [], words
+
+
+def table_headers(at: AppTest) -> list[str]:
+    """Each shown column's header as the browser draws it: its column_config label, else its name."""
+    found = []
+    for table in at.dataframe:
+        config = json.loads(table.proto.columns or "{}")
+        for column in table.value.columns:
+            settings = config.get(str(column)) or config.get(f"name:{column}") or {}
+            if not settings.get("hidden"):
+                found.append(settings.get("label") or str(column))
+    return found
+
+
+# Headers that are names, not words: technical names, the Titanic CSV's own columns (the Data
+# page's preview shows the file as it is) and the compared jobs' names.
+TECHNICAL_HEADERS = {"vCPU", "AUC"}
+CSV_COLUMNS = {"PassengerId", "Survived", "Pclass", "Name", "Sex", "Age", "SibSp", "Parch"}
+CSV_COLUMNS |= {"Ticket", "Fare", "Cabin", "Embarked"}
+
+
+@pytest.mark.parametrize("lang", messages.LANGUAGES)
+def test_every_table_header_speaks_the_pages_language(
+    page: Callable[..., AppTest], app_settings: Settings, lang: str
+) -> None:
+    store = JobStore(app_settings.job_store_path)
+    jobs = {"titanic-table-l7": "7", "titanic-table-l15": "15"}
+    for name, leaves in jobs.items():
+        job_with(store, name, hyperparameters={"num_leaves": leaves}, validation_accuracy=0.8)
+    headers: list[str] = []
+    for path in ("pages/1_Data.py", "pages/2_Instance.py", "pages/3_Train.py", "pages/4_Jobs.py"):
+        at = page(path, lang=lang).run()
+        assert not at.exception, [e.value for e in at.exception]
+        headers += table_headers(at)
+        if path == "pages/4_Jobs.py":
+            at.session_state["jobs_tab"] = messages.text("jobs.tab_compare", lang)
+            at.run()
+            at.multiselect(key="compare_jobs").set_value(list(jobs)).run()
+            headers += table_headers(at)
+    for key in ("instance.col_verdict", "jobs.col_cost", "jobs.hp_col_origin"):
+        assert messages.text(key, lang) in headers, (key, headers)
+    words = [h for h in headers if h not in TECHNICAL_HEADERS | CSV_COLUMNS | set(jobs)]
+    if lang == "ko":
+        assert [h for h in words if not HANGUL.search(h)] == [], headers
+    else:
+        assert [h for h in words if HANGUL.search(h)] == [], headers
