@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from pathlib import Path
 
@@ -78,3 +79,55 @@ def test_a_key_defined_twice_or_half_translated_is_refused(
             messages.catalogue()
     finally:
         messages.catalogue.cache_clear()
+
+
+# Names that stay as they are in Korean: AWS services and APIs, SDK calls, units, files, settings.
+TECHNICAL_NAMES = (
+    "S3",
+    "ECR",
+    "Estimator.fit",
+    "SageMaker",
+    "CloudWatch",
+    "CloudFormation",
+    "IAM",
+    "Price List",
+    "Service Quotas",
+    "botocore",
+    "moto",
+    "Docker",
+    "vCPU",
+    "GiB",
+    "MiB",
+    "AUC",
+    "ROC",
+    "ARN",
+    "JSON",
+    "CSV",
+    "model.tar.gz",
+    "metrics.json",
+    "max_run",
+    "max_wait",
+    "TITANIC_SM_",
+)
+CODE_SPAN = re.compile(r"`[^`]+`")
+INSTANCE_TYPE = re.compile(r"\bml\.[a-z0-9]+\.[a-z0-9]+\b")
+
+
+def technical_names(english: str) -> set[str]:
+    """The code spans, instance types and technical names an English entry uses."""
+    named = {name for name in TECHNICAL_NAMES if re.search(rf"(?<![\w.]){re.escape(name)}", english)}
+    return named | set(CODE_SPAN.findall(english)) | set(INSTANCE_TYPE.findall(english))
+
+
+def test_technical_names_stay_as_they_are_in_korean() -> None:
+    assert technical_names("push to ECR, then `titanic-sm run` on ml.m5.large (Estimator.fit)") == {
+        "ECR",
+        "`titanic-sm run`",
+        "ml.m5.large",
+        "Estimator.fit",
+    }
+    changed = {
+        key: sorted(name for name in technical_names(entry["en"]) if name not in entry["ko"])
+        for key, entry in messages.catalogue().items()
+    }
+    assert {key: names for key, names in changed.items() if names} == {}
