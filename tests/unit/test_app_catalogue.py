@@ -168,15 +168,31 @@ def _is_log_call(call: ast.Call) -> bool:
     return isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in LOGGERS
 
 
+def _assigned_literals(tree: ast.AST) -> dict[str, list[ast.expr]]:
+    """Every ``name = <literal>`` in a module (any scope), so a literal passed through a variable
+    (``label = "Launch"; st.button(label)``) is read where it is shown."""
+    assigned: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and _literal_texts(node.value):
+                    assigned.setdefault(target.id, []).append(node.value)
+    return assigned
+
+
 def bypassing_literals(source: str, filename: str) -> list[str]:
-    """``file:line: call("literal")`` for each shown call given a literal with words in it."""
-    found = []
-    for node in ast.walk(ast.parse(source, filename)):
+    """``file:line: call("literal")`` for each shown call given a literal with words in it, directly
+    or through a variable assigned one."""
+    found: list[tuple[int, str]] = []
+    tree = ast.parse(source, filename)
+    assigned = _assigned_literals(tree)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Dict):  # a chart spec or layout built as data, shown where it goes
             for key, value in zip(node.keys, node.values, strict=True):
                 if isinstance(key, ast.Constant) and key.value in SHOWN_DICT_KEYS:
                     found += [
-                        f"{filename}:{node.lineno}: {{{key.value!r}: {text!r}}}"
+                        (node.lineno, f"{filename}:{node.lineno}: {{{key.value!r}: {text!r}}}")
                         for text in _literal_texts(value)
                         if _prose(text)
                     ]
@@ -184,11 +200,12 @@ def bypassing_literals(source: str, filename: str) -> list[str]:
         if not isinstance(node, ast.Call) or _called_name(node) not in SHOWN_CALLS or _is_log_call(node):
             continue
         arguments = list(node.args) + [k.value for k in node.keywords if k.arg in SHOWN_KEYWORDS]
+        arguments += [v for a in arguments if isinstance(a, ast.Name) for v in assigned.get(a.id, [])]
         for argument in arguments:
             for text in _literal_texts(argument):
                 if _prose(text):
-                    found.append(f"{filename}:{node.lineno}: {_called_name(node)}({text!r})")
-    return found
+                    found.append((node.lineno, f"{filename}:{node.lineno}: {_called_name(node)}({text!r})"))
+    return [line for _, line in sorted(found)]
 
 
 def catalogue_keys_named(source: str) -> set[str]:
@@ -217,6 +234,10 @@ def test_the_scan_finds_a_literal_that_bypasses_the_catalogue() -> None:
         'spec = {"title": "Startup phases", "encoding": {"x": {"field": "job", "title": None}}}\n'
         'tooltip = [{"field": "from", "type": "nominal", "title": "UTC"}]\n'
         'layout = {"name": "train", "text": say("chart.median_total"), "mark": {"type": "rule"}}\n'
+        'label = "Stop the job"\n'
+        'st.button(label, key="stop")\n'
+        'key = "stop_job"\n'
+        'st.button(t("train.stop"), key=key)\n'
     )
     found = bypassing_literals(sample, "sample.py")
     assert [line.split(": ", 1)[1].split("(")[0] for line in found] == [
@@ -228,7 +249,9 @@ def test_the_scan_finds_a_literal_that_bypasses_the_catalogue() -> None:
         "action",
         "{'title': 'Startup phases'}",
         "{'title': 'UTC'}",
+        "button",
     ], found
+    assert "Stop the job" in found[-1], found
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(APP)))
