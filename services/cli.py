@@ -205,7 +205,7 @@ def data_prepare(
     try:
         prepared = dataset.prepare(source, out_dir, validation_fraction, seed)
     except OSError as exc:
-        fail(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}")
+        fail(say("cli.cannot_write", path=exc.filename or out_dir, cause=exc.strerror or exc))
     for warning in prepared.warnings:  # dropped columns, never silently
         typer.echo(f"{say('cli.warning_prefix')}: {warning.text(cli_language())}", err=True)
     for name, entry in prepared.manifest["files"].items():
@@ -231,7 +231,7 @@ def train_here(
             Path(train), Path(model_dir), Path(validation) if validation else None, hyperparameters
         )
     except OSError as exc:
-        fail(f"cannot write {exc.filename or model_dir}: {exc.strerror or exc}")
+        fail(say("cli.cannot_write", path=exc.filename or model_dir, cause=exc.strerror or exc))
     typer.echo(f"model: {result.model_file}" + (f" ({result.summary})" if result.summary else ""))
 
 
@@ -262,7 +262,7 @@ def predict(
     try:
         result = predictor.predict_file(model, input_csv, output, proba=proba, store=store, trust=trust)
     except OSError as exc:
-        fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
+        fail(say("cli.cannot_write", path=exc.filename or output, cause=exc.strerror or exc))
     typer.echo(
         f"{result.output}: {result.rows} passengers, {result.survivors} predicted to survive "
         f"(model trusted by {result.trusted_by})"
@@ -288,13 +288,13 @@ def instances_command(
     from services.instance import instances
 
     if region is not None and not instances.REGION_PATTERN.fullmatch(region):
-        fail(f"--region must look like us-east-1, not {region!r}")
+        fail(say("cli.flag.region", value=repr(region)))
     settings = settings_of(ctx).with_overrides(region=region)
     if write_snapshot is not None:
         try:
             count = instances.write_price_snapshot(settings, Path(write_snapshot))
         except OSError as exc:
-            fail(f"cannot write {write_snapshot}: {exc.strerror or exc}")
+            fail(say("cli.cannot_write", path=write_snapshot, cause=exc.strerror or exc))
         typer.echo(f"{write_snapshot}: {count} Price List products for {settings.region}")
         return
     from services import messages
@@ -329,7 +329,7 @@ def probe_command(
 
     settings = settings_of(ctx)
     if cpus <= 0 or memory_mib < 6:  # Docker's own floor is 6 MiB
-        fail(f"--cpus must be > 0 and --memory-mib at least 6, not {cpus:g} and {memory_mib}")
+        fail(say("cli.flag.probe_limits", cpus=cpus, memory_mib=memory_mib))
     try:
         prepared = dataset.read_prepared(settings.data_dir)
     except OSError as exc:
@@ -575,7 +575,7 @@ def jobs_list(
     store = jobs.JobStore(settings.job_store_path)
     bad = [s for s in status or [] if s not in jobs.STATUSES]
     if bad:
-        fail(f"unknown status {bad[0]!r}; expected one of {', '.join(jobs.STATUSES)}")
+        fail(say("cli.flag.status", value=repr(bad[0]), statuses=", ".join(jobs.STATUSES)))
     if jobs.active_jobs(settings, store):  # only then is there anything to ask SageMaker
         stack_started(ctx)
     with aws_errors("reconciling with SageMaker"):
@@ -657,7 +657,7 @@ def jobs_logs(
         token = page.next_token
         if not follow:
             if page.stream is None:
-                fail(f"no log stream yet for {name} in {logs.LOG_GROUP}")
+                fail(say("cli.no_log_stream", job=name, group=logs.LOG_GROUP))
             return
         status = _current_status(settings, name, record)
         if status in ("Completed", "Failed", "Stopped") and not page.events:
@@ -796,7 +796,7 @@ def config_init(
     settings = stack_started(ctx) if discover else settings_of(ctx)
     path = Path(out)
     if path.exists() and not force:
-        fail(f"{path} exists; pass --force to overwrite it")
+        fail(say("cli.flag.exists", path=path))
     values: dict[str, object] = {"bucket": bucket, "repository": repository, "role_arn": role_arn}
     if target:
         values["target"] = target
@@ -811,7 +811,7 @@ def config_init(
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        fail(f"cannot write {path}: {exc.strerror or exc}")
+        fail(say("cli.cannot_write", path=path, cause=exc.strerror or exc))
     typer.echo(f"{path}: written; `titanic-sm config check` tests it")
 
 
@@ -880,7 +880,7 @@ def iam_render(
         )
         written = iam.write(inputs, out)
     except OSError as exc:
-        fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
+        fail(say("cli.cannot_write", path=exc.filename or out, cause=exc.strerror or exc))
     for path in written:
         typer.echo(str(path))
 
@@ -933,8 +933,10 @@ def infra_down(
     from services.account import infra
 
     settings = stack_started(ctx)
-    if not yes and not typer.confirm(f"delete stack {stack_name} in {settings.region}?"):
-        fail("not confirmed; nothing deleted")
+    if not yes and not typer.confirm(
+        say("cli.confirm.delete_stack", stack=stack_name, region=settings.region)
+    ):
+        fail(say("cli.not_confirmed.deleted"))
     with aws_errors(f"deleting {stack_name}"):
         infra.down(settings, stack_name, echo=typer.echo)
 
@@ -1064,8 +1066,8 @@ def clean_command(
         return
     for line in to_remove.lines():
         typer.echo(line)
-    if not yes and not typer.confirm(f"remove these {len(to_remove.lines())} items?"):
-        fail("not confirmed; nothing removed")
+    if not yes and not typer.confirm(say("cli.confirm.remove", count=len(to_remove.lines()))):
+        fail(say("cli.not_confirmed.removed"))
     with aws_errors("cleaning"):
         clean.execute(settings, to_remove, echo=typer.echo)
 
@@ -1112,7 +1114,7 @@ def submission_command(
     from services import submission
 
     if lang not in ("ko", "en"):
-        fail(f"--lang must be ko or en, not {lang!r}")
+        fail(say("cli.flag.lang", value=repr(lang)))
     written = submission.generate(settings_of(ctx), job, lang, Path(out) if out else None)
     typer.echo(_cli_text("cli.submission.done", path=str(written.markdown), images=len(written.images)))
 

@@ -15,11 +15,16 @@ from services.cli import app
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
+ENGLISH_REGION = "error: --region must look like us-east-1, not 'Mars'"
+KOREAN_REGION = "오류: --region은 us-east-1 같은 형식이어야 합니다 (받은 값: 'Mars')"
+
+
 @pytest.mark.parametrize(
-    ("lang", "prefix"), [(None, "error"), ("en", "error"), ("ko", "오류"), ("ko_KR.UTF-8", "오류")]
+    ("lang", "line"),
+    [(None, ENGLISH_REGION), ("en", ENGLISH_REGION), ("ko", KOREAN_REGION), ("ko_KR.UTF-8", KOREAN_REGION)],
 )
 def test_the_error_line_follows_titanic_sm_lang(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: object, lang: str | None, prefix: str
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object, lang: str | None, line: str
 ) -> None:
     if lang is None:
         monkeypatch.delenv("TITANIC_SM_LANG", raising=False)
@@ -28,7 +33,7 @@ def test_the_error_line_follows_titanic_sm_lang(
     monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
     result = CliRunner().invoke(app, ["instances", "--region", "Mars"])
     assert result.exit_code == 1
-    assert result.stderr.strip() == f"{prefix}: --region must look like us-east-1, not 'Mars'"
+    assert result.stderr.strip() == line
 
 
 def test_a_data_error_is_korean_with_titanic_sm_lang_ko(
@@ -202,6 +207,37 @@ def test_no_arguments_still_print_the_help_in_korean_mode(monkeypatch: pytest.Mo
     monkeypatch.setenv("TITANIC_SM_LANG", "ko")
     result = CliRunner().invoke(app, ["jobs"])
     assert "list" in result.output and "오류" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "korean"),
+    [
+        (
+            ["probe", "--cpus", "0"],
+            "오류: --cpus는 0보다 커야 하고 --memory-mib는 6 이상이어야 합니다 (받은 값: 0, 2048)",
+        ),
+        (["jobs", "list", "--status", "Done"], "오류: 알 수 없는 상태 'Done'; 가능한 값: "),
+        (["submission", "--lang", "fr"], "오류: --lang은 ko 또는 en이어야 합니다 (받은 값: 'fr')"),
+        (
+            ["config", "init", "--out", "{tmp}/exists.toml"],
+            "오류: {tmp}/exists.toml이(가) 이미 있습니다. 덮어쓰려면 --force를 주세요",
+        ),
+    ],
+)
+def test_a_refused_flag_value_is_korean_with_titanic_sm_lang_ko(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], korean: str
+) -> None:
+    (tmp_path / "exists.toml").write_text("")
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
+    args = [arg.format(tmp=tmp_path) for arg in args]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(korean.format(tmp=tmp_path)), result.stderr
+    monkeypatch.delenv("TITANIC_SM_LANG")
+    english = CliRunner().invoke(app, args)
+    assert english.exit_code == 1 and english.stderr.startswith("error: "), english.stderr
+    assert not HANGUL.search(english.stderr), english.stderr
 
 
 # -- the probe's lines and the data stage's warnings
