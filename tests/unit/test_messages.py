@@ -131,3 +131,23 @@ def test_technical_names_stay_as_they_are_in_korean() -> None:
         for key, entry in messages.catalogue().items()
     }
     assert {key: names for key, names in changed.items() if names} == {}
+
+
+def test_every_key_the_services_name_exists_in_both_languages() -> None:
+    """The CLI's say(), messages.text() and the like in services/: a key the catalogue lacks would
+    only fail when that line is printed (the pages' keys: tests/unit/test_app_catalogue.py)."""
+    import ast
+    from pathlib import Path
+
+    named = set()
+    for path in (Path(messages.__file__).parents[1]).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            key = getattr(node.args[0], "value", None)
+            is_key = isinstance(key, str) and re.fullmatch(r"[a-z_]+(\.[a-z0-9_]+)+", key)
+            if called in ("say", "text", "_cli_text") and is_key:
+                named.add(str(key))
+    assert len(named) >= 40, sorted(named)
+    assert sorted(key for key in named if key not in messages.catalogue()) == []
