@@ -201,7 +201,7 @@ def test_the_proof_line_reads_in_the_pages_language(
     korean = [shown(m.value) for m in page(PAGE, lang="ko").run().markdown]
     proof = next(line for line in korean if "**증명**" in line)
     assert (
-        f"{chosen}: 완료: 학습 2.0초(컨테이너 시작 포함 3.0초), 한도 --cpus 2 --memory 8 GiB; "
+        f"{chosen}: 완료, 학습 2.0초(컨테이너 시작 포함 3.0초), 한도 --cpus 2 --memory 8 GiB; "
         "최대 메모리 512 MiB = 한도의 6.2%" in proof
     ), proof
     english = [shown(m.value) for m in page(PAGE, lang="en").run().markdown]

@@ -272,10 +272,10 @@ def test_the_probe_lines_follow_titanic_sm_lang(monkeypatch: pytest.MonkeyPatch,
     korean = CliRunner().invoke(app, ["probe", "--image", "img"])
     assert korean.exit_code == 0, korean.output
     assert korean.output.splitlines() == [
-        "측정: 완료: 학습 2.5초(컨테이너 시작 포함 4.0초), 한도 --cpus 1 --memory 2 GiB; "
+        "측정: 완료, 학습 2.5초(컨테이너 시작 포함 4.0초), 한도 --cpus 1 --memory 2 GiB; "
         "최대 메모리 300 MiB = 한도의 14.6% (cgroup v2, 2026-12-01T00:00:00+00:00)",
         f"요구 사항: 1 vCPU, 1 GiB ({messages.worded(check.requirement.basis, 'ko')})",
-        "증명: ml.m5.large: 완료: 학습 2.0초(컨테이너 시작 포함 3.0초), 한도 --cpus 2 --memory 8 GiB; "
+        "증명: ml.m5.large: 완료, 학습 2.0초(컨테이너 시작 포함 3.0초), 한도 --cpus 2 --memory 8 GiB; "
         "최대 메모리 300 MiB = 한도의 3.7% (cgroup v2, 2026-12-01T00:01:00+00:00)",
     ]
     monkeypatch.delenv("TITANIC_SM_LANG")
