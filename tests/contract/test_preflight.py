@@ -390,7 +390,7 @@ def test_config_check_speaks_korean_with_titanic_sm_lang_ko(existing: Settings) 
     assert by_name["bucket"].endswith(f"{existing.bucket}, 리전 {REGION}"), lines
     assert by_name["prefix"].endswith(f"s3://{existing.bucket}/{existing.prefix}/에 쓸 수 있습니다"), lines
     assert "ml.m5.large 온디맨드: 쿼터 2 (" in by_name["instance"], lines
-    assert "쓸 수 있습니다 (" in lines[6] and lines[6].endswith("자)"), lines
+    assert "사용할 수 있습니다 (" in lines[6] and lines[6].endswith("자)"), lines
     assert by_name["spot"].endswith("온디맨드, max_run 3600초"), lines
     for english_word in ("trusts", "writable", "is free", "on-demand", "account "):
         assert english_word not in korean.output, (english_word, korean.output)

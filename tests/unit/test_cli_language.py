@@ -187,8 +187,8 @@ def test_a_usage_error_is_korean_with_titanic_sm_lang_ko(
 @pytest.mark.parametrize(
     ("args", "korean_line"),
     [
-        (["instances", "--regoin", "x"], "오류: 없는 옵션입니다: --regoin (혹시 --region?)"),
-        (["jobs", "lst"], "오류: 없는 명령입니다: 'lst' (혹시 'list'?)"),
+        (["instances", "--regoin", "x"], "오류: 없는 옵션입니다: --regoin (비슷한 이름: --region)"),
+        (["jobs", "lst"], "오류: 없는 명령입니다: 'lst' (비슷한 이름: 'list')"),
         (["train-here"], "오류: 필수 옵션 '--train'이(가) 없습니다"),
         (["jobs", "show"], "오류: 필수 인자 'job'이(가) 없습니다"),
         (["jobs", "list", "extra"], "오류: 예상하지 못한 인자가 더 있습니다: extra"),
