@@ -203,10 +203,13 @@ def test_each_kind_of_usage_error_names_what_was_typed(
     assert korean_line in CliRunner().invoke(app, args).stderr.splitlines()
 
 
-def test_no_arguments_still_print_the_help_in_korean_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("args", [[], ["jobs"], ["--help"]])
+def test_no_arguments_still_print_the_help_in_korean_mode(
+    monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
     monkeypatch.setenv("TITANIC_SM_LANG", "ko")
-    result = CliRunner().invoke(app, ["jobs"])
-    assert "list" in result.output and "오류" not in result.output
+    result = CliRunner().invoke(app, args)
+    assert "Usage:" in result.output and "list" in result.output and "오류" not in result.output
 
 
 @pytest.mark.parametrize(
