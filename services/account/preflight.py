@@ -106,17 +106,41 @@ class Report:
         return tuple(c for c in self.checks if c.status != "ok")
 
 
+def _failed_line(checks: tuple[Check, ...], lang: str) -> str:
+    """``check: detail -> fix; ...`` for the failing checks, each worded in ``lang``."""
+    return "; ".join(
+        _flat(f"{c.name}: {worded(c.detail, lang)}" + (f" -> {worded(c.fix, lang)}" if c.fix else ""))
+        for c in checks
+    )
+
+
+class FailedChecks(Notice):
+    """The failing checks as one line (its English words as the string), worded check by check
+    in another language: how many fail differs, so no one catalogue template can say it."""
+
+    checks: tuple[Check, ...]
+
+    def __new__(cls, checks: tuple[Check, ...]) -> FailedChecks:
+        line = super().__new__(cls, _failed_line(checks, "en"), "preflight.failed_checks")
+        line.checks = checks
+        return line
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FailedChecks, (self.checks,))
+
+    def text(self, lang: str) -> str:
+        return _failed_line(self.checks, lang)
+
+
 class PreflightError(UserError, RuntimeError):
     """A pre-flight check failed, so nothing was created. ``str()`` is one line: each failing
-    check's name, what is missing and its fix (``check: detail -> fix; ...``)."""
+    check's name, what is missing and its fix (``check: detail -> fix; ...``); its ``checks``
+    value words them in a reader's language (``errors.describe``)."""
 
     def __init__(self, report: Report) -> None:
         self.report = report
-        super().__init__(
-            "; ".join(
-                _flat(f"{c.name}: {c.detail}" + (f" -> {c.fix}" if c.fix else "")) for c in report.failed
-            )
-        )
+        checks = FailedChecks(report.failed)
+        super().__init__(str(checks), code="preflight.failed", values={"checks": checks})
 
     @property
     def first(self) -> Check:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 __all__ = [
     "DEFAULT_LANGUAGE",
@@ -73,7 +73,7 @@ class Notice(str):
     key: str
     values: dict[str, object]
 
-    def __new__(cls, english: str, key: str, values: dict[str, object] | None = None) -> Notice:
+    def __new__(cls, english: str, key: str, values: dict[str, object] | None = None) -> Self:
         notice = super().__new__(cls, english)
         notice.key = key
         notice.values = dict(values or {})
