@@ -131,8 +131,8 @@ def status_timeline(phases: Sequence[tuple[str, datetime, datetime]], say: Say) 
             },
             "tooltip": [
                 {"field": "phase", "type": "nominal", "title": say("chart.phase")},
-                {"field": "from", "type": "nominal", "title": "UTC"},
-                {"field": "ms", "type": "quantitative", "title": "ms"},
+                {"field": "from", "type": "nominal", "title": say("chart.phase_start")},
+                {"field": "ms", "type": "quantitative", "title": say("chart.phase_ms")},
             ],
         },
     }

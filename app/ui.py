@@ -119,19 +119,24 @@ def _backtick_runs(value: str) -> list[str]:
 
 def current_language() -> messages.Language:
     """The page's language: ``?lang=`` wins (a link opens in its language), then the sidebar choice
-    kept in the session, then the browser's Accept-Language, then Korean."""
+    kept in the session, then the browser's Accept-Language (by weight) or its locale, then Korean."""
     asked = st.query_params.get("lang")
     if asked in messages.LANGUAGES:
         st.session_state[LANGUAGE_KEY] = asked
     chosen = st.session_state.get(LANGUAGE_KEY)
     if chosen not in messages.LANGUAGES:
-        try:
-            header = st.context.headers.get("Accept-Language")
-        except Exception:  # no browser behind this run (AppTest, bare mode): no header to read
-            header = None
-        chosen = messages.language_of(header)
+        chosen = messages.language_of(_browser_language())
         st.session_state[LANGUAGE_KEY] = chosen
     return messages.language_of(chosen)
+
+
+def _browser_language() -> str | None:
+    """What the browser asks for: its Accept-Language header, else its ``navigator.language``
+    (``st.context.locale``, for a proxy that drops the header); None without a browser."""
+    try:
+        return st.context.headers.get("Accept-Language") or st.context.locale
+    except Exception:  # no browser behind this run (AppTest, bare mode): nothing to read
+        return None
 
 
 def t(key: str, /, **values: object) -> Markdown:

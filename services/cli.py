@@ -31,10 +31,37 @@ def cli_language() -> str:
     return "ko" if os.environ.get("TITANIC_SM_LANG", "").strip().lower().startswith("ko") else "en"
 
 
+@contextmanager
+def _usage_errors_worded() -> Iterator[None]:
+    """A usage error (unknown flag, missing option, bad value) in Korean with TITANIC_SM_LANG=ko:
+    printed here from the catalogue, then the usage exit code (2). In English Typer shows it."""
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+    try:
+        yield
+    except UsageError as exc:
+        if cli_language() == "en" or isinstance(exc, NoArgsIsHelpError):
+            raise  # Typer's own display; no arguments at all prints the help
+        from services.cli_usage import usage_lines
+
+        for line in usage_lines(exc, cli_language()):
+            typer.echo(line, err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
 class ErrorEdge(typer.core.TyperGroup):
-    """The one place the CLI catches errors: every command runs inside the root group's invoke."""
+    """The one place the CLI catches errors: every command runs inside the root group's invoke,
+    and the root's own flags are parsed in its make_context."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_errors_worded():
+            return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:  # Any: typer's vendored click Context, a private module
+        with _usage_errors_worded():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: Any) -> Any:
         from services import errors
 
         try:
@@ -180,9 +207,9 @@ def data_prepare(
     try:
         prepared = dataset.prepare(source, out_dir, validation_fraction, seed)
     except OSError as exc:
-        fail(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}")
+        fail(say("cli.cannot_write", path=exc.filename or out_dir, cause=exc.strerror or exc))
     for warning in prepared.warnings:  # dropped columns, never silently
-        typer.echo(f"warning: {warning.message}", err=True)
+        typer.echo(f"{say('cli.warning_prefix')}: {warning.text(cli_language())}", err=True)
     for name, entry in prepared.manifest["files"].items():
         typer.echo(f"{prepared.out_dir / name}: {entry['rows']} rows, {entry['survival_rate']:.1%} survived")
     typer.echo(f"{prepared.manifest_path}: dataset version {prepared.version}")
@@ -206,7 +233,7 @@ def train_here(
             Path(train), Path(model_dir), Path(validation) if validation else None, hyperparameters
         )
     except OSError as exc:
-        fail(f"cannot write {exc.filename or model_dir}: {exc.strerror or exc}")
+        fail(say("cli.cannot_write", path=exc.filename or model_dir, cause=exc.strerror or exc))
     typer.echo(f"model: {result.model_file}" + (f" ({result.summary})" if result.summary else ""))
 
 
@@ -237,7 +264,7 @@ def predict(
     try:
         result = predictor.predict_file(model, input_csv, output, proba=proba, store=store, trust=trust)
     except OSError as exc:
-        fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
+        fail(say("cli.cannot_write", path=exc.filename or output, cause=exc.strerror or exc))
     typer.echo(
         f"{result.output}: {result.rows} passengers, {result.survivors} predicted to survive "
         f"(model trusted by {result.trusted_by})"
@@ -263,13 +290,13 @@ def instances_command(
     from services.instance import instances
 
     if region is not None and not instances.REGION_PATTERN.fullmatch(region):
-        fail(f"--region must look like us-east-1, not {region!r}")
+        fail(say("cli.flag.region", value=repr(region)))
     settings = settings_of(ctx).with_overrides(region=region)
     if write_snapshot is not None:
         try:
             count = instances.write_price_snapshot(settings, Path(write_snapshot))
         except OSError as exc:
-            fail(f"cannot write {write_snapshot}: {exc.strerror or exc}")
+            fail(say("cli.cannot_write", path=write_snapshot, cause=exc.strerror or exc))
         typer.echo(f"{write_snapshot}: {count} Price List products for {settings.region}")
         return
     from services import messages
@@ -298,12 +325,13 @@ def probe_command(
     """Measure the job's peak memory and wall time under Docker limits, then prove the chosen type."""
     import json
 
+    from services import messages
     from services.data import dataset
     from services.instance import capacity, instances
 
     settings = settings_of(ctx)
     if cpus <= 0 or memory_mib < 6:  # Docker's own floor is 6 MiB
-        fail(f"--cpus must be > 0 and --memory-mib at least 6, not {cpus:g} and {memory_mib}")
+        fail(say("cli.flag.probe_limits", cpus=cpus, memory_mib=memory_mib))
     try:
         prepared = dataset.read_prepared(settings.data_dir)
     except OSError as exc:
@@ -321,12 +349,16 @@ def probe_command(
     if as_json:
         typer.echo(json.dumps(check.to_dict(), indent=2))
     else:
-        typer.echo(f"measured: {capacity.describe(check.measured)}")
+        lang = cli_language()
+        typer.echo(say("cli.probe.measured", summary=capacity.describe(check.measured).text(lang)))
         if check.requirement:
             need = check.requirement
-            typer.echo(f"requirement: {need.min_vcpu} vCPU, {need.min_memory_gib:g} GiB ({need.basis})")
+            basis = messages.worded(need.basis, lang)
+            typer.echo(
+                say("cli.probe.requirement", vcpu=need.min_vcpu, memory_gib=need.min_memory_gib, basis=basis)
+            )
         if check.proof:
-            typer.echo(f"proof: {capacity.describe(check.proof)}")
+            typer.echo(say("cli.probe.proof", summary=capacity.describe(check.proof).text(lang)))
     if not check.measured.completed or (check.proof is not None and not check.proof.completed):
         raise typer.Exit(1)
 
@@ -562,7 +594,7 @@ def jobs_list(
     store = jobs.JobStore(settings.job_store_path)
     bad = [s for s in status or [] if s not in jobs.STATUSES]
     if bad:
-        fail(f"unknown status {bad[0]!r}; expected one of {', '.join(jobs.STATUSES)}")
+        fail(say("cli.flag.status", value=repr(bad[0]), statuses=", ".join(jobs.STATUSES)))
     if jobs.active_jobs(settings, store):  # only then is there anything to ask SageMaker
         stack_started(ctx)
     with aws_errors("reconciling with SageMaker"):
@@ -644,7 +676,7 @@ def jobs_logs(
         token = page.next_token
         if not follow:
             if page.stream is None:
-                fail(f"no log stream yet for {name} in {logs.LOG_GROUP}")
+                fail(say("cli.no_log_stream", job=name, group=logs.LOG_GROUP))
             return
         status = _current_status(settings, name, record)
         if status in ("Completed", "Failed", "Stopped") and not page.events:
@@ -783,7 +815,7 @@ def config_init(
     settings = stack_started(ctx) if discover else settings_of(ctx)
     path = Path(out)
     if path.exists() and not force:
-        fail(f"{path} exists; pass --force to overwrite it")
+        fail(say("cli.flag.exists", path=path))
     values: dict[str, object] = {"bucket": bucket, "repository": repository, "role_arn": role_arn}
     if target:
         values["target"] = target
@@ -798,7 +830,7 @@ def config_init(
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        fail(f"cannot write {path}: {exc.strerror or exc}")
+        fail(say("cli.cannot_write", path=path, cause=exc.strerror or exc))
     typer.echo(f"{path}: written; `titanic-sm config check` tests it")
 
 
@@ -817,7 +849,7 @@ def config_check(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        for line in report.lines():
+        for line in report.lines(cli_language()):
             typer.echo(line)
     if not report.ok:
         raise typer.Exit(1)
@@ -867,7 +899,7 @@ def iam_render(
         )
         written = iam.write(inputs, out)
     except OSError as exc:
-        fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
+        fail(say("cli.cannot_write", path=exc.filename or out, cause=exc.strerror or exc))
     for path in written:
         typer.echo(str(path))
 
@@ -920,8 +952,10 @@ def infra_down(
     from services.account import infra
 
     settings = stack_started(ctx)
-    if not yes and not typer.confirm(f"delete stack {stack_name} in {settings.region}?"):
-        fail("not confirmed; nothing deleted")
+    if not yes and not typer.confirm(
+        say("cli.confirm.delete_stack", stack=stack_name, region=settings.region)
+    ):
+        fail(say("cli.not_confirmed.deleted"))
     with aws_errors(f"deleting {stack_name}"):
         infra.down(settings, stack_name, echo=typer.echo)
 
@@ -1000,9 +1034,9 @@ def train_command(
     )
     for check in report.checks:
         if check.status != "ok":
-            typer.echo(check.line(), err=True)
+            typer.echo(check.line(cli_language()), err=True)
     if not report.ok:
-        fail("pre-flight checks failed; nothing was created (`titanic-sm config check` lists them all)")
+        fail(say("cli.preflight_failed"))
     request = launch.LaunchRequest(
         channels=dict(chosen.channels),
         dataset_version=chosen.version,
@@ -1051,8 +1085,8 @@ def clean_command(
         return
     for line in to_remove.lines():
         typer.echo(line)
-    if not yes and not typer.confirm(f"remove these {len(to_remove.lines())} items?"):
-        fail("not confirmed; nothing removed")
+    if not yes and not typer.confirm(say("cli.confirm.remove", count=len(to_remove.lines()))):
+        fail(say("cli.not_confirmed.removed"))
     with aws_errors("cleaning"):
         clean.execute(settings, to_remove, echo=typer.echo)
 
@@ -1099,7 +1133,7 @@ def submission_command(
     from services import submission
 
     if lang not in ("ko", "en"):
-        fail(f"--lang must be ko or en, not {lang!r}")
+        fail(say("cli.flag.lang", value=repr(lang)))
     written = submission.generate(settings_of(ctx), job, lang, Path(out) if out else None)
     typer.echo(_cli_text("cli.submission.done", path=str(written.markdown), images=len(written.images)))
 
@@ -1108,5 +1142,5 @@ def main() -> None:
     try:
         app()  # errors are caught once, in ErrorEdge.invoke
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+        typer.echo(say("cli.interrupted"), err=True)
         sys.exit(130)

@@ -133,7 +133,8 @@ def describe(exc: BaseException, lang: str = "en") -> str:
         return one_line(exc)
     if entry is None:  # it may still quote one of ours (a trainer's failure file): that part is worded
         return failure_text(one_line(exc), lang)
-    values = values_of(exc)
+    # A value that is a service's line (a Notice: the failing pre-flight checks) in ``lang`` too.
+    values = {k: v.text(lang) if isinstance(v, messages.Notice) else v for k, v in values_of(exc).items()}
     for name in _REASON_VALUES:  # a job's failure reason inside the error: worded the same way
         if isinstance(values.get(name), str):
             values[name] = failure_text(values[name], lang)

@@ -113,9 +113,9 @@ def rationale_line(item: instances.RationaleItem) -> str:
     elif item.key == "price":
         line = t("instance.why_price", price=values["usd_per_hour"], count=values["eligible_count"])
     elif values.get("completed"):
-        line = t("instance.why_proof", summary=values.get("summary") or "")
+        line = t("instance.why_proof", summary=service_line(values.get("summary") or ""))
     elif values.get("kind"):
-        line = t("instance.why_proof_failed", summary=values.get("summary") or "")
+        line = t("instance.why_proof_failed", summary=service_line(values.get("summary") or ""))
     else:
         line = t("instance.why_no_proof")
     return t("instance.mark_ok" if item.ok else "instance.mark_unverified", line=line)

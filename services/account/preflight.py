@@ -13,6 +13,7 @@ import fnmatch
 import json
 import re
 import time
+import unicodedata
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from services import aws
 from services.errors import UserError
-from services.messages import Notice
+from services.messages import Notice, language_of, text, worded
 from services.settings import LOCAL_ACCOUNT_ID, Settings
 
 __all__ = [
@@ -61,9 +62,14 @@ class Check:
     detail: str
     fix: str = ""
 
-    def line(self) -> str:
-        detail, fix = _flat(self.detail), _flat(self.fix)
-        return f"{self.status:<4}  {self.name:<11} {detail}" + (f" -> {fix}" if fix else "")
+    def line(self, lang: str = "en") -> str:
+        """``status  name  detail -> fix``: English, or the catalogue's wording in ``lang`` (the
+        status too; the check's name is the setting it checks and stays as it is)."""
+        detail, fix = _flat(worded(self.detail, lang)), _flat(worded(self.fix, lang))
+        status = self.status if language_of(lang) == "en" else text(f"preflight.status.{self.status}", lang)
+        # Padded to four terminal columns: a Korean status word is two characters, four columns wide.
+        wide = sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in status)
+        return f"{status}{' ' * max(4 - wide, 0)}  {self.name:<11} {detail}" + (f" -> {fix}" if fix else "")
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,8 @@ class Report:
     def ok(self) -> bool:
         return not self.failed
 
-    def lines(self) -> list[str]:
-        return [c.line() for c in self.checks]
+    def lines(self, lang: str = "en") -> list[str]:
+        return [c.line(lang) for c in self.checks]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,17 +106,41 @@ class Report:
         return tuple(c for c in self.checks if c.status != "ok")
 
 
+def _failed_line(checks: tuple[Check, ...], lang: str) -> str:
+    """``check: detail -> fix; ...`` for the failing checks, each worded in ``lang``."""
+    return "; ".join(
+        _flat(f"{c.name}: {worded(c.detail, lang)}" + (f" -> {worded(c.fix, lang)}" if c.fix else ""))
+        for c in checks
+    )
+
+
+class FailedChecks(Notice):
+    """The failing checks as one line (its English words as the string), worded check by check
+    in another language: how many fail differs, so no one catalogue template can say it."""
+
+    checks: tuple[Check, ...]
+
+    def __new__(cls, checks: tuple[Check, ...]) -> FailedChecks:
+        line = super().__new__(cls, _failed_line(checks, "en"), "preflight.failed_checks")
+        line.checks = checks
+        return line
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FailedChecks, (self.checks,))
+
+    def text(self, lang: str) -> str:
+        return _failed_line(self.checks, lang)
+
+
 class PreflightError(UserError, RuntimeError):
     """A pre-flight check failed, so nothing was created. ``str()`` is one line: each failing
-    check's name, what is missing and its fix (``check: detail -> fix; ...``)."""
+    check's name, what is missing and its fix (``check: detail -> fix; ...``); its ``checks``
+    value words them in a reader's language (``errors.describe``)."""
 
     def __init__(self, report: Report) -> None:
         self.report = report
-        super().__init__(
-            "; ".join(
-                _flat(f"{c.name}: {c.detail}" + (f" -> {c.fix}" if c.fix else "")) for c in report.failed
-            )
-        )
+        checks = FailedChecks(report.failed)
+        super().__init__(str(checks), code="preflight.failed", values={"checks": checks})
 
     @property
     def first(self) -> Check:
@@ -188,7 +218,9 @@ def run_checks(
         lambda: [_instance(settings, instance_type, use_spot, evidence, override_reason)],
     ]
     if account is None:
-        skipped = "needs working credentials (see the credentials line)"
+        skipped = Notice(
+            "needs working credentials (see the credentials line)", "preflight.needs_credentials"
+        )
         checks += [Check(name, "skip", skipped) for name in ("bucket", "prefix", "repository", "job name")]
     else:
         questions += [
@@ -287,7 +319,17 @@ def _credentials(settings: Settings) -> _Identity:
             )
         )
     account, arn = str(identity["Account"]), str(identity["Arn"])
-    return _Identity(Check("credentials", "ok", f"account {account} as {arn}"), account, arn)
+    return _Identity(
+        Check(
+            "credentials",
+            "ok",
+            Notice(
+                f"account {account} as {arn}", "preflight.ok.credentials", {"account": account, "arn": arn}
+            ),
+        ),
+        account,
+        arn,
+    )
 
 
 # -- execution role --------------------------------------------------------------------------------
@@ -324,9 +366,19 @@ def _role(settings: Settings, account: str | None) -> Check:
             ),
         )
     if settings.is_local:
-        return Check("role", "ok", f"{settings.role_arn} (local: only its form matters)")
+        return Check(
+            "role",
+            "ok",
+            Notice(
+                f"{settings.role_arn} (local: only its form matters)",
+                "preflight.ok.role_local",
+                {"role": settings.role_arn},
+            ),
+        )
     if account is None:
-        return Check("role", "skip", "trust not read: needs working credentials")
+        return Check(
+            "role", "skip", Notice("trust not read: needs working credentials", "preflight.skip.role_trust")
+        )
     try:
         role = aws.client(settings, "iam").get_role(RoleName=match["name"])["Role"]
     except ClientError as exc:
@@ -389,7 +441,15 @@ def _trust_check(settings: Settings, account: str, name: str, document: Any) -> 
                     "preflight.trust_narrow.fix",
                 ),
             )
-        return Check("role", "ok", f"{name} trusts {SAGEMAKER_PRINCIPAL}")
+        return Check(
+            "role",
+            "ok",
+            Notice(
+                f"{name} trusts {SAGEMAKER_PRINCIPAL}",
+                "preflight.ok.role",
+                {"role": name, "principal": SAGEMAKER_PRINCIPAL},
+            ),
+        )
     return Check(
         "role",
         "fail",
@@ -428,13 +488,29 @@ def _bucket(settings: Settings, account: str) -> Iterator[Check]:
             yield Check(
                 "bucket",
                 "ok" if settings.is_local else "warn",
-                f"{bucket} does not exist: the first upload creates it in {settings.region}",
+                Notice(
+                    f"{bucket} does not exist: the first upload creates it in {settings.region}",
+                    "preflight.bucket_missing",
+                    {"bucket": bucket, "region": settings.region},
+                ),
                 ""
                 if settings.is_local
-                else f"if you meant an existing bucket, fix bucket; creating it "
-                f"needs {grant_of(settings, 's3:CreateBucket', account)}",
+                else Notice(
+                    f"if you meant an existing bucket, fix bucket; creating it "
+                    f"needs {grant_of(settings, 's3:CreateBucket', account)}",
+                    "preflight.bucket_missing.fix",
+                    {"grant": grant_of(settings, "s3:CreateBucket", account)},
+                ),
             )
-            yield Check("prefix", "skip", f"s3://{bucket}/{settings.prefix}/: the bucket does not exist yet")
+            yield Check(
+                "prefix",
+                "skip",
+                Notice(
+                    f"s3://{bucket}/{settings.prefix}/: the bucket does not exist yet",
+                    "preflight.skip.prefix_no_bucket",
+                    {"bucket": bucket, "prefix": settings.prefix},
+                ),
+            )
             return
         if _denied(exc):
             yield Check(
@@ -451,7 +527,9 @@ def _bucket(settings: Settings, account: str) -> Iterator[Check]:
                     {"grant": grant_of(settings, "s3:GetBucketLocation", account)},
                 ),
             )
-            yield Check("prefix", "skip", "the bucket could not be read")
+            yield Check(
+                "prefix", "skip", Notice("the bucket could not be read", "preflight.skip.prefix_unread")
+            )
             return
         yield Check(
             "bucket",
@@ -459,7 +537,7 @@ def _bucket(settings: Settings, account: str) -> Iterator[Check]:
             f"{bucket}: {code}: {_message(exc)}",
             Notice("check the bucket name", "preflight.bucket_failed.fix"),
         )
-        yield Check("prefix", "skip", "the bucket could not be read")
+        yield Check("prefix", "skip", Notice("the bucket could not be read", "preflight.skip.prefix_unread"))
         return
     # us-east-1 answers None; the legacy "EU" constraint is eu-west-1.
     region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
@@ -479,9 +557,15 @@ def _bucket(settings: Settings, account: str) -> Iterator[Check]:
                 {"region": region, "wanted": settings.region},
             ),
         )
-        yield Check("prefix", "skip", "the bucket is in another region")
+        yield Check(
+            "prefix", "skip", Notice("the bucket is in another region", "preflight.skip.prefix_elsewhere")
+        )
         return
-    yield Check("bucket", "ok", f"{bucket} in {region}")
+    yield Check(
+        "bucket",
+        "ok",
+        Notice(f"{bucket} in {region}", "preflight.ok.bucket", {"bucket": bucket, "region": region}),
+    )
     yield _prefix_writable(settings, s3, account)
 
 
@@ -517,7 +601,15 @@ def _prefix_writable(settings: Settings, s3: Any, account: str) -> Check:
             f"grant {grant_of(settings, 's3:AbortMultipartUpload', account)}; the bucket's "
             "lifecycle rule removes the incomplete upload",
         )
-    return Check("prefix", "ok", f"s3://{settings.bucket}/{settings.prefix}/ is writable")
+    return Check(
+        "prefix",
+        "ok",
+        Notice(
+            f"s3://{settings.bucket}/{settings.prefix}/ is writable",
+            "preflight.ok.prefix",
+            {"bucket": settings.bucket, "prefix": settings.prefix},
+        ),
+    )
 
 
 # -- repository ------------------------------------------------------------------------------------
@@ -532,11 +624,19 @@ def _repository(settings: Settings, account: str) -> Check:
             return Check(
                 "repository",
                 "ok" if settings.is_local else "warn",
-                f"{name} does not exist in {settings.region}: `image` creates it",
+                Notice(
+                    f"{name} does not exist in {settings.region}: `image` creates it",
+                    "preflight.repository_missing",
+                    {"repository": name, "region": settings.region},
+                ),
                 ""
                 if settings.is_local
-                else f"if you meant an existing repository, fix repository; creating "
-                f"it needs {grant_of(settings, 'ecr:CreateRepository', account)}",
+                else Notice(
+                    f"if you meant an existing repository, fix repository; creating "
+                    f"it needs {grant_of(settings, 'ecr:CreateRepository', account)}",
+                    "preflight.repository_missing.fix",
+                    {"grant": grant_of(settings, "ecr:CreateRepository", account)},
+                ),
             )
         if _denied(exc):
             return Check(
@@ -655,7 +755,15 @@ def _instance(
                 "preflight.quota_zero.fix",
             ),
         )
-    return Check("instance", "ok", f"{instance_type} {purchase}: quota {row.quota:g} ({where})")
+    return Check(
+        "instance",
+        "ok",
+        Notice(
+            f"{instance_type} {purchase}: quota {row.quota:g} ({where})",
+            "preflight.ok.instance_spot" if use_spot else "preflight.ok.instance_on_demand",
+            {"instance_type": instance_type, "purchase": purchase, "quota": row.quota, "where": where},
+        ),
+    )
 
 
 def _job_name(settings: Settings, account: str, job_name: str | None) -> Check:
@@ -678,7 +786,15 @@ def _job_name(settings: Settings, account: str, job_name: str | None) -> Check:
         aws.client(settings, "sagemaker").describe_training_job(TrainingJobName=name)
     except ClientError as exc:
         if _code(exc) in ("ValidationException", "ResourceNotFound"):
-            return Check("job name", "ok", f"{name} is free ({len(name)} characters)")
+            return Check(
+                "job name",
+                "ok",
+                Notice(
+                    f"{name} is free ({len(name)} characters)",
+                    "preflight.ok.job_name",
+                    {"name": name, "length": len(name)},
+                ),
+            )
         if _denied(exc):
             return Check(
                 "job name",
@@ -718,7 +834,11 @@ def _spot(use_spot: bool, max_run: int, max_wait: int | None) -> Check:
                 Notice("max_wait is set but spot is off", "preflight.max_wait_without_spot"),
                 Notice("turn spot on, or leave max_wait unset", "preflight.max_wait_without_spot.fix"),
             )
-        return Check("spot", "ok", f"on-demand, max_run {max_run} s")
+        return Check(
+            "spot",
+            "ok",
+            Notice(f"on-demand, max_run {max_run} s", "preflight.ok.on_demand", {"max_run": max_run}),
+        )
     if max_wait is None:
         return Check(
             "spot",
@@ -745,7 +865,15 @@ def _spot(use_spot: bool, max_run: int, max_wait: int | None) -> Check:
                 {"max_run": max_run},
             ),
         )
-    return Check("spot", "ok", f"spot, max_run {max_run} s <= max_wait {max_wait} s")
+    return Check(
+        "spot",
+        "ok",
+        Notice(
+            f"spot, max_run {max_run} s <= max_wait {max_wait} s",
+            "preflight.ok.spot",
+            {"max_run": max_run, "max_wait": max_wait},
+        ),
+    )
 
 
 def describe(report: Report, echo: Callable[[str], None]) -> None:

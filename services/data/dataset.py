@@ -139,6 +139,19 @@ class DataWarning:
         plural = "s" if len(self.columns) > 1 else ""
         return f"{self.source}: ignored column{plural} {names}: the model does not read them"
 
+    def text(self, lang: str) -> str:
+        """The line in ``lang``: the English ``message``, or the catalogue's wording the Data page
+        shows (``data.leaking_columns``, ``data.ignored_columns``) after the file's label."""
+        from services.messages import language_of
+        from services.messages import text as say
+
+        if language_of(lang) == "en":
+            return self.message
+        names = ", ".join(repr(c) if c else say("data.unnamed_column", lang) for c in self.columns)
+        if self.code == LEAK_COLUMNS_DROPPED:
+            return f"{self.source}: {say('data.leaking_columns', lang, columns=names)}"
+        return f"{self.source}: {say('data.ignored_columns', lang, count=len(self.columns), columns=names)}"
+
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "columns": list(self.columns), "source": self.source}
 

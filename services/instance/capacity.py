@@ -429,21 +429,48 @@ def load_proof(settings: Settings, instance_type: str) -> ProbeResult | None:
     return ProbeResult.from_dict(json.loads(path.read_text())) if path.is_file() else None
 
 
-def describe(result: ProbeResult) -> str:
-    """One line: completed or not, wall time, peak memory and its share of the limit."""
-    limit_gib = result.memory_limit_bytes / 2**30
-    head = f"{result.instance_type}: " if result.instance_type else ""
-    outcome = "completed" if result.completed else f"did NOT complete ({result.failure})"
-    peak = (
-        f"peak memory {result.peak_memory_bytes / 2**20:.0f} MiB = {result.peak_fraction:.1%} of the limit"
-        if result.peak_memory_bytes is not None and result.peak_fraction is not None
-        else "peak memory unknown"
+def describe(result: ProbeResult) -> Notice:
+    """One line: completed or not, wall time, peak memory and its share of the limit (a Notice:
+    the CLI and the Instance page word it in their language; the failure and the note are quoted)."""
+    outcome = (
+        Notice("completed", "probe.completed")
+        if result.completed
+        else Notice(
+            f"did NOT complete ({result.failure})", "probe.not_completed", {"failure": result.failure}
+        )
     )
-    return (
+    peak = (
+        Notice(
+            f"peak memory {result.peak_memory_bytes / 2**20:.0f} MiB = "
+            f"{result.peak_fraction:.1%} of the limit",
+            "probe.peak",
+            {"peak_mib": result.peak_memory_bytes / 2**20, "fraction": result.peak_fraction},
+        )
+        if result.peak_memory_bytes is not None and result.peak_fraction is not None
+        else Notice("peak memory unknown", "probe.peak_unknown")
+    )
+    head = f"{result.instance_type}: " if result.instance_type else ""
+    memory_gib = result.memory_limit_bytes / 2**30
+    cgroup = result.cgroup or "?"
+    note = f"; {result.note}" if result.note else ""
+    return Notice(
         f"{head}{outcome} in {result.wall_seconds:.1f} s of training "
         f"({result.docker_seconds:.1f} s with container start) "
-        f"under --cpus {result.cpus:g} --memory {limit_gib:g} GiB; {peak} "
-        f"(cgroup {result.cgroup or '?'}, {result.measured_at})" + (f"; {result.note}" if result.note else "")
+        f"under --cpus {result.cpus:g} --memory {memory_gib:g} GiB; {peak} "
+        f"(cgroup {cgroup}, {result.measured_at}){note}",
+        "probe.summary",
+        {
+            "head": head,
+            "outcome": outcome,
+            "seconds": result.wall_seconds,
+            "docker_seconds": result.docker_seconds,
+            "cpus": result.cpus,
+            "memory_gib": memory_gib,
+            "peak": peak,
+            "cgroup": cgroup,
+            "measured_at": result.measured_at,
+            "note": note,
+        },
     )
 
 

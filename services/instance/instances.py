@@ -929,8 +929,17 @@ def find_proof(settings: Settings, instance_type: str) -> dict[str, Any] | None:
         "job_name": job.job_name,
         "training_seconds": job.training_seconds,
         "measured_at": dt.datetime.fromtimestamp(job.updated_at, dt.UTC).isoformat(timespec="seconds"),
-        "summary": f"{instance_type}: training job {job.job_name} completed on AWS"
-        + (f" in {job.training_seconds:.0f} s" if job.training_seconds else ""),
+        "summary": Notice(
+            f"{instance_type}: training job {job.job_name} completed on AWS in {job.training_seconds:.0f} s",
+            "proof.aws_job",
+            {"instance_type": instance_type, "job": job.job_name, "seconds": job.training_seconds},
+        )
+        if job.training_seconds
+        else Notice(
+            f"{instance_type}: training job {job.job_name} completed on AWS",
+            "proof.aws_job_untimed",
+            {"instance_type": instance_type, "job": job.job_name},
+        ),
     }
 
 

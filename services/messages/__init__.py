@@ -17,7 +17,7 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 __all__ = [
     "DEFAULT_LANGUAGE",
@@ -73,7 +73,7 @@ class Notice(str):
     key: str
     values: dict[str, object]
 
-    def __new__(cls, english: str, key: str, values: dict[str, object] | None = None) -> Notice:
+    def __new__(cls, english: str, key: str, values: dict[str, object] | None = None) -> Self:
         notice = super().__new__(cls, english)
         notice.key = key
         notice.values = dict(values or {})
@@ -83,12 +83,14 @@ class Notice(str):
         return (Notice, (str(self), self.key, self.values))  # st.cache_data pickles the evidence
 
     def text(self, lang: str) -> str:
-        """The catalogue's wording in ``lang``; the English words when it lacks the key or a value."""
+        """The catalogue's wording in ``lang``; the English words when it lacks the key or a value.
+        A value that is itself a Notice (a clause of the line) is worded in ``lang`` too."""
         entry = catalogue().get(self.key)
         if entry is None or language_of(lang) == "en":
             return str(self)
+        values = {k: v.text(lang) if isinstance(v, Notice) else v for k, v in self.values.items()}
         try:
-            return entry[language_of(lang)].format(**self.values)
+            return entry[language_of(lang)].format(**values)
         except (KeyError, IndexError, ValueError):
             return str(self)
 
@@ -99,13 +101,24 @@ def worded(line: str, lang: str) -> str:
 
 
 def language_of(value: str | None) -> Language:
-    """A language code from a query parameter, a setting or an Accept-Language header; Korean
-    when it names neither language."""
-    if value:
-        for part in value.replace(";", ",").split(","):
-            code = part.strip().lower()[:2]
-            if code in LANGUAGES:
-                return code
+    """A language code from a query parameter, a setting (``ko_KR.UTF-8``) or an Accept-Language
+    header, whose languages are taken by their ``q`` weight (ties in the order written; ``q=0``
+    refuses one); Korean when it names neither language."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((value or "").split(",")):
+        code, *parameters = part.split(";")
+        weight = 1.0
+        for parameter in parameters:
+            name, _, number = parameter.strip().partition("=")
+            if name.lower() == "q":
+                try:
+                    weight = float(number)
+                except ValueError:
+                    weight = 0.0
+        ranked.append((-weight, position, code.strip().lower()[:2]))
+    for negative_weight, _, code in sorted(ranked):
+        if code in LANGUAGES and negative_weight < 0:
+            return code
     return DEFAULT_LANGUAGE
 
 

@@ -378,6 +378,26 @@ def test_config_check_prints_one_line_per_check_and_fails_on_a_bad_setting(exist
     assert lines[1].startswith("fail  role        role_arn 'not-an-arn' is not an IAM role ARN -> ")
 
 
+def test_config_check_speaks_korean_with_titanic_sm_lang_ko(existing: Settings) -> None:
+    """Every line in Korean: the status word, each detail and fix (a check's name is the setting
+    it checks and stays as it is); the same checks read in English without the variable."""
+    korean = CliRunner().invoke(app, ["config", "check"], env={**_env(existing), "TITANIC_SM_LANG": "ko"})
+    assert korean.exit_code == 0, korean.output
+    lines = korean.output.splitlines()
+    assert [line.split()[0] for line in lines] == ["통과"] * 8, lines
+    by_name = {line.split()[1]: line for line in lines}
+    assert by_name["role"].endswith(f"{ROLE}이(가) sagemaker.amazonaws.com을(를) 신뢰합니다"), lines
+    assert by_name["bucket"].endswith(f"{existing.bucket}, 리전 {REGION}"), lines
+    assert by_name["prefix"].endswith(f"s3://{existing.bucket}/{existing.prefix}/에 쓸 수 있습니다"), lines
+    assert "ml.m5.large 온디맨드: 쿼터 2 (" in by_name["instance"], lines
+    assert "사용할 수 있습니다 (" in lines[6] and lines[6].endswith("자)"), lines
+    assert by_name["spot"].endswith("온디맨드, max_run 3600초"), lines
+    for english_word in ("trusts", "writable", "is free", "on-demand", "account "):
+        assert english_word not in korean.output, (english_word, korean.output)
+    english = CliRunner().invoke(app, ["config", "check"], env=_env(existing))
+    assert [line.split()[0] for line in english.output.splitlines()] == ["ok"] * 8, english.output
+
+
 def test_train_creates_nothing_when_a_check_fails(existing: Settings, moto_url: str, tmp_path: Path) -> None:
     # A dataset is in S3 already (as `run` leaves it), so only the checks can stop the launch.
     s3 = _plain("s3", moto_url)
@@ -393,6 +413,13 @@ def test_train_creates_nothing_when_a_check_fails(existing: Settings, moto_url: 
     assert "fail  spot        max_wait (60 s) is shorter than max_run (3600 s)" in result.output
     assert result.output.strip().endswith(
         "error: pre-flight checks failed; nothing was created (`titanic-sm config check` lists them all)"
+    )
+    assert _plain("sagemaker", moto_url).list_training_jobs()["TrainingJobSummaries"] == before
+    korean = CliRunner().invoke(app, ["train", "--image-uri", image], env={**env, "TITANIC_SM_LANG": "ko"})
+    assert korean.exit_code == 1, korean.output
+    assert "실패  spot        max_wait(60초)가 max_run(3600초)보다 짧습니다" in korean.output, korean.output
+    assert korean.output.strip().endswith(
+        "오류: 사전 점검에 실패해 아무것도 만들지 않았습니다 (`titanic-sm config check`가 모두 보여 줍니다)"
     )
     assert _plain("sagemaker", moto_url).list_training_jobs()["TrainingJobSummaries"] == before
     store = existing.job_store_path

@@ -6,10 +6,11 @@ import hashlib
 from collections.abc import Callable
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
-from ui_helpers import bucket_keys, errors
+from ui_helpers import bucket_keys, errors, shown
 
-from services import aws
+from services import aws, messages
 from services.data import dataset
 from services.settings import Settings
 
@@ -101,3 +102,30 @@ def test_upload_over_the_size_limit_is_refused_before_parsing(
     message = " ".join(errors(at))
     assert "huge.csv" in message and "over the upload limit" in message, message
     assert bucket_keys(app_settings) == []
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_an_upload_with_extra_columns_is_accepted_and_each_dropped_column_named(
+    page: Callable[..., AppTest], app_settings: Settings, lang: str
+) -> None:
+    """Extra columns are accepted with a warning naming each one, the leaking ones said so too, and
+    none of them reaches the preview, S3 or the model."""
+    rows = [f"{row},{i},x{i},{i % 3}" for i, row in enumerate(good_rows(40))]
+    csv = "\n".join([f"{HEADER},boat,note,home.dest", *rows]).encode()
+    at = upload(page(PAGE, lang=lang).run(), "extra.csv", csv)
+    assert not errors(at), errors(at)
+    warnings = [shown(w.value) for w in at.warning]
+    assert shown(messages.text("data.ignored_columns", lang, count=1, columns="'note'")) in warnings, warnings
+    assert shown(messages.text("data.leaking_columns", lang, columns="'boat', 'home.dest'")) in warnings, (
+        warnings
+    )
+    assert not {"boat", "note", "home.dest"} & set(frame_with(at, "Survived").columns)
+
+    at.button(key="write_to_s3").click().run()
+    assert not errors(at), errors(at)
+    s3 = aws.client(app_settings, "s3")
+    channels = [k for k in bucket_keys(app_settings) if k.endswith(".csv")]
+    assert channels, bucket_keys(app_settings)
+    for key in channels:
+        header = s3.get_object(Bucket=app_settings.bucket, Key=key)["Body"].read().decode().splitlines()[0]
+        assert not {"boat", "note", "home.dest"} & set(header.split(",")), (key, header)

@@ -163,30 +163,47 @@ def test_spot_view_recommends_from_the_spot_decision_and_carries_spot_to_the_lau
     assert at.session_state["launch_instance"] == evidence.spot.chosen
 
 
+def save_chosen_proof(settings: Settings, **result: Any) -> str:
+    """A proof run on the on-demand choice's limits (2 vCPU, 8 GiB), with ``result``'s outcome."""
+    chosen = instances.gather(settings).on_demand.chosen
+    assert chosen is not None
+    limits = {"image": "img", "cpus": 2.0, "memory_limit_bytes": 8 * 2**30, "wall_seconds": 2.0}
+    times = {"docker_seconds": 3.0, "measured_at": "2026-11-26T06:00:00+00:00", "instance_type": chosen}
+    capacity.save_proof(settings, capacity.ProbeResult(**limits, **times, **result))
+    return chosen
+
+
 def test_a_proof_run_that_did_not_complete_is_a_warning_not_a_proof(
     page: Callable[..., AppTest], app_settings: Settings
 ) -> None:
-    chosen = instances.gather(app_settings).on_demand.chosen
-    assert chosen is not None
-    capacity.save_proof(
+    save_chosen_proof(
         app_settings,
-        capacity.ProbeResult(
-            image="img",
-            cpus=2.0,
-            memory_limit_bytes=8 * 2**30,
-            completed=False,
-            exit_code=137,
-            wall_seconds=2.0,
-            docker_seconds=3.0,
-            peak_memory_bytes=None,
-            cgroup=None,
-            measured_at="2026-11-26T06:00:00+00:00",
-            failure="killed: out of memory",
-            instance_type=chosen,
-        ),
+        completed=False,
+        exit_code=137,
+        peak_memory_bytes=None,
+        cgroup=None,
+        failure="killed: out of memory",
     )
     at = page(PAGE).run()
     assert not at.exception
     warnings = [shown(w.value) for w in at.warning]
     assert any("did not complete" in w and "out of memory" in w for w in warnings), warnings
     assert not any(":green[**✓**] **Proof**" in m.value for m in at.markdown)
+
+
+def test_the_proof_line_reads_in_the_pages_language(
+    page: Callable[..., AppTest], app_settings: Settings
+) -> None:
+    """The proof's summary is worded in Korean too (it was the probe's English line)."""
+    chosen = save_chosen_proof(
+        app_settings, completed=True, exit_code=0, peak_memory_bytes=512 * 2**20, cgroup="v2"
+    )
+    korean = [shown(m.value) for m in page(PAGE, lang="ko").run().markdown]
+    proof = next(line for line in korean if "**증명**" in line)
+    assert (
+        f"{chosen}: 완료, 학습 2.0초(컨테이너 시작 포함 3.0초), 한도 --cpus 2 --memory 8 GiB; "
+        "최대 메모리 512 MiB = 한도의 6.2%" in proof
+    ), proof
+    english = [shown(m.value) for m in page(PAGE, lang="en").run().markdown]
+    proof = next(line for line in english if "**Proof**" in line)
+    assert f"{chosen}: completed in 2.0 s of training" in proof, proof

@@ -16,11 +16,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 from ui_helpers import errors, shown, texts
 
 from container.hyperparameters import SCHEMA
-from services import aws
+from services import aws, messages
 from services.data import dataset, storage
 from services.jobs import store as jobs
 from services.jobs.store import JobStore
@@ -362,3 +363,41 @@ def test_cpu_and_memory_from_cloudwatch_are_charted_against_the_instance(
     [resources] = [s for s in specs if {t.get("name") for t in s["data"]} == {"CPU %", "memory %"}]
     assert {len(t["y"]) for t in resources["data"]} == {3}
     assert "ml.m5.large memory: 8.00 GiB" in json.dumps(resources["layout"].get("annotations"))
+
+
+def test_startup_phases_are_stacked_bars_per_job_so_a_slow_launch_stands_out(
+    page: Callable[..., AppTest], app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each job's seconds in Starting, Downloading, Training and Uploading, from its secondary
+    transitions, one stacked bar per job (oldest on the left), with the median total drawn."""
+    store = JobStore(app_settings.job_store_path)
+    clock = iter(float(t) for t in range(1_000, 2_000))
+    starts = {"titanic-ui-fast": 1, "titanic-ui-slow": 40}  # seconds spent Starting
+    with monkeypatch.context() as patched:  # the store stamps each transition with time.time()
+        patched.setattr(time, "time", lambda: next(clock))
+        for name, starting in starts.items():
+            job, _ = store.create(target="local", job_name=name, instance_type="ml.m5.large")
+            for secondary, seconds in (
+                ("Starting", starting),
+                ("Downloading", 2),
+                ("Training", 5),
+                ("Uploading", 1),
+            ):
+                store.set_status(job.id, "InProgress", secondary_status=secondary)
+                for _ in range(seconds - 1):
+                    next(clock)
+            store.set_status(job.id, "Completed", secondary_status="Completed")
+    at = page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    title = messages.text("chart.startup_phases", "en")
+    [chart] = [c for c in at.get("vega_lite_chart") if json.loads(c.proto.spec)["title"] == title]
+    spec = json.loads(chart.proto.spec)
+    bars = spec["layer"][0]
+    assert bars["encoding"]["y"]["stack"] == "zero" and bars["encoding"]["x"]["field"] == "job"
+    values = convert_arrow_bytes_to_pandas_df(chart.proto.data.data)  # Streamlit sends the data as Arrow
+    seconds = {(row.job, row.phase): row.seconds for row in values.itertuples()}
+    assert bars["encoding"]["x"]["sort"] == ["titanic-ui-fast", "titanic-ui-slow"]
+    for name, starting in starts.items():
+        assert seconds[(name, "Starting")] == pytest.approx(starting, abs=1.0), seconds
+        assert seconds[(name, "Training")] == pytest.approx(5, abs=1.0), seconds
+    assert spec["layer"][1]["mark"]["type"] == "rule"  # the median total

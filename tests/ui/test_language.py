@@ -71,20 +71,33 @@ def test_the_sidebar_switch_changes_the_language_and_the_link(
 
 
 class _FakeContext:
-    def __init__(self, accept_language: str | None) -> None:
+    def __init__(self, accept_language: str | None, locale: str | None = None) -> None:
         self.headers = {"Accept-Language": accept_language} if accept_language else {}
+        self.locale = locale
 
 
 @pytest.mark.parametrize(
-    ("accept_language", "expected"),
-    [("ko-KR,ko;q=0.9,en-US;q=0.8", "ko"), ("en-US,en;q=0.9", "en"), ("fr-FR", "ko"), (None, "ko")],
+    ("accept_language", "locale", "expected"),
+    [
+        ("ko-KR,ko;q=0.9,en-US;q=0.8", None, "ko"),
+        ("en-US,en;q=0.9", None, "en"),
+        ("en;q=0.5,ko-KR", None, "ko"),  # by weight, not by position
+        ("fr-FR", None, "ko"),
+        (None, None, "ko"),
+        (None, "en-US", "en"),  # no header (a proxy dropped it): the browser's navigator.language
+        ("ko-KR,ko", "en-US", "ko"),  # the header first
+    ],
 )
 def test_without_lang_the_browser_language_decides_and_korean_when_unknown(
-    app_settings: Settings, monkeypatch: pytest.MonkeyPatch, accept_language: str | None, expected: str
+    app_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    accept_language: str | None,
+    locale: str | None,
+    expected: str,
 ) -> None:
     from conftest import APP_DIR, PAGE_TIMEOUT_SECONDS
 
-    monkeypatch.setattr(streamlit, "context", _FakeContext(accept_language))
+    monkeypatch.setattr(streamlit, "context", _FakeContext(accept_language, locale))
     at = AppTest.from_file(str(APP_DIR / "Home.py"), default_timeout=PAGE_TIMEOUT_SECONDS).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == messages.text("home.title", expected)

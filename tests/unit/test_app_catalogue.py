@@ -119,6 +119,9 @@ SHOWN_KEYWORDS = frozenset(
         "value_label",
     }
 )
+# Keys of a dict literal whose value a reader sees wherever the dict goes: a Vega-Lite spec's
+# title and text (st.vega_lite_chart), a plotly axis or legend title, a tooltip's title.
+SHOWN_DICT_KEYS = frozenset({"title", "text", "label", "labels", "name", "description"})
 # A literal "says something" when it has a word of two letters or more (Korean or Latin)...
 WORDS = re.compile(r"[^\W\d_]{2,}")
 # ...unless it is an identifier that stays as it is: lower-case ASCII, no spaces ("local", "aws",
@@ -165,18 +168,44 @@ def _is_log_call(call: ast.Call) -> bool:
     return isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in LOGGERS
 
 
+def _assigned_literals(tree: ast.AST) -> dict[str, list[ast.expr]]:
+    """Every ``name = <literal>`` in a module (any scope), so a literal passed through a variable
+    (``label = "Launch"; st.button(label)``) is read where it is shown."""
+    assigned: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and _literal_texts(node.value):
+                    assigned.setdefault(target.id, []).append(node.value)
+    return assigned
+
+
 def bypassing_literals(source: str, filename: str) -> list[str]:
-    """``file:line: call("literal")`` for each shown call given a literal with words in it."""
-    found = []
-    for node in ast.walk(ast.parse(source, filename)):
+    """``file:line: call("literal")`` for each shown call given a literal with words in it, directly
+    or through a variable assigned one."""
+    found: list[tuple[int, str]] = []
+    tree = ast.parse(source, filename)
+    assigned = _assigned_literals(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):  # a chart spec or layout built as data, shown where it goes
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value in SHOWN_DICT_KEYS:
+                    found += [
+                        (node.lineno, f"{filename}:{node.lineno}: {{{key.value!r}: {text!r}}}")
+                        for text in _literal_texts(value)
+                        if _prose(text)
+                    ]
+            continue
         if not isinstance(node, ast.Call) or _called_name(node) not in SHOWN_CALLS or _is_log_call(node):
             continue
         arguments = list(node.args) + [k.value for k in node.keywords if k.arg in SHOWN_KEYWORDS]
+        arguments += [v for a in arguments if isinstance(a, ast.Name) for v in assigned.get(a.id, [])]
         for argument in arguments:
             for text in _literal_texts(argument):
                 if _prose(text):
-                    found.append(f"{filename}:{node.lineno}: {_called_name(node)}({text!r})")
-    return found
+                    found.append((node.lineno, f"{filename}:{node.lineno}: {_called_name(node)}({text!r})"))
+    return [line for _, line in sorted(found)]
 
 
 def catalogue_keys_named(source: str) -> set[str]:
@@ -202,6 +231,13 @@ def test_the_scan_finds_a_literal_that_bypasses_the_catalogue() -> None:
         'st.markdown(t("home.steps"))\n'
         'st.code("\\n".join(lines), language=None)\n'
         'st.dataframe(table, key="history_table")\n'
+        'spec = {"title": "Startup phases", "encoding": {"x": {"field": "job", "title": None}}}\n'
+        'tooltip = [{"field": "from", "type": "nominal", "title": "UTC"}]\n'
+        'layout = {"name": "train", "text": say("chart.median_total"), "mark": {"type": "rule"}}\n'
+        'label = "Stop the job"\n'
+        'st.button(label, key="stop")\n'
+        'key = "stop_job"\n'
+        'st.button(t("train.stop"), key=key)\n'
     )
     found = bypassing_literals(sample, "sample.py")
     assert [line.split(": ", 1)[1].split("(")[0] for line in found] == [
@@ -211,7 +247,11 @@ def test_the_scan_finds_a_literal_that_bypasses_the_catalogue() -> None:
         "bar",
         "NumberColumn",
         "action",
+        "{'title': 'Startup phases'}",
+        "{'title': 'UTC'}",
+        "button",
     ], found
+    assert "Stop the job" in found[-1], found
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(APP)))

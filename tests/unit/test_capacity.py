@@ -129,6 +129,20 @@ def test_peak_fraction_and_description() -> None:
     assert "--cpus 2 --memory 8 GiB" in text and "6.2% of the limit" in text
 
 
+def test_the_description_reads_in_korean_with_the_same_figures() -> None:
+    proof = result(peak_mib=512, instance_type="ml.m5.large", memory_limit_bytes=8 * 2**30, cpus=2.0)
+    assert capacity.describe(proof).text("ko") == (
+        "ml.m5.large: 완료, 학습 2.5초(컨테이너 시작 포함 4.0초), 한도 --cpus 2 --memory 8 GiB; "
+        "최대 메모리 512 MiB = 한도의 6.2% (cgroup v1, 2026-11-26T06:00:00+00:00)"
+    )
+    failed = capacity.describe(result(completed=False, peak_mib=None, note="--cpus capped"))
+    assert failed.text("ko") == (
+        "완료되지 않음(killed: out of memory), 학습 2.5초(컨테이너 시작 포함 4.0초), 한도 --cpus 1 "
+        "--memory 2 GiB; 최대 메모리 알 수 없음 (cgroup v1, 2026-11-26T06:00:00+00:00); --cpus capped"
+    )
+    assert failed.text("en") == str(failed) and str(failed).startswith("did NOT complete (killed: out of")
+
+
 def test_results_round_trip_through_the_state_dir(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path)
     measured = result()

@@ -106,3 +106,33 @@ def test_cli_run_over_budget_is_refused_before_any_work(
     # refused before the stack, the data or the image: nothing was started or recorded
     assert not (state / "local-stack").exists()
     assert not JobStore(state / "jobs.sqlite3").path.exists()
+
+
+def test_budget_setting_comes_from_the_config_file_and_the_environment_wins(tmp_path: Path) -> None:
+    config = tmp_path / "titanic-sm.toml"
+    config.write_text("max_job_cost_usd = 2.5\n")
+    resolved = Settings.resolve({}, config)
+    assert resolved.settings.max_job_cost_usd == 2.5
+    assert resolved.sources["max_job_cost_usd"] == f"file {config}"
+    config.write_text('max_job_cost_usd = "none"\n')  # no budget, said on purpose
+    assert Settings.resolve({}, config).settings.max_job_cost_usd is None
+    config.write_text("max_job_cost_usd = 2.5\n")
+    overridden = Settings.resolve({"TITANIC_SM_MAX_JOB_COST_USD": "4"}, config)
+    assert overridden.settings.max_job_cost_usd == 4.0
+    assert overridden.sources["max_job_cost_usd"] == "env TITANIC_SM_MAX_JOB_COST_USD"
+    config.write_text("max_job_cost_usd = true\n")
+    with pytest.raises(SettingsError, match="max_job_cost_usd must be a number of US dollars"):
+        Settings.resolve({}, config)
+
+
+def test_cli_budget_refusal_is_korean_with_titanic_sm_lang_ko(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TITANIC_SM_MAX_JOB_COST_USD", "0.5")
+    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
+    result = CliRunner().invoke(app, ["run", "--max-run", "36000", "--instance-type", "ml.m5.large"])
+    assert result.exit_code == 1, result.output
+    [line] = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith("오류: ") and "$1.15" in line and "$0.50" in line, line
+    assert "budget" not in line and "maximum cost" not in line, line

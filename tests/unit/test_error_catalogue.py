@@ -40,8 +40,6 @@ OFF_ROOT = {
 
 # Raises of our error classes that name no code, and why their words need none.
 UNCODED = {
-    # A report of checks: the Train page words its first failing check, the CLI lists them all.
-    ("services/account/preflight.py", "PreflightError"),
     # botocore's own words after the step's name (the LocalStackError case keeps its code).
     ("services/cli.py", "InfrastructureError"),
     # What else Estimator.fit raised, in its own words (SageMaker's refusal has a code).
@@ -54,7 +52,7 @@ UNCODED = {
     ("services/training/worker.py", "JobStoppedError"),
 }
 # Classes whose constructor names the code itself.
-CODED_BY_CLASS = {"BudgetExceededError", "JobNotFoundError"}
+CODED_BY_CLASS = {"BudgetExceededError", "JobNotFoundError", "PreflightError"}
 
 
 def _code_sites() -> list[tuple[str, int, str, set[str] | None]]:
@@ -206,6 +204,51 @@ def test_a_stage_keeps_the_code_of_what_failed_in_it() -> None:
     assert str(wrapped) == "data: t.csv: the file is empty"
     assert (wrapped.code, wrapped.values, wrapped.step) == ("data.empty_file", {"file": "t.csv"}, "data")
     assert errors.describe(wrapped, "ko") == "data: t.csv: 파일이 비어 있습니다"
+
+
+def test_failing_pre_flight_checks_are_worded_check_by_check() -> None:
+    """`titanic-sm run` wraps the refusal in its preflight stage: in Korean each failing check's
+    detail and fix are the catalogue's (the checks' names stay), as many as failed."""
+    import pickle
+
+    from services.account import preflight
+    from services.messages import Notice
+    from services.training.worker import StageError
+
+    spot = preflight.Check(
+        "spot",
+        "fail",
+        Notice("spot needs max_wait", "preflight.spot_needs_max_wait"),
+        Notice("set max_wait >= max_run (3600 s)", "preflight.spot_needs_max_wait.fix", {"max_run": 3600}),
+    )
+    role = preflight.Check("role", "fail", "a line the catalogue does not have")
+    ok = preflight.Check("bucket", "ok", "b in us-east-1")
+    refused = preflight.PreflightError(preflight.Report((role, ok, spot)))
+    english = (
+        "role: a line the catalogue does not have; "
+        "spot: spot needs max_wait -> set max_wait >= max_run (3600 s)"
+    )
+    assert str(refused) == english and refused.code == "preflight.failed"
+    assert errors.describe(refused, "en") == english
+    wrapped = StageError.wrapping(
+        "preflight", refused, f"{refused} (nothing was created; `titanic-sm config check`)"
+    )
+    assert (
+        errors.describe(wrapped, "en")
+        == f"preflight: {english} (nothing was created; `titanic-sm config check`)"
+    )
+    korean = errors.describe(wrapped, "ko")
+    assert korean.startswith(
+        "preflight: role: a line the catalogue does not have; spot: "
+        + messages.text("preflight.spot_needs_max_wait", "ko")
+        + " -> "
+        + messages.text("preflight.spot_needs_max_wait.fix", "ko", max_run=3600)
+    ), korean
+    assert korean.endswith("(아무것도 만들지 않았습니다. `titanic-sm config check`가 모두 보여 줍니다)"), (
+        korean
+    )
+    again = pickle.loads(pickle.dumps(refused.values["checks"]))  # st.cache_data and the worker pickle
+    assert again.text("ko") == refused.values["checks"].text("ko")
 
 
 def _launch_refusals(tmp_path: Path) -> list[UserError]:
