@@ -12,9 +12,7 @@ click) returns the job already recorded instead of starting a second one."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -25,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from services.instance import cost
 from services.jobs.store import Job, JobStore
 from services.settings import DEFAULT_MAX_RUN_SECONDS, Settings
+from services.training import standby
 from services.training.errors import StageError
 from services.training.follow import describe, is_followed
 
@@ -269,29 +268,14 @@ def _spawn_worker(settings: Settings, job: Job) -> None:
     store = JobStore(settings.job_store_path)
     if job_settings(job) is None:
         job = store.update(job.id, request={**job.request, "settings": settings.to_record()})
-    from services.training import standby
-
     log_path = worker_log_path(settings, job.id)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SAGEMAKER_SUPPRESS_V2_WARNING": "1", "PYTHONUNBUFFERED": "1"}
     store_path = settings.job_store_path.resolve()
     command = [sys.executable, "-m", "services", "worker", "--job-store", str(store_path)]
     # The store's warm standby takes the job when it is ready (the SDK already imported).
     pid = standby.hand_over(store_path, job.id, env) if settings.warm_worker else None
     if pid is None:
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [*command, job.id],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # survives the caller (a Streamlit rerun, a closed terminal)
-                cwd=PROJECT_ROOT,
-                env=env,
-            )
-        pid = process.pid
-        # Reap the child when it exits, so a long-lived caller never keeps a zombie.
-        threading.Thread(target=process.wait, name=f"reap-{job.id}", daemon=True).start()
+        pid = standby.spawn_detached([*command, job.id], env, log_path, PROJECT_ROOT)
     store.update(job.id, worker_pid=pid, heartbeat_at=time.time(), log_file=str(log_path))
     if settings.warm_worker:  # the next launch's standby
         with_stack = (

@@ -33,7 +33,7 @@ from typing import Any
 
 from services.settings import ENV_PREFIX
 
-__all__ = ["STANDBY_IDLE_SECONDS", "hand_over", "serve", "stamp", "start"]
+__all__ = ["STANDBY_IDLE_SECONDS", "hand_over", "serve", "spawn_detached", "stamp", "start"]
 
 # A standby with no job for this long exits (its SDK import is about 150 MB of memory).
 STANDBY_IDLE_SECONDS = 600.0
@@ -104,8 +104,13 @@ def hand_over(job_store: Path, job_id: str, environ: Mapping[str, str]) -> int |
 def start(command: list[str], environ: Mapping[str, str], log_path: Path, cwd: Path) -> None:
     """Start the next standby (detached, like a worker) unless the job store has one already: the
     duplicate's first act is to claim the store's name, and it exits when another holds it."""
-    if not _available():
-        return
+    if _available():
+        spawn_detached(command, environ, log_path, cwd)
+
+
+def spawn_detached(command: list[str], environ: Mapping[str, str], log_path: Path, cwd: Path) -> int:
+    """Start a worker process (a job's, or a standby) in its own session, so it survives its caller
+    (a Streamlit rerun, a closed terminal), with its output appended to ``log_path``; its pid."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
@@ -118,7 +123,8 @@ def start(command: list[str], environ: Mapping[str, str], log_path: Path, cwd: P
             env=dict(environ),
         )
     # Reap it when it exits, so a long-lived caller (the dashboard) never keeps a zombie.
-    threading.Thread(target=process.wait, name="reap-standby", daemon=True).start()
+    threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
+    return process.pid
 
 
 def serve(
