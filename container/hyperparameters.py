@@ -149,6 +149,14 @@ def defaults() -> dict[str, Any]:
     return {spec.name: spec.default for spec in SCHEMA}
 
 
+def changed(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values that differ from their defaults: what a launch form sends, so the job's record
+    marks the rest as defaults (and a default is not pinned should it change)."""
+    return {
+        key: value for key, value in values.items() if key not in _BY_NAME or value != _BY_NAME[key].default
+    }
+
+
 def platform_keys(raw: Mapping[str, object]) -> list[str]:
     """The keys SageMaker or the SDK added (``sagemaker_*``, tuning keys) that parse() skips."""
     return sorted(key for key in raw if key.startswith(PLATFORM_KEY_PREFIXES))

@@ -32,6 +32,7 @@ from ui import (
     untrusted_block,
 )
 
+from container import hyperparameters
 from container.contract import MAX_RUNTIME_LIMIT_SECONDS
 from container.hyperparameters import SCHEMA, HyperParameter
 from services.account import preflight
@@ -54,7 +55,6 @@ LOG_STATE_KEY = "log_state"
 ENDED_KEY = "train_watched_ended"
 # SageMaker caps MaxRuntimeInSeconds and MaxWaitTimeInSeconds at 28 days.
 MAX_SECONDS = MAX_RUNTIME_LIMIT_SECONDS
-DEFAULTS = {spec.name: spec.default for spec in SCHEMA}
 
 settings = page_setup("nav.train")
 st.title(t("train.title"))
@@ -371,7 +371,7 @@ if launch_clicked:
             dataset_version=dataset["version"],
             instance_type=instance_type,
             instance_reason=instance_choice.override_reason,
-            hyperparameters={k: v for k, v in chosen.items() if v != DEFAULTS[k]},
+            hyperparameters=hyperparameters.changed(chosen),
             use_spot=use_spot,
             max_run_seconds=max_run,
             max_wait_seconds=max_wait if use_spot else None,

@@ -144,3 +144,12 @@ def test_to_sagemaker_rejects_what_the_container_would() -> None:
         hp.to_sagemaker({"num_leaves": 1})
     with pytest.raises(hp.HyperparameterError, match="unknown hyperparameter"):
         hp.to_sagemaker({"leaves": 8})
+
+
+def test_changed_keeps_only_what_differs_from_the_defaults() -> None:
+    values = hp.defaults()
+    assert hp.changed(values) == {}
+    values.update(num_leaves=7, group_survival=False)
+    assert hp.changed(values) == {"num_leaves": 7, "group_survival": False}
+    # A key the schema does not know is kept, so the launch's validation names it.
+    assert hp.changed({"num_leaf": 7}) == {"num_leaf": 7}
