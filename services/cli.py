@@ -589,16 +589,17 @@ def jobs_list(
 ) -> None:
     """Job history from the store (on aws, reconciled with list_training_jobs first)."""
     from services.jobs import store as jobs
+    from services.jobs import sync
 
     settings = settings_of(ctx)
     store = jobs.JobStore(settings.job_store_path)
     bad = [s for s in status or [] if s not in jobs.STATUSES]
     if bad:
         fail(say("cli.flag.status", value=repr(bad[0]), statuses=", ".join(jobs.STATUSES)))
-    if jobs.active_jobs(settings, store):  # only then is there anything to ask SageMaker
+    if sync.active_jobs(settings, store):  # only then is there anything to ask SageMaker
         stack_started(ctx)
     with aws_errors("reconciling with SageMaker"):
-        jobs.sync(settings, store)
+        sync.sync(settings, store)
     rows = [jobs.as_summary(job) for job in store.list(statuses=status, targets=target, limit=limit)]
     if not rows:
         typer.echo("no jobs")

@@ -40,7 +40,8 @@ from services.data import storage
 from services.errors import UserError
 from services.image import images
 from services.instance import cost, instances
-from services.jobs.store import Job, JobStore, running_job, watched_job
+from services.jobs.store import Job, JobStore
+from services.jobs.sync import running_job, watched_job
 from services.messages import catalogue
 from services.training import launch, logs, stop
 

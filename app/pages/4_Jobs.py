@@ -22,7 +22,8 @@ from ui import (
 )
 
 from services.jobs import detail as job_detail
-from services.jobs.store import STATUSES, Job, JobPage, JobStore, as_summary, current_jobs, sync
+from services.jobs.store import STATUSES, Job, JobPage, JobStore, as_summary
+from services.jobs.sync import current_jobs, sync
 from services.messages import catalogue
 from services.training import launch
 

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from services.errors import InfrastructureError
-from services.jobs.store import pid_alive
 from services.local import moto_ecr
 from services.local import recording as recording_module
+from services.processes import pid_alive
 from services.settings import Settings
 
 __all__ = [

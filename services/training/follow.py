@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.instance import cost
 from services.jobs import store as job_store
 from services.jobs.store import Job, JobStore
 from services.settings import Settings
@@ -31,11 +33,14 @@ __all__ = [
     "API_UNREACHABLE_SECONDS",
     "POLL_BACKOFF_AFTER_SECONDS",
     "POLL_SECONDS",
+    "TrainingJobState",
     "describe",
     "follow",
     "following",
     "is_followed",
     "job_is_unknown",
+    "parse_training_job",
+    "training_job_record",
 ]
 
 # DescribeTrainingJob: the first interval, and the longest it backs off to while nothing changes.
@@ -96,12 +101,92 @@ def is_followed(settings: Settings, job_id: str) -> bool:
         return True
 
 
-def describe(settings: Settings, job_name: str) -> job_store.TrainingJobState:
+# What the job store keeps of DescribeTrainingJob: what the job view and the hand-in show.
+_TRAINING_JOB_FIELDS = (
+    "TrainingJobArn",
+    "TrainingJobStatus",
+    "SecondaryStatus",
+    "SecondaryStatusTransitions",
+    "FailureReason",
+    "FinalMetricDataList",
+    "TrainingStartTime",
+    "TrainingEndTime",
+    "TrainingTimeInSeconds",
+    "BillableTimeInSeconds",
+    "ResourceConfig",
+    "StoppingCondition",
+    "EnableManagedSpotTraining",
+    "EnableNetworkIsolation",
+    "ModelArtifacts",
+    "AlgorithmSpecification",
+    "RoleArn",
+)
+
+
+def training_job_record(described: Mapping[str, Any]) -> dict[str, Any]:
+    """The DescribeTrainingJob fields we keep, JSON-ready (datetimes as epoch seconds)."""
+
+    def plain(value: Any) -> Any:
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return {name: plain(described[name]) for name in _TRAINING_JOB_FIELDS if name in described}
+
+
+@dataclass(frozen=True)
+class TrainingJobState:
+    """One DescribeTrainingJob answer, read once: what the refresh and the worker record of it."""
+
+    status: str
+    secondary_status: str | None
+    failure_reason: str | None
+    artifact_uri: str | None
+    training_seconds: float | None  # None when SageMaker gives none (or 0)
+    billable_seconds: float | None
+    transitions: tuple[Mapping[str, Any], ...]
+    record: Mapping[str, Any]  # the fields the store keeps (``training_job``), JSON-ready
+
+    @property
+    def spot_savings(self) -> float | None:
+        return cost.spot_savings(self.billable_seconds, self.training_seconds)
+
+    def timings(self) -> dict[str, float]:
+        """The times and the spot savings SageMaker reports, only those it knows."""
+        known = {
+            "training_seconds": self.training_seconds,
+            "billable_seconds": self.billable_seconds,
+            "spot_savings": self.spot_savings,
+        }
+        return {name: value for name, value in known.items() if value is not None}
+
+
+def parse_training_job(described: Mapping[str, Any]) -> TrainingJobState:
+    """A DescribeTrainingJob response (SageMaker's, or the local control plane's), parsed."""
+    training = described.get("TrainingTimeInSeconds")
+    billable = described.get("BillableTimeInSeconds")
+    return TrainingJobState(
+        status=str(described["TrainingJobStatus"]),
+        secondary_status=described.get("SecondaryStatus"),
+        failure_reason=described.get("FailureReason"),
+        artifact_uri=(described.get("ModelArtifacts") or {}).get("S3ModelArtifacts") or None,
+        training_seconds=float(training) if training else None,
+        billable_seconds=float(billable) if billable is not None else None,
+        transitions=tuple(described.get("SecondaryStatusTransitions") or ()),
+        record=training_job_record(described),
+    )
+
+
+def describe(settings: Settings, job_name: str) -> TrainingJobState:
     """DescribeTrainingJob, read once."""
     from services import aws
 
     described = aws.client(settings, "sagemaker").describe_training_job(TrainingJobName=job_name)
-    return job_store.parse_training_job(described)
+    return parse_training_job(described)
 
 
 def job_is_unknown(exc: Any) -> bool:
@@ -144,7 +229,7 @@ def _keep_stack_up(settings: Settings) -> None:
             local_stack.ensure_running(settings)
 
 
-def _describe_patiently(settings: Settings, job_name: str) -> job_store.TrainingJobState:
+def _describe_patiently(settings: Settings, job_name: str) -> TrainingJobState:
     """DescribeTrainingJob, asked again while the API is unreachable (up to API_UNREACHABLE_SECONDS).
 
     A follower that cannot reach the API knows nothing of the job's end, so it never records one:
@@ -171,7 +256,7 @@ def _describe_patiently(settings: Settings, job_name: str) -> job_store.Training
             _keep_stack_up(settings)
 
 
-def _record_progress(store: JobStore, job: Job, described: job_store.TrainingJobState, seen: int) -> int:
+def _record_progress(store: JobStore, job: Job, described: TrainingJobState, seen: int) -> int:
     """Record the secondary transitions not seen yet, at SageMaker's own times; return the count.
 
     Terminal ones are left to the end of the run, which records them with the outcome."""
@@ -237,7 +322,7 @@ def follow(settings: Settings, store: JobStore, job: Job, echo: Callable[[str], 
     return _outcome(store, job, described)
 
 
-def _outcome(store: JobStore, job: Job, described: job_store.TrainingJobState) -> str:
+def _outcome(store: JobStore, job: Job, described: TrainingJobState) -> str:
     """Record what SageMaker reports of the ended job; return model.tar.gz's URI if it completed."""
     status, secondary = described.status, described.secondary_status
     store.update(

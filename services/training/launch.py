@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from services import processes
 from services.instance import cost
 from services.jobs.store import Job, JobStore
 from services.settings import DEFAULT_MAX_RUN_SECONDS, Settings
@@ -275,7 +276,7 @@ def _spawn_worker(settings: Settings, job: Job) -> None:
     # The store's warm standby takes the job when it is ready (the SDK already imported).
     pid = standby.hand_over(store_path, job.id, env) if settings.warm_worker else None
     if pid is None:
-        pid = standby.spawn_detached([*command, job.id], env, log_path, PROJECT_ROOT)
+        pid = processes.spawn_detached([*command, job.id], env, log_path, PROJECT_ROOT)
     store.update(job.id, worker_pid=pid, heartbeat_at=time.time(), log_file=str(log_path))
     if settings.warm_worker:  # the next launch's standby
         with_stack = (

@@ -23,17 +23,16 @@ import hashlib
 import json
 import os
 import socket
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from services import processes
 from services.settings import ENV_PREFIX
 
-__all__ = ["STANDBY_IDLE_SECONDS", "hand_over", "serve", "spawn_detached", "stamp", "start"]
+__all__ = ["STANDBY_IDLE_SECONDS", "hand_over", "serve", "stamp", "start"]
 
 # A standby with no job for this long exits (its SDK import is about 150 MB of memory).
 STANDBY_IDLE_SECONDS = 600.0
@@ -105,26 +104,7 @@ def start(command: list[str], environ: Mapping[str, str], log_path: Path, cwd: P
     """Start the next standby (detached, like a worker) unless the job store has one already: the
     duplicate's first act is to claim the store's name, and it exits when another holds it."""
     if _available():
-        spawn_detached(command, environ, log_path, cwd)
-
-
-def spawn_detached(command: list[str], environ: Mapping[str, str], log_path: Path, cwd: Path) -> int:
-    """Start a worker process (a job's, or a standby) in its own session, so it survives its caller
-    (a Streamlit rerun, a closed terminal), with its output appended to ``log_path``; its pid."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=cwd,
-            env=dict(environ),
-        )
-    # Reap it when it exits, so a long-lived caller (the dashboard) never keeps a zombie.
-    threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
-    return process.pid
+        processes.spawn_detached(command, environ, log_path, cwd)
 
 
 def serve(

@@ -9,6 +9,7 @@ import signal
 import time
 from typing import Any
 
+from services import processes
 from services.jobs import store as job_store
 from services.jobs.store import Job, JobStore
 from services.settings import Settings
@@ -86,12 +87,12 @@ def _stop_worker(store: JobStore, job: Job) -> Job:
     """SIGTERM the job's worker, which records Stopped; SIGKILL it if it does not end in time."""
     stopping = store.set_status(job.id, "Stopping", secondary_status="Stopping", message="stop requested")
     pid = job.worker_pid
-    if pid is None or not job_store.pid_alive(pid) or not _signal_worker(pid, signal.SIGTERM):
+    if pid is None or not processes.pid_alive(pid) or not _signal_worker(pid, signal.SIGTERM):
         return store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    while job_store.pid_alive(pid) and time.monotonic() < deadline:
+    while processes.pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if job_store.pid_alive(pid):
+    if processes.pid_alive(pid):
         _signal_worker(pid, signal.SIGKILL)
         return store.set_status(job.id, "Stopped", secondary_status="Stopped", message="stopped by the user")
     return store.get(stopping.id)

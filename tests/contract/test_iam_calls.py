@@ -30,6 +30,7 @@ from services.image import images
 from services.instance import instances
 from services.jobs import clean
 from services.jobs import store as jobs
+from services.jobs import sync as job_sync
 from services.settings import Settings
 from services.training import estimator as training
 from services.training import logs
@@ -225,7 +226,7 @@ def _run_the_aws_path(settings: Settings, moto_url: str, tmp_path: Path) -> str:
         dataset_version=channels.version,
         channels=channels.channels(),
     )
-    jobs.sync(settings, store)
+    job_sync.sync(settings, store)
     aws.client(settings, "sagemaker").describe_training_job(TrainingJobName=job)
     assert storage.object_exists(settings, artifact)
     storage.download_file(settings, artifact, tmp_path / "model.tar.gz")

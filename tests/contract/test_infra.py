@@ -460,6 +460,7 @@ def test_every_call_of_the_aws_code_path_is_allowed_to_the_operator(
     from services import aws
     from services.image import images
     from services.jobs import store as jobs
+    from services.jobs import sync as job_sync
 
     calls: list[tuple[str, str, dict[str, Any]]] = []
     real_session = aws.boto_session
@@ -498,7 +499,7 @@ def test_every_call_of_the_aws_code_path_is_allowed_to_the_operator(
     logs.read_events(settings, job)
     store = jobs.JobStore(tmp_path / "jobs.sqlite3")
     store.create(target="aws", job_name=job)
-    jobs.sync(settings, store)
+    job_sync.sync(settings, store)
     artifact = f"{training.output_path(settings)}/{job}/output/model.tar.gz"
     assert not storage.object_exists(settings, artifact)  # moto writes no artifact
 

@@ -19,6 +19,7 @@ from botocore.stub import Stubber
 
 from services import aws
 from services.jobs import store as jobs
+from services.jobs import sync as job_sync
 from services.jobs.store import JobStore
 from services.settings import Settings
 
@@ -200,7 +201,7 @@ def test_reconcile_with_sagemaker(settings: Settings, tmp_path: Path) -> None:
     store.heartbeat(job.id, pid=999_999_9)
     store.set_status(job.id, "InProgress", secondary_status="Starting")
     other, _ = store.create(target="aws", job_name="titanic-unknown-to-sagemaker")
-    assert jobs.reconcile_with_aws(store, sm) == [job.id]
+    assert job_sync.reconcile_with_aws(store, sm) == [job.id]
     updated = store.get(job.id)
     assert updated.status == "Completed"
     assert updated.artifact_uri and updated.artifact_uri.startswith(f"s3://{settings.bucket}/out/")
@@ -220,7 +221,7 @@ def test_reconcile_leaves_the_end_of_a_live_workers_job_to_the_worker(
     store.heartbeat(job.id, pid=os.getpid())  # this process is the worker, alive and beating
     store.set_status(job.id, "InProgress", secondary_status="Uploading")
     assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Completed"
-    assert jobs.reconcile_with_aws(store, sm) == []
+    assert job_sync.reconcile_with_aws(store, sm) == []
     assert store.get(job.id).status == "InProgress"
     # The worker's own final write, with what only it knows, lands.
     store.set_status(job.id, "Completed", secondary_status="Completed", validation_accuracy=0.84)
@@ -236,11 +237,11 @@ def test_sync_reconciles_on_aws_and_only_reaps_on_local(settings: Settings, tmp_
     store = JobStore(tmp_path / "jobs.sqlite3")
     job, _ = store.create(target="aws", job_name=name)
     store.heartbeat(job.id, pid=1)
-    assert jobs.sync(settings, store) == []  # local: nothing to ask SageMaker
+    assert job_sync.sync(settings, store) == []  # local: nothing to ask SageMaker
     assert store.get(job.id).status == "Pending"
     store.heartbeat(job.id, pid=999_999_9)  # the worker died, but SageMaker has the job
     aws_settings = replace(aws_settings, state_dir=tmp_path)  # where this store lives
-    assert jobs.sync(aws_settings, store) == [job.id]
+    assert job_sync.sync(aws_settings, store) == [job.id]
     adopted = store.get(job.id)
     assert adopted.status == "Pending" and adopted.worker_pid not in (1, 999_999_9)
     # A new worker follows SageMaker's job to its end (here it has no image to verify against).
@@ -264,5 +265,5 @@ def test_reconcile_lists_only_jobs_created_since_the_oldest_active_one(tmp_path:
     with Stubber(sm) as stub:
         # Stubber refuses a call whose parameters differ from these.
         stub.add_response("list_training_jobs", {"TrainingJobSummaries": []}, {"CreationTimeAfter": since})
-        assert jobs.reconcile_with_aws(store, sm) == []
+        assert job_sync.reconcile_with_aws(store, sm) == []
         stub.assert_no_pending_responses()

@@ -42,6 +42,7 @@ from cli_home import untag_images_of
 from services.data import dataset, storage
 from services.image.images import ImageRef, ensure_image
 from services.jobs import store as jobs
+from services.jobs import sync as job_sync
 from services.jobs.store import Job, JobStore
 from services.local import stack
 from services.local.control_plane.models import CONTAINER_LABEL
@@ -151,7 +152,7 @@ def _wait_terminal(settings: Settings, job_id: str, adopt: bool = False) -> Job:
 
     def ended() -> Job | None:
         if adopt:
-            jobs.sync(settings, store)
+            job_sync.sync(settings, store)
         job = store.get(job_id)
         return None if job.is_active else job
 
@@ -396,7 +397,7 @@ def test_a_paused_worker_is_neither_failed_nor_adopted_twice(
         deadline = time.monotonic() + WORKER_PAUSE_SECONDS
         while time.monotonic() < deadline:
             # What every reader does (the Jobs page, `jobs list`): sync, then read with the reaper.
-            jobs.sync(kill_settings, store)
+            job_sync.sync(kill_settings, store)
             seen = store.get(job_id)
             assert seen.is_active, (seen.status, seen.failure_reason)
             assert _followers_of(job_id) == [pid], "a second worker was started for a paused one"
@@ -497,10 +498,10 @@ def test_worker_killed_between_create_and_record(
     # The reaper cannot know whether the API has the job: it leaves it to sync.
     assert jobs.refresh(store) == [] and store.get(job.id).is_active
     if at_the_api == "never-created":
-        jobs.sync(kill_settings, store)  # the request may still be on its way: not yet
+        job_sync.sync(kill_settings, store)  # the request may still be on its way: not yet
         assert store.get(job.id).is_active
-        store.update(job.id, create_requested_at=time.time() - jobs.CREATE_SETTLE_SECONDS - 1)
-        assert jobs.sync(kill_settings, store) == [job.id]
+        store.update(job.id, create_requested_at=time.time() - job_sync.CREATE_SETTLE_SECONDS - 1)
+        assert job_sync.sync(kill_settings, store) == [job.id]
         ended = store.get(job.id)
         assert ended.status == "Failed"
         assert ended.failure_reason == (
@@ -536,7 +537,7 @@ def test_worker_killed_in_the_create_window(
 
     from services import aws
 
-    monkeypatch.setattr(jobs, "CREATE_SETTLE_SECONDS", 3.0)  # this process's sync only
+    monkeypatch.setattr(job_sync, "CREATE_SETTLE_SECONDS", 3.0)  # this process's sync only
     store = JobStore(kill_settings.job_store_path)
     job_id = _launch(kill_settings, channels, image)
 

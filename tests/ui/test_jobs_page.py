@@ -23,7 +23,7 @@ from ui_helpers import errors, shown, texts
 from container.hyperparameters import SCHEMA
 from services import aws, messages
 from services.data import dataset, storage
-from services.jobs import store as jobs
+from services.jobs import sync as job_sync
 from services.jobs.store import JobStore
 from services.settings import Settings
 from services.training import local_runner
@@ -191,7 +191,7 @@ def test_on_local_the_page_ends_a_dead_workers_job_the_api_never_got(
     gone.wait()
     store.heartbeat(job.id, pid=gone.pid)
     store.set_status(job.id, "InProgress", secondary_status="Starting")
-    store.update(job.id, create_requested_at=time.time() - jobs.CREATE_SETTLE_SECONDS - 1)
+    store.update(job.id, create_requested_at=time.time() - job_sync.CREATE_SETTLE_SECONDS - 1)
     at = page(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     assert store.get(job.id).status == "Failed"

@@ -15,6 +15,7 @@ from container.contract import MAX_RUNTIME_LIMIT_SECONDS
 from container.hyperparameters import SCHEMA
 from services.instance import cost
 from services.jobs import store as jobs
+from services.jobs import sync as job_sync
 from services.jobs.store import JobStore
 from services.settings import Settings
 from services.training import launch, logs
@@ -142,7 +143,7 @@ def test_a_dead_workers_job_the_api_never_got_ends_failed_and_unblocks_launch(
     gone.wait()
     job_id = running_job(app_settings, "titanic-ui-orphan", gone.pid)
     store = JobStore(app_settings.job_store_path)
-    store.update(job_id, create_requested_at=time.time() - jobs.CREATE_SETTLE_SECONDS - 1)
+    store.update(job_id, create_requested_at=time.time() - job_sync.CREATE_SETTLE_SECONDS - 1)
     assert jobs.refresh(store) == []
     at = page(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]

@@ -20,7 +20,7 @@ import pytest
 from botocore.stub import Stubber
 
 from services import aws
-from services.jobs import store as jobs
+from services.jobs import sync as job_sync
 from services.jobs.store import Job, JobStore
 from services.settings import Settings
 from services.training import follow, launch, stop
@@ -114,7 +114,7 @@ def test_sync_fails_a_marked_job_the_api_does_not_have(settings: Settings, sagem
     store = JobStore(settings.job_store_path)
     job = marked_job(settings, "titanic-never-created")
     unknown(sagemaker, "describe_training_job", job.job_name)
-    assert jobs.sync(settings, store) == [job.id]
+    assert job_sync.sync(settings, store) == [job.id]
     failed = store.get(job.id)
     assert failed.status == "Failed"
     assert failed.failure_reason == (
@@ -129,7 +129,7 @@ def test_a_marked_stopping_job_the_api_does_not_have_ends_stopped(
 ) -> None:
     job = marked_job(settings, "titanic-stopping-never-created", status="Stopping")
     unknown(sagemaker, "describe_training_job", job.job_name)
-    assert jobs.sync(settings) == [job.id]
+    assert job_sync.sync(settings) == [job.id]
     assert JobStore(settings.job_store_path).get(job.id).status == "Stopped"
 
 
@@ -139,13 +139,13 @@ def test_sync_waits_while_the_create_may_still_arrive_or_a_paused_worker_holds_t
     store = JobStore(settings.job_store_path)
     fresh = marked_job(settings, "titanic-just-sent", requested_ago=1.0)
     unknown(sagemaker, "describe_training_job", fresh.job_name)
-    assert jobs.sync(settings, store) == []
+    assert job_sync.sync(settings, store) == []
     assert store.get(fresh.id).status == "InProgress"
 
     held = marked_job(settings, "titanic-paused-worker")
     with follow.following(settings, held.id):  # a live follower (paused, say) holds the lock
         unknown(sagemaker, "describe_training_job", held.job_name)
-        assert jobs.sync(settings, store, job_ids=[held.id]) == []
+        assert job_sync.sync(settings, store, job_ids=[held.id]) == []
     assert store.get(held.id).status == "InProgress"
 
 
@@ -159,7 +159,7 @@ def test_sync_adopts_a_marked_job_the_api_has(
         sagemaker.add_response(
             "describe_training_job", described(job.job_name), {"TrainingJobName": job.job_name}
         )
-    assert jobs.sync(settings, store) == [job.id]
+    assert job_sync.sync(settings, store) == [job.id]
     assert spawned == [job.id]
     adopted = store.get(job.id)
     assert adopted.status == "InProgress"
@@ -188,13 +188,13 @@ def test_the_poll_asks_the_api_only_when_the_watched_jobs_worker_is_gone(
     store.set_status(live.id, "InProgress", secondary_status="Training")
     # No call is queued: any SageMaker call would fail the test.
     for _ in range(3):
-        assert jobs.watched_job(settings, live.id, store) == store.get(live.id)
-        assert jobs.current_jobs(settings, [live.id], store)[0].status == "InProgress"
-    assert jobs.running_job(settings, store) == store.get(live.id)
+        assert job_sync.watched_job(settings, live.id, store) == store.get(live.id)
+        assert job_sync.current_jobs(settings, [live.id], store)[0].status == "InProgress"
+    assert job_sync.running_job(settings, store) == store.get(live.id)
 
     gone = marked_job(settings, "titanic-gone")
-    assert jobs.worker_gone(gone) and not jobs.worker_gone(store.get(live.id))
+    assert job_sync.worker_gone(gone) and not job_sync.worker_gone(store.get(live.id))
     unknown(sagemaker, "describe_training_job", gone.job_name)
     # The newest running job is the gone one: synced, it ends, and the live one is watched.
-    assert jobs.watched_job(settings, None, store) == store.get(live.id)
+    assert job_sync.watched_job(settings, None, store) == store.get(live.id)
     assert store.get(gone.id).status == "Failed"

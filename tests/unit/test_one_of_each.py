@@ -4,8 +4,8 @@ import."""
 
 from __future__ import annotations
 
-from services.jobs.store import parse_training_job
 from services.results.artifacts import headline_scores
+from services.training.follow import parse_training_job
 
 
 def test_describe_training_job_is_read_once_into_what_the_store_keeps() -> None:
