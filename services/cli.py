@@ -576,7 +576,14 @@ def worker_command(
         raise typer.BadParameter("give a JOB_ID or --standby, not both or neither")
     store = Path(job_store)
     stack = Path(local_stack_dir) if local_stack_dir else None
-    code = worker.run_worker(store, job_id) if job_id else worker.serve_standby(store, stack)
+    try:
+        code = worker.run_worker(store, job_id) if job_id else worker.serve_standby(store, stack)
+    except Exception:
+        # Its stderr is the job's worker log (no settings here to name a state dir's bug log).
+        import traceback
+
+        traceback.print_exc()
+        raise
     raise typer.Exit(code)
 
 

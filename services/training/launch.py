@@ -274,7 +274,7 @@ def _spawn_worker(settings: Settings, job: Job) -> None:
     store_path = settings.job_store_path.resolve()
     command = [sys.executable, "-m", "services", "worker", "--job-store", str(store_path)]
     # The store's warm standby takes the job when it is ready (the SDK already imported).
-    pid = standby.hand_over(store_path, job.id, env) if settings.warm_worker else None
+    pid = standby.hand_over(store_path, job.id, log_path, env) if settings.warm_worker else None
     if pid is None:
         pid = processes.spawn_detached([*command, job.id], env, log_path, PROJECT_ROOT)
     store.update(job.id, worker_pid=pid, heartbeat_at=time.time(), log_file=str(log_path))

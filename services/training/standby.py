@@ -23,29 +23,51 @@ import hashlib
 import json
 import os
 import socket
+import struct
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from services import processes
 from services.settings import ENV_PREFIX
 
-__all__ = ["STANDBY_IDLE_SECONDS", "hand_over", "serve", "stamp", "start"]
+__all__ = ["STANDBY_IDLE_SECONDS", "hand_over", "job_store_of", "serve", "stamp", "start"]
 
 # A standby with no job for this long exits (its SDK import is about 150 MB of memory).
 STANDBY_IDLE_SECONDS = 600.0
 # How often an idle standby checks that its job store and (local) stack are still there.
 _CHECK_SECONDS = 5.0
-# How much lower than its launcher a standby runs while it imports (then it goes back, if it may).
+# How much lower than its launcher a standby's import thread runs (the job's own threads never are).
 _WARM_UP_NICENESS = 10
 # A launcher waits this long for the standby's answer; then it spawns a worker as before.
 _ANSWER_SECONDS = 5.0
+# A standby that answered waits this long for the launcher's go-ahead (sent as soon as the answer
+# is read); without it, it serves on and the launcher has spawned a worker.
+_CONFIRM_SECONDS = 30.0
 # What a worker's environment may differ in without changing what it does: the rest must match.
-_ENV_PREFIXES = (ENV_PREFIX, "AWS_", "SAGEMAKER_", "DOCKER_", "PYTHON")
-_ENV_NAMES = ("PATH", "HOME", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+_ENV_PREFIXES = (ENV_PREFIX, "AWS_", "SAGEMAKER_", "DOCKER_", "PYTHON", "BOTO_", "LC_", "XDG_")
+_ENV_NAMES = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
+# The installed packages a standby has loaded ahead: an upgrade makes it stale.
+_PACKAGES = ("sagemaker", "boto3", "botocore")
 _CODE_ROOTS = ("services", "container")
+_CREDENTIALS = struct.Struct("3i")  # SO_PEERCRED: pid, uid, gid
 
 
 def _address(job_store: Path, role: str) -> bytes:
@@ -56,14 +78,22 @@ def _address(job_store: Path, role: str) -> bytes:
 
 def stamp(job_store: Path, environ: Mapping[str, str]) -> str:
     """What a worker's behaviour depends on besides the job's own record: the code on disk, the
-    interpreter, the job store and the environment that clients read."""
+    packages it loaded, the interpreter, the job store and the environment that clients read."""
     digest = hashlib.sha256()
     digest.update(f"{sys.executable}\0{job_store.resolve()}\0".encode())
     for name in sorted(environ):
         if name.startswith(_ENV_PREFIXES) or name in _ENV_NAMES:
             digest.update(f"{name}={environ[name]}\0".encode())
+    for package in _PACKAGES:
+        try:
+            digest.update(f"{package}=={metadata.version(package)}\0".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package} missing\0".encode())
     for path in _code_files():
-        info = path.stat()
+        try:
+            info = path.stat()
+        except OSError:  # removed since it was listed (a checkout, an editor's save)
+            continue
         digest.update(f"{path}:{info.st_mtime_ns}:{info.st_size}\0".encode())
     return digest.hexdigest()
 
@@ -80,38 +110,71 @@ def _code_files() -> list[Path]:
 
 
 def _available() -> bool:
-    return sys.platform.startswith("linux")  # abstract Unix sockets are Linux's
+    return sys.platform.startswith("linux")  # abstract Unix sockets and SO_PEERCRED are Linux's
 
 
-def hand_over(job_store: Path, job_id: str, environ: Mapping[str, str]) -> int | None:
-    """Give the job to this job store's standby; its pid, or None when no standby took it."""
+def _peer(connection: socket.socket) -> tuple[int, int]:
+    """The other end's pid and uid, as the kernel says (not as it says)."""
+    pid, uid, _ = _CREDENTIALS.unpack(
+        connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size)
+    )
+    return pid, uid
+
+
+def _is_standby_of(pid: int, job_store: Path) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"--standby" in cmdline and str(job_store.resolve()).encode() in cmdline
+
+
+def hand_over(job_store: Path, job_id: str, log_path: Path, environ: Mapping[str, str]) -> int | None:
+    """Give the job to this job store's standby; its pid, or None when no standby took it (then
+    the caller spawns a worker as before). Best effort: nothing here fails a launch."""
     if not _available():
         return None
-    request = json.dumps({"job_id": job_id, "stamp": stamp(job_store, environ)}).encode() + b"\n"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-        connection.settimeout(_ANSWER_SECONDS)
-        try:
+    try:
+        request = {"job_id": job_id, "log": str(log_path), "stamp": stamp(job_store, environ)}
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(_ANSWER_SECONDS)
             connection.connect(_address(job_store, "serve"))
-            connection.sendall(request)
-            answer = _read_line(connection)
-        except OSError:  # none listening, or it went away mid-answer: spawn as before
-            return None
-    pid = answer.get("pid")
-    return pid if isinstance(pid, int) and pid > 1 else None
+            pid, uid = _peer(connection)
+            # Only our own user's standby of this very store, whatever holds the name.
+            if uid != os.getuid() or not _is_standby_of(pid, job_store):
+                return None
+            connection.sendall(json.dumps(request).encode() + b"\n")
+            if _read_line(connection).get("pid") != pid:
+                return None  # declined (stale), or not a standby's answer
+            connection.sendall(b"go\n")  # the standby runs the job only after this
+    except (OSError, ValueError):  # none listening, it went away, or it answered nonsense
+        return None
+    return pid
 
 
 def start(command: list[str], environ: Mapping[str, str], log_path: Path, cwd: Path) -> None:
-    """Start the next standby (detached, like a worker) unless the job store has one already: the
-    duplicate's first act is to claim the store's name, and it exits when another holds it."""
-    if _available():
+    """Start the next standby (detached, like a worker) unless the job store has one already.
+    Best effort, like the hand-over: a standby that cannot start costs the next launch 3 s, no more."""
+    if not _available():
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(_address(job_store_of(command), "claim"))
+        except OSError:
+            return  # claimed: one is warming up or serving
+    with contextlib.suppress(OSError):
         processes.spawn_detached(command, environ, log_path, cwd)
+
+
+def job_store_of(command: list[str]) -> Path:
+    """The ``--job-store`` a worker command names."""
+    return Path(command[command.index("--job-store") + 1])
 
 
 def serve(
     job_store: Path,
     warm_up: Callable[[], None],
     run_worker: Callable[[Path, str], int],
-    log_path_for: Callable[[str], Path],
     stack_is_up: Callable[[], bool],
     idle_seconds: float = STANDBY_IDLE_SECONDS,
 ) -> int:
@@ -119,42 +182,88 @@ def serve(
     and run it as its worker (or exit idle). Returns the exit code of ``titanic-sm worker --standby``."""
     if not _available():
         return 0
-    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        claim.bind(_address(job_store, "claim"))
-    except OSError:  # another standby holds this job store
-        claim.close()
+    claim = _Claim(job_store)
+    if not claim.take():  # another standby holds this job store
         print("standby: another standby serves this job store; exiting", flush=True)
         return 0
     started = time.monotonic()
     own_stamp = stamp(job_store, os.environ)  # before the imports: they may set variables of their own
-    # It warms up beside the job whose launch started it: it must not slow that job down.
-    priority = os.getpriority(os.PRIO_PROCESS, 0)
-    os.setpriority(os.PRIO_PROCESS, 0, min(priority + _WARM_UP_NICENESS, 19))
-    warm_up()  # the point of a standby: the SDK loaded before the job comes
+    _gently(warm_up)  # the point of a standby: the SDK loaded before the job comes
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(_address(job_store, "serve"))
     listener.listen(4)
     listener.settimeout(_CHECK_SECONDS)
     print(f"standby: ready in {time.monotonic() - started:.1f} s (pid {os.getpid()})", flush=True)
-    job_id = _wait_for_job(job_store, listener, own_stamp, stack_is_up, idle_seconds)
+    taken = _wait_for_job(job_store, listener, claim, own_stamp, stack_is_up, idle_seconds)
     listener.close()
-    claim.close()  # the next standby may claim the job store now
-    if job_id is None:
+    claim.release()  # the next standby may claim the job store now (a taker already has)
+    if taken is None:
         return 0
-    with contextlib.suppress(PermissionError):  # back to a worker's priority (a user may not: root may)
-        os.setpriority(os.PRIO_PROCESS, 0, priority)
-    _become_worker_of(job_id, log_path_for(job_id))
+    job_id, log_path = taken
+    _become_worker_of(job_id, log_path)
     return run_worker(job_store, job_id)
+
+
+def _gently(warm_up: Callable[[], None]) -> None:
+    """Run ``warm_up`` in a thread of lower priority: the standby warms up beside the job whose
+    launch started it and must not slow it down. Linux sets a nice value per thread, so the
+    process (and the job it may run) keeps its own; no privilege is needed to lower one."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        thread = threading.get_native_id()
+        with contextlib.suppress(OSError):
+            os.setpriority(
+                os.PRIO_PROCESS, thread, min(os.getpriority(os.PRIO_PROCESS, thread) + _WARM_UP_NICENESS, 19)
+            )
+        try:
+            warm_up()
+        except BaseException as exc:  # raised again in the standby's own thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="standby-warm-up")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+
+
+class _Claim:
+    """The job store's one-standby name: held while a standby warms up and serves, let go the
+    moment it answers a launcher (so the standby that launcher starts next can take it)."""
+
+    def __init__(self, job_store: Path) -> None:
+        self._address = _address(job_store, "claim")
+        self._socket: socket.socket | None = None
+
+    def take(self) -> bool:
+        held = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            held.bind(self._address)
+        except OSError:
+            held.close()
+            return False
+        self._socket = held
+        return True
+
+    @property
+    def held(self) -> bool:
+        return self._socket is not None
+
+    def release(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
 
 def _wait_for_job(
     job_store: Path,
     listener: socket.socket,
+    claim: _Claim,
     own_stamp: str,
     stack_is_up: Callable[[], bool],
     idle_seconds: float,
-) -> str | None:
+) -> tuple[str, Path] | None:
     deadline = time.monotonic() + idle_seconds
     while True:
         try:
@@ -168,23 +277,42 @@ def _wait_for_job(
                 return None
             continue
         with connection:
-            connection.settimeout(_ANSWER_SECONDS)
             try:
-                request = _read_line(connection)
-                job_id = request.get("job_id")
-                if request.get("stamp") != own_stamp or not isinstance(job_id, str):
-                    # A launcher with other code or settings: it spawns, and starts a standby like it.
-                    connection.sendall(b'{"declined": "stale"}\n')
-                    print("standby: a launcher with other code or settings; exiting", flush=True)
-                    return None
-                connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
-            except OSError:  # the launcher gave up waiting: it spawned a worker itself
-                continue
-        print(f"standby: took job {job_id}", flush=True)
-        return job_id
+                taken = _answer(connection, own_stamp, claim)
+            except (OSError, ValueError):  # the launcher gave up, or sent nonsense: it spawns itself
+                taken = None
+        if taken is None and not claim.held and not claim.take():  # let go for a launcher that left
+            print("standby: another standby took this job store meanwhile; exiting", flush=True)
+            return None
+        if taken == "stale":
+            print("standby: a launcher with other code or settings; exiting", flush=True)
+            return None
+        if isinstance(taken, tuple):
+            print(f"standby: took job {taken[0]}", flush=True)
+            return taken
 
 
-def _read_line(connection: socket.socket) -> dict[str, Any]:
+def _answer(connection: socket.socket, own_stamp: str, claim: _Claim) -> tuple[str, Path] | str | None:
+    """One launcher's request: the job and its log once the launcher said go, "stale" for a
+    launcher with other code or settings, or None (not our user, or no go-ahead)."""
+    if _peer(connection)[1] != os.getuid():
+        return None
+    connection.settimeout(_ANSWER_SECONDS)
+    request = _read_line(connection)
+    job_id, log = request.get("job_id"), request.get("log")
+    if request.get("stamp") != own_stamp or not isinstance(job_id, str) or not isinstance(log, str):
+        # It spawns a worker, and starts a standby like itself.
+        connection.sendall(b'{"declined": "stale"}\n')
+        return "stale"
+    claim.release()  # before the answer: the launcher starts the next standby as soon as it has it
+    connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+    connection.settimeout(_CONFIRM_SECONDS)
+    if _read_raw_line(connection) != b"go\n":
+        return None  # it gave up waiting for the answer and spawned a worker: serve on
+    return job_id, Path(log)
+
+
+def _read_raw_line(connection: socket.socket) -> bytes:
     data = b""
     while not data.endswith(b"\n"):
         chunk = connection.recv(4096)
@@ -193,16 +321,18 @@ def _read_line(connection: socket.socket) -> dict[str, Any]:
         data += chunk
         if len(data) > 65536:
             raise ConnectionError("line too long")
-    value = json.loads(data)
+    return data
+
+
+def _read_line(connection: socket.socket) -> dict[str, Any]:
+    value = json.loads(_read_raw_line(connection))
     return value if isinstance(value, dict) else {}
 
 
 def _become_worker_of(job_id: str, log_path: Path) -> None:
-    """From now on this process looks like a worker spawned for the job: ``ps`` shows its command
-    line (``... worker JOB_ID``) and it writes to the job's worker log."""
-    import setproctitle
-
-    setproctitle.setproctitle(" ".join(job_id if part == "--standby" else part for part in sys.orig_argv))
+    """From now on this process looks like a worker spawned for the job: ``ps`` shows the command
+    line a spawned one has (``... worker --job-store STORE JOB_ID``) and it writes to the job's
+    worker log, the one the launcher recorded."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -210,3 +340,8 @@ def _become_worker_of(job_id: str, log_path: Path) -> None:
     os.dup2(descriptor, 1)
     os.dup2(descriptor, 2)
     os.close(descriptor)
+    import setproctitle
+
+    argv = sys.orig_argv
+    spawned = [*argv[: argv.index("--standby")], job_id] if "--standby" in argv else [*argv, job_id]
+    setproctitle.setproctitle(" ".join(spawned))

@@ -60,7 +60,6 @@ def serve_standby(job_store_path: Path, local_stack_dir: Path | None) -> int:
     launched into this store, then be its worker (``services.training.standby``); on local, only
     while the stack in ``local_stack_dir`` runs."""
     from services.training import standby
-    from services.training.launch import worker_log_path
 
     def warm_up() -> None:
         from services import aws
@@ -69,10 +68,6 @@ def serve_standby(job_store_path: Path, local_stack_dir: Path | None) -> int:
         estimator.load_sdk()
         aws.load_service_models()
 
-    def log_path_for(job_id: str) -> Path:
-        settings = job_settings(JobStore(job_store_path).get(job_id))
-        return worker_log_path(settings, job_id) if settings else job_store_path.parent / f"{job_id}.log"
-
     def stack_is_up() -> bool:
         if local_stack_dir is None:
             return True
@@ -80,7 +75,7 @@ def serve_standby(job_store_path: Path, local_stack_dir: Path | None) -> int:
 
         return local_stack.is_running(local_stack_dir)
 
-    return standby.serve(job_store_path, warm_up, run_worker, log_path_for, stack_is_up)
+    return standby.serve(job_store_path, warm_up, run_worker, stack_is_up)
 
 
 def run_worker(job_store_path: Path, job_id: str) -> int:

@@ -201,15 +201,25 @@ def test_a_launch_readies_a_warm_worker_and_the_next_launch_runs_on_it(
     first = _wait(store, launch.launch(e2e_settings, request), lambda j: not j.is_active)
     assert first.status == "Completed"
     deadline = time.monotonic() + 60
-    while not (ready := _standbys_of(e2e_settings)) or "standby: ready" not in _standby_log(e2e_settings):
+    while not (ready := _standbys_of(e2e_settings)) or f"(pid {ready[0]})" not in _standby_log(e2e_settings):
         assert time.monotonic() < deadline, _standby_log(e2e_settings)[-2000:]
         time.sleep(0.2)
-    [standby_pid] = ready  # one per job store
+    [standby_pid] = ready  # one per job store, and it says it is ready
     second_id = launch.launch(e2e_settings, request)
     assert store.get(second_id).worker_pid == standby_pid  # it took the job: nothing was spawned
-    # It is that job's worker now, as ps shows it.
-    cmdline = Path(f"/proc/{standby_pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
-    assert cmdline[-2:] == [b"worker", second_id.encode()]
+    # It is that job's worker now, and ps shows it with a spawned worker's command line.
+    spawned = [
+        b"worker",
+        b"--job-store",
+        str(e2e_settings.job_store_path.resolve()).encode(),
+        second_id.encode(),
+    ]
+    deadline = time.monotonic() + 30
+    while (cmdline := Path(f"/proc/{standby_pid}/cmdline").read_bytes().replace(b"\0", b" ").split())[
+        -4:
+    ] != spawned:
+        assert time.monotonic() < deadline, cmdline
+        time.sleep(0.05)
     second = _wait(store, second_id, lambda j: not j.is_active)
     assert second.status == "Completed", launch.worker_log_path(e2e_settings, second_id).read_text()[-3000:]
     assert second.validation_auc is not None

@@ -74,7 +74,7 @@ def test_a_validated_request_is_recorded_as_it_is_and_read_back_by_the_worker(
         launch.LaunchRequest(channels=CHANNELS, dataset_version="v1", hyperparameters={"num_leaves": 9}),
     )
 
-    def again(**_: object) -> dict[str, str]:
+    def again(*_: object, **__: object) -> dict[str, str]:
         raise AssertionError("a validated request was validated again")
 
     monkeypatch.setattr(training, "check_job", again)

@@ -3,11 +3,14 @@ launcher with its own stamp and runs it as that job's worker; anything else spaw
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -28,6 +31,7 @@ DRIVER = textwrap.dedent(
     from services.training import standby
 
     standby._CHECK_SECONDS = 0.2
+    # The argv of a real standby: ... worker --job-store STORE --standby --local-stack-dir DIR
     state, idle, stack_gone = Path(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
 
     def run_worker(job_store, job_id):
@@ -40,7 +44,6 @@ DRIVER = textwrap.dedent(
         state / "jobs.sqlite3",
         lambda: print("warming", flush=True),
         run_worker,
-        lambda job_id: state / f"{job_id}.log",
         lambda: not stack_gone.exists(),
         idle_seconds=idle,
     ))
@@ -69,7 +72,11 @@ class Standby:
         driver.write_text(DRIVER)
         with self.output.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, str(driver), str(state), str(idle), str(self.stack_gone), "--standby"],
+                [
+                    *[sys.executable, str(driver), str(state), str(idle), str(self.stack_gone)],
+                    *["worker", "--job-store", str(state / "jobs.sqlite3")],
+                    *["--standby", "--local-stack-dir", str(self.stack_gone)],
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=dict(environ),
@@ -111,16 +118,17 @@ def test_a_standby_takes_one_job_and_runs_it_as_that_jobs_worker(
     one = start(standbys, state, environ)
     one.wait_for("standby: ready")
     # A variable no worker reads (the terminal's width) may differ.
-    pid = standby.hand_over(state / "jobs.sqlite3", "job-1", {**environ, "COLUMNS": "33"})
+    log = state / "workers" / "job-1.log"
+    pid = standby.hand_over(state / "jobs.sqlite3", "job-1", log, {**environ, "COLUMNS": "33"})
     assert pid == one.process.pid
     assert one.exit_code() == 7  # the worker's own exit code
     ran = json.loads((state / "ran.json").read_text())
     assert ran["job"] == "job-1"
-    # ps shows it as a worker spawned for the job: --standby became the job id.
-    assert ran["cmdline"].split()[-1] == "job-1"
-    assert "--standby" not in ran["cmdline"]
-    # From the hand-over on, it writes where that job's worker writes.
-    assert "worker for job-1" in (state / "job-1.log").read_text()
+    # ps shows it as a worker spawned for the job: the spawned worker's argv, word for word.
+    assert ran["cmdline"].split()[-4:] == ["worker", "--job-store", str(state / "jobs.sqlite3"), "job-1"]
+    assert "--standby" not in ran["cmdline"] and "--local-stack-dir" not in ran["cmdline"]
+    # From the hand-over on, it writes where the launcher recorded the job's worker log.
+    assert "worker for job-1" in log.read_text()
     assert "worker for job-1" not in one.text()
     assert "warming" in one.text()
 
@@ -131,7 +139,7 @@ def test_a_launcher_with_other_settings_is_declined_and_the_standby_makes_room(
     one = start(standbys, state, environ)
     one.wait_for("standby: ready")
     other = {**environ, "TITANIC_SM_BUCKET": "another-bucket"}
-    assert standby.hand_over(state / "jobs.sqlite3", "job-1", other) is None
+    assert standby.hand_over(state / "jobs.sqlite3", "job-1", state / "job-1.log", other) is None
     assert one.exit_code() == 0
     assert not (state / "ran.json").exists()
     assert "other code or settings" in one.text()
@@ -145,7 +153,9 @@ def test_one_standby_per_job_store(state: Path, environ: dict[str, str], standby
     assert "another standby serves this job store" in second.text()
     assert "warming" not in second.text()  # it gave up before the costly part
     assert first.process.poll() is None
-    assert standby.hand_over(state / "jobs.sqlite3", "job-2", environ) == first.process.pid
+    assert (
+        standby.hand_over(state / "jobs.sqlite3", "job-2", state / "job-2.log", environ) == first.process.pid
+    )
 
 
 def test_an_idle_standby_exits_without_running_anything(
@@ -168,7 +178,9 @@ def test_a_standby_exits_when_its_stack_is_down(
 
 
 def test_with_no_standby_the_launcher_spawns(state: Path, environ: dict[str, str]) -> None:
-    assert standby.hand_over(state / "jobs.sqlite3", "job-1", environ) is None  # nobody listens
+    assert (
+        standby.hand_over(state / "jobs.sqlite3", "job-1", state / "j.log", environ) is None
+    )  # nobody listens
 
 
 def test_a_standby_exits_when_its_job_store_is_gone(
@@ -200,3 +212,53 @@ def test_the_stamp_is_what_a_worker_depends_on(
 def test_the_stamp_covers_the_workers_code() -> None:
     files = {path.relative_to(ROOT).as_posix() for path in standby._code_files()}
     assert {"services/training/worker.py", "container/contract.py", "services/messages/errors.toml"} <= files
+
+
+def test_a_launcher_that_gives_up_before_its_go_ahead_leaves_the_standby_serving(
+    state: Path, environ: dict[str, str], standbys: list[Standby]
+) -> None:
+    one = start(standbys, state, environ)
+    one.wait_for("standby: ready")
+    store = state / "jobs.sqlite3"
+    request = {"job_id": "job-late", "log": str(state / "late.log"), "stamp": standby.stamp(store, environ)}
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as late:
+        late.connect(standby._address(store, "serve"))
+        late.sendall(json.dumps(request).encode() + b"\n")
+        assert json.loads(late.recv(4096)) == {"pid": one.process.pid}
+    # It closed without "go" (it timed out and spawned a worker itself): the standby runs nothing.
+    assert standby.hand_over(store, "job-next", state / "next.log", environ) == one.process.pid
+    assert one.exit_code() == 7
+    assert json.loads((state / "ran.json").read_text())["job"] == "job-next"
+    assert not (state / "late.log").exists()
+
+
+def test_only_a_standby_of_the_store_is_given_a_job(state: Path, environ: dict[str, str]) -> None:
+    """Whatever else holds the name (it is predictable) gets nothing: the kernel's peer pid must
+    be a ``--standby`` of this very store, whatever pid it claims."""
+    store = state / "jobs.sqlite3"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as squatter:
+        squatter.bind(standby._address(store, "serve"))
+        squatter.listen(1)
+        answered = threading.Event()
+
+        def answer() -> None:
+            connection, _ = squatter.accept()
+            answered.set()
+            with connection, contextlib.suppress(OSError):  # the launcher may have left already
+                connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+
+        threading.Thread(target=answer, daemon=True).start()
+        assert standby.hand_over(store, "job-1", state / "j.log", environ) is None
+        assert answered.wait(5)
+
+
+def test_a_standby_lets_go_of_the_store_before_it_answers_so_the_next_one_can_warm_up(
+    state: Path, environ: dict[str, str], standbys: list[Standby]
+) -> None:
+    store = state / "jobs.sqlite3"
+    first = start(standbys, state, environ)
+    first.wait_for("standby: ready")
+    assert standby.hand_over(store, "job-1", state / "j.log", environ) == first.process.pid
+    # What launch does next, at once: the next standby must be able to claim the store now.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as claim:
+        claim.bind(standby._address(store, "claim"))
