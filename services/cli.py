@@ -20,7 +20,7 @@ import typer
 import typer.core
 
 from services.errors import InfrastructureError, TitanicError, describe, failure_text
-from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Settings
+from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Progress, Settings
 
 if TYPE_CHECKING:
     from services.jobs.store import JobStore
@@ -438,10 +438,13 @@ def image_command(
     """Build the training image if its content changed, push it to ECR and print it pinned by digest."""
     import json
 
+    from services import messages
     from services.image import images
 
+    lang = cli_language()
+
     def progress(stage: str, message: str) -> None:
-        typer.echo(f"[{stage}] {message}", err=True)
+        typer.echo(f"[{stage}] {messages.worded(message, lang)}", err=True)
 
     settings = stack_started(ctx)
     try:
@@ -499,7 +502,6 @@ def run_command(
     Exit codes: 0 Completed; 1 failed or bad input; 3 stopped by `titanic-sm jobs stop` or the
     dashboard; 130 Ctrl-C; 143 SIGTERM. A stopped run stops its training job first.
     """
-    import time
     from pathlib import Path
 
     from services import pipeline
@@ -511,11 +513,7 @@ def run_command(
         _quiet_sdk_logging()
     # --hp wins over TITANIC_SM_HYPERPARAMETERS, key by key.
     hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
-    started = time.monotonic()
-
-    def progress(stage: str, message: str) -> None:
-        typer.echo(f"[{time.monotonic() - started:6.1f}s] {stage}: {message}", err=True)
-
+    progress = _stage_lines()
     try:
         result = pipeline.run_pipeline(
             settings,
@@ -540,8 +538,25 @@ def run_command(
         # Typer turns a KeyboardInterrupt into a silent exit 130, so main()'s line never came.
         typer.echo(say("cli.run.interrupted"), err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    for line in pipeline.summary_lines(result):
+    for line in pipeline.summary_lines(result, cli_language()):
         typer.echo(line)
+
+
+def _stage_lines() -> Progress:
+    """The stage lines of `run` and `train` on stderr, ``[  2.7s] fit: started``, timed from now;
+    each message in the CLI's language (the services report Notices, English as the string)."""
+    import time
+
+    from services import messages
+
+    started, lang = time.monotonic(), cli_language()
+
+    def progress(stage: str, message: str) -> None:
+        typer.echo(
+            f"[{time.monotonic() - started:6.1f}s] {stage}: {messages.worded(message, lang)}", err=True
+        )
+
+    return progress
 
 
 def _quiet_sdk_logging() -> None:
@@ -1000,8 +1015,6 @@ def train_command(
     max_wait: Annotated[int | None, typer.Option(help="MaxWaitTimeInSeconds (spot only).")] = None,
 ) -> None:
     """Train only: an image already pushed, on channels already in S3 (no prepare, build or push)."""
-    import time
-
     from container.contract import TRAIN_CHANNEL
     from services.account import preflight
     from services.data import storage
@@ -1048,11 +1061,7 @@ def train_command(
         image_uri=image_uri,
         job_name=job_name,
     )
-    started = time.monotonic()
-
-    def progress(stage: str, message: str) -> None:
-        typer.echo(f"[{time.monotonic() - started:6.1f}s] {stage}: {message}", err=True)
-
+    progress = _stage_lines()
     job, _ = launch.record_job(settings, request, checked=report)  # checked above, once
     outcome = worker.run_job(
         settings, job.id, progress=progress, echo=None if settings.is_local else typer.echo

@@ -308,3 +308,153 @@ def test_the_data_warnings_follow_titanic_sm_lang(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("TITANIC_SM_LANG")
     english = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "out2")])
     assert "warning: extra.csv: ignored column 'cabin_deck': the model does not read them" in english.stderr
+
+
+# -- titanic-sm run: the stage lines and the summary
+
+
+def _fake_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`titanic-sm run` whose pipeline reports through the real pre-flight stage, ``timed`` and the
+    stage notes, and ends with a summary of a billed job: no stack, S3, Docker or training."""
+    from services import pipeline
+    from services.account import preflight
+    from services.instance import cost
+    from services.messages import Notice, notice
+    from services.training import worker
+
+    skipped = preflight.Check(
+        "role", "skip", Notice("trust not read: needs working credentials", "preflight.skip.role_trust")
+    )
+    report = preflight.Report((preflight.Check("region", "ok", "us-east-1"), skipped))
+    monkeypatch.setattr(preflight, "require_ready", lambda settings, **request: report)
+
+    def run_pipeline(settings: object, *, progress: object, **_: object) -> pipeline.PipelineResult:
+        seconds: dict[str, float] = {}
+        pipeline._preflight(settings, progress, seconds)  # type: ignore[arg-type]
+        done = worker.timed("upload", progress, seconds)  # type: ignore[arg-type]
+        done(notice("progress.dataset_in_s3", version="v7"))
+        done = worker.timed("fit", progress, seconds)  # type: ignore[arg-type]
+        done()
+        summary = {
+            "region": "ap-northeast-2",
+            "bucket": "titanic-sm-b",
+            "repository": "titanic-sm",
+            "image": "127.0.0.1:5000/titanic-sm@sha256:abc",
+            "job_name": "titanic-1",
+            "channels": {"train": "s3://titanic-sm-b/train/", "validation": "s3://titanic-sm-b/validation/"},
+            "artifact": "s3://titanic-sm-b/jobs/titanic-1/output/model.tar.gz",
+            "metrics": {
+                "validation_accuracy": 0.8123,
+                "validation_auc": 0.87,
+                "cv_accuracy": None,
+                "cv_auc": None,
+            },
+            "cost": 0.0012,
+            "cost_basis": cost.cost_basis(SimpleNamespace(billable_seconds=240, target="aws")),  # type: ignore[arg-type]
+            "local_path": "runs/titanic-1",
+        }
+        return pipeline.PipelineResult("j1", "titanic-1", "Completed", summary, {"upload": 0.51, "fit": 3.84})
+
+    monkeypatch.setattr(pipeline, "run_pipeline", run_pipeline)
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+
+
+def _stage_lines(stderr: str) -> list[str]:
+    """The stage lines without their clock (``[   0.0s] ``)."""
+    return [re.sub(r"^\[ *\d+\.\ds\] ", "", line) for line in stderr.splitlines()]
+
+
+def _seconds_zeroed(line: str) -> str:
+    return re.sub(r"\d+\.\d(초| s)", r"0.0\1", line)
+
+
+def test_the_run_speaks_english_as_before(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _fake_run(monkeypatch, tmp_path)
+    monkeypatch.delenv("TITANIC_SM_LANG", raising=False)
+    result = CliRunner().invoke(app, ["run"])
+    assert result.exit_code == 0, result.output
+    assert [_seconds_zeroed(line) for line in _stage_lines(result.stderr)] == [
+        "preflight: started",
+        "preflight: skip  role        trust not read: needs working credentials",
+        "preflight: done in 0.0 s: 2 checks, 0 failed",
+        "upload: started",
+        "upload: done in 0.0 s: dataset v7 already in S3",
+        "fit: started",
+        "fit: done in 0.0 s",
+    ]
+    assert result.stdout.splitlines() == [
+        "region:      ap-northeast-2",
+        "bucket:      titanic-sm-b",
+        "repository:  titanic-sm",
+        "image:       127.0.0.1:5000/titanic-sm@sha256:abc",
+        "job:         titanic-1 (Completed)",
+        "channel:     train s3://titanic-sm-b/train/",
+        "channel:     validation s3://titanic-sm-b/validation/",
+        "artifact:    s3://titanic-sm-b/jobs/titanic-1/output/model.tar.gz",
+        "metrics:     validation accuracy 0.8123, AUC 0.8700; CV accuracy n/a, AUC n/a",
+        "cost:        $0.001200 (billable seconds)",
+        "local path:  runs/titanic-1",
+        "stage times: upload 0.5 s, fit 3.8 s",
+    ]
+
+
+def test_the_run_speaks_korean_with_titanic_sm_lang_ko(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _fake_run(monkeypatch, tmp_path)
+    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
+    result = CliRunner().invoke(app, ["run"])
+    assert result.exit_code == 0, result.output
+    skipped = messages.text("preflight.skip.role_trust", "ko")
+    assert [_seconds_zeroed(line) for line in _stage_lines(result.stderr)] == [
+        "preflight: 시작",
+        f"preflight: 생략  role        {skipped}",
+        "preflight: 0.0초 만에 완료: 점검 2개 중 0개 실패",
+        "upload: 시작",
+        "upload: 0.0초 만에 완료: 데이터셋 v7은(는) 이미 S3에 있음",
+        "fit: 시작",
+        "fit: 0.0초 만에 완료",
+    ]
+    assert result.stdout.splitlines() == [
+        "리전:        ap-northeast-2",
+        "버킷:        titanic-sm-b",
+        "리포지토리:  titanic-sm",
+        "이미지:      127.0.0.1:5000/titanic-sm@sha256:abc",
+        "작업:        titanic-1 (Completed)",
+        "채널:        train s3://titanic-sm-b/train/",
+        "채널:        validation s3://titanic-sm-b/validation/",
+        "아티팩트:    s3://titanic-sm-b/jobs/titanic-1/output/model.tar.gz",
+        "지표:        검증 정확도 0.8123, AUC 0.8700; CV 정확도 없음, AUC 없음",
+        "비용:        $0.001200 (과금 시간(초) 기준)",
+        "로컬 경로:   runs/titanic-1",
+        "단계별 시간: upload 0.5초, fit 3.8초",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lang", "line"),
+    [
+        ("en", "[base] using base image python:3.12-slim (from settings)"),
+        ("ko", "[base] 베이스 이미지 python:3.12-slim 사용 (설정에서 지정)"),
+    ],
+)
+def test_the_image_stage_lines_follow_titanic_sm_lang(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lang: str, line: str
+) -> None:
+    from services.image import images
+    from services.local import base_image
+    from services.local import stack as local_stack
+
+    def ensure_image(settings: object, progress: object) -> images.ImageRef:
+        base_image.resolve_base_image(settings, progress)  # type: ignore[arg-type]
+        return images.ImageRef("127.0.0.1:5000/titanic-sm", "ctx-1", "sha256:abc")
+
+    monkeypatch.setattr(local_stack, "ensure_running", lambda settings: None)
+    monkeypatch.setattr(base_image, "image_exists", lambda ref: True)
+    monkeypatch.setattr(images, "ensure_image", ensure_image)
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TITANIC_SM_BASE_IMAGE", "python:3.12-slim")
+    monkeypatch.setenv("TITANIC_SM_LANG", lang)
+    result = CliRunner().invoke(app, ["image"])
+    assert result.exit_code == 0, result.output
+    assert (result.stderr.splitlines(), result.stdout) == ([line], "127.0.0.1:5000/titanic-sm@sha256:abc\n")
