@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -117,6 +117,16 @@ def say(key: str, **values: object) -> str:
     from services import messages
 
     return messages.text(key, cli_language(), **values)
+
+
+def _labels(prefix: str, names: Iterable[str]) -> dict[str, str]:
+    """Each name's label (catalogue ``prefix.name``, a colon after it) in the CLI's language, padded
+    to the widest, so the values after them line up in either language."""
+    from services import messages
+
+    labels = {name: say(f"{prefix}.{name}") + ":" for name in names}
+    width = max(messages.columns(label) for label in labels.values())
+    return {name: messages.padded(label, width) for name, label in labels.items()}
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -372,10 +382,15 @@ def local_up(ctx: typer.Context) -> None:
         endpoints = local_stack.ensure_running(settings_of(ctx))
     except OSError as exc:
         fail(str(exc))
-    typer.echo(f"moto:      {endpoints.moto_url}")
-    typer.echo(f"registry:  {endpoints.registry}")
-    typer.echo(f"sagemaker: {endpoints.sagemaker_url}")
-    typer.echo(f"state:     {endpoints.state_dir}")
+    shown = {
+        "moto": endpoints.moto_url,
+        "registry": endpoints.registry,
+        "sagemaker": endpoints.sagemaker_url,
+        "state": endpoints.state_dir,
+    }
+    labels = _labels("cli.local", shown)
+    for name, value in shown.items():
+        typer.echo(f"{labels[name]} {value}")
 
 
 @local_app.command("env")
@@ -405,7 +420,9 @@ def local_down(ctx: typer.Context) -> None:
         stopped = local_stack.stop(settings_of(ctx))
     except OSError as exc:
         fail(str(exc))
-    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    typer.echo(
+        say("cli.local.stopped", names=", ".join(stopped)) if stopped else say("cli.local.none_running")
+    )
 
 
 @local_app.command("status")
@@ -416,6 +433,7 @@ def local_status(
     """Each local service's pid, address and health; exit 1 unless all are healthy."""
     import json
 
+    from services import messages
     from services.local import stack as local_stack
 
     settings = settings_of(ctx)
@@ -424,8 +442,9 @@ def local_status(
     if as_json:
         typer.echo(json.dumps(described, indent=2))
     for service in services if not as_json else ():
-        state = "healthy" if service.healthy else ("not answering" if service.running else "stopped")
-        typer.echo(f"{service.name:<13} {state:<14} {service.address or '-':<22} pid {service.pid or '-'}")
+        state = "healthy" if service.healthy else ("not_answering" if service.running else "stopped")
+        state = messages.padded(say(f"cli.local.state.{state}"), 14)
+        typer.echo(f"{service.name:<13} {state} {service.address or '-':<22} pid {service.pid or '-'}")
     if not all(service.healthy for service in services):
         raise typer.Exit(1)
 
@@ -603,6 +622,7 @@ def jobs_list(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 20,
 ) -> None:
     """Job history from the store (on aws, reconciled with list_training_jobs first)."""
+    from services import messages
     from services.jobs import store as jobs
 
     settings = settings_of(ctx)
@@ -616,10 +636,15 @@ def jobs_list(
         jobs.sync(settings, store)
     rows = [jobs.as_summary(job) for job in store.list(statuses=status, targets=target, limit=limit)]
     if not rows:
-        typer.echo("no jobs")
+        typer.echo(say("cli.jobs.none"))
         return
     header = ("id", "name", "target", "status", "instance", "secs", "acc", "auc")
-    typer.echo("{:<12}  {:<36} {:<6} {:<10} {:<13} {:>6} {:>6} {:>6}".format(*header))
+    widths = (-12, -36, -6, -10, -13, 6, 6, 6)  # negative: left-aligned
+    cells = [
+        messages.padded(say(f"cli.jobs.column.{name}"), abs(width), right=width > 0)
+        for name, width in zip(header, widths, strict=True)
+    ]
+    typer.echo(f"{cells[0]}  " + " ".join(cells[1:]))
     for row in rows:
         secs = "" if row["duration_s"] is None else f"{row['duration_s']:.0f}"
         acc = "" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
@@ -641,29 +666,30 @@ def jobs_show(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
         "name": record.job_name,
         "target": record.target,
         "status": record.status + (f" ({record.secondary_status})" if record.secondary_status else ""),
-        "instance": (record.instance_type or "") + (" spot" if record.use_spot else ""),
+        "instance": (record.instance_type or "") + (f" {say('cli.jobs.spot')}" if record.use_spot else ""),
         "image": record.image_uri,
         "dataset": record.dataset_version,
         "artifact": record.artifact_uri,
-        "local path": record.local_path,
-        "model sha256": record.model_sha256,
+        "local_path": record.local_path,
+        "model_sha256": record.model_sha256,
         "accuracy": record.validation_accuracy,
         "auc": record.validation_auc,
-        "estimated $": record.estimated_cost,
-        "actual $": record.actual_cost,
+        "estimated_cost": record.estimated_cost,
+        "actual_cost": record.actual_cost,
         "failure": failure_text(record.failure_reason, cli_language()) or None,
     }
+    labels = _labels("cli.jobs.field", [*fields, "channel", "hyperparam", "timeline"])
     for name, value in fields.items():
         if value is not None:
-            typer.echo(f"{name + ':':<13} {value}")
+            typer.echo(f"{labels[name]} {value}")
     for channel, uri in sorted(record.channels.items()):
-        typer.echo(f"{'channel:':<13} {channel} {uri}")
+        typer.echo(f"{labels['channel']} {channel} {uri}")
     for key, value in sorted(record.hyperparameters.items()):
-        typer.echo(f"{'hyperparam:':<13} {key}={value}")
+        typer.echo(f"{labels['hyperparam']} {key}={value}")
     for step in record.transitions:
         when = dt.datetime.fromtimestamp(step.at, dt.UTC).strftime("%H:%M:%S")
         typer.echo(
-            f"{'timeline:':<13} {when} {step.status}"
+            f"{labels['timeline']} {when} {step.status}"
             + (f" / {step.secondary_status}" if step.secondary_status else "")
         )
 
@@ -728,6 +754,23 @@ def _current_status(settings: Settings, name: str, record: object | None) -> str
     return str(described.get("TrainingJobStatus", "Unknown"))
 
 
+# `jobs status`: its fields, in the order shown (the --json keys).
+STATUS_FIELDS = (
+    "name",
+    "id",
+    "target",
+    "store_status",
+    "secondary_status",
+    "failure_reason",
+    "sagemaker_status",
+    "sagemaker_secondary_status",
+    "sagemaker_message",
+    "sagemaker_failure_reason",
+    "billable_seconds",
+    "training_seconds",
+)
+
+
 @jobs_app.command("status")
 def jobs_status(
     ctx: typer.Context,
@@ -762,9 +805,10 @@ def jobs_status(
     if as_json:
         typer.echo(json.dumps(status, indent=2, default=str))
         return
+    labels = _labels("cli.jobs.status", STATUS_FIELDS)
     for key, value in status.items():
         if value is not None:
-            typer.echo(f"{key + ':':<27} {value}")
+            typer.echo(f"{labels[key]} {value}")
 
 
 @jobs_app.command("stop")

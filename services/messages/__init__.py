@@ -27,6 +27,7 @@ __all__ = [
     "MessageError",
     "Notice",
     "catalogue",
+    "columns",
     "language_of",
     "notice",
     "padded",
@@ -109,11 +110,16 @@ def worded(line: str, lang: str) -> str:
     return line.text(lang) if isinstance(line, Notice) else line
 
 
-def padded(label: str, columns: int) -> str:
-    """``label`` and the spaces that fill ``columns`` terminal columns: a Korean character is two
-    columns wide, so ``str.ljust`` would misalign a column of Korean labels."""
-    wide = sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in label)
-    return label + " " * max(columns - wide, 0)
+def columns(line: str) -> int:
+    """How many terminal columns ``line`` takes: a Korean character is two columns wide."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in line)
+
+
+def padded(label: str, width: int, *, right: bool = False) -> str:
+    """``label`` and the spaces that fill ``width`` terminal columns (before it with ``right``):
+    ``str.ljust`` and ``rjust`` count characters, so they would misalign a column of Korean words."""
+    fill = " " * max(width - columns(label), 0)
+    return fill + label if right else label + fill
 
 
 def language_of(value: str | None) -> Language:

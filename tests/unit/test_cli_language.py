@@ -458,3 +458,159 @@ def test_the_image_stage_lines_follow_titanic_sm_lang(
     result = CliRunner().invoke(app, ["image"])
     assert result.exit_code == 0, result.output
     assert (result.stderr.splitlines(), result.stdout) == ([line], "127.0.0.1:5000/titanic-sm@sha256:abc\n")
+
+
+# -- jobs list / show / status and local up / down / status: headers and labels
+
+
+def _a_recorded_job(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    from services.jobs.store import JobStore
+    from services.settings import Settings
+
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    store = JobStore(Settings(state_dir=tmp_path).job_store_path)
+    job, _ = store.create(target="local", job_name="titanic-1", instance_type="ml.m5.large", use_spot=True)
+    store.update(job.id, channels={"train": "s3://b/train/"}, hyperparameters={"num_leaves": "7"})
+    store.set_status(job.id, "InProgress", secondary_status="Training", at=3600.0)
+    store.set_status(job.id, "Completed", secondary_status="Completed", at=3660.0, validation_accuracy=0.8123)
+    return job.id
+
+
+def test_jobs_list_show_and_status_speak_english_as_before(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TITANIC_SM_LANG", raising=False)
+    job_id = _a_recorded_job(monkeypatch, tmp_path)
+    listed = CliRunner().invoke(app, ["jobs", "list"]).stdout.splitlines()
+    assert (
+        listed[0] == "id            name" + " " * 33 + "target status     instance        secs    acc    auc"
+    )
+    assert listed[1].startswith(f"{job_id:<12}  titanic-1 ")
+    shown = CliRunner().invoke(app, ["jobs", "show", job_id]).stdout.splitlines()
+    assert shown[:10] == [  # then the Pending transition, stamped when the job was created
+        f"id:           {job_id}",
+        "name:         titanic-1",
+        "target:       local",
+        "status:       Completed (Completed)",
+        "instance:     ml.m5.large spot",
+        "accuracy:     0.8123",
+        "channel:      train s3://b/train/",
+        "hyperparam:   num_leaves=7",
+        "timeline:     01:00:00 InProgress / Training",
+        "timeline:     01:01:00 Completed / Completed",
+    ]
+    status = CliRunner().invoke(app, ["jobs", "status", job_id]).stdout.splitlines()
+    assert status[:4] == [
+        "name:                       titanic-1",
+        f"id:                         {job_id}",
+        "target:                     local",
+        "store_status:               Completed",
+    ]
+    empty = tmp_path / "empty"
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(empty))
+    assert CliRunner().invoke(app, ["jobs", "list"]).stdout == "no jobs\n"
+
+
+def test_jobs_list_show_and_status_speak_korean_with_titanic_sm_lang_ko(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
+    job_id = _a_recorded_job(monkeypatch, tmp_path)
+    listed = CliRunner().invoke(app, ["jobs", "list"]).stdout.splitlines()
+    assert (
+        listed[0] == "id            이름" + " " * 33 + "대상   상태       인스턴스          초 정확도    AUC"
+    )
+    assert listed[1].startswith(f"{job_id:<12}  titanic-1 ")
+    shown = CliRunner().invoke(app, ["jobs", "show", job_id]).stdout.splitlines()
+    assert shown[:6] == [
+        f"id:             {job_id}",
+        "이름:           titanic-1",
+        "대상:           local",
+        "상태:           Completed (Completed)",
+        "인스턴스:       ml.m5.large 스팟",
+        "정확도:         0.8123",
+    ]
+    assert "채널:           train s3://b/train/" in shown
+    assert "하이퍼파라미터: num_leaves=7" in shown
+    assert "타임라인:       01:01:00 Completed / Completed" in shown
+    status = CliRunner().invoke(app, ["jobs", "status", job_id]).stdout.splitlines()
+    assert status[:4] == [
+        "이름:                  titanic-1",
+        f"id:                    {job_id}",
+        "대상:                  local",
+        "작업 저장소 상태:      Completed",
+    ]
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path / "empty"))
+    assert CliRunner().invoke(app, ["jobs", "list"]).stdout == "작업이 없습니다\n"
+
+
+def _local_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from services.local import stack as local_stack
+
+    endpoints = SimpleNamespace(
+        moto_url="http://127.0.0.1:5001",
+        registry="127.0.0.1:5002",
+        sagemaker_url="http://127.0.0.1:5003",
+        state_dir=tmp_path / "local",
+    )
+    services = [
+        SimpleNamespace(name="moto", healthy=True, running=True, address="127.0.0.1:5001", pid=11),
+        SimpleNamespace(name="registry", healthy=False, running=True, address="127.0.0.1:5002", pid=12),
+        SimpleNamespace(name="control-plane", healthy=False, running=False, address=None, pid=None),
+    ]
+    monkeypatch.setattr(local_stack, "ensure_running", lambda settings: endpoints)
+    monkeypatch.setattr(local_stack, "status", lambda settings: services)
+    monkeypatch.setattr(local_stack, "stop", lambda settings: ["moto", "registry"])
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("lang", "up", "down", "status"),
+    [
+        (
+            "en",
+            [
+                "moto:      http://127.0.0.1:5001",
+                "registry:  127.0.0.1:5002",
+                "sagemaker: http://127.0.0.1:5003",
+                "state:     {tmp}/local",
+            ],
+            "stopped: moto, registry",
+            [
+                "moto          healthy        127.0.0.1:5001         pid 11",
+                "registry      not answering  127.0.0.1:5002         pid 12",
+                "control-plane stopped        -                      pid -",
+            ],
+        ),
+        (
+            "ko",
+            [
+                "moto:          http://127.0.0.1:5001",
+                "레지스트리:    127.0.0.1:5002",
+                "SageMaker API: http://127.0.0.1:5003",
+                "상태 폴더:     {tmp}/local",
+            ],
+            "멈춤: moto, registry",
+            [
+                "moto          정상           127.0.0.1:5001         pid 11",
+                "registry      응답 없음      127.0.0.1:5002         pid 12",
+                "control-plane 멈춤           -                      pid -",
+            ],
+        ),
+    ],
+)
+def test_local_up_down_and_status_follow_titanic_sm_lang(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lang: str, up: list[str], down: str, status: list[str]
+) -> None:
+    from services.local import stack as local_stack
+
+    _local_stack(monkeypatch, tmp_path)
+    monkeypatch.setenv("TITANIC_SM_LANG", lang)
+    started = CliRunner().invoke(app, ["local", "up"])
+    assert started.stdout.splitlines() == [line.format(tmp=tmp_path) for line in up]
+    assert CliRunner().invoke(app, ["local", "down"]).stdout == down + "\n"
+    shown = CliRunner().invoke(app, ["local", "status"])
+    assert (shown.exit_code, shown.stdout.splitlines()) == (1, status)
+    monkeypatch.setattr(local_stack, "stop", lambda settings: [])
+    nothing = "nothing was running" if lang == "en" else "실행 중인 것이 없었습니다"
+    assert CliRunner().invoke(app, ["local", "down"]).stdout == nothing + "\n"
