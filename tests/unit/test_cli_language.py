@@ -476,72 +476,81 @@ def _a_recorded_job(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     return job.id
 
 
-def test_jobs_list_show_and_status_speak_english_as_before(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize(
+    ("lang", "header", "show", "status", "none"),
+    [
+        (
+            "en",
+            "id            name" + " " * 33 + "target status     instance        secs    acc    auc",
+            [
+                "id:           {id}",
+                "name:         titanic-1",
+                "target:       local",
+                "status:       Completed (Completed)",
+                "instance:     ml.m5.large spot",
+                "accuracy:     0.8123",
+                "channel:      train s3://b/train/",
+                "hyperparam:   num_leaves=7",
+                "timeline:     01:00:00 InProgress / Training",
+                "timeline:     01:01:00 Completed / Completed",
+            ],
+            [
+                "name:                       titanic-1",
+                "id:                         {id}",
+                "target:                     local",
+                "store_status:               Completed",
+                "secondary_status:           Completed",
+            ],
+            "no jobs",
+        ),
+        (
+            "ko",
+            "id            이름" + " " * 33 + "대상   상태       인스턴스          초 정확도    AUC",
+            [
+                "id:             {id}",
+                "이름:           titanic-1",
+                "대상:           local",
+                "상태:           Completed (Completed)",
+                "인스턴스:       ml.m5.large 스팟",
+                "정확도:         0.8123",
+                "채널:           train s3://b/train/",
+                "하이퍼파라미터: num_leaves=7",
+                "타임라인:       01:00:00 InProgress / Training",
+                "타임라인:       01:01:00 Completed / Completed",
+            ],
+            [
+                "이름:                  titanic-1",
+                "id:                    {id}",
+                "대상:                  local",
+                "작업 저장소 상태:      Completed",
+                "작업 저장소 보조 상태: Completed",
+            ],
+            "작업이 없습니다",
+        ),
+    ],
+)
+def test_jobs_list_show_and_status_follow_titanic_sm_lang(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    lang: str,
+    header: str,
+    show: list[str],
+    status: list[str],
+    none: str,
 ) -> None:
-    monkeypatch.delenv("TITANIC_SM_LANG", raising=False)
+    """English as before (byte for byte); Korean labels lined up by terminal width."""
+    monkeypatch.setenv("TITANIC_SM_LANG", lang)
     job_id = _a_recorded_job(monkeypatch, tmp_path)
     listed = CliRunner().invoke(app, ["jobs", "list"]).stdout.splitlines()
-    assert (
-        listed[0] == "id            name" + " " * 33 + "target status     instance        secs    acc    auc"
-    )
+    assert listed[0] == header
     assert listed[1].startswith(f"{job_id:<12}  titanic-1 ")
     shown = CliRunner().invoke(app, ["jobs", "show", job_id]).stdout.splitlines()
-    assert shown[:10] == [  # then the Pending transition, stamped when the job was created
-        f"id:           {job_id}",
-        "name:         titanic-1",
-        "target:       local",
-        "status:       Completed (Completed)",
-        "instance:     ml.m5.large spot",
-        "accuracy:     0.8123",
-        "channel:      train s3://b/train/",
-        "hyperparam:   num_leaves=7",
-        "timeline:     01:00:00 InProgress / Training",
-        "timeline:     01:01:00 Completed / Completed",
-    ]
-    status = CliRunner().invoke(app, ["jobs", "status", job_id]).stdout.splitlines()
-    assert status[:4] == [
-        "name:                       titanic-1",
-        f"id:                         {job_id}",
-        "target:                     local",
-        "store_status:               Completed",
-    ]
-    empty = tmp_path / "empty"
-    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(empty))
-    assert CliRunner().invoke(app, ["jobs", "list"]).stdout == "no jobs\n"
-
-
-def test_jobs_list_show_and_status_speak_korean_with_titanic_sm_lang_ko(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
-    job_id = _a_recorded_job(monkeypatch, tmp_path)
-    listed = CliRunner().invoke(app, ["jobs", "list"]).stdout.splitlines()
-    assert (
-        listed[0] == "id            이름" + " " * 33 + "대상   상태       인스턴스          초 정확도    AUC"
-    )
-    assert listed[1].startswith(f"{job_id:<12}  titanic-1 ")
-    shown = CliRunner().invoke(app, ["jobs", "show", job_id]).stdout.splitlines()
-    assert shown[:6] == [
-        f"id:             {job_id}",
-        "이름:           titanic-1",
-        "대상:           local",
-        "상태:           Completed (Completed)",
-        "인스턴스:       ml.m5.large 스팟",
-        "정확도:         0.8123",
-    ]
-    assert "채널:           train s3://b/train/" in shown
-    assert "하이퍼파라미터: num_leaves=7" in shown
-    assert "타임라인:       01:01:00 Completed / Completed" in shown
-    status = CliRunner().invoke(app, ["jobs", "status", job_id]).stdout.splitlines()
-    assert status[:4] == [
-        "이름:                  titanic-1",
-        f"id:                    {job_id}",
-        "대상:                  local",
-        "작업 저장소 상태:      Completed",
-    ]
+    # Then the Pending transition, stamped when the job was created.
+    assert shown[:10] == [line.format(id=job_id) for line in show]
+    told = CliRunner().invoke(app, ["jobs", "status", job_id]).stdout.splitlines()
+    assert told == [line.format(id=job_id) for line in status]
     monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path / "empty"))
-    assert CliRunner().invoke(app, ["jobs", "list"]).stdout == "작업이 없습니다\n"
+    assert CliRunner().invoke(app, ["jobs", "list"]).stdout == none + "\n"
 
 
 def _local_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
