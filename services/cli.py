@@ -1111,9 +1111,14 @@ def train_command(
         settings, job.id, progress=progress, echo=None if settings.is_local else typer.echo
     )
     final = outcome.job
-    typer.echo(f"job:      {final.job_name} ({final.status})")
-    typer.echo(f"artifact: {final.artifact_uri}")
-    typer.echo(f"local:    {outcome.local_path}")
+    shown = {
+        "job": f"{final.job_name} ({final.status})",
+        "artifact": final.artifact_uri,
+        "local": outcome.local_path,
+    }
+    labels = _labels("cli.train", shown)
+    for name, value in shown.items():
+        typer.echo(f"{labels[name]} {value}")
 
 
 @app.command("clean")

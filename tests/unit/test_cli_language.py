@@ -623,3 +623,62 @@ def test_local_up_down_and_status_follow_titanic_sm_lang(
     monkeypatch.setattr(local_stack, "stop", lambda settings: [])
     nothing = "nothing was running" if lang == "en" else "실행 중인 것이 없었습니다"
     assert CliRunner().invoke(app, ["local", "down"]).stdout == nothing + "\n"
+
+
+@pytest.mark.parametrize(
+    ("lang", "stages", "ended"),
+    [
+        (
+            "en",
+            [
+                "skip  role        trust not read: needs working credentials",
+                "fit: started",
+                "fit: done in 0.0 s",
+            ],
+            ["job:      titanic-1 (Completed)", "artifact: s3://b/model.tar.gz", "local:    runs/titanic-1"],
+        ),
+        (
+            "ko",
+            [
+                "생략  role        신뢰 정책을 읽지 않음: 작동하는 자격 증명이 필요합니다",
+                "fit: 시작",
+                "fit: 0.0초 만에 완료",
+            ],
+            [
+                "작업:      titanic-1 (Completed)",
+                "아티팩트:  s3://b/model.tar.gz",
+                "로컬 경로: runs/titanic-1",
+            ],
+        ),
+    ],
+)
+def test_train_follows_titanic_sm_lang(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lang: str, stages: list[str], ended: list[str]
+) -> None:
+    """`titanic-sm train`: its pre-flight warning, stage lines and last lines (English as before)."""
+    from services.account import preflight
+    from services.data import storage
+    from services.local import stack as local_stack
+    from services.messages import Notice
+    from services.training import launch, worker
+
+    skipped = Notice("trust not read: needs working credentials", "preflight.skip.role_trust")
+    report = preflight.Report((preflight.Check("role", "skip", skipped),))
+    version = storage.DatasetVersion("v1", "s3://b/datasets/v1", None, {"train": "s3://b/datasets/v1/train/"})
+
+    def run_job(settings: object, job_id: str, progress: object, echo: object) -> object:
+        worker.timed("fit", progress, {})()  # type: ignore[arg-type]
+        job = SimpleNamespace(job_name="titanic-1", status="Completed", artifact_uri="s3://b/model.tar.gz")
+        return SimpleNamespace(job=job, local_path="runs/titanic-1")
+
+    monkeypatch.setattr(local_stack, "ensure_running", lambda settings: None)
+    monkeypatch.setattr(storage, "list_dataset_versions", lambda settings: [version])
+    monkeypatch.setattr(preflight, "run_checks", lambda settings, **request: report)
+    monkeypatch.setattr(launch, "record_job", lambda *a, **k: (SimpleNamespace(id="j1"), True))
+    monkeypatch.setattr(worker, "run_job", run_job)
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TITANIC_SM_LANG", lang)
+    result = CliRunner().invoke(app, ["train", "--image-uri", "127.0.0.1:5000/titanic-sm@sha256:abc"])
+    assert result.exit_code == 0, result.output
+    assert [_seconds_zeroed(line) for line in _stage_lines(result.stderr)] == stages
+    assert result.stdout.splitlines() == ended
