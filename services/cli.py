@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -20,7 +20,7 @@ import typer
 import typer.core
 
 from services.errors import InfrastructureError, TitanicError, describe, failure_text
-from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Settings
+from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Progress, Settings
 
 if TYPE_CHECKING:
     from services.jobs.store import JobStore
@@ -117,6 +117,16 @@ def say(key: str, **values: object) -> str:
     from services import messages
 
     return messages.text(key, cli_language(), **values)
+
+
+def _labels(prefix: str, names: Iterable[str]) -> dict[str, str]:
+    """Each name's label (catalogue ``prefix.name``, a colon after it) in the CLI's language, padded
+    to the widest, so the values after them line up in either language."""
+    from services import messages
+
+    labels = {name: say(f"{prefix}.{name}") + ":" for name in names}
+    width = max(messages.columns(label) for label in labels.values())
+    return {name: messages.padded(label, width) for name, label in labels.items()}
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -372,10 +382,15 @@ def local_up(ctx: typer.Context) -> None:
         endpoints = local_stack.ensure_running(settings_of(ctx))
     except OSError as exc:
         fail(str(exc))
-    typer.echo(f"moto:      {endpoints.moto_url}")
-    typer.echo(f"registry:  {endpoints.registry}")
-    typer.echo(f"sagemaker: {endpoints.sagemaker_url}")
-    typer.echo(f"state:     {endpoints.state_dir}")
+    shown = {
+        "moto": endpoints.moto_url,
+        "registry": endpoints.registry,
+        "sagemaker": endpoints.sagemaker_url,
+        "state": endpoints.state_dir,
+    }
+    labels = _labels("cli.local", shown)
+    for name, value in shown.items():
+        typer.echo(f"{labels[name]} {value}")
 
 
 @local_app.command("env")
@@ -405,7 +420,9 @@ def local_down(ctx: typer.Context) -> None:
         stopped = local_stack.stop(settings_of(ctx))
     except OSError as exc:
         fail(str(exc))
-    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    typer.echo(
+        say("cli.local.stopped", names=", ".join(stopped)) if stopped else say("cli.local.none_running")
+    )
 
 
 @local_app.command("status")
@@ -416,6 +433,7 @@ def local_status(
     """Each local service's pid, address and health; exit 1 unless all are healthy."""
     import json
 
+    from services import messages
     from services.local import stack as local_stack
 
     settings = settings_of(ctx)
@@ -424,8 +442,9 @@ def local_status(
     if as_json:
         typer.echo(json.dumps(described, indent=2))
     for service in services if not as_json else ():
-        state = "healthy" if service.healthy else ("not answering" if service.running else "stopped")
-        typer.echo(f"{service.name:<13} {state:<14} {service.address or '-':<22} pid {service.pid or '-'}")
+        state = "healthy" if service.healthy else ("not_answering" if service.running else "stopped")
+        state = messages.padded(say(f"cli.local.state.{state}"), 14)
+        typer.echo(f"{service.name:<13} {state} {service.address or '-':<22} pid {service.pid or '-'}")
     if not all(service.healthy for service in services):
         raise typer.Exit(1)
 
@@ -438,10 +457,13 @@ def image_command(
     """Build the training image if its content changed, push it to ECR and print it pinned by digest."""
     import json
 
+    from services import messages
     from services.image import images
 
+    lang = cli_language()
+
     def progress(stage: str, message: str) -> None:
-        typer.echo(f"[{stage}] {message}", err=True)
+        typer.echo(f"[{stage}] {messages.worded(message, lang)}", err=True)
 
     settings = stack_started(ctx)
     try:
@@ -499,7 +521,6 @@ def run_command(
     Exit codes: 0 Completed; 1 failed or bad input; 3 stopped by `titanic-sm jobs stop` or the
     dashboard; 130 Ctrl-C; 143 SIGTERM. A stopped run stops its training job first.
     """
-    import time
     from pathlib import Path
 
     from services import pipeline
@@ -511,11 +532,7 @@ def run_command(
         _quiet_sdk_logging()
     # --hp wins over TITANIC_SM_HYPERPARAMETERS, key by key.
     hyperparameters = {**settings.hyperparameters, **local_runner.parse_hp_pairs(hp or [])}
-    started = time.monotonic()
-
-    def progress(stage: str, message: str) -> None:
-        typer.echo(f"[{time.monotonic() - started:6.1f}s] {stage}: {message}", err=True)
-
+    progress = _stage_lines()
     try:
         result = pipeline.run_pipeline(
             settings,
@@ -540,8 +557,25 @@ def run_command(
         # Typer turns a KeyboardInterrupt into a silent exit 130, so main()'s line never came.
         typer.echo(say("cli.run.interrupted"), err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    for line in pipeline.summary_lines(result):
+    for line in pipeline.summary_lines(result, cli_language()):
         typer.echo(line)
+
+
+def _stage_lines() -> Progress:
+    """The stage lines of `run` and `train` on stderr, ``[  2.7s] fit: started``, timed from now;
+    each message in the CLI's language (the services report Notices, English as the string)."""
+    import time
+
+    from services import messages
+
+    started, lang = time.monotonic(), cli_language()
+
+    def progress(stage: str, message: str) -> None:
+        typer.echo(
+            f"[{time.monotonic() - started:6.1f}s] {stage}: {messages.worded(message, lang)}", err=True
+        )
+
+    return progress
 
 
 def _quiet_sdk_logging() -> None:
@@ -595,6 +629,7 @@ def jobs_list(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 20,
 ) -> None:
     """Job history from the store (on aws, reconciled with list_training_jobs first)."""
+    from services import messages
     from services.jobs import store as jobs
     from services.jobs import sync
 
@@ -609,10 +644,15 @@ def jobs_list(
         sync.sync(settings, store)
     rows = [jobs.as_summary(job) for job in store.list(statuses=status, targets=target, limit=limit)]
     if not rows:
-        typer.echo("no jobs")
+        typer.echo(say("cli.jobs.none"))
         return
     header = ("id", "name", "target", "status", "instance", "secs", "acc", "auc")
-    typer.echo("{:<12}  {:<36} {:<6} {:<10} {:<13} {:>6} {:>6} {:>6}".format(*header))
+    widths = (-12, -36, -6, -10, -13, 6, 6, 6)  # negative: left-aligned
+    cells = [
+        messages.padded(say(f"cli.jobs.column.{name}"), abs(width), right=width > 0)
+        for name, width in zip(header, widths, strict=True)
+    ]
+    typer.echo(f"{cells[0]}  " + " ".join(cells[1:]))
     for row in rows:
         secs = "" if row["duration_s"] is None else f"{row['duration_s']:.0f}"
         acc = "" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
@@ -634,29 +674,30 @@ def jobs_show(ctx: typer.Context, job: Annotated[str, typer.Argument(help="Job i
         "name": record.job_name,
         "target": record.target,
         "status": record.status + (f" ({record.secondary_status})" if record.secondary_status else ""),
-        "instance": (record.instance_type or "") + (" spot" if record.use_spot else ""),
+        "instance": (record.instance_type or "") + (f" {say('cli.jobs.spot')}" if record.use_spot else ""),
         "image": record.image_uri,
         "dataset": record.dataset_version,
         "artifact": record.artifact_uri,
-        "local path": record.local_path,
-        "model sha256": record.model_sha256,
+        "local_path": record.local_path,
+        "model_sha256": record.model_sha256,
         "accuracy": record.validation_accuracy,
         "auc": record.validation_auc,
-        "estimated $": record.estimated_cost,
-        "actual $": record.actual_cost,
+        "estimated_cost": record.estimated_cost,
+        "actual_cost": record.actual_cost,
         "failure": failure_text(record.failure_reason, cli_language()) or None,
     }
+    labels = _labels("cli.jobs.field", [*fields, "channel", "hyperparam", "timeline"])
     for name, value in fields.items():
         if value is not None:
-            typer.echo(f"{name + ':':<13} {value}")
+            typer.echo(f"{labels[name]} {value}")
     for channel, uri in sorted(record.channels.items()):
-        typer.echo(f"{'channel:':<13} {channel} {uri}")
+        typer.echo(f"{labels['channel']} {channel} {uri}")
     for key, value in sorted(record.hyperparameters.items()):
-        typer.echo(f"{'hyperparam:':<13} {key}={value}")
+        typer.echo(f"{labels['hyperparam']} {key}={value}")
     for step in record.transitions:
         when = dt.datetime.fromtimestamp(step.at, dt.UTC).strftime("%H:%M:%S")
         typer.echo(
-            f"{'timeline:':<13} {when} {step.status}"
+            f"{labels['timeline']} {when} {step.status}"
             + (f" / {step.secondary_status}" if step.secondary_status else "")
         )
 
@@ -721,6 +762,23 @@ def _current_status(settings: Settings, name: str, record: object | None) -> str
     return str(described.get("TrainingJobStatus", "Unknown"))
 
 
+# `jobs status`: its fields, in the order shown (the --json keys).
+STATUS_FIELDS = (
+    "name",
+    "id",
+    "target",
+    "store_status",
+    "secondary_status",
+    "failure_reason",
+    "sagemaker_status",
+    "sagemaker_secondary_status",
+    "sagemaker_message",
+    "sagemaker_failure_reason",
+    "billable_seconds",
+    "training_seconds",
+)
+
+
 @jobs_app.command("status")
 def jobs_status(
     ctx: typer.Context,
@@ -755,9 +813,10 @@ def jobs_status(
     if as_json:
         typer.echo(json.dumps(status, indent=2, default=str))
         return
+    labels = _labels("cli.jobs.status", STATUS_FIELDS)
     for key, value in status.items():
         if value is not None:
-            typer.echo(f"{key + ':':<27} {value}")
+            typer.echo(f"{labels[key]} {value}")
 
 
 @jobs_app.command("stop")
@@ -1008,8 +1067,6 @@ def train_command(
     max_wait: Annotated[int | None, typer.Option(help="MaxWaitTimeInSeconds (spot only).")] = None,
 ) -> None:
     """Train only: an image already pushed, on channels already in S3 (no prepare, build or push)."""
-    import time
-
     from container.contract import TRAIN_CHANNEL
     from services.account import preflight
     from services.data import storage
@@ -1056,19 +1113,20 @@ def train_command(
         image_uri=image_uri,
         job_name=job_name,
     )
-    started = time.monotonic()
-
-    def progress(stage: str, message: str) -> None:
-        typer.echo(f"[{time.monotonic() - started:6.1f}s] {stage}: {message}", err=True)
-
+    progress = _stage_lines()
     job, _ = launch.record_job(settings, request, checked=report)  # checked above, once
     outcome = worker.run_job(
         settings, job.id, progress=progress, echo=None if settings.is_local else typer.echo
     )
     final = outcome.job
-    typer.echo(f"job:      {final.job_name} ({final.status})")
-    typer.echo(f"artifact: {final.artifact_uri}")
-    typer.echo(f"local:    {outcome.local_path}")
+    shown = {
+        "job": f"{final.job_name} ({final.status})",
+        "artifact": final.artifact_uri,
+        "local": outcome.local_path,
+    }
+    labels = _labels("cli.train", shown)
+    for name, value in shown.items():
+        typer.echo(f"{labels[name]} {value}")
 
 
 @app.command("clean")

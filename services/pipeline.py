@@ -18,6 +18,7 @@ from typing import Any
 
 from services.instance.cost import cost_basis
 from services.jobs.store import Job
+from services.messages import notice, padded, text, worded
 from services.settings import DEFAULT_SEED, DEFAULT_VALIDATION_FRACTION, Progress, Settings
 from services.training.errors import StageError
 from services.training.launch import JobRequest, LaunchRequest, record_job, validate
@@ -80,8 +81,12 @@ def run_pipeline(
             done = timed("stack", progress, seconds)
             endpoints = local_stack.ensure_running(settings)
             done(
-                f"moto {endpoints.moto_url}, registry {endpoints.registry}, "
-                f"SageMaker API {endpoints.sagemaker_url}"
+                notice(
+                    "progress.stack",
+                    moto=endpoints.moto_url,
+                    registry=endpoints.registry,
+                    sagemaker=endpoints.sagemaker_url,
+                )
             )
         stage = "preflight"
         checked = _preflight(
@@ -111,7 +116,8 @@ def run_pipeline(
             stage = "upload"
             done = timed("upload", progress, seconds)
             uploaded = storage.upload_channels(settings, train_file, validation_file, extra_manifest=manifest)
-            done(f"dataset {uploaded.version} " + ("uploaded" if uploaded.uploaded else "already in S3"))
+            key = "progress.dataset_uploaded" if uploaded.uploaded else "progress.dataset_in_s3"
+            done(notice(key, version=uploaded.version))
 
         stage = "image"
         from services.image import images
@@ -208,8 +214,8 @@ def _preflight(
         ) from None
     if progress is not None:
         for check in report.not_ok:  # warnings and skips: said, never silently passed
-            progress("preflight", check.line())
-    done(f"{len(report.checks)} checks, {len(report.failed)} failed")
+            progress("preflight", preflight.CheckLine(check))
+    done(notice("progress.preflight_checks", checks=len(report.checks), failed=len(report.failed)))
     return report
 
 
@@ -247,28 +253,39 @@ def _channel_files(
     return prepared.train_path, prepared.validation_path, {"prepared": prepared.manifest}
 
 
-def summary_lines(result: PipelineResult) -> list[str]:
+def summary_lines(result: PipelineResult, lang: str = "en") -> list[str]:
+    """The run summed up, ``label: value`` a line, in ``lang`` (English unless asked: the benchmarks
+    and the README read these lines). Names, URIs and numbers stay as they are; the labels line up
+    in 13 terminal columns in either language."""
     s = result.summary
     metrics = s["metrics"]
+    none = text("run.summary.none", lang)
 
-    def number(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.4f}"
+    def line(key: str, value: object) -> str:
+        return f"{padded(text(key, lang) + ':', 13)}{value}"
 
+    def number(name: str) -> str:
+        value = metrics[name]
+        return none if value is None else f"{value:.4f}"
+
+    cost = s["cost"]
+    scores = {
+        name: number(name) for name in ("validation_accuracy", "validation_auc", "cv_accuracy", "cv_auc")
+    }
+    stage_times = (text("run.summary.seconds", lang, stage=k, seconds=v) for k, v in result.seconds.items())
     lines = [
-        f"region:      {s['region']}",
-        f"bucket:      {s['bucket']}",
-        f"repository:  {s['repository']}",
-        f"image:       {s['image']}",
-        f"job:         {s['job_name']} ({result.status})",
+        line("run.summary.region", s["region"]),
+        line("run.summary.bucket", s["bucket"]),
+        line("run.summary.repository", s["repository"]),
+        line("run.summary.image", s["image"]),
+        line("run.summary.job", f"{s['job_name']} ({result.status})"),
     ]
-    lines += [f"channel:     {name} {uri}" for name, uri in sorted(s["channels"].items())]
+    lines += [line("run.summary.channel", f"{name} {uri}") for name, uri in sorted(s["channels"].items())]
     lines += [
-        f"artifact:    {s['artifact']}",
-        f"metrics:     validation accuracy {number(metrics['validation_accuracy'])}, "
-        f"AUC {number(metrics['validation_auc'])}; CV accuracy {number(metrics['cv_accuracy'])}, "
-        f"AUC {number(metrics['cv_auc'])}",
-        "cost:        " + ("n/a" if s["cost"] is None else f"${s['cost']:.6f} ({s['cost_basis']})"),
-        f"local path:  {s['local_path']}",
-        "stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()),
+        line("run.summary.artifact", s["artifact"]),
+        line("run.summary.metrics", text("run.summary.scores", lang, **scores)),
+        line("run.summary.cost", none if cost is None else f"${cost:.6f} ({worded(s['cost_basis'], lang)})"),
+        line("run.summary.local_path", s["local_path"]),
+        line("run.summary.stage_times", ", ".join(stage_times)),
     ]
     return lines

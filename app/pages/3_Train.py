@@ -213,7 +213,7 @@ if st.button(t("train.build_image"), key="rebuild_image"):
     with st.status(plain("train.building"), expanded=True) as progress_box:
 
         def progress(stage: str, message: str) -> None:
-            progress_box.write(t("train.build_progress", stage=stage, message=message))
+            progress_box.write(t("train.build_progress", stage=stage, message=service_line(message)))
 
         ref = action(t("train.build_what"), images.ensure_image, settings, progress=progress)
         progress_box.update(

@@ -13,7 +13,6 @@ import fnmatch
 import json
 import re
 import time
-import unicodedata
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,12 +23,13 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from services import aws
 from services.errors import UserError
-from services.messages import Notice, language_of, text, worded
+from services.messages import Notice, language_of, padded, text, worded
 from services.settings import LOCAL_ACCOUNT_ID, Settings
 
 __all__ = [
     "ROLE_ARN_PATTERN",
     "Check",
+    "CheckLine",
     "PreflightError",
     "Report",
     "grant_of",
@@ -68,8 +68,7 @@ class Check:
         detail, fix = _flat(worded(self.detail, lang)), _flat(worded(self.fix, lang))
         status = self.status if language_of(lang) == "en" else text(f"preflight.status.{self.status}", lang)
         # Padded to four terminal columns: a Korean status word is two characters, four columns wide.
-        wide = sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in status)
-        return f"{status}{' ' * max(4 - wide, 0)}  {self.name:<11} {detail}" + (f" -> {fix}" if fix else "")
+        return f"{padded(status, 4)}  {self.name:<11} {detail}" + (f" -> {fix}" if fix else "")
 
 
 @dataclass(frozen=True)
@@ -130,6 +129,24 @@ class FailedChecks(Notice):
 
     def text(self, lang: str) -> str:
         return _failed_line(self.checks, lang)
+
+
+class CheckLine(Notice):
+    """One check's line (``Check.line``) as a Notice: its English words as the string, the whole
+    line (the status word too) in a reader's language by ``text``; what a run reports before launch."""
+
+    check: Check
+
+    def __new__(cls, check: Check) -> CheckLine:
+        line = super().__new__(cls, check.line("en"), "preflight.check_line")
+        line.check = check
+        return line
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CheckLine, (self.check,))
+
+    def text(self, lang: str) -> str:
+        return self.check.line(lang)
 
 
 class PreflightError(UserError, RuntimeError):

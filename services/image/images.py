@@ -41,6 +41,7 @@ from services.docker_cli import (
 )
 from services.errors import InfrastructureError
 from services.local.base_image import BaseImage, BaseImageError, known_base_image, resolve_base_image
+from services.messages import notice
 from services.settings import Progress, Settings
 
 __all__ = [
@@ -449,7 +450,7 @@ def _one_builder_at_a_time(settings: Settings, progress: Progress | None) -> Ite
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            _say(progress, "build", "another process is building the image: waiting for it")
+            _say(progress, "build", notice("progress.image.other_builder"))
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -467,7 +468,7 @@ def _one_build_per_daemon(progress: Progress | None) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            _say(progress, "build", f"another titanic-sm is building on this Docker daemon ({path}): waiting")
+            _say(progress, "build", notice("progress.image.other_daemon_build", lock=path))
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -496,37 +497,51 @@ def _ensure_image(settings: Settings, progress: Progress | None, root: Path) -> 
         ecr_repository_uri = ensure_repository(settings, ecr)
         repository_uri = push_repository_uri(settings, ecr_repository_uri)
         seconds["repository"] = time.monotonic() - started
-        _say(progress, "repository", f"ECR repository {ecr_repository_uri} (images at {repository_uri})")
+        _say(
+            progress,
+            "repository",
+            notice("progress.image.repository", repository=ecr_repository_uri, images=repository_uri),
+        )
 
         remote = _remote_digest(ecr, settings.repository, tag)
         # On local, moto forgets on restart while the registry keeps its data: check both agree.
         if remote and (not settings.is_local or _local_manifest(settings, ecr, repository_uri, remote)):
-            _say(progress, "push", f"{repository_uri}:{tag} is already pushed ({remote}): nothing to build")
+            _say(
+                progress,
+                "push",
+                notice("progress.image.already_pushed", image=f"{repository_uri}:{tag}", digest=remote),
+            )
             return ImageRef(repository_uri, tag, remote, base.ref, local_tag, False, seconds)
 
         built = False
         with _one_build_per_daemon(progress):
             if image_exists(local_tag):
-                _say(progress, "build", f"{local_tag} is already built (same build context): reusing it")
+                _say(progress, "build", notice("progress.image.already_built", tag=local_tag))
             else:
                 require_amd64(base.ref)
-                _say(progress, "build", f"building {local_tag} on {base.ref} for {PLATFORM}")
+                _say(
+                    progress,
+                    "build",
+                    notice("progress.image.building", tag=local_tag, base=base.ref, platform=PLATFORM),
+                )
                 seconds["build"] = build(root, base, local_tag, progress)
                 built = True
-                _say(progress, "build", f"built {local_tag} in {seconds['build']:.0f}s")
+                _say(
+                    progress, "build", notice("progress.image.built", tag=local_tag, seconds=seconds["build"])
+                )
                 pruned = prune_local_builds()
                 if pruned:
-                    _say(progress, "build", f"untagged {len(pruned)} local build(s) older than a day")
+                    _say(progress, "build", notice("progress.image.pruned", count=len(pruned)))
 
         started = time.monotonic()
         registry = login(settings, ecr)
         seconds["login"] = time.monotonic() - started
-        _say(progress, "login", f"logged in to {registry}")
+        _say(progress, "login", notice("progress.image.logged_in", registry=registry))
 
         started = time.monotonic()
         push_uri = f"{repository_uri}:{tag}"
         docker(["tag", local_tag, push_uri], what="docker tag")
-        _say(progress, "push", f"pushing {push_uri}")
+        _say(progress, "push", notice("progress.image.pushing", image=push_uri))
         try:
             lines = docker_stream(["push", push_uri], what=f"docker push {push_uri}")
         except DockerError as exc:
@@ -547,7 +562,11 @@ def _ensure_image(settings: Settings, progress: Progress | None, root: Path) -> 
         if settings.is_local:
             _record_in_moto_ecr(settings, ecr, repository_uri, tag, digest)
         seconds["push"] = time.monotonic() - started
-        _say(progress, "push", f"pushed {repository_uri}@{digest} in {seconds['push']:.1f}s")
+        _say(
+            progress,
+            "push",
+            notice("progress.image.pushed", image=f"{repository_uri}@{digest}", seconds=seconds["push"]),
+        )
         return ImageRef(repository_uri, tag, digest, base.ref, local_tag, built, seconds)
     except (DockerError, BaseImageError) as exc:
         raise ImageError(str(exc), code=exc.code, values=exc.values) from None

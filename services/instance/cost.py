@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from services.errors import UserError
+from services.messages import Notice, notice
 
 if TYPE_CHECKING:
     from services.jobs.store import Job
@@ -482,8 +483,9 @@ def job_actual(settings: Settings, job: Job, fit_seconds: float) -> dict[str, fl
     return {"actual_cost": figure.usd, "spot_savings": figure.spot_savings}
 
 
-def cost_basis(job: Job) -> str:
-    """How the job's actual cost was reached (for run.json and the run summary)."""
+def cost_basis(job: Job) -> Notice:
+    """How the job's actual cost was reached (for run.json and the run summary): English as the
+    string, worded in another language by the catalogue."""
     if job.billable_seconds is not None:
-        return "billable seconds" if job.target == "aws" else "billable seconds (local control plane)"
-    return "fit wall time priced as the instance"
+        return notice("cost.basis.billable" if job.target == "aws" else "cost.basis.billable_local")
+    return notice("cost.basis.wall_time")

@@ -23,6 +23,7 @@ from typing import Literal
 
 from services.docker_cli import DockerError, docker, image_exists
 from services.errors import InfrastructureError
+from services.messages import notice
 from services.settings import Progress, Settings
 
 __all__ = [
@@ -80,10 +81,10 @@ def resolve_base_image(settings: Settings, progress: Progress | None = None) -> 
                 code="base_image.unavailable",
                 values={"image": repr(choice)},
             )
-        _say(progress, f"using base image {choice} (from settings)")
+        _say(progress, notice("progress.base.from_settings", image=choice))
         return BaseImage(choice, "setting")
     if image_exists(DEFAULT_BASE_IMAGE):
-        _say(progress, f"using base image {DEFAULT_BASE_IMAGE} (present locally)")
+        _say(progress, notice("progress.base.present", image=DEFAULT_BASE_IMAGE))
         return BaseImage(DEFAULT_BASE_IMAGE, "default-present")
     try:
         mirror: str | None = debian_mirror()
@@ -92,23 +93,28 @@ def resolve_base_image(settings: Settings, progress: Progress | None = None) -> 
     tag = offline_base_tag(mirror) if mirror else None
     # Once built, the offline base is reused without trying the pull again (it may hang until timeout).
     if tag and image_exists(tag):
-        _say(progress, f"using the cached offline base {tag} ({DEFAULT_BASE_IMAGE} is not present)")
+        _say(progress, notice("progress.base.cached_offline", tag=tag, image=DEFAULT_BASE_IMAGE))
         return BaseImage(tag, "offline-cached")
-    _say(progress, f"pulling {DEFAULT_BASE_IMAGE} (giving up after {PULL_TIMEOUT_SECONDS}s)")
+    _say(progress, notice("progress.base.pulling", image=DEFAULT_BASE_IMAGE, seconds=PULL_TIMEOUT_SECONDS))
     if _try_pull(DEFAULT_BASE_IMAGE):
-        _say(progress, f"using base image {DEFAULT_BASE_IMAGE} (pulled)")
+        _say(progress, notice("progress.base.pulled", image=DEFAULT_BASE_IMAGE))
         return BaseImage(DEFAULT_BASE_IMAGE, "default-pulled")
     if mirror is None or tag is None:
         raise mirror_error
     _say(
         progress,
-        f"{DEFAULT_BASE_IMAGE} cannot be pulled: building an offline Python base {tag} "
-        f"from Debian {OFFLINE_SUITE} via {mirror} (about 60 s, cached afterwards)",
+        notice(
+            "progress.base.building_offline",
+            image=DEFAULT_BASE_IMAGE,
+            tag=tag,
+            suite=OFFLINE_SUITE,
+            mirror=mirror,
+        ),
     )
     started = time.monotonic()
     build_offline_base(mirror, tag, progress)
     seconds = time.monotonic() - started
-    _say(progress, f"built the offline base {tag} in {seconds:.0f}s")
+    _say(progress, notice("progress.base.built_offline", tag=tag, seconds=seconds))
     return BaseImage(tag, "offline-built", seconds)
 
 
@@ -218,7 +224,7 @@ def build_offline_base(mirror: str, tag: str, progress: Progress | None = None) 
         # Behind a TLS-inspecting proxy pip and apt in the image need the host's CA bundle.
         if HOST_CA_BUNDLE.is_file():
             shutil.copyfile(HOST_CA_BUNDLE, rootfs / "etc/ssl/certs/ca-certificates.crt")
-        _say(progress, f"creating {VENV} so `python -m pip` behaves as in python:*-slim")
+        _say(progress, notice("progress.base.venv", venv=VENV))
         _run(["chroot", str(rootfs), "python3", "-m", "venv", VENV], "python3 -m venv in the chroot")
         for leftovers in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for entry in (rootfs / leftovers).glob("*"):

@@ -15,6 +15,7 @@ Nothing is read at import time: the files are loaded on the first lookup and kep
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from functools import cache
 from pathlib import Path
 from typing import Literal, Self
@@ -26,7 +27,10 @@ __all__ = [
     "MessageError",
     "Notice",
     "catalogue",
+    "columns",
     "language_of",
+    "notice",
+    "padded",
     "text",
     "worded",
 ]
@@ -95,9 +99,27 @@ class Notice(str):
             return str(self)
 
 
+def notice(key: str, /, **values: object) -> Notice:
+    """The Notice of catalogue entry ``key``: its English entry filled from ``values`` as the
+    string, worded in another language by ``text`` (a value that is a Notice is worded with it)."""
+    return Notice(text(key, "en", **values), key, values)
+
+
 def worded(line: str, lang: str) -> str:
     """A service's line in ``lang``: a :class:`Notice` by its catalogue entry, any other text as it is."""
     return line.text(lang) if isinstance(line, Notice) else line
+
+
+def columns(line: str) -> int:
+    """How many terminal columns ``line`` takes: a Korean character is two columns wide."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in line)
+
+
+def padded(label: str, width: int, *, right: bool = False) -> str:
+    """``label`` and the spaces that fill ``width`` terminal columns (before it with ``right``):
+    ``str.ljust`` and ``rjust`` count characters, so they would misalign a column of Korean words."""
+    fill = " " * max(width - columns(label), 0)
+    return fill + label if right else label + fill
 
 
 def language_of(value: str | None) -> Language:

@@ -20,6 +20,7 @@ from typing import Any
 from services.instance import cost
 from services.jobs import store as job_store
 from services.jobs.store import Job, JobStore
+from services.messages import Notice, notice
 from services.settings import Progress, Settings
 from services.training import signals
 from services.training.errors import (
@@ -325,17 +326,27 @@ def _heartbeat(store: JobStore, job_id: str) -> Iterator[None]:
 
 
 def timed(stage: str, progress: Progress | None, seconds: dict[str, float]) -> Callable[..., None]:
-    """Report ``stage`` started; the returned ``done(note)`` records its seconds and reports them."""
+    """Report ``stage`` started; the returned ``done(note)`` records its seconds and reports them.
+    The reports are Notices (English as the string): whoever prints them words them in its language."""
     started = time.monotonic()
     if progress is not None:
-        progress(stage, "started")
+        progress(stage, notice("progress.started"))
 
     def done(note: str = "") -> None:
         seconds[stage] = time.monotonic() - started
         if progress is not None:
-            progress(stage, f"done in {seconds[stage]:.1f} s" + (f": {note}" if note else ""))
+            progress(stage, _done_line(seconds[stage], note))
 
     return done
+
+
+def _done_line(seconds: float, note: str) -> Notice:
+    """``done in 3.8 s`` or ``done in 3.8 s: <note>``; a note that is a Notice is worded with it."""
+    return (
+        notice("progress.done_note", seconds=seconds, note=note)
+        if note
+        else notice("progress.done", seconds=seconds)
+    )
 
 
 _sdk_preload: threading.Thread | None = None

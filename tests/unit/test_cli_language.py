@@ -308,3 +308,377 @@ def test_the_data_warnings_follow_titanic_sm_lang(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("TITANIC_SM_LANG")
     english = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "out2")])
     assert "warning: extra.csv: ignored column 'cabin_deck': the model does not read them" in english.stderr
+
+
+# -- titanic-sm run: the stage lines and the summary
+
+
+def _fake_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`titanic-sm run` whose pipeline reports through the real pre-flight stage, ``timed`` and the
+    stage notes, and ends with a summary of a billed job: no stack, S3, Docker or training."""
+    from services import pipeline
+    from services.account import preflight
+    from services.instance import cost
+    from services.messages import Notice, notice
+    from services.training import worker
+
+    skipped = preflight.Check(
+        "role", "skip", Notice("trust not read: needs working credentials", "preflight.skip.role_trust")
+    )
+    report = preflight.Report((preflight.Check("region", "ok", "us-east-1"), skipped))
+    monkeypatch.setattr(preflight, "require_ready", lambda settings, **request: report)
+
+    def run_pipeline(settings: object, *, progress: object, **_: object) -> pipeline.PipelineResult:
+        seconds: dict[str, float] = {}
+        pipeline._preflight(settings, progress, seconds)  # type: ignore[arg-type]
+        done = worker.timed("upload", progress, seconds)  # type: ignore[arg-type]
+        done(notice("progress.dataset_in_s3", version="v7"))
+        done = worker.timed("fit", progress, seconds)  # type: ignore[arg-type]
+        done()
+        summary = {
+            "region": "ap-northeast-2",
+            "bucket": "titanic-sm-b",
+            "repository": "titanic-sm",
+            "image": "127.0.0.1:5000/titanic-sm@sha256:abc",
+            "job_name": "titanic-1",
+            "channels": {"train": "s3://titanic-sm-b/train/", "validation": "s3://titanic-sm-b/validation/"},
+            "artifact": "s3://titanic-sm-b/jobs/titanic-1/output/model.tar.gz",
+            "metrics": {
+                "validation_accuracy": 0.8123,
+                "validation_auc": 0.87,
+                "cv_accuracy": None,
+                "cv_auc": None,
+            },
+            "cost": 0.0012,
+            "cost_basis": cost.cost_basis(SimpleNamespace(billable_seconds=240, target="aws")),  # type: ignore[arg-type]
+            "local_path": "runs/titanic-1",
+        }
+        return pipeline.PipelineResult("j1", "titanic-1", "Completed", summary, {"upload": 0.51, "fit": 3.84})
+
+    monkeypatch.setattr(pipeline, "run_pipeline", run_pipeline)
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+
+
+def _stage_lines(stderr: str) -> list[str]:
+    """The stage lines without their clock (``[   0.0s] ``)."""
+    return [re.sub(r"^\[ *\d+\.\ds\] ", "", line) for line in stderr.splitlines()]
+
+
+def _seconds_zeroed(line: str) -> str:
+    return re.sub(r"\d+\.\d(초| s)", r"0.0\1", line)
+
+
+def test_the_run_speaks_english_as_before(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _fake_run(monkeypatch, tmp_path)
+    monkeypatch.delenv("TITANIC_SM_LANG", raising=False)
+    result = CliRunner().invoke(app, ["run"])
+    assert result.exit_code == 0, result.output
+    assert [_seconds_zeroed(line) for line in _stage_lines(result.stderr)] == [
+        "preflight: started",
+        "preflight: skip  role        trust not read: needs working credentials",
+        "preflight: done in 0.0 s: 2 checks, 0 failed",
+        "upload: started",
+        "upload: done in 0.0 s: dataset v7 already in S3",
+        "fit: started",
+        "fit: done in 0.0 s",
+    ]
+    assert result.stdout.splitlines() == [
+        "region:      ap-northeast-2",
+        "bucket:      titanic-sm-b",
+        "repository:  titanic-sm",
+        "image:       127.0.0.1:5000/titanic-sm@sha256:abc",
+        "job:         titanic-1 (Completed)",
+        "channel:     train s3://titanic-sm-b/train/",
+        "channel:     validation s3://titanic-sm-b/validation/",
+        "artifact:    s3://titanic-sm-b/jobs/titanic-1/output/model.tar.gz",
+        "metrics:     validation accuracy 0.8123, AUC 0.8700; CV accuracy n/a, AUC n/a",
+        "cost:        $0.001200 (billable seconds)",
+        "local path:  runs/titanic-1",
+        "stage times: upload 0.5 s, fit 3.8 s",
+    ]
+
+
+def test_the_run_speaks_korean_with_titanic_sm_lang_ko(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _fake_run(monkeypatch, tmp_path)
+    monkeypatch.setenv("TITANIC_SM_LANG", "ko")
+    result = CliRunner().invoke(app, ["run"])
+    assert result.exit_code == 0, result.output
+    skipped = messages.text("preflight.skip.role_trust", "ko")
+    assert [_seconds_zeroed(line) for line in _stage_lines(result.stderr)] == [
+        "preflight: 시작",
+        f"preflight: 생략  role        {skipped}",
+        "preflight: 0.0초 만에 완료: 점검 2개 중 0개 실패",
+        "upload: 시작",
+        "upload: 0.0초 만에 완료: 데이터셋 v7은(는) 이미 S3에 있음",
+        "fit: 시작",
+        "fit: 0.0초 만에 완료",
+    ]
+    assert result.stdout.splitlines() == [
+        "리전:        ap-northeast-2",
+        "버킷:        titanic-sm-b",
+        "리포지토리:  titanic-sm",
+        "이미지:      127.0.0.1:5000/titanic-sm@sha256:abc",
+        "작업:        titanic-1 (Completed)",
+        "채널:        train s3://titanic-sm-b/train/",
+        "채널:        validation s3://titanic-sm-b/validation/",
+        "아티팩트:    s3://titanic-sm-b/jobs/titanic-1/output/model.tar.gz",
+        "지표:        검증 정확도 0.8123, AUC 0.8700; CV 정확도 없음, AUC 없음",
+        "비용:        $0.001200 (과금 시간(초) 기준)",
+        "로컬 경로:   runs/titanic-1",
+        "단계별 시간: upload 0.5초, fit 3.8초",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lang", "line"),
+    [
+        ("en", "[base] using base image python:3.12-slim (from settings)"),
+        ("ko", "[base] 베이스 이미지 python:3.12-slim 사용 (설정에서 지정)"),
+    ],
+)
+def test_the_image_stage_lines_follow_titanic_sm_lang(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lang: str, line: str
+) -> None:
+    from services.image import images
+    from services.local import base_image
+    from services.local import stack as local_stack
+
+    def ensure_image(settings: object, progress: object) -> images.ImageRef:
+        base_image.resolve_base_image(settings, progress)  # type: ignore[arg-type]
+        return images.ImageRef("127.0.0.1:5000/titanic-sm", "ctx-1", "sha256:abc")
+
+    monkeypatch.setattr(local_stack, "ensure_running", lambda settings: None)
+    monkeypatch.setattr(base_image, "image_exists", lambda ref: True)
+    monkeypatch.setattr(images, "ensure_image", ensure_image)
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TITANIC_SM_BASE_IMAGE", "python:3.12-slim")
+    monkeypatch.setenv("TITANIC_SM_LANG", lang)
+    result = CliRunner().invoke(app, ["image"])
+    assert result.exit_code == 0, result.output
+    assert (result.stderr.splitlines(), result.stdout) == ([line], "127.0.0.1:5000/titanic-sm@sha256:abc\n")
+
+
+# -- jobs list / show / status and local up / down / status: headers and labels
+
+
+def _a_recorded_job(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    from services.jobs.store import JobStore
+    from services.settings import Settings
+
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    store = JobStore(Settings(state_dir=tmp_path).job_store_path)
+    job, _ = store.create(target="local", job_name="titanic-1", instance_type="ml.m5.large", use_spot=True)
+    store.update(job.id, channels={"train": "s3://b/train/"}, hyperparameters={"num_leaves": "7"})
+    store.set_status(job.id, "InProgress", secondary_status="Training", at=3600.0)
+    store.set_status(job.id, "Completed", secondary_status="Completed", at=3660.0, validation_accuracy=0.8123)
+    return job.id
+
+
+@pytest.mark.parametrize(
+    ("lang", "header", "show", "status", "none"),
+    [
+        (
+            "en",
+            "id            name" + " " * 33 + "target status     instance        secs    acc    auc",
+            [
+                "id:           {id}",
+                "name:         titanic-1",
+                "target:       local",
+                "status:       Completed (Completed)",
+                "instance:     ml.m5.large spot",
+                "accuracy:     0.8123",
+                "channel:      train s3://b/train/",
+                "hyperparam:   num_leaves=7",
+                "timeline:     01:00:00 InProgress / Training",
+                "timeline:     01:01:00 Completed / Completed",
+            ],
+            [
+                "name:                       titanic-1",
+                "id:                         {id}",
+                "target:                     local",
+                "store_status:               Completed",
+                "secondary_status:           Completed",
+            ],
+            "no jobs",
+        ),
+        (
+            "ko",
+            "id            이름" + " " * 33 + "대상   상태       인스턴스          초 정확도    AUC",
+            [
+                "id:             {id}",
+                "이름:           titanic-1",
+                "대상:           local",
+                "상태:           Completed (Completed)",
+                "인스턴스:       ml.m5.large 스팟",
+                "정확도:         0.8123",
+                "채널:           train s3://b/train/",
+                "하이퍼파라미터: num_leaves=7",
+                "타임라인:       01:00:00 InProgress / Training",
+                "타임라인:       01:01:00 Completed / Completed",
+            ],
+            [
+                "이름:                  titanic-1",
+                "id:                    {id}",
+                "대상:                  local",
+                "작업 저장소 상태:      Completed",
+                "작업 저장소 보조 상태: Completed",
+            ],
+            "작업이 없습니다",
+        ),
+    ],
+)
+def test_jobs_list_show_and_status_follow_titanic_sm_lang(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    lang: str,
+    header: str,
+    show: list[str],
+    status: list[str],
+    none: str,
+) -> None:
+    """English as before (byte for byte); Korean labels lined up by terminal width."""
+    monkeypatch.setenv("TITANIC_SM_LANG", lang)
+    job_id = _a_recorded_job(monkeypatch, tmp_path)
+    listed = CliRunner().invoke(app, ["jobs", "list"]).stdout.splitlines()
+    assert listed[0] == header
+    assert listed[1].startswith(f"{job_id:<12}  titanic-1 ")
+    shown = CliRunner().invoke(app, ["jobs", "show", job_id]).stdout.splitlines()
+    # Then the Pending transition, stamped when the job was created.
+    assert shown[:10] == [line.format(id=job_id) for line in show]
+    told = CliRunner().invoke(app, ["jobs", "status", job_id]).stdout.splitlines()
+    assert told == [line.format(id=job_id) for line in status]
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path / "empty"))
+    assert CliRunner().invoke(app, ["jobs", "list"]).stdout == none + "\n"
+
+
+def _local_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from services.local import stack as local_stack
+
+    endpoints = SimpleNamespace(
+        moto_url="http://127.0.0.1:5001",
+        registry="127.0.0.1:5002",
+        sagemaker_url="http://127.0.0.1:5003",
+        state_dir=tmp_path / "local",
+    )
+    services = [
+        SimpleNamespace(name="moto", healthy=True, running=True, address="127.0.0.1:5001", pid=11),
+        SimpleNamespace(name="registry", healthy=False, running=True, address="127.0.0.1:5002", pid=12),
+        SimpleNamespace(name="control-plane", healthy=False, running=False, address=None, pid=None),
+    ]
+    monkeypatch.setattr(local_stack, "ensure_running", lambda settings: endpoints)
+    monkeypatch.setattr(local_stack, "status", lambda settings: services)
+    monkeypatch.setattr(local_stack, "stop", lambda settings: ["moto", "registry"])
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("lang", "up", "down", "status"),
+    [
+        (
+            "en",
+            [
+                "moto:      http://127.0.0.1:5001",
+                "registry:  127.0.0.1:5002",
+                "sagemaker: http://127.0.0.1:5003",
+                "state:     {tmp}/local",
+            ],
+            "stopped: moto, registry",
+            [
+                "moto          healthy        127.0.0.1:5001         pid 11",
+                "registry      not answering  127.0.0.1:5002         pid 12",
+                "control-plane stopped        -                      pid -",
+            ],
+        ),
+        (
+            "ko",
+            [
+                "moto:          http://127.0.0.1:5001",
+                "레지스트리:    127.0.0.1:5002",
+                "SageMaker API: http://127.0.0.1:5003",
+                "상태 폴더:     {tmp}/local",
+            ],
+            "멈춤: moto, registry",
+            [
+                "moto          정상           127.0.0.1:5001         pid 11",
+                "registry      응답 없음      127.0.0.1:5002         pid 12",
+                "control-plane 멈춤           -                      pid -",
+            ],
+        ),
+    ],
+)
+def test_local_up_down_and_status_follow_titanic_sm_lang(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lang: str, up: list[str], down: str, status: list[str]
+) -> None:
+    from services.local import stack as local_stack
+
+    _local_stack(monkeypatch, tmp_path)
+    monkeypatch.setenv("TITANIC_SM_LANG", lang)
+    started = CliRunner().invoke(app, ["local", "up"])
+    assert started.stdout.splitlines() == [line.format(tmp=tmp_path) for line in up]
+    assert CliRunner().invoke(app, ["local", "down"]).stdout == down + "\n"
+    shown = CliRunner().invoke(app, ["local", "status"])
+    assert (shown.exit_code, shown.stdout.splitlines()) == (1, status)
+    monkeypatch.setattr(local_stack, "stop", lambda settings: [])
+    nothing = "nothing was running" if lang == "en" else "실행 중인 것이 없었습니다"
+    assert CliRunner().invoke(app, ["local", "down"]).stdout == nothing + "\n"
+
+
+@pytest.mark.parametrize(
+    ("lang", "stages", "ended"),
+    [
+        (
+            "en",
+            [
+                "skip  role        trust not read: needs working credentials",
+                "fit: started",
+                "fit: done in 0.0 s",
+            ],
+            ["job:      titanic-1 (Completed)", "artifact: s3://b/model.tar.gz", "local:    runs/titanic-1"],
+        ),
+        (
+            "ko",
+            [
+                "생략  role        신뢰 정책을 읽지 않음: 작동하는 자격 증명이 필요합니다",
+                "fit: 시작",
+                "fit: 0.0초 만에 완료",
+            ],
+            [
+                "작업:      titanic-1 (Completed)",
+                "아티팩트:  s3://b/model.tar.gz",
+                "로컬 경로: runs/titanic-1",
+            ],
+        ),
+    ],
+)
+def test_train_follows_titanic_sm_lang(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lang: str, stages: list[str], ended: list[str]
+) -> None:
+    """`titanic-sm train`: its pre-flight warning, stage lines and last lines (English as before)."""
+    from services.account import preflight
+    from services.data import storage
+    from services.local import stack as local_stack
+    from services.messages import Notice
+    from services.training import launch, worker
+
+    skipped = Notice("trust not read: needs working credentials", "preflight.skip.role_trust")
+    report = preflight.Report((preflight.Check("role", "skip", skipped),))
+    version = storage.DatasetVersion("v1", "s3://b/datasets/v1", None, {"train": "s3://b/datasets/v1/train/"})
+
+    def run_job(settings: object, job_id: str, progress: object, echo: object) -> object:
+        worker.timed("fit", progress, {})()  # type: ignore[arg-type]
+        job = SimpleNamespace(job_name="titanic-1", status="Completed", artifact_uri="s3://b/model.tar.gz")
+        return SimpleNamespace(job=job, local_path="runs/titanic-1")
+
+    monkeypatch.setattr(local_stack, "ensure_running", lambda settings: None)
+    monkeypatch.setattr(storage, "list_dataset_versions", lambda settings: [version])
+    monkeypatch.setattr(preflight, "run_checks", lambda settings, **request: report)
+    monkeypatch.setattr(launch, "record_job", lambda *a, **k: (SimpleNamespace(id="j1"), True))
+    monkeypatch.setattr(worker, "run_job", run_job)
+    monkeypatch.setenv("TITANIC_SM_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("TITANIC_SM_LANG", lang)
+    result = CliRunner().invoke(app, ["train", "--image-uri", "127.0.0.1:5000/titanic-sm@sha256:abc"])
+    assert result.exit_code == 0, result.output
+    assert [_seconds_zeroed(line) for line in _stage_lines(result.stderr)] == stages
+    assert result.stdout.splitlines() == ended

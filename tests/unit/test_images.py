@@ -17,6 +17,7 @@ import pytest
 
 from services.image import images
 from services.image.images import ImageRef, build_context_files, context_tag, lifecycle_policy
+from services.messages import worded
 from services.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -151,6 +152,8 @@ def test_a_second_builder_waits_for_the_first(tmp_path: Path, monkeypatch: pytes
         while not messages and time.monotonic() < deadline:
             time.sleep(0.02)
         assert messages == ["another process is building the image: waiting for it"]
+        # A Notice: the CLI (TITANIC_SM_LANG=ko) and the Train page word it in Korean.
+        assert worded(messages[0], "ko") == "다른 프로세스가 이미지를 빌드하고 있어 기다리는 중"
         time.sleep(0.2)
         assert thread.is_alive() and not outcome, "it must wait while the lock is held"
     thread.join(30)

@@ -134,8 +134,9 @@ def test_technical_names_stay_as_they_are_in_korean() -> None:
 
 
 def test_every_key_the_services_name_exists_in_both_languages() -> None:
-    """The CLI's say(), messages.text() and the like in services/: a key the catalogue lacks would
-    only fail when that line is printed (the pages' keys: tests/unit/test_app_catalogue.py)."""
+    """The CLI's say(), messages.text(), messages.notice() and the like in services/: a key the
+    catalogue lacks would only fail when that line is printed (the pages' keys:
+    tests/unit/test_app_catalogue.py)."""
     import ast
     from pathlib import Path
 
@@ -147,7 +148,7 @@ def test_every_key_the_services_name_exists_in_both_languages() -> None:
             called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             key = getattr(node.args[0], "value", None)
             is_key = isinstance(key, str) and re.fullmatch(r"[a-z_]+(\.[a-z0-9_]+)+", key)
-            if called in ("say", "text", "_cli_text") and is_key:
+            if called in ("say", "text", "_cli_text", "notice") and is_key:
                 named.add(str(key))
     assert len(named) >= 40, sorted(named)
     assert sorted(key for key in named if key not in messages.catalogue()) == []
