@@ -282,7 +282,8 @@ def _spawn_worker(settings: Settings, job: Job) -> None:
         with_stack = (
             ["--local-stack-dir", str(settings.local_stack_dir.resolve())] if settings.is_local else []
         )
-        standby.start([*command, "--standby", *with_stack], env, standby_log_path(settings), PROJECT_ROOT)
+        standby_command = [*command, "--standby", *with_stack]
+        standby.start(store_path, standby_command, env, standby_log_path(settings), PROJECT_ROOT)
 
 
 def standby_log_path(settings: Settings) -> Path:

@@ -35,7 +35,7 @@ from typing import Any
 from services import processes
 from services.settings import ENV_PREFIX
 
-__all__ = ["STANDBY_IDLE_SECONDS", "hand_over", "job_store_of", "serve", "stamp", "start"]
+__all__ = ["STANDBY_IDLE_SECONDS", "hand_over", "serve", "stamp", "start"]
 
 # A standby with no job for this long exits (its SDK import is about 150 MB of memory).
 STANDBY_IDLE_SECONDS = 600.0
@@ -152,23 +152,17 @@ def hand_over(job_store: Path, job_id: str, log_path: Path, environ: Mapping[str
     return pid
 
 
-def start(command: list[str], environ: Mapping[str, str], log_path: Path, cwd: Path) -> None:
+def start(job_store: Path, command: list[str], environ: Mapping[str, str], log_path: Path, cwd: Path) -> None:
     """Start the next standby (detached, like a worker) unless the job store has one already.
     Best effort, like the hand-over: a standby that cannot start costs the next launch 3 s, no more."""
     if not _available():
         return
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(_address(job_store_of(command), "claim"))
-        except OSError:
-            return  # claimed: one is warming up or serving
+    probe = _Claim(job_store)
+    if not probe.take():
+        return  # claimed: one is warming up or serving
+    probe.release()
     with contextlib.suppress(OSError):
         processes.spawn_detached(command, environ, log_path, cwd)
-
-
-def job_store_of(command: list[str]) -> Path:
-    """The ``--job-store`` a worker command names."""
-    return Path(command[command.index("--job-store") + 1])
 
 
 def serve(
