@@ -9,8 +9,9 @@ it (``refresh``, which the CLI calls once per command; ``sync`` ends with it): a
 reached SageMaker and whose worker pid is gone becomes Failed with the reason, never InProgress
 forever. A live worker with late heartbeats (paused) is left alone: its job is unknown for now,
 not Failed. A job whose CreateTrainingJob was sent but not yet seen is ``sync``'s to settle: it
-asks the training API by name. The pages call ``sync`` (the Jobs page) or, from a poll,
-``current_jobs`` / ``watched_job``, which read the store and sync only when a worker is gone.
+asks the training API by name (``services.jobs.sync``). The pages call ``sync`` (the Jobs page)
+or, from a poll, ``current_jobs`` / ``watched_job``, which read the store and sync only when a
+worker is gone.
 """
 
 from __future__ import annotations
