@@ -1,9 +1,9 @@
 """The one refresh of the job store from SageMaker (DescribeTrainingJob parsed once, by
 ``training.follow.parse_training_job``): the jobs a poll or a command reads (``current_jobs``,
-``watched_job``, ``running_job``) and ``sync``, which asks the training API about the target's active jobs, adopts
-one whose worker is gone while its training job runs, and settles one whose CreateTrainingJob was
-sent but not yet seen. The store itself (``services.jobs.store``) only stores: its reads never
-write, and ``refresh`` is the one reap of dead workers.
+``watched_job``, ``running_job``) and ``sync``, which asks the training API about the target's
+active jobs, adopts one whose worker is gone while its training job runs, and settles one whose
+CreateTrainingJob was sent but not yet seen. The store itself (``services.jobs.store``) only
+stores: its reads never write, and ``refresh`` is the one reap of dead workers.
 """
 
 from __future__ import annotations
